@@ -1,0 +1,183 @@
+//! [`ClientBuilder`]: every connection option, with documented defaults.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::path::Chroot;
+use crate::proto::DEFAULT_MAX_FRAME;
+use crate::session::endpoints::ConnectString;
+use crate::session::state::SessionState;
+use crate::session::{self, Config};
+use crate::transport::{Connector, TcpConnector};
+
+use super::Client;
+
+/// Builds a [`Client`]. Start from [`Client::builder`].
+///
+/// | option | default |
+/// |---|---|
+/// | session timeout | 30 s (the server clamps it to its 2..20 ticks range) |
+/// | connect timeout per attempt | negotiated session timeout / number of hosts |
+/// | read-only servers allowed | no |
+/// | authentication | none |
+/// | chroot | from the connect string, else none |
+/// | max frame size | 1,048,575 bytes (ZooKeeper's `jute.maxbuffer`) |
+/// | transport | TCP |
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    connect_string: String,
+    session_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    read_only: bool,
+    auths: Vec<(String, Vec<u8>)>,
+    chroot: Option<String>,
+    max_frame: usize,
+    resume: Option<(i64, Vec<u8>)>,
+    connector: Arc<dyn Connector>,
+}
+
+impl ClientBuilder {
+    pub(crate) fn new(connect_string: &str) -> Self {
+        ClientBuilder {
+            connect_string: connect_string.to_owned(),
+            session_timeout: Duration::from_secs(30),
+            connect_timeout: None,
+            read_only: false,
+            auths: Vec::new(),
+            chroot: None,
+            max_frame: DEFAULT_MAX_FRAME,
+            resume: None,
+            connector: Arc::new(TcpConnector),
+        }
+    }
+
+    /// The session timeout to ask for. The server clamps it; read the result with
+    /// [`Client::session_timeout`].
+    pub fn session_timeout(mut self, t: Duration) -> Self {
+        self.session_timeout = t;
+        self
+    }
+
+    /// The limit for one connection attempt (TCP connect plus handshake).
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = Some(t);
+        self
+    }
+
+    /// Accept read-only servers (a partitioned ensemble member with `readonlymode.enabled`).
+    /// Writes then fail with [`Error::NotReadOnly`] until a read-write server is found.
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.read_only = allowed;
+        self
+    }
+
+    /// Authenticate every connection with this scheme and payload (for `digest`:
+    /// `b"user:password"`), before any request.
+    pub fn auth(mut self, scheme: &str, auth: &[u8]) -> Self {
+        self.auths.push((scheme.to_owned(), auth.to_vec()));
+        self
+    }
+
+    /// Run every operation below this path (overrides a chroot in the connect string).
+    pub fn chroot(mut self, chroot: &str) -> Self {
+        self.chroot = Some(chroot.to_owned());
+        self
+    }
+
+    /// The largest frame sent or accepted, in bytes (must match the server's
+    /// `jute.maxbuffer`). Larger requests fail with [`Error::BadArguments`] before sending.
+    pub fn max_frame_size(mut self, bytes: usize) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Resume an existing session instead of creating one (its id and password come from
+    /// [`Client::session_id`] and [`Client::session_password`] of another client).
+    pub fn session(mut self, id: i64, password: &[u8]) -> Self {
+        self.resume = Some((id, password.to_vec()));
+        self
+    }
+
+    /// Use another transport (zk-testing's in-memory duplex, a TLS wrapper...).
+    pub fn connector(mut self, c: Arc<dyn Connector>) -> Self {
+        self.connector = c;
+        self
+    }
+
+    fn config(&self) -> Result<Config> {
+        let cs = ConnectString::parse(&self.connect_string)?;
+        let chroot = match &self.chroot {
+            Some(c) => Chroot::new(c)?,
+            None => cs.chroot,
+        };
+        if self.session_timeout.is_zero() || self.session_timeout.as_millis() > i32::MAX as u128 {
+            return Err(Error::BadArguments(format!(
+                "session timeout {:?} is out of range",
+                self.session_timeout
+            )));
+        }
+        if self.max_frame < 1024 || self.max_frame > i32::MAX as usize {
+            return Err(Error::BadArguments(format!(
+                "max frame size {} is out of range (1 KiB ..= 2 GiB)",
+                self.max_frame
+            )));
+        }
+        if let Some((_, pw)) = &self.resume {
+            if pw.len() != 16 {
+                return Err(Error::BadArguments(format!(
+                    "session password must be 16 bytes, got {}",
+                    pw.len()
+                )));
+            }
+        }
+        Ok(Config {
+            hosts: cs.hosts,
+            chroot,
+            session_timeout: self.session_timeout,
+            connect_timeout: self.connect_timeout,
+            read_only: self.read_only,
+            auths: self.auths.clone(),
+            max_frame: self.max_frame,
+            resume: self.resume.clone(),
+            connector: self.connector.clone(),
+        })
+    }
+
+    /// Connects and waits for the session to be established.
+    ///
+    /// # Errors
+    /// - [`Error::BadArguments`] / [`Error::InvalidPath`] for a bad connect string or option;
+    /// - [`Error::ConnectFailed`] when no host accepted within the session timeout;
+    /// - [`Error::SessionExpired`] when resuming a session the server no longer knows;
+    /// - [`Error::AuthFailed`] when the server rejected the configured authentication.
+    pub async fn connect(self) -> Result<Client> {
+        let config = self.config()?;
+        let chroot = config.chroot.clone();
+        let max_frame = config.max_frame;
+        let handles = session::spawn(config);
+        let mut state_rx = handles.state_rx.clone();
+        let auth_configured = !self.auths.is_empty();
+        let client = Client::from_handles(handles, chroot, max_frame, auth_configured);
+        loop {
+            let (state, error) = {
+                let s = state_rx.borrow_and_update();
+                (s.state, s.error.clone())
+            };
+            match state {
+                SessionState::Connected | SessionState::ConnectedReadOnly => break,
+                s if s.is_terminal() => return Err(error.unwrap_or_else(|| s.terminal_error())),
+                _ => {}
+            }
+            if state_rx.changed().await.is_err() {
+                return Err(client.terminal_error());
+            }
+        }
+        // Authentication is sent right after the handshake; make sure it was accepted before
+        // handing out the client, so a bad credential fails here and not on a later call.
+        if !client.inner.auth_configured {
+            return Ok(client);
+        }
+        client.sync("/").await.map(|()| client)
+    }
+}

@@ -1,0 +1,200 @@
+//! The [`Client`] handle.
+
+mod builder;
+mod multi;
+mod ops;
+mod watcher;
+
+pub use builder::ClientBuilder;
+pub use multi::{CreateMode, CreateOptions, Op, OpResult, ReadOp, ReadResult};
+pub use watcher::{OneshotWatcher, PersistentWatcher, SessionEvents};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::{Error, Result};
+use crate::path::Chroot;
+use crate::proto::{OpCode, Record, WatcherType};
+use crate::session::state::{SessionState, Snapshot};
+use crate::session::watches::WatchReg;
+use crate::session::{Command, Handles, Reply, Request, Unwatch};
+
+/// A ZooKeeper client: a cheap, cloneable handle to one session.
+///
+/// Every clone talks to the same session task, which owns the connection. Operations are
+/// ordered by call, not by await: each method enqueues its request before returning the
+/// future, so `let a = c.create(..); let b = c.set_data(..);` sends `a` first, and many
+/// requests are in flight at once on one connection.
+///
+/// When the last handle is dropped the session is closed (CloseSession is sent), like
+/// [`Client::close`] without waiting.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    cmd_tx: mpsc::UnboundedSender<Command>,
+    unwatch_tx: mpsc::UnboundedSender<Unwatch>,
+    state_rx: watch::Receiver<Snapshot>,
+    pub(crate) chroot: Chroot,
+    max_frame: usize,
+    next_watch_id: AtomicU64,
+    pub(crate) auth_configured: bool,
+}
+
+/// A request that has been handed to the session task.
+pub(crate) struct Sent {
+    rx: oneshot::Receiver<Result<Reply>>,
+    inner: Arc<Inner>,
+}
+
+impl Sent {
+    pub(crate) async fn reply(self) -> Result<Reply> {
+        match self.rx.await {
+            Ok(r) => r,
+            Err(_) => Err(terminal_error(&self.inner)),
+        }
+    }
+}
+
+fn terminal_error(inner: &Inner) -> Error {
+    let s = inner.state_rx.borrow();
+    s.error.clone().unwrap_or_else(|| s.state.terminal_error())
+}
+
+impl Client {
+    /// Connects to `connect_string` (`"host1:2181,host2:2181/optional/chroot"`) with the
+    /// default options and waits until the session is established.
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::connect`].
+    pub async fn connect(connect_string: &str) -> Result<Client> {
+        ClientBuilder::new(connect_string).connect().await
+    }
+
+    /// A builder for the options [`Client::connect`] leaves at their defaults.
+    pub fn builder(connect_string: &str) -> ClientBuilder {
+        ClientBuilder::new(connect_string)
+    }
+
+    pub(crate) fn from_handles(
+        h: Handles,
+        chroot: Chroot,
+        max_frame: usize,
+        auth_configured: bool,
+    ) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                cmd_tx: h.cmd_tx,
+                unwatch_tx: h.unwatch_tx,
+                state_rx: h.state_rx,
+                chroot,
+                max_frame,
+                next_watch_id: AtomicU64::new(1),
+                auth_configured,
+            }),
+        }
+    }
+
+    /// The session's state right now.
+    pub fn state(&self) -> SessionState {
+        self.inner.state_rx.borrow().state
+    }
+
+    /// A `watch` receiver of the session state, for code that wants the latest value rather
+    /// than every change (see [`Client::session_events`] for every change).
+    pub fn state_watch(&self) -> watch::Receiver<SessionState> {
+        let mut src = self.inner.state_rx.clone();
+        let (tx, rx) = watch::channel(src.borrow_and_update().state);
+        tokio::spawn(async move {
+            while src.changed().await.is_ok() {
+                let s = src.borrow_and_update().state;
+                if tx.send(s).is_err() || s.is_terminal() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Every session state change from now on, as a stream.
+    pub fn session_events(&self) -> SessionEvents {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = self.inner.cmd_tx.send(Command::Subscribe(tx));
+        SessionEvents { rx }
+    }
+
+    /// The session id (0 before the first connection).
+    pub fn session_id(&self) -> i64 {
+        self.inner.state_rx.borrow().session_id
+    }
+
+    /// The session password, for resuming the session from another client
+    /// ([`ClientBuilder::session`]).
+    pub fn session_password(&self) -> Vec<u8> {
+        self.inner.state_rx.borrow().password.clone()
+    }
+
+    /// The session timeout the server granted.
+    pub fn session_timeout(&self) -> Duration {
+        self.inner.state_rx.borrow().timeout
+    }
+
+    /// The `host:port` of the server currently connected to, if any.
+    pub fn connected_server(&self) -> Option<String> {
+        let s = self.inner.state_rx.borrow();
+        s.state.is_connected().then(|| s.server.clone()).flatten()
+    }
+
+    /// Closes the session: ephemerals are deleted and watches dropped. Waits for the server to
+    /// confirm (bounded by the read timeout). Requests issued before `close` complete first;
+    /// later ones fail with [`Error::Closed`]. Idempotent.
+    ///
+    /// If the client is disconnected at that moment, the session is only closed locally and
+    /// the server expires it after the session timeout.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.cmd_tx.send(Command::Close(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    pub(crate) fn terminal_error(&self) -> Error {
+        terminal_error(&self.inner)
+    }
+
+    pub(crate) fn next_watch_id(&self) -> u64 {
+        self.inner.next_watch_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn unwatch_tx(&self) -> mpsc::UnboundedSender<Unwatch> {
+        self.inner.unwatch_tx.clone()
+    }
+
+    /// Encodes and enqueues one request.
+    pub(crate) fn send<R: Record>(
+        &self,
+        op: OpCode,
+        body: &R,
+        watch: Option<WatchReg>,
+        remove: Option<(String, WatcherType)>,
+    ) -> Result<Sent> {
+        let frame = crate::session::encode_request(op, body);
+        let size = frame.len() - 4;
+        if size > self.inner.max_frame {
+            return Err(Error::BadArguments(format!(
+                "request of {size} bytes exceeds the maximum frame size of {} bytes",
+                self.inner.max_frame
+            )));
+        }
+        let (tx, rx) = oneshot::channel();
+        let req = Request { op, frame, reply: Some(tx), watch, remove };
+        self.inner.cmd_tx.send(Command::Request(req)).map_err(|_| self.terminal_error())?;
+        Ok(Sent { rx, inner: self.inner.clone() })
+    }
+}

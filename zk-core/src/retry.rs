@@ -1,0 +1,201 @@
+//! Retry policies (on the `backon` crate) and a helper that retries only retryable errors.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ConstantBuilder, ExponentialBuilder};
+use tokio::time::{sleep, Instant};
+
+use crate::error::Result;
+
+/// How often and how long to retry an operation that failed with a retryable error
+/// ([`Error::is_retryable`](crate::Error::is_retryable): connection loss, timeouts,
+/// throttling). Delays are tokio time, so they follow a paused test clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryPolicy {
+    /// Never retry.
+    Never,
+    /// Exponential backoff with full jitter (Curator's `ExponentialBackoffRetry`): delays
+    /// start at `base`, double up to `max_delay`, at most `max_retries` retries.
+    ExponentialBackoff {
+        /// First delay.
+        base: Duration,
+        /// Largest delay.
+        max_delay: Duration,
+        /// Retries after the first attempt.
+        max_retries: usize,
+    },
+    /// `n` retries with a fixed delay (Curator's `RetryNTimes`).
+    NTimes {
+        /// Retries after the first attempt.
+        n: usize,
+        /// Delay between attempts.
+        delay: Duration,
+    },
+    /// Retry with a fixed delay until `max_elapsed` has passed since the first attempt
+    /// (Curator's `RetryUntilElapsed`).
+    UntilElapsed {
+        /// Total time budget.
+        max_elapsed: Duration,
+        /// Delay between attempts.
+        delay: Duration,
+    },
+}
+
+impl Default for RetryPolicy {
+    /// Exponential backoff from 100 ms to 5 s, 10 retries.
+    fn default() -> Self {
+        RetryPolicy::ExponentialBackoff {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            max_retries: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delays before each retry.
+    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+        match self {
+            RetryPolicy::Never => Box::new(std::iter::empty()),
+            RetryPolicy::ExponentialBackoff { base, max_delay, max_retries } => Box::new(
+                ExponentialBuilder::default()
+                    .with_min_delay(*base)
+                    .with_max_delay(*max_delay)
+                    .with_max_times(*max_retries)
+                    .with_jitter()
+                    .build(),
+            ),
+            RetryPolicy::NTimes { n, delay } => {
+                Box::new(ConstantBuilder::default().with_delay(*delay).with_max_times(*n).build())
+            }
+            RetryPolicy::UntilElapsed { delay, .. } => {
+                Box::new(ConstantBuilder::default().with_delay(*delay).without_max_times().build())
+            }
+        }
+    }
+
+    fn deadline(&self, start: Instant) -> Option<Instant> {
+        match self {
+            RetryPolicy::UntilElapsed { max_elapsed, .. } => Some(start + *max_elapsed),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `op` and retries it per `policy` while it fails with a retryable error; returns the
+/// first success, the first non-retryable error, or the last error once the policy gives up.
+///
+/// Careful with non-idempotent writes: after [`Error::ConnectionLoss`](crate::Error::ConnectionLoss)
+/// the first attempt may have been applied, so a retried create can fail with `NodeExists`.
+///
+/// # Errors
+/// Whatever `op` returned last.
+///
+/// # Cancellation safety
+/// Dropping the future stops retrying; an attempt already sent may still be applied.
+pub async fn retry<T, F, Fut>(policy: &RetryPolicy, mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let start = Instant::now();
+    let deadline = policy.deadline(start);
+    let mut delays = policy.delays();
+    loop {
+        let err = match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() => e,
+            Err(e) => return Err(e),
+        };
+        let Some(delay) = delays.next() else { return Err(err) };
+        if deadline.is_some_and(|d| Instant::now() + delay > d) {
+            return Err(err);
+        }
+        tracing::debug!(error = %err, ?delay, "retrying");
+        sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Error;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn count_attempts(policy: RetryPolicy, err: Error) -> (usize, Duration) {
+        let n = AtomicUsize::new(0);
+        let start = Instant::now();
+        let r: Result<()> = retry(&policy, || {
+            n.fetch_add(1, Ordering::SeqCst);
+            let e = err.clone();
+            async move { Err(e) }
+        })
+        .await;
+        assert_eq!(r, Err(err));
+        (n.load(Ordering::SeqCst), start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn n_times_retries_n_times_with_delay() {
+        let (n, took) = count_attempts(
+            RetryPolicy::NTimes { n: 3, delay: Duration::from_secs(1) },
+            Error::ConnectionLoss,
+        )
+        .await;
+        assert_eq!(n, 4);
+        assert_eq!(took, Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn non_retryable_errors_are_not_retried() {
+        let (n, _) = count_attempts(RetryPolicy::default(), Error::NoNode).await;
+        assert_eq!(n, 1);
+        let (n, _) = count_attempts(RetryPolicy::Never, Error::ConnectionLoss).await;
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_elapsed_stops_at_the_budget() {
+        let policy =
+            RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(10), delay: Duration::from_secs(3) };
+        let (n, took) = count_attempts(policy, Error::ConnectionLoss).await;
+        assert_eq!((n, took), (4, Duration::from_secs(9)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exponential_is_bounded_and_jittered_within_max() {
+        let policy = RetryPolicy::ExponentialBackoff {
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_millis(400),
+            max_retries: 5,
+        };
+        let delays: Vec<_> = policy.delays().collect();
+        assert_eq!(delays.len(), 5);
+        // Jitter adds at most one more base delay to each (backon's jitter), never below base.
+        assert!(
+            delays.iter().all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_millis(800)),
+            "{delays:?}"
+        );
+        let (n, _) = count_attempts(policy, Error::ConnectionLoss).await;
+        assert_eq!(n, 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn success_after_failures() {
+        let n = AtomicUsize::new(0);
+        let r = retry(&RetryPolicy::NTimes { n: 5, delay: Duration::from_millis(10) }, || {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k < 2 {
+                    Err(Error::ConnectionLoss)
+                } else {
+                    Ok(k)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(2));
+    }
+}

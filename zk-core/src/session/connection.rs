@@ -1,0 +1,466 @@
+//! Establishing a connection (handshake, host rotation, backoff) and serving it.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+
+use super::{Command, ReplyTx, Request, Session, Terminal};
+use crate::error::{Error, Result};
+use crate::proto::{
+    peek_frame, write_frame, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, EventType, OpCode,
+    Record, ReplyHeader, RequestHeader, WatcherEvent, WatcherType, XID_AUTH, XID_NOTIFICATION, XID_PING,
+};
+use crate::session::state::{SessionEvent, SessionState};
+use crate::session::watches::{SetWatchesReq, WatchReg};
+use crate::transport::{BoxReader, BoxWriter, Connector};
+
+/// Stop taking new commands while this much is waiting to be written (backpressure).
+const WRITE_HIGH_WATER: usize = 4 << 20;
+
+/// How one connection ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The connection broke; the session may live on.
+    Lost(String),
+    /// The session is over.
+    End(Terminal),
+}
+
+#[derive(Debug)]
+struct Pending {
+    xid: i32,
+    op: OpCode,
+    reply: Option<ReplyTx>,
+    watch: Option<WatchReg>,
+    remove: Option<(String, WatcherType)>,
+}
+
+/// One live connection.
+pub(crate) struct Conn {
+    reader: BoxReader,
+    writer: BoxWriter,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    pending: VecDeque<Pending>,
+    auth_pending: VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    last_send: Instant,
+    last_recv: Instant,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("pending", &self.pending.len()).finish_non_exhaustive()
+    }
+}
+
+impl Conn {
+    fn write_ping(&mut self) {
+        let hdr = RequestHeader { xid: XID_PING, op_type: OpCode::Ping.code() };
+        let mut v = Vec::with_capacity(12);
+        write_frame(&mut v, |b| hdr.encode(b));
+        self.wbuf.extend_from_slice(&v);
+        self.last_send = Instant::now();
+    }
+
+    fn write_auth(&mut self, scheme: &str, auth: &[u8], waiter: Option<oneshot::Sender<Result<()>>>) {
+        let hdr = RequestHeader { xid: XID_AUTH, op_type: OpCode::Auth.code() };
+        let body = AuthPacket { auth_type: 0, scheme: scheme.to_owned(), auth: auth.to_vec() };
+        let mut v = Vec::new();
+        write_frame(&mut v, |b| {
+            hdr.encode(b);
+            body.encode(b);
+        });
+        self.wbuf.extend_from_slice(&v);
+        self.auth_pending.push_back(waiter);
+        self.last_send = Instant::now();
+    }
+
+    fn fail_pending(&mut self, err: &Error) {
+        for p in self.pending.drain(..) {
+            if let Some(tx) = p.reply {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+        for tx in self.auth_pending.drain(..).flatten() {
+            let _ = tx.send(Err(err.clone()));
+        }
+    }
+}
+
+/// Encodes a whole request frame with a zero xid placeholder.
+pub(crate) fn encode_request<R: Record>(op: OpCode, body: &R) -> Vec<u8> {
+    let mut v = Vec::with_capacity(12 + body.encoded_len());
+    write_frame(&mut v, |b| {
+        RequestHeader { xid: 0, op_type: op.code() }.encode(b);
+        body.encode(b);
+    });
+    v
+}
+
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+/// Opens a connection and performs the handshake (§2).
+async fn handshake(
+    connector: Arc<dyn Connector>,
+    host: String,
+    req: ConnectRequest,
+    max_frame: usize,
+) -> io::Result<(BoxReader, BoxWriter, BytesMut, ConnectResponse)> {
+    let (mut r, mut w) = connector.connect(&host).await?;
+    let mut out = Vec::with_capacity(64);
+    write_frame(&mut out, |b| req.encode(b));
+    w.write_all(&out).await?;
+    w.flush().await?;
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        if let Some(n) = peek_frame(&rbuf, max_frame).map_err(invalid)? {
+            let frame = rbuf.split_to(n);
+            let resp = ConnectResponse::decode(&mut &frame[4..]).map_err(invalid)?;
+            return Ok((r, w, rbuf, resp));
+        }
+        if r.read_buf(&mut rbuf).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "server closed the connection during the handshake",
+            ));
+        }
+    }
+}
+
+impl Session {
+    /// Runs `fut` while still taking commands (held for later) and watcher drops.
+    async fn while_handling_commands<F: Future>(&mut self, fut: F) -> Result<F::Output, Terminal> {
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                out = &mut fut => return Ok(out),
+                cmd = self.cmd_rx.recv() => self.hold(cmd)?,
+                Some(u) = self.unwatch_rx.recv() => {
+                    // The next connection's SetWatches simply leaves it out.
+                    self.unwatch(u);
+                }
+            }
+        }
+    }
+
+    /// Connects to some host of the ensemble, resuming the session if there is one.
+    ///
+    /// Gives up when the session must have expired on the server (no contact for a whole
+    /// session timeout), or, for a brand-new client, after the configured session timeout.
+    pub(super) async fn connect(&mut self) -> Result<Conn, Terminal> {
+        let connected_before = self.state_tx.borrow().session_id != 0;
+        let deadline = if connected_before {
+            self.last_heard + self.negotiated
+        } else {
+            Instant::now() + self.config.session_timeout
+        };
+        let per_attempt = self
+            .config
+            .connect_timeout
+            .unwrap_or(self.negotiated / self.hosts.len().max(1) as u32)
+            .max(Duration::from_millis(50));
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(10))
+            .with_max_delay(Duration::from_secs(1))
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut last_err = String::from("no host tried");
+        let mut attempts = 0u32;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(if connected_before {
+                    Terminal::Expired
+                } else {
+                    Terminal::ConnectFailed(last_err)
+                });
+            }
+            let (host, new_pass) = self.hosts.next_host();
+            if new_pass && attempts > 0 {
+                let delay = backoff.next().unwrap_or(Duration::from_secs(1)).min(deadline - now);
+                self.while_handling_commands(sleep(delay)).await?;
+            }
+            attempts += 1;
+            let req = ConnectRequest {
+                protocol_version: 0,
+                last_zxid_seen: self.last_zxid,
+                timeout_ms: i32::try_from(self.config.session_timeout.as_millis()).unwrap_or(i32::MAX),
+                session_id: self.session_id,
+                passwd: self.password.clone(),
+                read_only: Some(self.config.read_only),
+            };
+            let budget = per_attempt.min(deadline.saturating_duration_since(Instant::now()));
+            let attempt = timeout(
+                budget,
+                handshake(self.config.connector.clone(), host.clone(), req, self.config.max_frame),
+            );
+            match self.while_handling_commands(attempt).await? {
+                Err(_) => last_err = format!("{host}: no handshake within {budget:?}"),
+                Ok(Err(e)) => last_err = format!("{host}: {e}"),
+                Ok(Ok((reader, writer, rbuf, resp))) => {
+                    if resp.timeout_ms <= 0 {
+                        if self.session_id != 0 {
+                            return Err(Terminal::Expired);
+                        }
+                        last_err = format!("{host}: server refused a new session");
+                        continue;
+                    }
+                    tracing::debug!(%host, attempts, "connected");
+                    return Ok(self.established(host, reader, writer, rbuf, resp, connected_before));
+                }
+            }
+        }
+    }
+
+    fn established(
+        &mut self,
+        host: String,
+        reader: BoxReader,
+        writer: BoxWriter,
+        rbuf: BytesMut,
+        resp: ConnectResponse,
+        connected_before: bool,
+    ) -> Conn {
+        self.session_id = resp.session_id;
+        self.password = resp.passwd;
+        self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        let now = Instant::now();
+        self.last_heard = now;
+        let (state, event) = match (resp.read_only == Some(true), connected_before) {
+            (true, _) => (SessionState::ConnectedReadOnly, SessionEvent::ConnectedReadOnly),
+            (false, true) => (SessionState::Connected, SessionEvent::Reconnected),
+            (false, false) => (SessionState::Connected, SessionEvent::Connected),
+        };
+        self.state_tx.send_modify(|s| s.server = Some(host));
+        self.publish(state, event);
+        Conn {
+            reader,
+            writer,
+            rbuf,
+            wbuf: BytesMut::with_capacity(64 * 1024),
+            pending: VecDeque::new(),
+            auth_pending: VecDeque::new(),
+            last_send: now,
+            last_recv: now,
+        }
+    }
+
+    /// Serves one connection until it breaks or the session ends.
+    pub(super) async fn serve(&mut self, mut conn: Conn) -> Outcome {
+        let outcome = self.serve_inner(&mut conn).await;
+        let err = match &outcome {
+            Outcome::Lost(_) => Error::ConnectionLoss,
+            Outcome::End(end) => end.error(),
+        };
+        conn.fail_pending(&err);
+        outcome
+    }
+
+    /// Re-sends auth and watches after (re)connecting, then what was queued meanwhile
+    /// (§3.3: auth, then SetWatches, then user requests).
+    fn replay(&mut self, conn: &mut Conn) {
+        for (scheme, auth) in &self.auths {
+            conn.write_auth(scheme, auth, None);
+        }
+        for sw in self.registry.set_watches(self.last_zxid) {
+            let (op, frame) = match sw {
+                SetWatchesReq::V1(r) => (OpCode::SetWatches, encode_request(OpCode::SetWatches, &r)),
+                SetWatchesReq::V2(r) => (OpCode::SetWatches2, encode_request(OpCode::SetWatches2, &r)),
+            };
+            self.write_request(conn, Request { op, frame, reply: None, watch: None, remove: None });
+        }
+        let queued = std::mem::take(&mut self.queued);
+        for cmd in queued {
+            self.handle(conn, cmd);
+        }
+    }
+
+    async fn serve_inner(&mut self, conn: &mut Conn) -> Outcome {
+        self.replay(conn);
+        let read_timeout = self.negotiated * 2 / 3;
+        let ping_every = self.negotiated / 3;
+        let mut closing: Option<Instant> = None;
+        let timer = sleep_until((conn.last_recv + read_timeout).min(conn.last_send + ping_every));
+        tokio::pin!(timer);
+        loop {
+            tokio::select! {
+                biased;
+                r = conn.reader.read_buf(&mut conn.rbuf) => match r {
+                    Ok(0) if closing.is_some() => return Outcome::End(Terminal::Closed),
+                    Ok(0) => return Outcome::Lost("server closed the connection".into()),
+                    Err(e) => return Outcome::Lost(format!("read failed: {e}")),
+                    Ok(_) => {
+                        let now = Instant::now();
+                        conn.last_recv = now;
+                        self.last_heard = now;
+                        if let Some(out) = self.process(conn) {
+                            return out;
+                        }
+                    }
+                },
+                r = conn.writer.write_buf(&mut conn.wbuf), if !conn.wbuf.is_empty() => match r {
+                    Ok(0) => return Outcome::Lost("connection closed while writing".into()),
+                    Err(e) => return Outcome::Lost(format!("write failed: {e}")),
+                    Ok(_) => {
+                        if conn.wbuf.is_empty() {
+                            if let Err(e) = conn.writer.flush().await {
+                                return Outcome::Lost(format!("flush failed: {e}"));
+                            }
+                        }
+                    }
+                },
+                cmd = self.cmd_rx.recv(), if closing.is_none() && conn.wbuf.len() < WRITE_HIGH_WATER => match cmd {
+                    None => closing = Some(self.start_close(conn, read_timeout)),
+                    Some(Command::Close(tx)) => {
+                        self.closers.push(tx);
+                        closing = Some(self.start_close(conn, read_timeout));
+                    }
+                    Some(cmd) => self.handle(conn, cmd),
+                },
+                Some(u) = self.unwatch_rx.recv() => {
+                    if let Some((path, wt)) = self.unwatch(u) {
+                        self.send_remove_watches(conn, path, wt);
+                    }
+                },
+                () = &mut timer => {
+                    let now = Instant::now();
+                    if now >= conn.last_recv + read_timeout {
+                        return Outcome::Lost(format!("nothing heard from the server for {read_timeout:?}"));
+                    }
+                    if closing.is_some_and(|d| now >= d) {
+                        return Outcome::End(Terminal::Closed);
+                    }
+                    if now >= conn.last_send + ping_every {
+                        conn.write_ping();
+                    }
+                    let mut next = (conn.last_recv + read_timeout).min(conn.last_send + ping_every);
+                    if let Some(d) = closing {
+                        next = next.min(d);
+                    }
+                    timer.as_mut().reset(next);
+                }
+            }
+        }
+    }
+
+    /// Sends CloseSession after everything already issued; returns the deadline for its reply.
+    fn start_close(&mut self, conn: &mut Conn, wait: Duration) -> Instant {
+        let frame = encode_request(OpCode::CloseSession, &());
+        self.write_request(
+            conn,
+            Request { op: OpCode::CloseSession, frame, reply: None, watch: None, remove: None },
+        );
+        Instant::now() + wait.min(Duration::from_secs(5))
+    }
+
+    fn send_remove_watches(&mut self, conn: &mut Conn, path: String, wt: WatcherType) {
+        let body = crate::proto::RemoveWatchesRequest { path, watcher_type: wt.code() };
+        let frame = encode_request(OpCode::RemoveWatches, &body);
+        self.write_request(
+            conn,
+            Request { op: OpCode::RemoveWatches, frame, reply: None, watch: None, remove: None },
+        );
+    }
+
+    fn handle(&mut self, conn: &mut Conn, cmd: Command) {
+        match cmd {
+            Command::Request(r) => self.write_request(conn, r),
+            Command::Auth { scheme, auth, reply } => {
+                // Remembered at once so a reconnect re-sends it, as the Java client does.
+                conn.write_auth(&scheme, &auth, Some(reply));
+                self.auths.push((scheme, auth));
+            }
+            Command::Subscribe(tx) => self.subscribe(tx),
+            Command::Close(tx) => self.closers.push(tx),
+        }
+    }
+
+    fn write_request(&mut self, conn: &mut Conn, mut r: Request) {
+        let xid = self.next_xid();
+        r.frame[4..8].copy_from_slice(&xid.to_be_bytes());
+        conn.wbuf.extend_from_slice(&r.frame);
+        conn.last_send = Instant::now();
+        conn.pending.push_back(Pending { xid, op: r.op, reply: r.reply, watch: r.watch, remove: r.remove });
+    }
+
+    /// Handles every whole frame in the read buffer.
+    fn process(&mut self, conn: &mut Conn) -> Option<Outcome> {
+        loop {
+            let n = match peek_frame(&conn.rbuf, self.config.max_frame) {
+                Ok(Some(n)) => n,
+                Ok(None) => return None,
+                Err(e) => return Some(Outcome::Lost(format!("bad frame from the server: {e}"))),
+            };
+            let frame = conn.rbuf.split_to(n).freeze();
+            match self.on_frame(conn, frame) {
+                Ok(None) => {}
+                Ok(Some(end)) => return Some(Outcome::End(end)),
+                Err(why) => return Some(Outcome::Lost(why)),
+            }
+        }
+    }
+
+    fn on_frame(&mut self, conn: &mut Conn, frame: bytes::Bytes) -> Result<Option<Terminal>, String> {
+        let mut body = &frame[4..];
+        let hdr = ReplyHeader::decode(&mut body).map_err(|e| format!("bad reply header: {e}"))?;
+        match hdr.xid {
+            XID_NOTIFICATION => {
+                let ev = WatcherEvent::decode(&mut body).map_err(|e| format!("bad watch event: {e}"))?;
+                match EventType::try_from(ev.event_type) {
+                    Ok(t) => self.registry.dispatch(t, &ev.path, hdr.zxid, &self.config.chroot),
+                    Err(_) => tracing::warn!(event_type = ev.event_type, "ignoring unknown watch event type"),
+                }
+                Ok(None)
+            }
+            XID_PING => Ok(None),
+            XID_AUTH => {
+                let waiter = conn.auth_pending.pop_front().flatten();
+                let result = if hdr.err == 0 { Ok(()) } else { Err(Error::from_code(hdr.err)) };
+                if let Some(tx) = waiter {
+                    let _ = tx.send(result);
+                }
+                Ok((hdr.err == ErrorCode::AuthFailed.code()).then_some(Terminal::AuthFailed))
+            }
+            xid => {
+                let p = conn
+                    .pending
+                    .pop_front()
+                    .ok_or_else(|| format!("reply xid {xid} with nothing pending"))?;
+                if p.xid != xid {
+                    return Err(format!("xid out of order: expected {}, got {xid}", p.xid));
+                }
+                if hdr.zxid > 0 && hdr.zxid > self.last_zxid {
+                    self.last_zxid = hdr.zxid;
+                }
+                if let Some(w) = p.watch {
+                    self.registry.register(w, hdr.err == 0, hdr.err == ErrorCode::NoNode.code());
+                }
+                if hdr.err == 0 {
+                    if let Some((path, wt)) = p.remove {
+                        self.registry.remove_local(&path, wt, &self.config.chroot);
+                    }
+                }
+                if let Some(tx) = p.reply {
+                    let result = if hdr.err == 0 {
+                        Ok(super::Reply { body: frame.slice(20..) })
+                    } else {
+                        Err(Error::from_code(hdr.err))
+                    };
+                    let _ = tx.send(result);
+                }
+                Ok((p.op == OpCode::CloseSession).then_some(Terminal::Closed))
+            }
+        }
+    }
+}

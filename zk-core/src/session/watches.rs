@@ -1,0 +1,385 @@
+//! The client-side watch registry: which local watchers wait on which path, and the dispatch
+//! rules of §7 of the protocol reference.
+//!
+//! Paths here are server paths (chroot included); they are turned into client paths when an
+//! event is handed out.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+use crate::path::Chroot;
+use crate::proto::{EventType, SetWatches, SetWatches2, WatcherType};
+
+/// A watch notification as delivered to a watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// What happened.
+    pub event_type: EventType,
+    /// The node it happened to (chroot removed).
+    pub path: String,
+    /// The zxid of the change (ZooKeeper 3.9+); -1 when the server does not say (3.8) and for
+    /// events the client makes up (watch removal).
+    pub zxid: i64,
+}
+
+/// The local buckets, as in the Java client (§7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum WatchKind {
+    /// getData, or exists on an existing node.
+    Data,
+    /// exists on a missing node.
+    Exist,
+    /// getChildren.
+    Child,
+    /// addWatch PERSISTENT.
+    Persistent,
+    /// addWatch PERSISTENT_RECURSIVE.
+    Recursive,
+}
+
+pub(crate) type OneShotTx = oneshot::Sender<Result<WatchedEvent>>;
+pub(crate) type PersistTx = mpsc::UnboundedSender<WatchedEvent>;
+
+/// A registration that takes effect when the reply of its request arrives.
+#[derive(Debug)]
+pub(crate) enum WatchReg {
+    /// A one-shot watch; `on_ok` is the bucket when the request succeeds; `exist_on_nonode`
+    /// registers an exist watch when an `exists` call finds no node.
+    OneShot { path: String, id: u64, on_ok: WatchKind, exist_on_nonode: bool, tx: OneShotTx },
+    /// A persistent or recursive watch (addWatch).
+    Persistent { path: String, id: u64, recursive: bool, tx: PersistTx },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    data: HashMap<String, Vec<(u64, OneShotTx)>>,
+    exist: HashMap<String, Vec<(u64, OneShotTx)>>,
+    child: HashMap<String, Vec<(u64, OneShotTx)>>,
+    persistent: HashMap<String, Vec<(u64, PersistTx)>>,
+    recursive: HashMap<String, Vec<(u64, PersistTx)>>,
+}
+
+fn fire(slots: Option<Vec<(u64, OneShotTx)>>, ev: &WatchedEvent) {
+    for (_, tx) in slots.into_iter().flatten() {
+        let _ = tx.send(Ok(ev.clone()));
+    }
+}
+
+fn notify(slots: Option<&mut Vec<(u64, PersistTx)>>, ev: &WatchedEvent) {
+    if let Some(v) = slots {
+        // Watchers whose stream was dropped are pruned here as well as by their Drop.
+        v.retain(|(_, tx)| tx.send(ev.clone()).is_ok());
+    }
+}
+
+impl Registry {
+    /// Completes a registration after its request's reply (`ok` = err 0, `nonode` = NONODE).
+    pub(crate) fn register(&mut self, reg: WatchReg, ok: bool, nonode: bool) {
+        match reg {
+            WatchReg::OneShot { path, id, on_ok, exist_on_nonode, tx } => {
+                let kind = if ok {
+                    on_ok
+                } else if nonode && exist_on_nonode {
+                    WatchKind::Exist
+                } else {
+                    return;
+                };
+                self.one_shot_map(kind).entry(path).or_default().push((id, tx));
+            }
+            WatchReg::Persistent { path, id, recursive, tx } => {
+                if ok {
+                    let map = if recursive { &mut self.recursive } else { &mut self.persistent };
+                    map.entry(path).or_default().push((id, tx));
+                }
+            }
+        }
+    }
+
+    fn one_shot_map(&mut self, kind: WatchKind) -> &mut HashMap<String, Vec<(u64, OneShotTx)>> {
+        match kind {
+            WatchKind::Data => &mut self.data,
+            WatchKind::Exist => &mut self.exist,
+            _ => &mut self.child,
+        }
+    }
+
+    /// Delivers a server notification to every watcher it concerns (§7.2).
+    pub(crate) fn dispatch(&mut self, event_type: EventType, server_path: &str, zxid: i64, chroot: &Chroot) {
+        let ev = WatchedEvent { event_type, path: chroot.to_client(server_path), zxid };
+        match event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                fire(self.data.remove(server_path), &ev);
+                fire(self.exist.remove(server_path), &ev);
+            }
+            EventType::NodeDeleted => {
+                fire(self.data.remove(server_path), &ev);
+                fire(self.exist.remove(server_path), &ev);
+                fire(self.child.remove(server_path), &ev);
+            }
+            EventType::NodeChildrenChanged => {
+                fire(self.child.remove(server_path), &ev);
+            }
+            _ => return,
+        }
+        notify(self.persistent.get_mut(server_path), &ev);
+        // Recursive watches never see NodeChildrenChanged (ZOOKEEPER-4475), but see every
+        // other change at or below their path.
+        if event_type != EventType::NodeChildrenChanged && !self.recursive.is_empty() {
+            let mut p = server_path;
+            loop {
+                notify(self.recursive.get_mut(p), &ev);
+                if p == "/" {
+                    break;
+                }
+                p = crate::path::parent(p);
+            }
+        }
+        self.persistent.retain(|_, v| !v.is_empty());
+        self.recursive.retain(|_, v| !v.is_empty());
+    }
+
+    /// Forgets one watcher (its handle was dropped). Returns the server-side removal to send,
+    /// if no other local watcher still needs the server's watch on that path.
+    pub(crate) fn unregister(&mut self, kind: WatchKind, path: &str, id: u64) -> Option<WatcherType> {
+        let removed = match kind {
+            WatchKind::Persistent => remove_id(&mut self.persistent, path, id),
+            WatchKind::Recursive => remove_id(&mut self.recursive, path, id),
+            k => remove_id(self.one_shot_map(k), path, id),
+        };
+        if !removed {
+            return None;
+        }
+        let data_used = self.data.contains_key(path) || self.exist.contains_key(path);
+        let child_used = self.child.contains_key(path);
+        let persist_used = self.persistent.contains_key(path) || self.recursive.contains_key(path);
+        match kind {
+            WatchKind::Data | WatchKind::Exist if !data_used && !persist_used => Some(WatcherType::Data),
+            WatchKind::Child if !child_used && !persist_used => Some(WatcherType::Children),
+            // 3.8 servers do not know WatcherType 4/5; ANY is understood by every version and
+            // is only safe when nothing else on the path is still wanted.
+            WatchKind::Persistent | WatchKind::Recursive if !data_used && !child_used && !persist_used => {
+                Some(WatcherType::Any)
+            }
+            _ => None,
+        }
+    }
+
+    /// Removes local watchers after a successful `removeWatches`, telling each one.
+    pub(crate) fn remove_local(&mut self, path: &str, wt: WatcherType, chroot: &Chroot) {
+        let client_path = chroot.to_client(path);
+        let ev = |t| WatchedEvent { event_type: t, path: client_path.clone(), zxid: -1 };
+        if matches!(wt, WatcherType::Data | WatcherType::Any) {
+            fire(self.data.remove(path), &ev(EventType::DataWatchRemoved));
+            fire(self.exist.remove(path), &ev(EventType::DataWatchRemoved));
+        }
+        if matches!(wt, WatcherType::Children | WatcherType::Any) {
+            fire(self.child.remove(path), &ev(EventType::ChildWatchRemoved));
+        }
+        let persist = |m: &mut HashMap<String, Vec<(u64, PersistTx)>>| {
+            for (_, tx) in m.remove(path).into_iter().flatten() {
+                let _ = tx.send(ev(EventType::PersistentWatchRemoved));
+            }
+        };
+        if matches!(wt, WatcherType::Persistent | WatcherType::Any) {
+            persist(&mut self.persistent);
+        }
+        if matches!(wt, WatcherType::PersistentRecursive | WatcherType::Any) {
+            persist(&mut self.recursive);
+        }
+    }
+
+    /// The SetWatches (or SetWatches2) requests that re-register everything after a
+    /// reconnect, each under 128 KiB of path text like the Java client.
+    pub(crate) fn set_watches(&mut self, relative_zxid: i64) -> Vec<SetWatchesReq> {
+        self.prune();
+        const BATCH: usize = 128 * 1024;
+        let lists = [&self.data, &self.exist, &self.child];
+        let mut out = Vec::new();
+        let mut cur = SetWatches2 { relative_zxid, ..Default::default() };
+        let mut size = 0;
+        let push = |cur: &mut SetWatches2, size: &mut usize, which: usize, p: &String| {
+            let v = match which {
+                0 => &mut cur.data_watches,
+                1 => &mut cur.exist_watches,
+                2 => &mut cur.child_watches,
+                3 => &mut cur.persistent_watches,
+                _ => &mut cur.persistent_recursive_watches,
+            };
+            v.push(p.clone());
+            *size += p.len();
+        };
+        let flush = |cur: &mut SetWatches2, out: &mut Vec<SetWatchesReq>| {
+            let done = std::mem::replace(cur, SetWatches2 { relative_zxid, ..Default::default() });
+            if done.persistent_watches.is_empty() && done.persistent_recursive_watches.is_empty() {
+                out.push(SetWatchesReq::V1(SetWatches {
+                    relative_zxid,
+                    data_watches: done.data_watches,
+                    exist_watches: done.exist_watches,
+                    child_watches: done.child_watches,
+                }));
+            } else {
+                out.push(SetWatchesReq::V2(done));
+            }
+        };
+        let persist_lists = [&self.persistent, &self.recursive];
+        let all = lists
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| m.keys().map(move |k| (i, k)))
+            .chain(persist_lists.iter().enumerate().flat_map(|(i, m)| m.keys().map(move |k| (i + 3, k))));
+        for (which, p) in all {
+            if size + p.len() > BATCH && size > 0 {
+                flush(&mut cur, &mut out);
+                size = 0;
+            }
+            push(&mut cur, &mut size, which, p);
+        }
+        if size > 0 {
+            flush(&mut cur, &mut out);
+        }
+        out
+    }
+
+    /// Drops registrations whose watcher handle is gone.
+    fn prune(&mut self) {
+        for m in [&mut self.data, &mut self.exist, &mut self.child] {
+            m.retain(|_, v| {
+                v.retain(|(_, tx)| !tx.is_closed());
+                !v.is_empty()
+            });
+        }
+        for m in [&mut self.persistent, &mut self.recursive] {
+            m.retain(|_, v| {
+                v.retain(|(_, tx)| !tx.is_closed());
+                !v.is_empty()
+            });
+        }
+    }
+
+    /// The session is over: one-shot watchers learn why, persistent streams end.
+    pub(crate) fn fail_all(&mut self, err: &Error) {
+        for m in [&mut self.data, &mut self.exist, &mut self.child] {
+            for (_, tx) in m.drain().flat_map(|(_, v)| v) {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+        self.persistent.clear();
+        self.recursive.clear();
+    }
+
+    /// Number of local watchers.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let a: usize = [&self.data, &self.exist, &self.child]
+            .iter()
+            .map(|m| m.values().map(Vec::len).sum::<usize>())
+            .sum();
+        let b: usize =
+            [&self.persistent, &self.recursive].iter().map(|m| m.values().map(Vec::len).sum::<usize>()).sum();
+        a + b
+    }
+}
+
+fn remove_id<T>(m: &mut HashMap<String, Vec<(u64, T)>>, path: &str, id: u64) -> bool {
+    let Some(v) = m.get_mut(path) else { return false };
+    let before = v.len();
+    v.retain(|(i, _)| *i != id);
+    let removed = v.len() != before;
+    if v.is_empty() {
+        m.remove(path);
+    }
+    removed
+}
+
+/// One re-registration request.
+#[derive(Debug)]
+pub(crate) enum SetWatchesReq {
+    V1(SetWatches),
+    V2(SetWatches2),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_shot(
+        reg: &mut Registry,
+        path: &str,
+        id: u64,
+        on_ok: WatchKind,
+        ok: bool,
+    ) -> oneshot::Receiver<Result<WatchedEvent>> {
+        let (tx, rx) = oneshot::channel();
+        reg.register(WatchReg::OneShot { path: path.into(), id, on_ok, exist_on_nonode: true, tx }, ok, !ok);
+        rx
+    }
+
+    #[test]
+    fn one_shot_fires_once_and_by_kind() {
+        let mut r = Registry::default();
+        let c = Chroot::default();
+        let mut data = one_shot(&mut r, "/a", 1, WatchKind::Data, true);
+        let mut child = one_shot(&mut r, "/a", 2, WatchKind::Child, true);
+        let mut exist = one_shot(&mut r, "/b", 3, WatchKind::Data, false);
+        r.dispatch(EventType::NodeDataChanged, "/a", -1, &c);
+        assert_eq!(data.try_recv().unwrap().unwrap().event_type, EventType::NodeDataChanged);
+        assert!(child.try_recv().is_err());
+        r.dispatch(EventType::NodeCreated, "/b", -1, &c);
+        assert_eq!(exist.try_recv().unwrap().unwrap().event_type, EventType::NodeCreated);
+        r.dispatch(EventType::NodeDeleted, "/a", -1, &c);
+        assert_eq!(child.try_recv().unwrap().unwrap().event_type, EventType::NodeDeleted);
+        assert_eq!(r.len(), 0);
+    }
+
+    #[test]
+    fn recursive_sees_descendants_but_not_child_events() {
+        let mut r = Registry::default();
+        let c = Chroot::new("/app").unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        r.register(WatchReg::Persistent { path: "/app".into(), id: 1, recursive: true, tx }, true, false);
+        r.dispatch(EventType::NodeCreated, "/app/x/y", 5, &c);
+        r.dispatch(EventType::NodeChildrenChanged, "/app/x", 5, &c);
+        r.dispatch(EventType::NodeDataChanged, "/other", 6, &c);
+        let ev = rx.try_recv().unwrap();
+        assert_eq!((ev.event_type, ev.path.as_str(), ev.zxid), (EventType::NodeCreated, "/x/y", 5));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn unregister_reports_server_removal_only_when_last() {
+        let mut r = Registry::default();
+        let _a = one_shot(&mut r, "/a", 1, WatchKind::Data, true);
+        let _b = one_shot(&mut r, "/a", 2, WatchKind::Data, true);
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 1), None);
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2), Some(WatcherType::Data));
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2), None);
+    }
+
+    #[test]
+    fn set_watches_lists_every_bucket_and_picks_version() {
+        let mut r = Registry::default();
+        let _a = one_shot(&mut r, "/a", 1, WatchKind::Data, true);
+        let _b = one_shot(&mut r, "/b", 2, WatchKind::Data, false);
+        let _c = one_shot(&mut r, "/c", 3, WatchKind::Child, true);
+        let reqs = r.set_watches(9);
+        assert_eq!(reqs.len(), 1);
+        let SetWatchesReq::V1(sw) = &reqs[0] else { panic!("expected SetWatches") };
+        assert_eq!(
+            (sw.relative_zxid, &sw.data_watches[..], &sw.exist_watches[..], &sw.child_watches[..]),
+            (9, &["/a".to_string()][..], &["/b".to_string()][..], &["/c".to_string()][..])
+        );
+        let (tx, _rx) = mpsc::unbounded_channel();
+        r.register(WatchReg::Persistent { path: "/p".into(), id: 4, recursive: false, tx }, true, false);
+        assert!(matches!(r.set_watches(9)[0], SetWatchesReq::V2(_)));
+    }
+
+    #[test]
+    fn fail_all_tells_one_shot_watchers() {
+        let mut r = Registry::default();
+        let mut a = one_shot(&mut r, "/a", 1, WatchKind::Data, true);
+        r.fail_all(&Error::SessionExpired);
+        assert_eq!(a.try_recv().unwrap(), Err(Error::SessionExpired));
+    }
+}
