@@ -1,0 +1,239 @@
+//! Load generator for any ZooKeeper connect string.
+//!
+//! ```text
+//! cargo run --release --example bench -- --connect 127.0.0.1:2181 --workload get \
+//!     --ops 100000 --concurrency 1000 [--payload 100] [--threads 1]
+//! ```
+//!
+//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set). `--concurrency`
+//! is the number of requests kept in flight on ONE client (pipelining); 1 is sequential.
+//! Setup (creating the nodes to read or delete) and clean-up are not measured. The last
+//! output line is one JSON object: workload, ops, concurrency, payload, ops_per_sec, p50_us,
+//! p99_us, max_us, cpu_ms_per_kop (CPU time of this whole process per 1,000 ops).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use zk_core::{Client, CreateMode, Error, Op};
+
+#[derive(Debug, Clone)]
+struct Args {
+    connect: String,
+    workload: String,
+    ops: usize,
+    concurrency: usize,
+    payload: usize,
+    threads: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        connect: std::env::var("ZK_CONNECT").unwrap_or_default(),
+        workload: "get".into(),
+        ops: 10_000,
+        concurrency: 1,
+        payload: 100,
+        threads: 1,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: not a number: {v}"));
+        match flag.as_str() {
+            "--connect" => a.connect = val()?,
+            "--workload" => a.workload = val()?,
+            "--ops" => a.ops = num(val()?)?,
+            "--concurrency" => a.concurrency = num(val()?)?,
+            "--payload" => a.payload = num(val()?)?,
+            "--threads" => a.threads = num(val()?)?,
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if a.connect.is_empty() {
+        return Err("--connect HOST:PORT (or ZK_CONNECT) is required".into());
+    }
+    if !["create", "get", "set", "delete", "mixed"].contains(&a.workload.as_str()) {
+        return Err(format!(
+            "unknown workload {:?}: use create, get, set, delete or mixed \
+             (lock arrives with the lock recipes)",
+            a.workload
+        ));
+    }
+    if a.ops == 0 || a.concurrency == 0 || a.threads == 0 {
+        return Err("--ops, --concurrency and --threads must be at least 1".into());
+    }
+    if a.payload > 1_000_000 {
+        return Err("--payload must be at most 1,000,000 bytes".into());
+    }
+    Ok(a)
+}
+
+/// CPU time (user + system) of this process, from /proc/self/stat (in USER_HZ = 100 ticks/s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Number of distinct nodes read or written by get/set/mixed.
+const HOT_NODES: usize = 1000;
+
+async fn setup(c: &Client, a: &Args, root: &str) -> Result<(), Error> {
+    c.create(root, b"", CreateMode::Persistent).await?;
+    let n = match a.workload.as_str() {
+        "get" | "set" | "mixed" => a.ops.min(HOT_NODES),
+        "delete" => a.ops,
+        _ => 0,
+    };
+    let data = vec![b'x'; a.payload];
+    // Pipelined, in chunks, so setup is fast but bounded in memory.
+    for chunk in (0..n).collect::<Vec<_>>().chunks(2000) {
+        let futs: Vec<_> =
+            chunk.iter().map(|i| c.create(&format!("{root}/n{i}"), &data, CreateMode::Persistent)).collect();
+        for f in futs {
+            f.await?;
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(c: &Client, root: &str) -> Result<(), Error> {
+    let children = c.get_children(root).await?;
+    for chunk in children.chunks(2000) {
+        let futs: Vec<_> = chunk.iter().map(|n| c.delete(&format!("{root}/{n}"), None)).collect();
+        for f in futs {
+            f.await?;
+        }
+    }
+    c.multi(&[Op::delete(root, None)]).await.map(|_| ())
+}
+
+fn issue(
+    c: &Client,
+    a: &Args,
+    root: &str,
+    i: usize,
+    data: &[u8],
+) -> impl std::future::Future<Output = Result<(), Error>> {
+    let hot = format!("{root}/n{}", i % HOT_NODES.min(a.ops));
+    let fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>> =
+        match a.workload.as_str() {
+            "create" => {
+                let f = c.create(&format!("{root}/c{i}"), data, CreateMode::Persistent);
+                Box::pin(async move { f.await.map(|_| ()) })
+            }
+            "get" => {
+                let f = c.get_data(&hot);
+                Box::pin(async move { f.await.map(|_| ()) })
+            }
+            "set" => {
+                let f = c.set_data(&hot, data, None);
+                Box::pin(async move { f.await.map(|_| ()) })
+            }
+            "delete" => Box::pin(c.delete(&format!("{root}/n{i}"), None)),
+            _ if i % 5 == 0 => {
+                let f = c.set_data(&hot, data, None);
+                Box::pin(async move { f.await.map(|_| ()) })
+            }
+            _ => {
+                let f = c.get_data(&hot);
+                Box::pin(async move { f.await.map(|_| ()) })
+            }
+        };
+    fut
+}
+
+async fn run(a: Args) -> Result<String, Error> {
+    let c = Client::connect(&a.connect).await?;
+    let root = format!("/zk-bench-{}-{}", std::process::id(), a.workload);
+    setup(&c, &a, &root).await?;
+    let data = vec![b'y'; a.payload];
+    let mut lat_us: Vec<u32> = Vec::with_capacity(a.ops);
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let mut in_flight = FuturesUnordered::new();
+    let mut next = 0usize;
+    let mut last_report = Instant::now();
+    while next < a.ops || !in_flight.is_empty() {
+        while next < a.ops && in_flight.len() < a.concurrency {
+            let f = issue(&c, &a, &root, next, &data);
+            let started = Instant::now();
+            in_flight.push(async move { f.await.map(|()| started.elapsed()) });
+            next += 1;
+        }
+        if let Some(r) = in_flight.next().await {
+            lat_us.push(u32::try_from(r?.as_micros()).unwrap_or(u32::MAX));
+        }
+        if last_report.elapsed().as_secs() >= 2 {
+            eprintln!("  {} / {} ops", lat_us.len(), a.ops);
+            last_report = Instant::now();
+        }
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    cleanup(&c, &root).await?;
+    c.close().await;
+    lat_us.sort_unstable();
+    let pct = |p: f64| lat_us[((lat_us.len() as f64 * p) as usize).min(lat_us.len() - 1)];
+    Ok(format!(
+        "{{\"workload\":\"{}\",\"ops\":{},\"concurrency\":{},\"payload\":{},\"threads\":{},\
+         \"elapsed_s\":{:.3},\"ops_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\
+         \"cpu_ms_per_kop\":{:.2}}}",
+        a.workload,
+        a.ops,
+        a.concurrency,
+        a.payload,
+        a.threads,
+        elapsed,
+        a.ops as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        lat_us[lat_us.len() - 1],
+        cpu * 1000.0 / (a.ops as f64 / 1000.0),
+    ))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("bench: {e}");
+            }
+            eprintln!(
+                "usage: bench --connect HOST:PORT --workload create|get|set|delete|mixed \
+                 [--ops N] [--concurrency K] [--payload BYTES] [--threads T]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let rt = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(args.threads).enable_all().build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!("bench: {args:?}");
+    match rt.block_on(run(args)) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every test in the workspace: unit, integration and doc tests, including the ones that
+# talk to a real ZooKeeper server (installed on demand by scripts/zookeeper.sh).
+#
+# Extra arguments go to both cargo invocations, e.g. `bash scripts/test.sh -- --nocapture`.
+# Exits with the first failing cargo status, after running both.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+bash scripts/zookeeper.sh
+
+status=0
+cargo test --workspace --all-targets "$@" || status=$?
+cargo test --workspace --doc "$@" || { rc=$?; [[ $status -ne 0 ]] || status=$rc; }
+exit "$status"
