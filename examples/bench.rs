@@ -2,8 +2,13 @@
 //!
 //! ```text
 //! cargo run --release --example bench -- --connect 127.0.0.1:2181 --workload get \
-//!     --ops 100000 --concurrency 1000 [--payload 100] [--threads 1]
+//!     --ops 100000 --concurrency 1000 [--payload 100] [--threads 1] [--warmup N]
+//! cargo run --release --example bench -- --real --workload get ...
 //! ```
+//!
+//! `--real` starts a fresh real ZooKeeper 3.8 (Debian's package, via zk-testing's harness) on a
+//! free loopback port for the run instead of `--connect`. `--warmup N` (default: a tenth of
+//! `--ops`) runs N unmeasured operations first, so the JVM server's JIT is warm.
 //!
 //! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set). `--concurrency`
 //! is the number of requests kept in flight on ONE client (pipelining); 1 is sequential.
@@ -25,6 +30,8 @@ struct Args {
     concurrency: usize,
     payload: usize,
     threads: usize,
+    warmup: Option<usize>,
+    real: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -35,6 +42,8 @@ fn parse_args() -> Result<Args, String> {
         concurrency: 1,
         payload: 100,
         threads: 1,
+        warmup: None,
+        real: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,12 +56,14 @@ fn parse_args() -> Result<Args, String> {
             "--concurrency" => a.concurrency = num(val()?)?,
             "--payload" => a.payload = num(val()?)?,
             "--threads" => a.threads = num(val()?)?,
+            "--warmup" => a.warmup = Some(num(val()?)?),
+            "--real" => a.real = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag {other}")),
         }
     }
-    if a.connect.is_empty() {
-        return Err("--connect HOST:PORT (or ZK_CONNECT) is required".into());
+    if a.connect.is_empty() && !a.real {
+        return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
     }
     if !["create", "get", "set", "delete", "mixed"].contains(&a.workload.as_str()) {
         return Err(format!(
@@ -121,7 +132,7 @@ fn issue(
     i: usize,
     data: &[u8],
 ) -> impl std::future::Future<Output = Result<(), Error>> {
-    let hot = format!("{root}/n{}", i % HOT_NODES.min(a.ops));
+    let hot = format!("{root}/n{}", i % HOT_NODES.min(a.ops.max(1)));
     let fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>> =
         match a.workload.as_str() {
             "create" => {
@@ -149,20 +160,17 @@ fn issue(
     fut
 }
 
-async fn run(a: Args) -> Result<String, Error> {
-    let c = Client::connect(&a.connect).await?;
-    let root = format!("/zk-bench-{}-{}", std::process::id(), a.workload);
-    setup(&c, &a, &root).await?;
+/// Runs `ops` operations with `concurrency` in flight; returns sorted latencies in µs.
+async fn drive(c: &Client, a: &Args, root: &str, first: usize, ops: usize) -> Result<Vec<u32>, Error> {
     let data = vec![b'y'; a.payload];
-    let mut lat_us: Vec<u32> = Vec::with_capacity(a.ops);
-    let cpu0 = cpu_seconds();
-    let t0 = Instant::now();
+    let mut lat_us: Vec<u32> = Vec::with_capacity(ops);
     let mut in_flight = FuturesUnordered::new();
-    let mut next = 0usize;
+    let mut next = first;
+    let end = first + ops;
     let mut last_report = Instant::now();
-    while next < a.ops || !in_flight.is_empty() {
-        while next < a.ops && in_flight.len() < a.concurrency {
-            let f = issue(&c, &a, &root, next, &data);
+    while next < end || !in_flight.is_empty() {
+        while next < end && in_flight.len() < a.concurrency {
+            let f = issue(c, a, root, next, &data);
             let started = Instant::now();
             in_flight.push(async move { f.await.map(|()| started.elapsed()) });
             next += 1;
@@ -171,15 +179,42 @@ async fn run(a: Args) -> Result<String, Error> {
             lat_us.push(u32::try_from(r?.as_micros()).unwrap_or(u32::MAX));
         }
         if last_report.elapsed().as_secs() >= 2 {
-            eprintln!("  {} / {} ops", lat_us.len(), a.ops);
+            eprintln!("  {} / {} ops", lat_us.len(), ops);
             last_report = Instant::now();
         }
     }
+    lat_us.sort_unstable();
+    Ok(lat_us)
+}
+
+async fn run(mut a: Args) -> Result<String, Error> {
+    let real = if a.real {
+        let zk = zk_testing::RealZooKeeper::start()
+            .await
+            .map_err(|e| Error::ConnectFailed(format!("starting the real ZooKeeper: {e}")))?;
+        a.connect = zk.connect_string();
+        eprintln!("bench: started a real ZooKeeper at {}", a.connect);
+        Some(zk)
+    } else {
+        None
+    };
+    let c = Client::connect(&a.connect).await?;
+    let root = format!("/zk-bench-{}-{}", std::process::id(), a.workload);
+    let warmup = a.warmup.unwrap_or(a.ops / 10);
+    // Deletes need a node per operation, warm-up ones included.
+    let total = Args { ops: a.ops + warmup, ..a.clone() };
+    setup(&c, &total, &root).await?;
+    drive(&c, &a, &root, 0, warmup).await?;
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let lat_us = drive(&c, &a, &root, warmup, a.ops).await?;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     cleanup(&c, &root).await?;
     c.close().await;
-    lat_us.sort_unstable();
+    if let Some(zk) = real {
+        zk.stop().await;
+    }
     let pct = |p: f64| lat_us[((lat_us.len() as f64 * p) as usize).min(lat_us.len() - 1)];
     Ok(format!(
         "{{\"workload\":\"{}\",\"ops\":{},\"concurrency\":{},\"payload\":{},\"threads\":{},\
