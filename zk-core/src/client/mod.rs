@@ -41,6 +41,7 @@ pub(crate) struct Inner {
     cmd_tx: mpsc::UnboundedSender<Command>,
     unwatch_tx: mpsc::UnboundedSender<Unwatch>,
     state_rx: watch::Receiver<Snapshot>,
+    subscribers: Arc<crate::session::Subscribers>,
     pub(crate) chroot: Chroot,
     max_frame: usize,
     next_watch_id: AtomicU64,
@@ -93,6 +94,7 @@ impl Client {
                 cmd_tx: h.cmd_tx,
                 unwatch_tx: h.unwatch_tx,
                 state_rx: h.state_rx,
+                subscribers: h.subscribers,
                 chroot,
                 max_frame,
                 next_watch_id: AtomicU64::new(1),
@@ -124,9 +126,7 @@ impl Client {
 
     /// Every session state change from now on, as a stream.
     pub fn session_events(&self) -> SessionEvents {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = self.inner.cmd_tx.send(Command::Subscribe(tx));
-        SessionEvents { rx }
+        SessionEvents { rx: self.inner.subscribers.subscribe() }
     }
 
     /// The session id (0 before the first connection).

@@ -264,6 +264,7 @@ impl Session {
             Outcome::End(end) => end.error(),
         };
         conn.fail_pending(&err);
+        self.registry.connection_lost();
         outcome
     }
 
@@ -381,7 +382,6 @@ impl Session {
                 conn.write_auth(&scheme, &auth, Some(reply));
                 self.auths.push((scheme, auth));
             }
-            Command::Subscribe(tx) => self.subscribe(tx),
             Command::Close(tx) => self.closers.push(tx),
         }
     }
@@ -389,6 +389,9 @@ impl Session {
     fn write_request(&mut self, conn: &mut Conn, mut r: Request) {
         let xid = self.next_xid();
         r.frame[4..8].copy_from_slice(&xid.to_be_bytes());
+        if let Some(w) = &r.watch {
+            self.registry.sent(w);
+        }
         conn.wbuf.extend_from_slice(&r.frame);
         conn.last_send = Instant::now();
         conn.pending.push_back(Pending { xid, op: r.op, reply: r.reply, watch: r.watch, remove: r.remove });

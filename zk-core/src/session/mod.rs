@@ -67,7 +67,6 @@ pub(crate) struct Request {
 pub(crate) enum Command {
     Request(Request),
     Auth { scheme: String, auth: Vec<u8>, reply: oneshot::Sender<Result<()>> },
-    Subscribe(mpsc::UnboundedSender<SessionEvent>),
     Close(oneshot::Sender<()>),
 }
 
@@ -122,7 +121,7 @@ pub(crate) struct Session {
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     unwatch_rx: mpsc::UnboundedReceiver<Unwatch>,
     state_tx: watch::Sender<Snapshot>,
-    subscribers: Vec<mpsc::UnboundedSender<SessionEvent>>,
+    subscribers: Arc<Subscribers>,
     registry: Registry,
     hosts: HostCycle,
     session_id: i64,
@@ -144,6 +143,7 @@ pub(crate) struct Handles {
     pub(crate) cmd_tx: mpsc::UnboundedSender<Command>,
     pub(crate) unwatch_tx: mpsc::UnboundedSender<Unwatch>,
     pub(crate) state_rx: watch::Receiver<Snapshot>,
+    pub(crate) subscribers: Arc<Subscribers>,
 }
 
 /// Spawns the session task and returns the handles to it.
@@ -152,6 +152,7 @@ pub(crate) fn spawn(config: Config) -> Handles {
     let (unwatch_tx, unwatch_rx) = mpsc::unbounded_channel();
     let (state_tx, state_rx) = watch::channel(Snapshot::initial(config.session_timeout));
     let (session_id, password) = config.resume.clone().unwrap_or((0, vec![0; 16]));
+    let subscribers = Arc::new(Subscribers::default());
     let session = Session {
         hosts: HostCycle::new(config.hosts.clone()),
         auths: config.auths.clone(),
@@ -160,7 +161,7 @@ pub(crate) fn spawn(config: Config) -> Handles {
         cmd_rx,
         unwatch_rx,
         state_tx,
-        subscribers: Vec::new(),
+        subscribers: subscribers.clone(),
         registry: Registry::default(),
         session_id,
         password,
@@ -172,7 +173,41 @@ pub(crate) fn spawn(config: Config) -> Handles {
     };
     let span = tracing::debug_span!("zk_session");
     tokio::spawn(tracing::Instrument::instrument(session.run(), span));
-    Handles { cmd_tx, unwatch_tx, state_rx }
+    Handles { cmd_tx, unwatch_tx, state_rx, subscribers }
+}
+
+/// The receivers of session events. Shared with the client handles so that subscribing takes
+/// effect at once, not when the session task gets round to it: a change right after
+/// `session_events()` is never missed.
+#[derive(Debug, Default)]
+pub(crate) struct Subscribers(std::sync::Mutex<SubscriberList>);
+
+#[derive(Debug, Default)]
+struct SubscriberList {
+    senders: Vec<mpsc::UnboundedSender<SessionEvent>>,
+    ended: bool,
+}
+
+impl Subscribers {
+    /// Adds a subscriber; after the session ended the returned stream is simply empty.
+    pub(crate) fn subscribe(&self) -> mpsc::UnboundedReceiver<SessionEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut list = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !list.ended {
+            list.senders.push(tx);
+        }
+        rx
+    }
+
+    fn send(&self, event: SessionEvent, last: bool, update_state: impl FnOnce()) {
+        let mut list = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        update_state();
+        list.senders.retain(|tx| tx.send(event).is_ok());
+        if last {
+            list.ended = true;
+            list.senders.clear();
+        }
+    }
 }
 
 impl Session {
@@ -193,16 +228,18 @@ impl Session {
         self.finish(end);
     }
 
-    /// Publishes a state change and tells every subscriber.
+    /// Publishes a state change and tells every subscriber. Both happen under the subscriber
+    /// lock, so a new subscriber either receives this event or already sees the new state.
     fn publish(&mut self, state: SessionState, event: SessionEvent) {
         let (id, pw, timeout) = (self.session_id, self.password.clone(), self.negotiated);
-        self.state_tx.send_modify(|s| {
-            s.state = state;
-            s.session_id = id;
-            s.password = pw;
-            s.timeout = timeout;
+        self.subscribers.send(event, state.is_terminal(), || {
+            self.state_tx.send_modify(|s| {
+                s.state = state;
+                s.session_id = id;
+                s.password = pw;
+                s.timeout = timeout;
+            });
         });
-        self.subscribers.retain(|tx| tx.send(event).is_ok());
     }
 
     fn next_xid(&mut self) -> i32 {
@@ -218,19 +255,11 @@ impl Session {
                 self.closers.push(tx);
                 Err(Terminal::Closed)
             }
-            Some(Command::Subscribe(tx)) => {
-                self.subscribe(tx);
-                Ok(())
-            }
             Some(cmd) => {
                 self.queued.push_back(cmd);
                 Ok(())
             }
         }
-    }
-
-    fn subscribe(&mut self, tx: mpsc::UnboundedSender<SessionEvent>) {
-        self.subscribers.push(tx);
     }
 
     /// Drops a watcher locally; returns the server-side removal to send, if any.
@@ -273,7 +302,6 @@ fn fail_command(cmd: Command, err: &Error, closers: &mut Vec<oneshot::Sender<()>
         Command::Auth { reply, .. } => {
             let _ = reply.send(Err(err.clone()));
         }
-        Command::Subscribe(_) => {}
         Command::Close(tx) => closers.push(tx),
     }
 }

@@ -59,6 +59,17 @@ pub(crate) struct Registry {
     child: HashMap<String, Vec<(u64, OneShotTx)>>,
     persistent: HashMap<String, Vec<(u64, PersistTx)>>,
     recursive: HashMap<String, Vec<(u64, PersistTx)>>,
+    /// Watch requests written but not yet answered, by path: the server-side watch they set
+    /// must not be removed because an older watcher on the same path was dropped.
+    in_flight: HashMap<String, usize>,
+}
+
+impl WatchReg {
+    fn path(&self) -> &str {
+        match self {
+            WatchReg::OneShot { path, .. } | WatchReg::Persistent { path, .. } => path,
+        }
+    }
 }
 
 fn fire(slots: Option<Vec<(u64, OneShotTx)>>, ev: &WatchedEvent) {
@@ -75,8 +86,24 @@ fn notify(slots: Option<&mut Vec<(u64, PersistTx)>>, ev: &WatchedEvent) {
 }
 
 impl Registry {
+    /// A request carrying `reg` was written to the server.
+    pub(crate) fn sent(&mut self, reg: &WatchReg) {
+        *self.in_flight.entry(reg.path().to_owned()).or_default() += 1;
+    }
+
+    /// The connection is gone: nothing is in flight any more.
+    pub(crate) fn connection_lost(&mut self) {
+        self.in_flight.clear();
+    }
+
     /// Completes a registration after its request's reply (`ok` = err 0, `nonode` = NONODE).
     pub(crate) fn register(&mut self, reg: WatchReg, ok: bool, nonode: bool) {
+        if let Some(n) = self.in_flight.get_mut(reg.path()) {
+            *n -= 1;
+            if *n == 0 {
+                self.in_flight.remove(reg.path());
+            }
+        }
         match reg {
             WatchReg::OneShot { path, id, on_ok, exist_on_nonode, tx } => {
                 let kind = if ok {
@@ -148,7 +175,7 @@ impl Registry {
             WatchKind::Recursive => remove_id(&mut self.recursive, path, id),
             k => remove_id(self.one_shot_map(k), path, id),
         };
-        if !removed {
+        if !removed || self.in_flight.contains_key(path) {
             return None;
         }
         let data_used = self.data.contains_key(path) || self.exist.contains_key(path);
@@ -355,6 +382,36 @@ mod tests {
         assert_eq!(r.unregister(WatchKind::Data, "/a", 1), None);
         assert_eq!(r.unregister(WatchKind::Data, "/a", 2), Some(WatcherType::Data));
         assert_eq!(r.unregister(WatchKind::Data, "/a", 2), None);
+    }
+
+    #[test]
+    fn in_flight_watch_keeps_the_server_watch() {
+        let mut r = Registry::default();
+        let _old = one_shot(&mut r, "/a", 1, WatchKind::Data, true);
+        let (tx, _rx) = oneshot::channel();
+        let new = WatchReg::OneShot {
+            path: "/a".into(),
+            id: 2,
+            on_ok: WatchKind::Data,
+            exist_on_nonode: false,
+            tx,
+        };
+        r.sent(&new);
+        // The old watcher is dropped while the new request is on the wire.
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 1), None);
+        r.register(new, true, false);
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2), Some(WatcherType::Data));
+        // A lost connection forgets what was in flight.
+        let (tx, _rx) = oneshot::channel();
+        r.sent(&WatchReg::OneShot {
+            path: "/b".into(),
+            id: 3,
+            on_ok: WatchKind::Data,
+            exist_on_nonode: false,
+            tx,
+        });
+        r.connection_lost();
+        assert!(r.in_flight.is_empty());
     }
 
     #[test]
