@@ -1,0 +1,163 @@
+//! Session timers on tokio's paused clock, over an in-memory transport: pings at a third of
+//! the negotiated timeout, a read timeout at two thirds, reconnect with the same session.
+//!
+//! A scripted fake server answers the handshake and pings; the test reads the paused clock
+//! when each frame arrives, so the assertions are exact and the test takes milliseconds.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zk_core::proto::{
+    peek_frame, write_frame, ConnectRequest, ConnectResponse, OpCode, Record, ReplyHeader, RequestHeader,
+    XID_PING,
+};
+use zk_core::{BoxReader, BoxWriter, Client, Connector, SessionEvent, SessionState};
+
+/// Hands each new connection's server side to the test.
+#[derive(Debug)]
+struct Duplexes(mpsc::UnboundedSender<DuplexStream>);
+
+impl Connector for Duplexes {
+    fn connect<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, std::io::Result<(BoxReader, BoxWriter)>> {
+        Box::pin(async move {
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            self.0.send(server).map_err(|_| std::io::Error::other("no server"))?;
+            let (r, w) = tokio::io::split(client);
+            Ok((Box::new(r) as BoxReader, Box::new(w) as BoxWriter))
+        })
+    }
+}
+
+async fn read_frame(s: &mut DuplexStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> {
+    loop {
+        if let Some(n) = peek_frame(buf, 1 << 20).unwrap() {
+            let frame = buf[4..n].to_vec();
+            buf.drain(..n);
+            return Some(frame);
+        }
+        let mut chunk = [0u8; 4096];
+        let k = s.read(&mut chunk).await.ok()?;
+        if k == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..k]);
+    }
+}
+
+/// Serves one connection: handshake with `timeout_ms`, then answers the first `answer` pings
+/// and ignores the rest (a server gone silent), recording the clock time of each ping.
+async fn serve(
+    mut s: DuplexStream,
+    session_id: i64,
+    timeout_ms: i32,
+    pings: Arc<Mutex<Vec<Instant>>>,
+    answer: usize,
+) {
+    let mut buf = Vec::new();
+    let hello = read_frame(&mut s, &mut buf).await.expect("connect request");
+    let req = ConnectRequest::decode(&mut &hello[..]).unwrap();
+    assert!(req.session_id == 0 || req.session_id == session_id, "resumes our session");
+    let resp = ConnectResponse {
+        protocol_version: 0,
+        timeout_ms,
+        session_id,
+        passwd: vec![7; 16],
+        read_only: req.read_only.map(|_| false),
+    };
+    let mut out = Vec::new();
+    write_frame(&mut out, |b| resp.encode(b));
+    s.write_all(&out).await.unwrap();
+    while let Some(frame) = read_frame(&mut s, &mut buf).await {
+        let hdr = RequestHeader::decode(&mut &frame[..]).unwrap();
+        if hdr.xid == XID_PING && hdr.op_type == OpCode::Ping.code() {
+            let n = {
+                let mut p = pings.lock().unwrap();
+                p.push(Instant::now());
+                p.len()
+            };
+            if n <= answer {
+                let mut out = Vec::new();
+                write_frame(&mut out, |b| ReplyHeader { xid: XID_PING, zxid: 0, err: 0 }.encode(b));
+                s.write_all(&out).await.unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn pings_at_a_third_and_read_timeout_at_two_thirds() {
+    let (tx, mut conns) = mpsc::unbounded_channel();
+    let pings = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let connect = {
+        let c = Client::builder("in-memory:2181")
+            .session_timeout(Duration::from_secs(30))
+            .connector(Arc::new(Duplexes(tx)))
+            .connect();
+        tokio::spawn(c)
+    };
+    // First connection: answers three pings, then goes silent without closing.
+    let first = conns.recv().await.unwrap();
+    let _server = tokio::spawn(serve(first, 0x42, 30_000, pings.clone(), 3));
+    let client = connect.await.unwrap().unwrap();
+    assert_eq!((client.session_id(), client.session_timeout()), (0x42, Duration::from_secs(30)));
+    let mut events = client.session_events();
+
+    // Idle connection: a ping every T/3 = 10 s.
+    tokio::time::sleep(Duration::from_secs(35)).await;
+    let seen: Vec<Duration> = pings.lock().unwrap().iter().map(|t| *t - start).collect();
+    assert_eq!(seen, vec![Duration::from_secs(10), Duration::from_secs(20), Duration::from_secs(30)]);
+    assert_eq!(client.state(), SessionState::Connected);
+
+    // The last reply came at 30 s; with nothing heard for 2T/3 = 20 s the connection is given
+    // up at exactly 50 s (the unanswered ping at 40 s changes nothing).
+    assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+    assert_eq!(Instant::now() - start, Duration::from_secs(50));
+    assert_eq!(pings.lock().unwrap().len(), 4);
+
+    // The client reconnects at once and resumes the same session.
+    let second = conns.recv().await.unwrap();
+    let pings2 = Arc::new(Mutex::new(Vec::new()));
+    tokio::spawn(serve(second, 0x42, 30_000, pings2.clone(), usize::MAX));
+    assert_eq!(events.next_event().await, Some(SessionEvent::Reconnected));
+    assert_eq!(Instant::now() - start, Duration::from_secs(50));
+    assert_eq!(client.session_id(), 0x42);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(pings2.lock().unwrap().len(), 1, "pings resume on the new connection");
+}
+
+#[tokio::test(start_paused = true)]
+async fn unreachable_session_expires_locally_after_the_session_timeout() {
+    let (tx, mut conns) = mpsc::unbounded_channel();
+    let start = Instant::now();
+    let connect = tokio::spawn(
+        Client::builder("in-memory:2181")
+            .session_timeout(Duration::from_secs(12))
+            .connector(Arc::new(Duplexes(tx)))
+            .connect(),
+    );
+    let first = conns.recv().await.unwrap();
+    let pings = Arc::new(Mutex::new(Vec::new()));
+    let server = tokio::spawn(serve(first, 7, 12_000, pings, usize::MAX));
+    let client = connect.await.unwrap().unwrap();
+    let mut events = client.session_events();
+    // The server dies; every reconnect attempt is then accepted by the transport but the
+    // handshake is never answered (the test drops each new server side at once).
+    server.abort();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+    let lost_at = Instant::now();
+    let drain = tokio::spawn(async move { while conns.recv().await.is_some() {} });
+    assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
+    // Nothing heard since the handshake at time 0... the last reply was at connect time, so
+    // the session is declared expired one session timeout after it.
+    assert_eq!(Instant::now() - start, Duration::from_secs(12));
+    assert!(lost_at - start < Duration::from_secs(1));
+    assert_eq!(client.state(), SessionState::Expired);
+    assert_eq!(client.exists("/").await, Err(zk_core::Error::SessionExpired));
+    assert_eq!(events.next_event().await, None, "the stream ends after a terminal event");
+    drain.abort();
+}
