@@ -20,8 +20,16 @@
 //! ```
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod conn;
+mod fault;
+mod fourlw;
 mod proxy;
 mod real;
+mod server;
+mod sessions;
+mod state;
 
+pub use fault::{Chaos, RequestMatcher};
 pub use proxy::TcpProxy;
 pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
+pub use server::{NodeInfo, SessionInfo, TestServer, TestServerBuilder};

@@ -16,12 +16,21 @@ conformance!(
 );
 
 /// The path of a create result. ZooKeeper 3.8.0 answers a create inside multi with a type-1
-/// result without stat (3.8.2+ send the stat, §14), so `stat` may be `None`; when present it
-/// must be the node's stat.
+/// result without stat (3.8.2+ send the stat, §14), so `stat` may be `None`. When present it
+/// is the node's stat as the create left it (later ops of the same multi may have changed the
+/// node since): it must agree with the node's current stat on what never changes.
 async fn created(c: &Client, r: &OpResult) -> String {
     let OpResult::Create { path, stat } = r else { panic!("expected a create result, got {r:?}") };
     if let Some(stat) = stat {
-        assert_eq!(Some(*stat), c.exists(path).await.unwrap(), "stat of {path}");
+        let now = c.exists(path).await.unwrap().unwrap_or_else(|| panic!("{path} should exist"));
+        let fixed = |s: &Stat| (s.czxid, s.ctime, s.ephemeral_owner);
+        assert_eq!(fixed(stat), fixed(&now), "stat of {path}");
+        assert_eq!((stat.mzxid, stat.pzxid), (stat.czxid, stat.czxid), "fresh node {path}: {stat:?}");
+        assert_eq!(
+            (stat.version, stat.cversion, stat.num_children),
+            (0, 0, 0),
+            "fresh node {path}: {stat:?}"
+        );
     }
     path.clone()
 }

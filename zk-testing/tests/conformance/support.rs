@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use zk_core::{Client, CreateMode, Error};
-use zk_testing::{RealZooKeeper, TcpProxy};
+use zk_testing::{RealZooKeeper, TcpProxy, TestServer};
 
 /// Something that serves ZooKeeper on a loopback address.
 #[derive(Debug)]
@@ -12,6 +12,8 @@ pub(crate) struct Backend {
     name: &'static str,
     connect: String,
     addr: std::net::SocketAddr,
+    /// The embedded server, owned by the test (it lives on the test's runtime).
+    _server: Option<TestServer>,
 }
 
 /// Generates one `#[tokio::test]` per scenario and backend:
@@ -26,6 +28,14 @@ macro_rules! conformance {
                 }
             )*
         }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&crate::support::Backend::embedded().await).await
+                }
+            )*
+        }
     };
 }
 
@@ -33,7 +43,14 @@ impl Backend {
     /// The shared real ZooKeeper of this test process (started on first use).
     pub(crate) async fn real() -> Backend {
         let zk = RealZooKeeper::shared().await.expect("start the real ZooKeeper (bash scripts/zookeeper.sh)");
-        Backend { name: "real", connect: zk.connect_string(), addr: zk.addr() }
+        Backend { name: "real", connect: zk.connect_string(), addr: zk.addr(), _server: None }
+    }
+
+    /// A fresh embedded server for this test, over TCP on loopback like the real one.
+    pub(crate) async fn embedded() -> Backend {
+        let server = TestServer::start().await.expect("start the embedded server");
+        let addr = server.addr().expect("TCP address");
+        Backend { name: "embedded", connect: server.connect_string(), addr, _server: Some(server) }
     }
 
     /// "real" or "embedded".

@@ -1,0 +1,485 @@
+//! One client connection: framing, the handshake, request dispatch under the server lock and
+//! an ordered outgoing queue (events before the reply that observes them, §7.7).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{sleep_until, timeout, Instant};
+use zk_core::proto::{
+    four_letter_word, peek_frame, write_frame, ConnectRequest, ConnectResponse, ErrorCode, OpCode, Record,
+    ReplyHeader, Request, RequestHeader, WatcherEvent, XID_NOTIFICATION,
+};
+
+use crate::fault::Action;
+use crate::server::{Core, Shared};
+use crate::state::{ConnId, Notification};
+
+/// A frame or a graceful close, in the order they must reach the client.
+#[derive(Debug)]
+pub(crate) enum Out {
+    Frame {
+        bytes: Vec<u8>,
+        not_before: Instant,
+    },
+    /// Close after everything queued before it.
+    Close,
+}
+
+/// The server's handle on a live connection.
+#[derive(Debug)]
+pub(crate) struct ConnHandle {
+    pub(crate) tx: mpsc::UnboundedSender<Out>,
+    pub(crate) session: i64,
+    pub(crate) peer: String,
+    /// Abrupt close: both directions stop at once, queued frames are lost (a network cut).
+    pub(crate) kill: watch::Sender<bool>,
+    /// While set and in the future, no bytes move in either direction (a partition).
+    pub(crate) paused_until: watch::Sender<Option<Instant>>,
+    pub(crate) received: u64,
+    pub(crate) sent: u64,
+    pub(crate) last_op: &'static str,
+    pub(crate) established: Instant,
+}
+
+impl ConnHandle {
+    /// Queues a frame for the client.
+    pub(crate) fn send(&mut self, bytes: Vec<u8>, not_before: Instant) {
+        self.sent += 1;
+        let _ = self.tx.send(Out::Frame { bytes, not_before });
+    }
+
+    /// Closes after the frames already queued.
+    pub(crate) fn close(&self) {
+        let _ = self.tx.send(Out::Close);
+    }
+}
+
+/// What happens to a connection after one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop reading; close after the frames already queued (a reply, then close).
+    Close,
+    /// Cut now; queued frames are lost (a network failure).
+    Kill,
+}
+
+/// How long a connection may stay without a session (§11).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection until it closes. `peer` is the client's IP (for the `ip` ACL
+/// scheme and `whoAmI`).
+pub(crate) async fn serve<R, W>(shared: Arc<Shared>, mut reader: R, mut writer: W, peer: String)
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let max = shared.config.max_frame;
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let first = match timeout(HANDSHAKE_TIMEOUT, read_first(&mut reader, &mut buf, max)).await {
+        Ok(Ok(First::Word(word))) => {
+            let text = crate::fourlw::answer(&shared, word);
+            let _ = writer.write_all(text.as_bytes()).await;
+            let _ = writer.shutdown().await;
+            return;
+        }
+        Ok(Ok(First::Connect(req))) => req,
+        _ => return,
+    };
+    // A partitioned session's connect request does not reach the server until the partition
+    // heals (by then the session may have expired).
+    let partitioned = shared.lock().partitions.get(&first.session_id).copied();
+    if let Some(until) = partitioned {
+        sleep_until(until).await;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (kill_tx, kill_rx) = watch::channel(false);
+    let (pause_tx, pause_rx) = watch::channel(None);
+    let handle = ConnHandle {
+        tx,
+        session: 0,
+        peer: peer.clone(),
+        kill: kill_tx,
+        paused_until: pause_tx,
+        received: 1,
+        sent: 0,
+        last_op: "NA",
+        established: Instant::now(),
+    };
+    let Some(conn) = shared.handshake(handle, &first) else {
+        // Refused without a reply (zxid ahead of ours, or shutting down): just close.
+        return;
+    };
+    let writer_task = tokio::spawn(write_loop(writer, rx, kill_rx.clone(), pause_rx.clone()));
+    let flow = read_loop(&shared, conn, &mut reader, buf, kill_rx, pause_rx).await;
+    shared.connection_gone(conn, flow);
+    let _ = writer_task.await;
+}
+
+enum First {
+    Word(&'static str),
+    Connect(ConnectRequest),
+}
+
+async fn read_first<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> std::io::Result<First> {
+    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+    while buf.len() < 4 {
+        if r.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    if let Some(word) = four_letter_word(&buf[..4]) {
+        return Ok(First::Word(word));
+    }
+    loop {
+        if let Some(n) = peek_frame(buf, max).map_err(|e| invalid(e.to_string()))? {
+            let frame = buf.split_to(n);
+            return ConnectRequest::decode(&mut &frame[4..])
+                .map(First::Connect)
+                .map_err(|e| invalid(e.to_string()));
+        }
+        if r.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// Resolves once the connection is killed; never if its handle went away without a kill
+/// (a graceful close lets the writer flush what is queued).
+async fn killed(kill: &mut watch::Receiver<bool>) {
+    loop {
+        if *kill.borrow_and_update() {
+            return;
+        }
+        if kill.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Waits while the connection is paused.
+async fn unpaused(pause: &mut watch::Receiver<Option<Instant>>) {
+    loop {
+        let until = *pause.borrow_and_update();
+        match until {
+            Some(t) if t > Instant::now() => {
+                tokio::select! {
+                    () = sleep_until(t) => {}
+                    r = pause.changed() => if r.is_err() { return },
+                }
+            }
+            _ => return,
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    shared: &Arc<Shared>,
+    conn: ConnId,
+    reader: &mut R,
+    mut buf: BytesMut,
+    mut kill: watch::Receiver<bool>,
+    mut pause: watch::Receiver<Option<Instant>>,
+) -> Flow {
+    let max = shared.config.max_frame;
+    loop {
+        // Whole frames already buffered (clients pipeline right after the handshake).
+        loop {
+            match peek_frame(&buf, max) {
+                Ok(Some(n)) => {
+                    unpaused(&mut pause).await;
+                    if *kill.borrow() {
+                        return Flow::Kill;
+                    }
+                    let frame = buf.split_to(n);
+                    match shared.dispatch(conn, &frame[4..]) {
+                        Flow::Continue => {}
+                        stop => return stop,
+                    }
+                }
+                Ok(None) => break,
+                // A bad length closes the connection with no reply (§1.1).
+                Err(_) => return Flow::Close,
+            }
+        }
+        tokio::select! {
+            r = reader.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => return Flow::Close,
+                Ok(_) => {}
+            },
+            () = killed(&mut kill) => return Flow::Kill,
+        }
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut w: W,
+    mut rx: mpsc::UnboundedReceiver<Out>,
+    mut kill: watch::Receiver<bool>,
+    mut pause: watch::Receiver<Option<Instant>>,
+) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    let mut held: Option<Out> = None;
+    loop {
+        let out = match held.take() {
+            Some(o) => o,
+            None => tokio::select! {
+                o = rx.recv() => match o { Some(o) => o, None => break },
+                () = killed(&mut kill) => return,
+            },
+        };
+        let (bytes, not_before) = match out {
+            Out::Close => break,
+            Out::Frame { bytes, not_before } => (bytes, not_before),
+        };
+        if not_before > Instant::now() {
+            tokio::select! {
+                () = sleep_until(not_before) => {}
+                () = killed(&mut kill) => return,
+            }
+        }
+        batch.extend_from_slice(&bytes);
+        // Gather what is ready so a pipelined burst goes out in few writes.
+        let mut closing = false;
+        while batch.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(Out::Frame { bytes, not_before }) if not_before <= Instant::now() => {
+                    batch.extend_from_slice(&bytes)
+                }
+                Ok(Out::Close) => {
+                    closing = true;
+                    break;
+                }
+                Ok(other) => {
+                    held = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        tokio::select! {
+            () = unpaused(&mut pause) => {}
+            () = killed(&mut kill) => return,
+        }
+        if *kill.borrow() {
+            return;
+        }
+        let ok = tokio::select! {
+            r = w.write_all(&batch) => r.is_ok(),
+            () = killed(&mut kill) => return,
+        };
+        batch.clear();
+        if !ok || closing {
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+}
+
+/// Encodes a reply frame.
+pub(crate) fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(20 + body.len());
+    write_frame(&mut v, |b| {
+        ReplyHeader { xid, zxid, err }.encode(b);
+        b.extend_from_slice(body);
+    });
+    v
+}
+
+/// Encodes a watch notification (zxid -1, as ZooKeeper 3.8 sends).
+pub(crate) fn notification_frame(ev: &WatcherEvent) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32 + ev.path.len());
+    write_frame(&mut v, |b| {
+        ReplyHeader { xid: XID_NOTIFICATION, zxid: -1, err: 0 }.encode(b);
+        ev.encode(b);
+    });
+    v
+}
+
+/// The connect response for a session, or the "invalid session" answer (§2.4).
+pub(crate) fn connect_frame(
+    req: &ConnectRequest,
+    timeout_ms: i32,
+    session_id: i64,
+    passwd: &[u8],
+) -> Vec<u8> {
+    let resp = ConnectResponse {
+        protocol_version: 0,
+        timeout_ms,
+        session_id,
+        passwd: passwd.to_vec(),
+        read_only: req.read_only.map(|_| false),
+    };
+    let mut v = Vec::with_capacity(48);
+    write_frame(&mut v, |b| resp.encode(b));
+    v
+}
+
+/// What dispatch decided about one request, before the lock is released.
+impl Core {
+    /// Delivers notifications to their connections (before any reply queued after them).
+    pub(crate) fn deliver(&mut self, notes: Vec<Notification>, now: Instant) {
+        for n in notes {
+            let delay = self.faults.reply_delay(&mut self.rng);
+            let frame = notification_frame(&n.event);
+            if let Some(c) = self.conns.get_mut(&n.conn) {
+                c.send(frame, now + delay);
+            }
+        }
+    }
+
+    /// Handles one request frame of `conn`.
+    pub(crate) fn handle_frame(&mut self, conn: ConnId, mut body: &[u8], now: Instant, now_ms: i64) -> Flow {
+        self.packets_received += 1;
+        let Some(session) = self.conns.get_mut(&conn).map(|c| {
+            c.received += 1;
+            c.session
+        }) else {
+            return Flow::Kill;
+        };
+        // Frames of a session that is gone are dropped without a reply (§11).
+        if !self.sessions.touch(session, now) {
+            return Flow::Close;
+        }
+        let Ok(hdr) = RequestHeader::decode(&mut body) else { return Flow::Close };
+        let op = match OpCode::try_from(hdr.op_type) {
+            Ok(op) if !matches!(op, OpCode::Notification | OpCode::CreateSession | OpCode::Error) => op,
+            _ => {
+                self.reply(conn, hdr.xid, ErrorCode::Unimplemented.code(), &[], now);
+                return Flow::Close;
+            }
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_op = op_name(op);
+        }
+        let req = match Request::decode(op, &mut body) {
+            Ok(r) => r,
+            Err(_) => {
+                self.reply(conn, hdr.xid, ErrorCode::MarshallingError.code(), &[], now);
+                return Flow::Continue;
+            }
+        };
+        let action = self.faults.on_request(&req, &mut self.rng);
+        match action {
+            Some(Action::Fail(code)) => {
+                self.reply(conn, hdr.xid, code.code(), &[], now);
+                return Flow::Continue;
+            }
+            Some(Action::Drop) => return Flow::Kill,
+            Some(Action::LoseReply) | None => {}
+        }
+        let lose = action == Some(Action::LoseReply);
+        self.handle_request(conn, session, hdr.xid, req, now, now_ms, lose)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn handle_request(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        req: Request,
+        now: Instant,
+        now_ms: i64,
+        lose: bool,
+    ) -> Flow {
+        let zxid = self.state.last_zxid();
+        match req {
+            Request::Ping => self.reply(conn, xid, 0, &[], now),
+            Request::Auth(p) => return self.auth(conn, xid, &p.scheme, &p.auth, now),
+            // No SASL here: refuse as a server without it would (§16).
+            Request::Sasl(_) => {
+                self.reply(conn, xid, ErrorCode::AuthFailed.code(), &[], now);
+                return Flow::Close;
+            }
+            Request::WhoAmI => {
+                let infos = self
+                    .state
+                    .identities(conn)
+                    .into_iter()
+                    .map(|(auth_scheme, user)| zk_core::proto::ClientInfo { auth_scheme, user })
+                    .collect();
+                let body = zk_core::proto::WhoAmIResponse { client_info: infos }.to_bytes();
+                self.reply_with_zxid(conn, xid, zxid, 0, &body, now);
+            }
+            Request::CloseSession => {
+                let notes = self.state.close_session(session, now_ms);
+                self.deliver(notes, now);
+                self.sessions.remove(session);
+                let zxid = self.state.last_zxid();
+                self.reply_with_zxid(conn, xid, zxid, 0, &[], now);
+                return Flow::Close;
+            }
+            req => {
+                let out = self.state.process(conn, req, now_ms);
+                self.deliver(out.notifications, now);
+                if lose {
+                    return Flow::Kill;
+                }
+                let r = out.reply;
+                self.reply_with_zxid(conn, xid, r.zxid, r.err, &r.body, now);
+                if r.close_connection {
+                    return Flow::Close;
+                }
+            }
+        }
+        if lose {
+            return Flow::Kill;
+        }
+        Flow::Continue
+    }
+
+    fn auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8], now: Instant) -> Flow {
+        if scheme != "digest" {
+            self.reply_with_zxid(conn, xid, 0, ErrorCode::AuthFailed.code(), &[], now);
+            return Flow::Close;
+        }
+        let id = crate::state::digest_id(&String::from_utf8_lossy(auth));
+        if self.config_super_digest.as_deref() == Some(id.as_str()) {
+            let user = id.split(':').next().unwrap_or_default().to_owned();
+            self.state.add_identity(conn, "super", &user);
+        }
+        self.state.add_identity(conn, "digest", &id);
+        // Answered in order with the other replies (kazoo-safe, §3.3).
+        self.reply_with_zxid(conn, xid, 0, 0, &[], now);
+        Flow::Continue
+    }
+
+    fn reply(&mut self, conn: ConnId, xid: i32, err: i32, body: &[u8], now: Instant) {
+        let zxid = self.state.last_zxid();
+        self.reply_with_zxid(conn, xid, zxid, err, body, now);
+    }
+
+    fn reply_with_zxid(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: &[u8], now: Instant) {
+        self.packets_sent += 1;
+        let delay = self.faults.reply_delay(&mut self.rng);
+        let frame = reply_frame(xid, zxid, err, body);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.send(frame, now + delay);
+        }
+    }
+}
+
+fn op_name(op: OpCode) -> &'static str {
+    match op {
+        OpCode::Ping => "PING",
+        OpCode::Create | OpCode::Create2 | OpCode::CreateContainer | OpCode::CreateTtl => "CREA",
+        OpCode::Delete => "DELE",
+        OpCode::Exists => "EXIS",
+        OpCode::GetData => "GETD",
+        OpCode::SetData => "SETD",
+        OpCode::GetChildren | OpCode::GetChildren2 => "GETC",
+        OpCode::Multi | OpCode::MultiRead => "MULT",
+        OpCode::CloseSession => "CLOS",
+        OpCode::Auth => "AUTH",
+        _ => "OTHR",
+    }
+}

@@ -1,0 +1,678 @@
+//! [`TestServer`]: an embedded, in-memory, ZooKeeper-compatible server.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use zk_core::proto::{ConnectRequest, ErrorCode, Stat};
+use zk_core::{BoxReader, BoxWriter, Client, ClientBuilder, Connector};
+
+use crate::conn::{self, connect_frame, ConnHandle, Flow};
+use crate::fault::{Action, Chaos, Faults, RequestMatcher};
+use crate::sessions::Sessions;
+use crate::state::{ConnId, State, StateConfig};
+
+/// Server settings, from [`TestServerBuilder`].
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) addr: Option<SocketAddr>,
+    pub(crate) tick: Duration,
+    pub(crate) seed: u64,
+    pub(crate) extended_types: bool,
+    pub(crate) reap_interval: Duration,
+    pub(crate) reap_max: usize,
+    pub(crate) max_frame: usize,
+    pub(crate) super_digest: Option<String>,
+    pub(crate) epoch_ms: Option<i64>,
+}
+
+/// Everything behind the server lock.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) state: State,
+    pub(crate) sessions: Sessions,
+    pub(crate) conns: HashMap<ConnId, ConnHandle>,
+    pub(crate) faults: Faults,
+    pub(crate) rng: StdRng,
+    pub(crate) next_conn: ConnId,
+    pub(crate) packets_received: u64,
+    pub(crate) packets_sent: u64,
+    pub(crate) config_super_digest: Option<String>,
+    /// False while the server is down (between stop and start of a restart).
+    pub(crate) up: bool,
+    /// Sessions cut off from the server until the given time.
+    pub(crate) partitions: HashMap<i64, Instant>,
+}
+
+/// State shared by the server handle, its tasks and its connections.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) core: Mutex<Core>,
+    pub(crate) config: Config,
+    pub(crate) start: Instant,
+    pub(crate) epoch_ms: i64,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Wall-clock milliseconds for ctime/mtime/TTL, driven by tokio's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.epoch_ms + Instant::now().duration_since(self.start).as_millis() as i64
+    }
+
+    /// Settles the session of a new connection (§2.4); `None` = close without a reply.
+    pub(crate) fn handshake(&self, mut handle: ConnHandle, req: &ConnectRequest) -> Option<ConnId> {
+        let now = Instant::now();
+        let mut core = self.lock();
+        if !core.up || req.last_zxid_seen > core.state.last_zxid() {
+            return None;
+        }
+        core.next_conn += 1;
+        let conn = core.next_conn;
+        let timeout = core.sessions.negotiate(req.timeout_ms);
+        let timeout_ms = timeout.as_millis() as i32;
+        let reply = if req.session_id == 0 {
+            let Core { sessions, rng, .. } = &mut *core;
+            let (id, pw) = sessions.create(timeout, conn, now, rng);
+            core.state.create_session();
+            handle.session = id;
+            Ok(connect_frame(req, timeout_ms, id, &pw))
+        } else {
+            let resumed = core.sessions.resume(req.session_id, &req.passwd, timeout, conn, now);
+            let old = match &resumed {
+                Ok(old) | Err(old) => *old,
+            };
+            if let Some(old) = old.and_then(|c| core.conns.get(&c)) {
+                let _ = old.kill.send(true);
+            }
+            match resumed {
+                Ok(_) => {
+                    handle.session = req.session_id;
+                    Ok(connect_frame(req, timeout_ms, req.session_id, &req.passwd))
+                }
+                Err(_) => Err(connect_frame(req, 0, 0, &[0; 16])),
+            }
+        };
+        let peer = handle.peer.clone();
+        let session = handle.session;
+        match reply {
+            Ok(frame) => {
+                handle.send(frame, now);
+                core.conns.insert(conn, handle);
+                core.state.connection_opened(conn, session, &peer);
+            }
+            Err(frame) => {
+                // Invalid session: answer "timeout 0", then close (§2.4 step 7).
+                handle.send(frame, now);
+                handle.close();
+                core.conns.insert(conn, handle);
+            }
+        }
+        Some(conn)
+    }
+
+    /// One request frame.
+    pub(crate) fn dispatch(&self, conn: ConnId, body: &[u8]) -> Flow {
+        let now_ms = self.now_ms();
+        self.lock().handle_frame(conn, body, Instant::now(), now_ms)
+    }
+
+    /// The connection's reader ended: forget it (its session lives on until expiry). With
+    /// `Flow::Kill` the writer stops at once; otherwise it sends what is queued, then closes.
+    pub(crate) fn connection_gone(&self, conn: ConnId, flow: Flow) {
+        let mut core = self.lock();
+        if let Some(h) = core.conns.remove(&conn) {
+            if flow == Flow::Kill {
+                let _ = h.kill.send(true);
+            } else {
+                h.close();
+            }
+            core.sessions.detach(h.session, conn);
+            core.state.connection_closed(conn);
+        }
+    }
+
+    /// Expires every session whose deadline passed.
+    fn expire_due(&self) {
+        let now = Instant::now();
+        let now_ms = self.now_ms();
+        let mut core = self.lock();
+        for id in core.sessions.expired(now) {
+            core.expire(id, now, now_ms);
+        }
+    }
+
+    fn reap(&self) {
+        let now_ms = self.now_ms();
+        let mut core = self.lock();
+        let max = self.config.reap_max;
+        let notes = core.state.reap(now_ms, max);
+        core.deliver(notes, Instant::now());
+    }
+}
+
+impl Core {
+    /// Ends a session: its ephemerals go in one transaction, its connection is closed.
+    pub(crate) fn expire(&mut self, id: i64, now: Instant, now_ms: i64) {
+        let notes = self.state.close_session(id, now_ms);
+        self.deliver(notes, now);
+        if let Some(conn) = self.sessions.remove(id) {
+            if let Some(c) = self.conns.get(&conn) {
+                c.close();
+            }
+        }
+    }
+
+    fn kill_all(&mut self) {
+        for c in self.conns.values() {
+            let _ = c.kill.send(true);
+        }
+    }
+}
+
+/// Accepts TCP connections until aborted.
+async fn accept_loop(shared: Weak<Shared>, listener: TcpListener) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let Some(shared) = shared.upgrade() else { return };
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        tokio::spawn(conn::serve(shared, r, w, peer.ip().to_string()));
+    }
+}
+
+/// Wakes at least once a tick to expire sessions; reaps containers and TTL nodes.
+async fn housekeeping(shared: Weak<Shared>, tick: Duration, reap_every: Duration) {
+    let mut next_reap = Instant::now() + reap_every;
+    loop {
+        let next_expiry = match shared.upgrade() {
+            Some(s) => s.lock().sessions.next_deadline(),
+            None => return,
+        };
+        let wake =
+            next_expiry.unwrap_or_else(|| Instant::now() + tick).min(Instant::now() + tick).min(next_reap);
+        tokio::time::sleep_until(wake).await;
+        let Some(s) = shared.upgrade() else { return };
+        s.expire_due();
+        if Instant::now() >= next_reap {
+            s.reap();
+            next_reap = Instant::now() + reap_every;
+        }
+    }
+}
+
+/// Builds a [`TestServer`]. Defaults: 127.0.0.1 on a free port, tick 2 s (session timeouts
+/// 4..40 s, as the real harness), TTL nodes enabled, containers and TTL nodes reaped every
+/// second, 1 MiB frames, seed from `ZK_TEST_SEED` or random.
+#[derive(Debug, Clone)]
+pub struct TestServerBuilder {
+    config: Config,
+    seed: Option<u64>,
+}
+
+impl TestServerBuilder {
+    /// Listen on this address (port 0 picks a free one).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.config.addr = Some(addr);
+        self
+    }
+
+    /// Serve only in-process clients: no TCP listener.
+    pub fn no_tcp(mut self) -> Self {
+        self.config.addr = None;
+        self
+    }
+
+    /// The tick: sessions may ask for 2 to 20 ticks; expiry is checked per tick.
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.config.tick = tick.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The seed of every random choice (session ids, passwords, chaos faults).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Allow TTL nodes (`zookeeper.extendedTypesEnabled`); default true.
+    pub fn extended_types(mut self, on: bool) -> Self {
+        self.config.extended_types = on;
+        self
+    }
+
+    /// How often containers and TTL nodes are reaped.
+    pub fn reap_interval(mut self, every: Duration) -> Self {
+        self.config.reap_interval = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The frame limit (`jute.maxbuffer`).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.config.max_frame = bytes;
+        self
+    }
+
+    /// A digest (`user:base64(sha1(user:password))`, as `zk_testing` computes for
+    /// `addAuth("digest", "user:password")`) whose holder bypasses every ACL.
+    pub fn super_digest(mut self, digest: &str) -> Self {
+        self.config.super_digest = Some(digest.to_owned());
+        self
+    }
+
+    /// Fix the wall clock used for ctime/mtime at start (default: now), so traces with times
+    /// are reproducible too.
+    pub fn epoch_ms(mut self, ms: i64) -> Self {
+        self.config.epoch_ms = Some(ms);
+        self
+    }
+
+    /// Starts the server.
+    ///
+    /// # Errors
+    /// When the TCP address cannot be bound.
+    pub async fn start(self) -> io::Result<TestServer> {
+        self.start_with(None).await
+    }
+
+    async fn start_with(mut self, state: Option<State>) -> io::Result<TestServer> {
+        let seed = self.seed.or_else(seed_from_env).unwrap_or_else(rand::random);
+        self.config.seed = seed;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let start = Instant::now();
+        let epoch_ms = self.config.epoch_ms.unwrap_or_else(wall_ms);
+        let state_config = StateConfig {
+            extended_types: self.config.extended_types,
+            super_digest: self.config.super_digest.clone(),
+        };
+        let core = Core {
+            state: state.unwrap_or_else(|| State::new(state_config)),
+            sessions: Sessions::new(self.config.tick, start, &mut rng),
+            conns: HashMap::new(),
+            faults: Faults::default(),
+            rng,
+            next_conn: 0,
+            packets_received: 0,
+            packets_sent: 0,
+            config_super_digest: self.config.super_digest.clone(),
+            up: true,
+            partitions: HashMap::new(),
+        };
+        let shared =
+            Arc::new(Shared { core: Mutex::new(core), config: self.config.clone(), start, epoch_ms });
+        let mut server = TestServer { shared, tasks: Mutex::new(Vec::new()), addr: None };
+        server.spawn_housekeeping();
+        if let Some(addr) = self.config.addr {
+            server.listen(addr).await?;
+        }
+        Ok(server)
+    }
+}
+
+fn seed_from_env() -> Option<u64> {
+    std::env::var("ZK_TEST_SEED").ok()?.trim().parse().ok()
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// An embedded, in-memory, ZooKeeper-compatible server for tests.
+///
+/// It serves real TCP clients (the Java client, zkCli, Curator, kazoo, zk-core) on loopback
+/// and in-process zk-core clients over an in-memory duplex ([`TestServer::client`]) that run on
+/// tokio's clock: under `#[tokio::test(start_paused = true)]` a 30 s session expiry takes no
+/// real time. Faults are injected on command ([`TestServer::expire_session`],
+/// [`TestServer::fail_next`], [`TestServer::lose_next_reply`], [`TestServer::pause_connections`],
+/// ...) or drawn from the seeded RNG ([`TestServer::set_chaos`]).
+///
+/// Dropping the server stops it (connections are cut); a test that panics prints the seed to
+/// replay with `ZK_TEST_SEED`.
+#[derive(Debug)]
+pub struct TestServer {
+    pub(crate) shared: Arc<Shared>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    addr: Option<SocketAddr>,
+}
+
+/// A session as the server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Session id.
+    pub id: i64,
+    /// Negotiated timeout.
+    pub timeout: Duration,
+    /// Whether a connection is bound to it right now.
+    pub connected: bool,
+    /// Its ephemeral nodes.
+    pub ephemerals: Vec<String>,
+}
+
+/// One node of the tree, for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// Absolute path.
+    pub path: String,
+    /// Stat as a client would see it.
+    pub stat: Stat,
+    /// Data (`None` for null data).
+    pub data: Option<Vec<u8>>,
+}
+
+impl TestServer {
+    /// Starts a server with the defaults of [`TestServerBuilder`].
+    ///
+    /// # Errors
+    /// When 127.0.0.1 cannot be bound.
+    pub async fn start() -> io::Result<TestServer> {
+        TestServer::builder().start().await
+    }
+
+    /// A builder for the other settings.
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder {
+            config: Config {
+                addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                tick: Duration::from_millis(2000),
+                seed: 0,
+                extended_types: true,
+                reap_interval: Duration::from_secs(1),
+                reap_max: 10_000,
+                max_frame: zk_core::proto::DEFAULT_MAX_FRAME,
+                super_digest: None,
+                epoch_ms: None,
+            },
+            seed: None,
+        }
+    }
+
+    fn spawn_housekeeping(&self) {
+        let weak = Arc::downgrade(&self.shared);
+        let (tick, reap) = (self.shared.config.tick, self.shared.config.reap_interval);
+        self.push_task(tokio::spawn(housekeeping(weak, tick, reap)));
+    }
+
+    fn push_task(&self, t: JoinHandle<()>) {
+        self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(t);
+    }
+
+    async fn listen(&mut self, addr: SocketAddr) -> io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.addr = Some(listener.local_addr()?);
+        self.push_task(tokio::spawn(accept_loop(Arc::downgrade(&self.shared), listener)));
+        Ok(())
+    }
+
+    /// The seed of this server's random choices (print it to replay a failure).
+    pub fn seed(&self) -> u64 {
+        self.shared.config.seed
+    }
+
+    /// The TCP address, unless built with [`TestServerBuilder::no_tcp`].
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// `127.0.0.1:port` for TCP clients (empty without a listener).
+    pub fn connect_string(&self) -> String {
+        self.addr.map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// A client builder wired to this server in-process (no sockets; tokio's clock).
+    pub fn client_builder(&self) -> ClientBuilder {
+        Client::builder("zk-testing:2181").connector(Arc::new(InProcess(Arc::downgrade(&self.shared))))
+    }
+
+    /// A connected in-process client with default options.
+    ///
+    /// # Errors
+    /// As [`ClientBuilder::connect`].
+    pub async fn client(&self) -> zk_core::Result<Client> {
+        self.client_builder().connect().await
+    }
+
+    /// The last zxid the server applied.
+    pub fn last_zxid(&self) -> i64 {
+        self.shared.lock().state.last_zxid()
+    }
+
+    // ---- faults ----
+
+    /// Expires a session now, as if its timeout had passed: ephemerals are deleted, watchers
+    /// notified, its connection closed. False if there is no such session.
+    pub fn expire_session(&self, id: i64) -> bool {
+        let now_ms = self.shared.now_ms();
+        let mut core = self.shared.lock();
+        if core.sessions.get(id).is_none() {
+            return false;
+        }
+        core.expire(id, Instant::now(), now_ms);
+        true
+    }
+
+    /// Cuts the connection of a session (the session lives on). False if it has none.
+    pub fn drop_connection(&self, session_id: i64) -> bool {
+        let core = self.shared.lock();
+        let conn = core.sessions.get(session_id).and_then(|s| s.conn);
+        match conn.and_then(|c| core.conns.get(&c)) {
+            Some(c) => c.kill.send(true).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Cuts every connection.
+    pub fn drop_all_connections(&self) {
+        self.shared.lock().kill_all();
+    }
+
+    /// Freezes a session's connection for `d` (a partition: no bytes either way). False if it
+    /// has none.
+    pub fn pause_connection(&self, session_id: i64, d: Duration) -> bool {
+        let core = self.shared.lock();
+        let conn = core.sessions.get(session_id).and_then(|s| s.conn);
+        match conn.and_then(|c| core.conns.get(&c)) {
+            Some(c) => c.paused_until.send(Some(Instant::now() + d)).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Cuts a session off from the server for `d`: its connection freezes and any new
+    /// connection it makes is held before the handshake until `d` has passed, as in a network
+    /// partition between that client and the server. Long enough, and the session expires.
+    /// False if there is no such session.
+    pub fn partition_session(&self, session_id: i64, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        let mut core = self.shared.lock();
+        if core.sessions.get(session_id).is_none() {
+            return false;
+        }
+        core.partitions.retain(|_, t| *t > Instant::now());
+        core.partitions.insert(session_id, until);
+        let conn = core.sessions.get(session_id).and_then(|s| s.conn);
+        if let Some(c) = conn.and_then(|c| core.conns.get(&c)) {
+            let _ = c.paused_until.send(Some(until));
+        }
+        true
+    }
+
+    /// Freezes every current connection for `d`.
+    pub fn pause_connections(&self, d: Duration) {
+        let until = Instant::now() + d;
+        for c in self.shared.lock().conns.values() {
+            let _ = c.paused_until.send(Some(until));
+        }
+    }
+
+    /// The next request matching `m` fails with `error` without being applied.
+    pub fn fail_next(&self, m: RequestMatcher, error: ErrorCode) {
+        self.shared.lock().faults.arm(m, Action::Fail(error), 1);
+    }
+
+    /// The next `times` requests matching `m` fail with `error`.
+    pub fn fail_times(&self, m: RequestMatcher, error: ErrorCode, times: usize) {
+        self.shared.lock().faults.arm(m, Action::Fail(error), times);
+    }
+
+    /// The next request matching `m` is applied, then its connection is cut before the reply
+    /// (the client sees ConnectionLoss for a write that happened).
+    pub fn lose_next_reply(&self, m: RequestMatcher) {
+        self.shared.lock().faults.arm(m, Action::LoseReply, 1);
+    }
+
+    /// The next request matching `m` cuts its connection without being applied.
+    pub fn drop_on_next(&self, m: RequestMatcher) {
+        self.shared.lock().faults.arm(m, Action::Drop, 1);
+    }
+
+    /// Delays every reply and event by `d`.
+    pub fn set_latency(&self, d: Duration) {
+        self.shared.lock().faults.latency = d;
+    }
+
+    /// Random faults from the seeded RNG (`None` turns them off).
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.shared.lock().faults.chaos = chaos;
+    }
+
+    /// Disarms every fault, latency and chaos.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    // ---- inspection ----
+
+    /// Live sessions, by id.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        let core = self.shared.lock();
+        core.sessions
+            .list()
+            .into_iter()
+            .map(|(id, s)| SessionInfo {
+                id,
+                timeout: s.timeout,
+                connected: s.conn.is_some(),
+                ephemerals: core.state.ephemerals(id),
+            })
+            .collect()
+    }
+
+    /// The paths each session's connection watches (one-shot, persistent and recursive).
+    pub fn watches(&self) -> Vec<(i64, Vec<String>)> {
+        let core = self.shared.lock();
+        core.state
+            .watches_by_conn()
+            .into_iter()
+            .filter_map(|(conn, paths)| core.conns.get(&conn).map(|c| (c.session, paths)))
+            .collect()
+    }
+
+    /// The whole tree, sorted by path.
+    pub fn tree(&self) -> Vec<NodeInfo> {
+        let core = self.shared.lock();
+        core.state.dump().into_iter().map(|(path, stat, data)| NodeInfo { path, stat, data }).collect()
+    }
+
+    /// Number of znodes (including `/` and the `/zookeeper` subtree).
+    pub fn node_count(&self) -> usize {
+        self.shared.lock().state.node_count()
+    }
+
+    /// The tree, zxid and ephemeral owners as bytes (see [`TestServerBuilder::start_from`]).
+    pub fn snapshot(&self) -> Vec<u8> {
+        self.shared.lock().state.snapshot()
+    }
+
+    // ---- life cycle ----
+
+    /// Bounces the server: every connection is cut, then it serves again on the same address
+    /// with the same data, zxid and (unexpired) sessions, which clients resume.
+    ///
+    /// # Errors
+    /// When the TCP address cannot be bound again.
+    pub async fn restart(&mut self) -> io::Result<()> {
+        {
+            let mut core = self.shared.lock();
+            core.up = false;
+            core.kill_all();
+        }
+        for t in self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            t.abort();
+        }
+        tokio::task::yield_now().await;
+        self.spawn_housekeeping();
+        if let Some(addr) = self.addr {
+            self.listen(addr).await?;
+        }
+        self.shared.lock().up = true;
+        Ok(())
+    }
+
+    /// Stops serving: cuts every connection and ends the server's tasks.
+    pub async fn shutdown(self) {
+        drop(self);
+        tokio::task::yield_now().await;
+    }
+}
+
+impl TestServerBuilder {
+    /// Starts a server whose tree, zxid and ephemerals come from a [`TestServer::snapshot`].
+    ///
+    /// # Errors
+    /// `InvalidData` for bytes that are not a snapshot; bind errors as [`Self::start`].
+    pub async fn start_from(self, snapshot: &[u8]) -> io::Result<TestServer> {
+        let config = StateConfig {
+            extended_types: self.config.extended_types,
+            super_digest: self.config.super_digest.clone(),
+        };
+        let state =
+            State::restore(snapshot, config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.start_with(Some(state)).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        {
+            let mut core = self.shared.lock();
+            core.up = false;
+            core.kill_all();
+        }
+        for t in self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
+            t.abort();
+        }
+        if std::thread::panicking() {
+            eprintln!("zk-testing: server seed {0}; rerun with ZK_TEST_SEED={0}", self.shared.config.seed);
+        }
+    }
+}
+
+/// Connects zk-core clients to the server through in-memory pipes.
+#[derive(Debug)]
+struct InProcess(Weak<Shared>);
+
+impl Connector for InProcess {
+    fn connect<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, io::Result<(BoxReader, BoxWriter)>> {
+        Box::pin(async move {
+            let shared = self.0.upgrade().filter(|s| s.lock().up).ok_or(io::ErrorKind::ConnectionRefused)?;
+            let (client, server) = tokio::io::duplex(256 * 1024);
+            let (sr, sw) = tokio::io::split(server);
+            tokio::spawn(conn::serve(shared, sr, sw, "127.0.0.1".to_owned()));
+            let (cr, cw) = tokio::io::split(client);
+            Ok((Box::new(cr) as BoxReader, Box::new(cw) as BoxWriter))
+        })
+    }
+}

@@ -1,0 +1,90 @@
+//! Fault injection on command.
+
+use std::time::Duration;
+
+use zk_core::proto::{ErrorCode, OpCode};
+use zk_core::{CreateMode, Error, SessionEvent, SessionState};
+use zk_testing::{Chaos, RequestMatcher, TestServer};
+
+#[tokio::test(start_paused = true)]
+async fn fail_next_answers_the_error_without_applying() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    server.fail_next(RequestMatcher::op(OpCode::Create2).path_prefix("/locks"), ErrorCode::NoAuth);
+    assert_eq!(c.create("/other", b"", CreateMode::Persistent).await.map(|r| r.0), Ok("/other".into()));
+    assert_eq!(c.create("/locks", b"", CreateMode::Persistent).await, Err(Error::NoAuth));
+    assert_eq!(c.exists("/locks").await, Ok(None), "the failed create was not applied");
+    assert!(c.create("/locks", b"", CreateMode::Persistent).await.is_ok(), "the fault fired once");
+    server.fail_times(RequestMatcher::op(OpCode::GetData), ErrorCode::OperationTimeout, 2);
+    assert_eq!(c.get_data("/locks").await, Err(Error::OperationTimeout));
+    assert_eq!(c.get_data("/locks").await, Err(Error::OperationTimeout));
+    assert!(c.get_data("/locks").await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
+async fn lost_reply_means_applied_but_connection_loss() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    let mut events = c.session_events();
+    server.lose_next_reply(RequestMatcher::op(OpCode::Create2));
+    assert_eq!(c.create("/n", b"v", CreateMode::Persistent).await, Err(Error::ConnectionLoss));
+    assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+    assert_eq!(events.next_event().await, Some(SessionEvent::Reconnected));
+    assert_eq!(c.get_data("/n").await.unwrap().0, b"v", "the write was applied");
+    // A dropped request is not applied.
+    server.drop_on_next(RequestMatcher::op(OpCode::SetData));
+    assert_eq!(c.set_data("/n", b"w", None).await, Err(Error::ConnectionLoss));
+    assert_eq!(c.get_data("/n").await.unwrap().0, b"v");
+}
+
+#[tokio::test(start_paused = true)]
+async fn expire_and_drop_sessions_on_command() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let a = server.client().await.unwrap();
+    let b = server.client().await.unwrap();
+    a.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
+    assert_eq!(server.sessions().iter().find(|s| s.id == a.session_id()).unwrap().ephemerals, vec!["/e"]);
+    let (_, w) = b.exists_and_watch("/e").await.unwrap();
+    let mut ev = a.session_events();
+    assert!(server.drop_connection(a.session_id()));
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Reconnected));
+    assert!(b.exists("/e").await.unwrap().is_some(), "a dropped connection keeps the session");
+    assert!(server.expire_session(a.session_id()));
+    assert_eq!(w.await.unwrap().event_type, zk_core::EventType::NodeDeleted);
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Expired));
+    assert_eq!(a.state(), SessionState::Expired);
+    assert!(!server.expire_session(a.session_id()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_delays_replies_on_the_virtual_clock() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    server.set_latency(Duration::from_millis(250));
+    let t = tokio::time::Instant::now();
+    c.exists("/").await.unwrap();
+    assert_eq!(t.elapsed(), Duration::from_millis(250));
+    server.clear_faults();
+    let t = tokio::time::Instant::now();
+    c.exists("/").await.unwrap();
+    assert_eq!(t.elapsed(), Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn chaos_replays_with_the_seed() {
+    async fn run(seed: u64) -> Vec<bool> {
+        let server = TestServer::builder().no_tcp().seed(seed).start().await.unwrap();
+        let c = server.client().await.unwrap();
+        server.set_chaos(Some(Chaos { drop_connection: 0.2, ..Chaos::default() }));
+        let mut outcomes = Vec::new();
+        for i in 0..40 {
+            outcomes.push(c.exists(&format!("/n{i}")).await.is_ok());
+        }
+        outcomes
+    }
+    let a = run(9).await;
+    assert_eq!(a, run(9).await);
+    assert!(a.iter().any(|ok| !ok) && a.iter().any(|ok| *ok), "{a:?}");
+}

@@ -1,0 +1,73 @@
+//! Start, restart, shutdown, snapshots and inspection.
+
+use std::time::Duration;
+
+use zk_core::{CreateMode, SessionEvent};
+use zk_testing::TestServer;
+
+#[tokio::test]
+async fn restart_keeps_data_and_sessions() {
+    let mut server = TestServer::start().await.unwrap();
+    let addr = server.addr();
+    let c = zk_core::Client::connect(&server.connect_string()).await.unwrap();
+    c.create("/keep", b"1", CreateMode::Persistent).await.unwrap();
+    c.create("/mine", b"", CreateMode::Ephemeral).await.unwrap();
+    let mut ev = c.session_events();
+    let zxid = server.last_zxid();
+    server.restart().await.unwrap();
+    assert_eq!(server.addr(), addr, "same address after a bounce");
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), ev.next_event()).await.unwrap(),
+        Some(SessionEvent::Reconnected)
+    );
+    assert_eq!(c.get_data("/keep").await.unwrap().0, b"1");
+    assert!(c.exists("/mine").await.unwrap().is_some(), "the session and its ephemeral survived");
+    assert!(server.last_zxid() >= zxid);
+    c.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn snapshot_restores_tree_and_zxid() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    c.create("/a", b"x", CreateMode::Persistent).await.unwrap();
+    c.create("/a/s-", b"", CreateMode::PersistentSequential).await.unwrap();
+    let tree = server.tree();
+    let snap = server.snapshot();
+    let zxid = server.last_zxid();
+    c.close().await;
+    drop(server);
+    let again = TestServer::builder().no_tcp().start_from(&snap).await.unwrap();
+    let c = again.client().await.unwrap();
+    assert!(again.last_zxid() > zxid, "the restored zxid continued (a new session consumed one)");
+    assert_eq!(
+        again.tree().into_iter().filter(|n| n.path.starts_with("/a")).collect::<Vec<_>>(),
+        tree.into_iter().filter(|n| n.path.starts_with("/a")).collect::<Vec<_>>()
+    );
+    // The parent's sequence counter came back too.
+    assert_eq!(c.create("/a/s-", b"", CreateMode::PersistentSequential).await.unwrap().0, "/a/s-0000000001");
+    assert!(TestServer::builder().no_tcp().start_from(b"not a snapshot").await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn inspection_lists_sessions_watches_and_tree() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    c.create("/w", b"", CreateMode::Persistent).await.unwrap();
+    let (_, _w) = c.exists_and_watch("/w").await.unwrap();
+    assert_eq!(server.watches(), vec![(c.session_id(), vec!["/w".to_string()])]);
+    let s = server.sessions();
+    assert_eq!((s.len(), s[0].id, s[0].connected), (1, c.session_id(), true));
+    assert!(server.tree().iter().any(|n| n.path == "/w"));
+    assert_eq!(server.node_count(), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_process_start_is_cheap_and_dropping_stops_it() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    let mut ev = c.session_events();
+    drop(server);
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
+}
