@@ -6,6 +6,7 @@
 //! cargo run --release --example bench -- --real --workload get ...
 //! ```
 //!
+//! `--keep` leaves the nodes in place (to measure a server's memory with them loaded).
 //! `--real` starts a fresh real ZooKeeper 3.8 (Debian's package, via zk-testing's harness) on a
 //! free loopback port for the run instead of `--connect`. `--warmup N` (default: a tenth of
 //! `--ops`) runs N unmeasured operations first, so the JVM server's JIT is warm.
@@ -20,7 +21,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use zk_core::{Client, CreateMode, Error, Op};
+use zk_core::{Client, CreateMode, Error};
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -32,6 +33,7 @@ struct Args {
     threads: usize,
     warmup: Option<usize>,
     real: bool,
+    keep: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -44,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         threads: 1,
         warmup: None,
         real: false,
+        keep: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "--threads" => a.threads = num(val()?)?,
             "--warmup" => a.warmup = Some(num(val()?)?),
             "--real" => a.real = true,
+            "--keep" => a.keep = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown flag {other}")),
         }
@@ -114,15 +118,24 @@ async fn setup(c: &Client, a: &Args, root: &str) -> Result<(), Error> {
     Ok(())
 }
 
-async fn cleanup(c: &Client, root: &str) -> Result<(), Error> {
-    let children = c.get_children(root).await?;
-    for chunk in children.chunks(2000) {
+/// Deletes what setup and the run created, by name: listing a root with 100,000s of children
+/// would need a reply larger than the 1 MiB frame limit.
+async fn cleanup(c: &Client, a: &Args, root: &str) -> Result<(), Error> {
+    let names: Vec<String> = match a.workload.as_str() {
+        "create" => (0..a.ops).map(|i| format!("c{i}")).collect(),
+        "delete" => Vec::new(),
+        _ => (0..a.ops.min(HOT_NODES)).map(|i| format!("n{i}")).collect(),
+    };
+    for chunk in names.chunks(2000) {
         let futs: Vec<_> = chunk.iter().map(|n| c.delete(&format!("{root}/{n}"), None)).collect();
         for f in futs {
-            f.await?;
+            match f.await {
+                Ok(()) | Err(Error::NoNode) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
-    c.multi(&[Op::delete(root, None)]).await.map(|_| ())
+    c.delete(root, None).await
 }
 
 fn issue(
@@ -210,7 +223,11 @@ async fn run(mut a: Args) -> Result<String, Error> {
     let lat_us = drive(&c, &a, &root, warmup, a.ops).await?;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    cleanup(&c, &root).await?;
+    if a.keep {
+        eprintln!("bench: keeping {root} (--keep)");
+    } else {
+        cleanup(&c, &total, &root).await?;
+    }
     c.close().await;
     if let Some(zk) = real {
         zk.stop().await;

@@ -1,0 +1,91 @@
+//! The standalone `zk-testing-server` binary: serves real TCP clients, saves and reloads its
+//! snapshot, and rejects bad flags.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use zk_core::{Client, CreateMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zk-testing-server");
+
+/// Starts the binary on a free port; returns the child and its connect string.
+fn start(args: &[&str]) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(BIN)
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn zk-testing-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let connect = loop {
+        let line = lines.next().expect("server exited before serving").unwrap();
+        if let Some(cs) = line.strip_prefix("connect string: ") {
+            break cs.to_owned();
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, connect)
+}
+
+/// SIGTERM by PID, then wait (bounded) for a clean exit.
+fn terminate(mut child: Child) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("zk-testing-server did not exit within 5 s of SIGTERM");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_and_keeps_its_snapshot_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("tree.snap");
+    let snap_arg = snap.to_str().unwrap();
+    let (child, cs) = start(&["--snapshot", snap_arg, "--seed", "5", "--tick-ms", "500"]);
+    assert!(cs.starts_with("127.0.0.1:"), "{cs}");
+    let c = Client::connect(&cs).await.unwrap();
+    // tick 500 ms: session timeouts are clamped to 1..10 s.
+    assert_eq!(c.session_timeout(), Duration::from_secs(10));
+    c.create("/kept", b"data", CreateMode::Persistent).await.unwrap();
+    c.create("/kept/s-", b"", CreateMode::PersistentSequential).await.unwrap();
+    c.close().await;
+    assert_eq!(zk_testing::four_letter_word(cs.parse().unwrap(), "ruok").await.unwrap(), "imok");
+    terminate(child);
+    assert!(snap.exists(), "snapshot written on SIGTERM");
+
+    let (child, cs) = start(&["--snapshot", snap_arg]);
+    let c = Client::connect(&cs).await.unwrap();
+    assert_eq!(c.get_data("/kept").await.unwrap().0, b"data");
+    assert_eq!(c.create("/kept/s-", b"", CreateMode::PersistentSequential).await.unwrap().0, "/kept/s-0000000001");
+    c.close().await;
+    terminate(child);
+}
+
+#[test]
+fn bad_flags_exit_with_usage() {
+    for args in [&["--port", "notaport"][..], &["--tick-ms", "0"], &["--bogus"], &["--port"]] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"), "{args:?}");
+    }
+}
+
+#[test]
+fn a_corrupt_snapshot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("bad.snap");
+    std::fs::write(&snap, b"definitely not a snapshot").unwrap();
+    let out = Command::new(BIN).args(["--port", "0", "--snapshot", snap.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("loading"), "{}", String::from_utf8_lossy(&out.stderr));
+}
