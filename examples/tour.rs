@@ -2,12 +2,12 @@
 //! handling.
 //!
 //! ```text
-//! cargo run --example tour                         # starts a throwaway ZooKeeper on loopback
-//! ZK_CONNECT=zk1:2181,zk2:2181 cargo run --example tour   # or use your ensemble
+//! cargo run --example tour                                 # on the embedded server
+//! ZK_CONNECT=zk1:2181,zk2:2181 cargo run --example tour    # or on your ensemble
 //! ```
 //!
-//! Until zk-testing's embedded server exists, the default starts Debian's ZooKeeper 3.8 through
-//! zk-testing's harness (run `bash scripts/zookeeper.sh` once to install it).
+//! By default it starts zk-testing's embedded ZooKeeper-compatible server on a free loopback
+//! port: nothing to install.
 
 use std::time::Duration;
 
@@ -20,9 +20,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (connect, _server) = match std::env::var("ZK_CONNECT") {
         Ok(cs) => (cs, None),
         Err(_) => {
-            let zk = zk_testing::RealZooKeeper::start().await?;
-            println!("started a throwaway ZooKeeper at {}", zk.connect_string());
-            (zk.connect_string(), Some(zk))
+            let server = zk_testing::TestServer::start().await?;
+            println!("started the embedded ZooKeeper-compatible server at {}", server.connect_string());
+            (server.connect_string(), Some(server))
         }
     };
     let root = format!("/tour-{}", std::process::id());

@@ -12,4 +12,6 @@ bash scripts/zookeeper.sh
 status=0
 cargo test --workspace --all-targets "$@" || status=$?
 cargo test --workspace --doc "$@" || { rc=$?; [[ $status -ne 0 ]] || status=$rc; }
+# The README's demo command, on the embedded server.
+cargo run -q --example tour >/dev/null || { rc=$?; echo "the tour failed (exit $rc)" >&2; [[ $status -ne 0 ]] || status=$rc; }
 exit "$status"

@@ -1,5 +1,16 @@
-//! zk-testing: test support for ZooKeeper code.
+//! zk-testing: fast, deterministic tests of ZooKeeper code, and the real thing when needed.
 //!
+//! - [`TestServer`]: an embedded, in-memory, ZooKeeper-compatible server. Real TCP clients
+//!   (zk-core, the Java client and zkCli, Curator, kazoo) talk to it on loopback; zk-core
+//!   clients can also connect in-process ([`TestServer::client`]) over an in-memory duplex that
+//!   runs on tokio's clock, so under `#[tokio::test(start_paused = true)]` a 30 s session expiry
+//!   takes microseconds of real time and replays exactly. Faults on command
+//!   ([`TestServer::expire_session`], [`TestServer::partition_session`],
+//!   [`TestServer::fail_next`], [`TestServer::lose_next_reply`], [`TestServer::set_latency`],
+//!   ...) or drawn from its seeded RNG ([`TestServer::set_chaos`]; the seed comes from
+//!   [`TestServerBuilder::seed`], else `ZK_TEST_SEED`, else random, and a panicking test prints
+//!   it). Inspection: [`TestServer::sessions`], [`TestServer::watches`], [`TestServer::tree`].
+//!   The `zk-testing-server` binary serves it to tests in any language.
 //! - [`RealZooKeeper`]: a real standalone ZooKeeper 3.8 server (Debian's `zookeeper` package,
 //!   installed by `bash scripts/zookeeper.sh`) on a private loopback port, or one shared per
 //!   test process with [`RealZooKeeper::shared`]. The server never outlives the test process.
@@ -8,6 +19,36 @@
 //! - [`four_letter_word`]: sends `ruok`, `srvr`, `mntr`, ... to any server address.
 //!
 //! # Examples
+//!
+//! A deterministic test of session expiry on a paused clock:
+//!
+//! ```
+//! use std::time::Duration;
+//! use zk_core::{CreateMode, EventType, SessionEvent};
+//! use zk_testing::TestServer;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In a test: #[tokio::test(start_paused = true)]
+//! let server = TestServer::builder().no_tcp().seed(7).start().await?;
+//! let worker = server.client_builder().session_timeout(Duration::from_secs(30)).connect().await?;
+//! let watcher = server.client().await?;
+//! worker.create("/workers/w1", b"", CreateMode::Ephemeral).await.unwrap_err(); // no parent yet
+//! watcher.create("/workers", b"", CreateMode::Persistent).await?;
+//! worker.create("/workers/w1", b"", CreateMode::Ephemeral).await?;
+//! let (_, gone) = watcher.exists_and_watch("/workers/w1").await?;
+//!
+//! // Cut the worker off for a minute: its session expires after 30 s of virtual time.
+//! let mut events = worker.session_events();
+//! server.partition_session(worker.session_id(), Duration::from_secs(60));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
+//! assert_eq!(gone.await?.event_type, EventType::NodeDeleted);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The real server and the proxy:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -18,6 +59,24 @@
 //! assert_eq!(zk_testing::four_letter_word(proxy.addr(), "ruok").await?, "imok");
 //! # Ok::<(), std::io::Error>(()) }).unwrap();
 //! ```
+//!
+//! # How the embedded server differs from ZooKeeper 3.8
+//!
+//! The conformance suite (`zk-testing/tests/conformance`) runs every scenario against both a
+//! real ZooKeeper 3.8 and [`TestServer`]; these differences are intentional:
+//!
+//! | topic | ZooKeeper (Debian's 3.8.0) | embedded | why |
+//! |---|---|---|---|
+//! | version | 3.8.0 | reports `3.8.6-zk-testing`, and behaves as 3.8.6: `create2` inside `multi` returns the stat (3.8.2+), `exists` checks READ and watch events need READ (3.8.4+), a standalone `check` is UNIMPLEMENTED and closes (3.8.5+) | the newest 3.8 semantics, as the protocol reference records them |
+//! | WatcherType 4/5 in checkWatches/removeWatches | MARSHALLINGERROR | accepted (3.9) | the reference asks for 3.9 watch semantics; 3.8 clients never send them |
+//! | a standard and a persistent watch on one path and connection | the last registration replaces the other; a recursive watch also sits in the child table | both coexist; recursive watches only in the data table (3.9, ZOOKEEPER-4466) | same |
+//! | authentication | digest, SASL, x509, ... | digest only (plus the implicit `ip` identity and an optional super digest); SASL and other schemes get AUTHFAILED and the connection closes | a test server needs no Kerberos |
+//! | auth replies | answered on receipt, may overtake earlier replies | answered in order | kazoo matches the -4 reply with its oldest pending request (§3.3) |
+//! | four-letter words | `srvr` only unless whitelisted | all of `ruok srvr stat cons mntr conf envi wchs dump isro` | nothing to hide in a test |
+//! | container/TTL reaper | every 60 s by default, at most 10,000 a minute | every 1 s by default ([`TestServerBuilder::reap_interval`]), at most 10,000 a run | tests should not wait a minute |
+//! | session ids and passwords | from the start time and `java.util.Random` | from the seed | reproducible traces |
+//! | durability | transaction log and snapshots | memory; [`TestServer::snapshot`] / [`TestServerBuilder::start_from`] and the binary's `--snapshot` file | a test server restarts in microseconds |
+//! | quotas, reconfig, read-only mode, observers | supported | not implemented (reconfig answers RECONFIGDISABLED as a standalone server does) | out of scope for a single test server |
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod conn;
