@@ -66,7 +66,10 @@ async fn serves_and_keeps_its_snapshot_across_restarts() {
     let (child, cs) = start(&["--snapshot", snap_arg]);
     let c = Client::connect(&cs).await.unwrap();
     assert_eq!(c.get_data("/kept").await.unwrap().0, b"data");
-    assert_eq!(c.create("/kept/s-", b"", CreateMode::PersistentSequential).await.unwrap().0, "/kept/s-0000000001");
+    assert_eq!(
+        c.create("/kept/s-", b"", CreateMode::PersistentSequential).await.unwrap().0,
+        "/kept/s-0000000001"
+    );
     c.close().await;
     terminate(child);
 }
@@ -87,5 +90,9 @@ fn a_corrupt_snapshot_is_refused() {
     std::fs::write(&snap, b"definitely not a snapshot").unwrap();
     let out = Command::new(BIN).args(["--port", "0", "--snapshot", snap.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("loading"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("loading"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -63,8 +63,9 @@ impl PathIndex {
         self.slots.len() - 1
     }
 
-    /// The slot number stored under `path`.
-    pub(super) fn get<'a>(&self, path: &[u8], key: impl Fn(Idx) -> &'a [u8]) -> Option<Idx> {
+    /// The position in `slots` of the entry for `path`, if any. The table is never more than
+    /// 3/4 full, so every probe run ends at an empty slot.
+    fn position<'a>(&self, path: &[u8], key: impl Fn(Idx) -> &'a [u8]) -> Option<usize> {
         let hash = hash_path(path) as u32;
         let mask = self.mask();
         let mut i = hash as usize & mask;
@@ -74,10 +75,15 @@ impl PathIndex {
                 return None;
             }
             if s.hash == hash && key(s.idx) == path {
-                return Some(s.idx);
+                return Some(i);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    /// The slot number stored under `path`.
+    pub(super) fn get<'a>(&self, path: &[u8], key: impl Fn(Idx) -> &'a [u8]) -> Option<Idx> {
+        self.position(path, key).map(|i| self.slots[i].idx)
     }
 
     /// Adds `idx` under `path`; the caller guarantees the path is absent.
@@ -111,19 +117,8 @@ impl PathIndex {
 
     /// Removes `path`, returning the slot number it had.
     pub(super) fn remove<'a>(&mut self, path: &[u8], key: impl Fn(Idx) -> &'a [u8]) -> Option<Idx> {
-        let hash = hash_path(path) as u32;
+        let i = self.position(path, key)?;
         let mask = self.mask();
-        let mut i = hash as usize & mask;
-        loop {
-            let s = self.slots[i];
-            if s.idx == EMPTY {
-                return None;
-            }
-            if s.hash == hash && key(s.idx) == path {
-                break;
-            }
-            i = (i + 1) & mask;
-        }
         let found = self.slots[i].idx;
         // Backward shift: pull later entries of the probe run into the hole when the hole lies
         // between their home bucket and their current position.

@@ -9,11 +9,11 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::time::Instant;
 use zk_core::{
-    AddWatchMode, Client, CreateMode, Error, EventType, OneshotWatcher, SessionEvent, SessionEvents,
-    SessionState, WatchedEvent, WatcherType,
+    AddWatchMode, Client, CreateMode, Error, EventType, SessionEvent, SessionEvents, SessionState,
+    WatcherType,
 };
 
-use crate::support::{within, Backend};
+use crate::support::{assert_event, fired, within, Backend};
 
 conformance!(
     ephemerals_vanish_after_close,
@@ -48,14 +48,6 @@ fn assert_no_event(events: &mut SessionEvents, what: &str) {
     if let Some(ev) = events.next_event().now_or_never() {
         panic!("{what}: unexpected session event {ev:?}");
     }
-}
-
-async fn fired(w: OneshotWatcher, what: &str) -> WatchedEvent {
-    within(PROMPT_SECS, what, w).await.unwrap_or_else(|e| panic!("{what}: watcher failed: {e}"))
-}
-
-fn assert_event(ev: &WatchedEvent, event_type: EventType, path: &str) {
-    assert_eq!((ev.event_type, ev.path.as_str()), (event_type, path), "unexpected event {ev:?}");
 }
 
 /// A client with its session event stream, subscribed before anything else happens. The round

@@ -139,3 +139,13 @@ pub(crate) fn expect_err<T: std::fmt::Debug>(what: &str, r: Result<T, Error>, ex
         Ok(v) => panic!("{what}: expected {expected:?}, got Ok({v:?})"),
     }
 }
+
+/// Waits (at most 5 s) for a one-shot watcher to fire.
+pub(crate) async fn fired(w: zk_core::OneshotWatcher, what: &str) -> zk_core::WatchedEvent {
+    within(5, what, w).await.unwrap_or_else(|e| panic!("{what}: watcher failed: {e}"))
+}
+
+/// Asserts an event's type and (client) path.
+pub(crate) fn assert_event(ev: &zk_core::WatchedEvent, event_type: zk_core::EventType, path: &str) {
+    assert_eq!((ev.event_type, ev.path.as_str()), (event_type, path), "unexpected event {ev:?}");
+}

@@ -12,7 +12,7 @@ use zk_core::{
     WatcherType,
 };
 
-use crate::support::{within, Backend};
+use crate::support::{assert_event, fired, within, Backend};
 
 conformance!(
     exists_watch_on_missing_node_fires_created,
@@ -36,16 +36,8 @@ conformance!(
 /// How long a watch may take to fire once its cause is known to have been applied.
 const FIRE_SECS: u64 = 5;
 
-async fn fired(w: OneshotWatcher, what: &str) -> WatchedEvent {
-    within(FIRE_SECS, what, w).await.unwrap_or_else(|e| panic!("{what}: watcher failed: {e}"))
-}
-
 async fn next(w: &mut PersistentWatcher, what: &str) -> WatchedEvent {
     within(FIRE_SECS, what, w.next_event()).await.unwrap_or_else(|| panic!("{what}: watch stream ended"))
-}
-
-fn assert_event(ev: &WatchedEvent, event_type: EventType, path: &str) {
-    assert_eq!((ev.event_type, ev.path.as_str()), (event_type, path), "unexpected event {ev:?}");
 }
 
 /// The watcher has not fired (yet): polled once without waiting.
