@@ -331,6 +331,7 @@ impl Core {
             let delay = self.faults.reply_delay(&mut self.rng);
             let frame = notification_frame(&n.event);
             if let Some(c) = self.conns.get_mut(&n.conn) {
+                self.notifications_sent += 1;
                 c.send(frame, now + delay);
             }
         }

@@ -45,6 +45,8 @@ pub(crate) struct Core {
     pub(crate) next_conn: ConnId,
     pub(crate) packets_received: u64,
     pub(crate) packets_sent: u64,
+    /// Watch notifications queued to connections, ever.
+    pub(crate) notifications_sent: u64,
     pub(crate) config_super_digest: Option<String>,
     /// False while the server is down (between stop and start of a restart).
     pub(crate) up: bool,
@@ -305,6 +307,7 @@ impl TestServerBuilder {
             next_conn: 0,
             packets_received: 0,
             packets_sent: 0,
+            notifications_sent: 0,
             config_super_digest: self.config.super_digest.clone(),
             up: true,
             partitions: HashMap::new(),
@@ -443,6 +446,12 @@ impl TestServer {
     /// As [`ClientBuilder::connect`].
     pub async fn client(&self) -> zk_core::Result<Client> {
         self.client_builder().connect().await
+    }
+
+    /// How many watch notifications the server has sent, in total (for "no herd effect"
+    /// assertions: a lock release should wake one waiter, not all of them).
+    pub fn notifications_sent(&self) -> u64 {
+        self.shared.lock().notifications_sent
     }
 
     /// The last zxid the server applied.

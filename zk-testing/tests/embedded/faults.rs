@@ -50,8 +50,10 @@ async fn expire_and_drop_sessions_on_command() {
     assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
     assert_eq!(ev.next_event().await, Some(SessionEvent::Reconnected));
     assert!(b.exists("/e").await.unwrap().is_some(), "a dropped connection keeps the session");
+    let sent = server.notifications_sent();
     assert!(server.expire_session(a.session_id()));
     assert_eq!(w.await.unwrap().event_type, zk_core::EventType::NodeDeleted);
+    assert_eq!(server.notifications_sent(), sent + 1, "one watcher, one notification");
     assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
     assert_eq!(ev.next_event().await, Some(SessionEvent::Expired));
     assert_eq!(a.state(), SessionState::Expired);
