@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test in the workspace: unit, integration and doc tests, including the ones that
-# talk to a real ZooKeeper server (installed on demand by scripts/zookeeper.sh).
+# talk to a real ZooKeeper server (installed on demand by scripts/zookeeper.sh) and the
+# interop tests' Python venv with kazoo (created on demand by scripts/python-deps.sh).
 #
 # Extra arguments go to both cargo invocations, e.g. `bash scripts/test.sh -- --nocapture`.
 # Exits with the first failing cargo status, after running both.
@@ -8,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/zookeeper.sh
+bash scripts/python-deps.sh
 
 status=0
 cargo test --workspace --all-targets "$@" || status=$?
