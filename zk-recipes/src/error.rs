@@ -1,0 +1,59 @@
+//! The one error type of zk-recipes.
+
+/// What can go wrong in a recipe: a ZooKeeper error, or a condition of the recipe itself.
+///
+/// `Clone + Eq` so one failure can be handed to several waiters and compared in tests.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A ZooKeeper operation failed (see [`zk_core::Error`]).
+    #[error(transparent)]
+    Zk(#[from] zk_core::Error),
+    /// The session ended (expired, closed or authentication failed; the inner error says
+    /// which) while waiting for a lock. No lock is held and the waiter's node died with the
+    /// session. Create a new client to try again.
+    #[error("the session ended while waiting for the lock: {0}")]
+    SessionEnded(zk_core::Error),
+    /// The session ended while the lock was held: the lock node is gone with it, so another
+    /// participant may hold the lock now. Work done under the guard was not protected after
+    /// that point.
+    #[error("the lock was lost: the session ended while it was held")]
+    LockLost,
+    /// Our own lock node disappeared while we were waiting for the lock (someone deleted it).
+    #[error("our lock node {0} disappeared while waiting")]
+    NodeVanished(String),
+    /// A bounded retry or wait loop gave up (the text says which); see the operation's docs.
+    #[error("gave up after too many attempts: {0}")]
+    RetriesExhausted(&'static str),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// True when the same operation may succeed if retried (a retryable ZooKeeper error such
+    /// as connection loss).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Zk(e) if e.is_retryable())
+    }
+
+    /// Maps an error of a wait for the lock: the session's end becomes
+    /// [`Error::SessionEnded`].
+    pub(crate) fn while_waiting(e: zk_core::Error) -> Error {
+        if e.is_terminal() {
+            Error::SessionEnded(e)
+        } else {
+            Error::Zk(e)
+        }
+    }
+
+    /// Maps an error of an operation on a held lock: the session's end becomes
+    /// [`Error::LockLost`].
+    pub(crate) fn while_holding(e: zk_core::Error) -> Error {
+        if e.is_terminal() {
+            Error::LockLost
+        } else {
+            Error::Zk(e)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Locks: one contention core ([`internals`]) and the recipes built on it.
+//!
+//! Every lock participant is an ephemeral-sequential, protected znode under the lock path,
+//! laid out exactly as Apache Curator lays it out, so our processes and Curator's contend
+//! correctly on the same path.
+//!
+//! # Session events
+//!
+//! - **Disconnected**: a holder may no longer hold the lock (its session may be expiring
+//!   without it knowing): its status becomes [`LockStatus::Suspended`]. Waiters keep waiting;
+//!   their watches are re-registered on reconnect.
+//! - **Reconnected**: the same session is back with its ephemerals, so holders are
+//!   [`LockStatus::Held`] again.
+//! - **Expired** (or the client closed): the lock nodes are gone. Holders are
+//!   [`LockStatus::Lost`] and their operations fail with [`Error::LockLost`]; waiters fail
+//!   with [`Error::SessionEnded`].
+
+mod internals;
+mod mutex;
+
+pub use mutex::{InterProcessMutex, MutexGuard};
+
+use zk_core::{Client, SessionState};
+
+#[cfg(doc)]
+use crate::Error;
+
+/// Where a held lock stands, from its session's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LockStatus {
+    /// Held: the session is connected and the lock node exists.
+    Held,
+    /// The connection is lost: the session (and the lock) may be expiring. Stop work that
+    /// relies on exclusivity until it is `Held` again, or use fenced writes.
+    Suspended,
+    /// The session ended: the lock node is gone and someone else may hold the lock.
+    Lost,
+}
+
+impl LockStatus {
+    /// The status of a held lock whose session is in `state`.
+    pub fn from_session(state: SessionState) -> LockStatus {
+        match state {
+            SessionState::Connected | SessionState::ConnectedReadOnly => LockStatus::Held,
+            s if s.is_terminal() => LockStatus::Lost,
+            _ => LockStatus::Suspended,
+        }
+    }
+}
+
+/// Resolves once the status of a lock held through `client` is no longer `Held`, with that
+/// status.
+pub(crate) async fn wait_not_held(client: &Client) -> LockStatus {
+    wait_status(client, |s| s != LockStatus::Held).await
+}
+
+/// Resolves once the session of `client` has ended.
+pub(crate) async fn wait_lost(client: &Client) {
+    wait_status(client, |s| s == LockStatus::Lost).await;
+}
+
+async fn wait_status(client: &Client, pred: impl Fn(LockStatus) -> bool) -> LockStatus {
+    let mut rx = client.state_watch();
+    let status = match rx.wait_for(|s| pred(LockStatus::from_session(*s))).await {
+        Ok(s) => LockStatus::from_session(*s),
+        // The state publisher stops after a terminal state.
+        Err(_) => LockStatus::Lost,
+    };
+    status
+}
+
+/// One participant of a lock: its node and the id stored in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    /// The participant's lock node (full path).
+    pub node: String,
+    /// The node's data: the participant id given with `with_id` (empty by default).
+    pub id: Vec<u8>,
+}
+
+/// Layout helpers shared with Curator, exposed for interoperability checks.
+pub mod layout {
+    /// The lock name of [`InterProcessMutex`](super::InterProcessMutex) nodes (Curator's
+    /// `InterProcessMutex` `LOCK_NAME`).
+    pub const MUTEX_LOCK_NAME: &str = "lock-";
+
+    /// The key Curator sorts lock nodes by: the text after the last occurrence of
+    /// `lock_name`, or the whole name when it does not occur (`fixForSorting`).
+    pub fn sort_key<'a>(node_name: &'a str, lock_name: &str) -> &'a str {
+        super::internals::standard_sort_key(node_name, lock_name)
+    }
+
+    /// Sorts node names into lock order as Curator does (stable, by [`sort_key`]).
+    pub fn sort_nodes(node_names: &mut [String], lock_name: &str) {
+        let driver = super::internals::StandardDriver { max_leases: 1 };
+        super::internals::sort_children(&driver, lock_name, node_names);
+    }
+
+    /// True when a node name carries Curator's protected prefix `_c_<36-char uuid>-`.
+    pub fn is_protected(node_name: &str) -> bool {
+        crate::protected::is_protected(node_name)
+    }
+
+    /// The node name without its protected prefix (Curator's `ProtectedUtils.normalize`).
+    pub fn strip_protected(node_name: &str) -> &str {
+        crate::protected::normalize(node_name)
+    }
+}

@@ -1,0 +1,251 @@
+//! Protected creates, as Curator's `CreateBuilder.withProtection()` does them.
+//!
+//! A sequential create that fails with `ConnectionLoss` may or may not have been applied, and
+//! its name is unknown. So the node's name starts with `_c_<uuid>-` (a fresh v4 UUID per
+//! attempt); after a loss we list the parent and look for that prefix, which finds our node
+//! again instead of creating a second one (no duplicate) or forgetting the first (no orphan).
+//! Parents are created as containers when missing, and again when a container vanished
+//! between two steps (§5.8 of the protocol reference).
+//!
+//! [`Cleanup`] deletes a protected node whose owner went away (a dropped future, a dropped
+//! guard), from a background task when it has to.
+
+use std::time::Duration;
+
+use tokio::time::sleep;
+use zk_core::path::{join, parent};
+use zk_core::{Client, CreateMode};
+
+/// Curator's `ProtectedUtils.PROTECTED_PREFIX`.
+pub(crate) const PROTECTED_PREFIX: &str = "_c_";
+/// `_c_` + 36 characters of UUID + `-`.
+const PROTECTED_PREFIX_LEN: usize = 3 + 36 + 1;
+/// Attempts of one protected create (each failing with a retryable error) before giving up.
+const CREATE_ATTEMPTS: u32 = 60;
+/// Attempts of a background delete before giving up (the session normally ends first).
+const DELETE_ATTEMPTS: u32 = 10_000;
+
+/// A fresh protected prefix: `_c_<uuid>-`.
+pub(crate) fn new_prefix() -> String {
+    format!("{PROTECTED_PREFIX}{}-", uuid::Uuid::new_v4())
+}
+
+/// True when `name` (a node name, not a path) carries a protected prefix.
+pub(crate) fn is_protected(name: &str) -> bool {
+    name.len() > PROTECTED_PREFIX_LEN
+        && name.starts_with(PROTECTED_PREFIX)
+        && name.as_bytes()[PROTECTED_PREFIX_LEN - 1] == b'-'
+}
+
+/// The name without its protected prefix, as Curator's `ProtectedUtils.normalize`.
+pub(crate) fn normalize(name: &str) -> &str {
+    if is_protected(name) {
+        &name[PROTECTED_PREFIX_LEN..]
+    } else {
+        name
+    }
+}
+
+/// Exponential backoff, 10 ms doubling to 1 s, on tokio's clock.
+pub(crate) async fn backoff(attempt: u32) {
+    let ms = 10u64.saturating_mul(1 << attempt.min(7)).min(1000);
+    sleep(Duration::from_millis(ms)).await;
+}
+
+/// Creates `<dir>/<prefix><name>` with `mode`, creating `dir` and its ancestors as containers
+/// when missing, and returns the created path.
+///
+/// Retryable errors are retried (bounded); after one of them the node is first looked for by
+/// its prefix.
+pub(crate) async fn create(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+    name: &str,
+    data: &[u8],
+    mode: CreateMode,
+) -> zk_core::Result<String> {
+    let full = join(dir, &format!("{prefix}{name}"));
+    let mut maybe_created = false;
+    let mut last = zk_core::Error::ConnectionLoss;
+    for attempt in 0..CREATE_ATTEMPTS {
+        if maybe_created {
+            match find(client, dir, prefix).await {
+                Ok(Some(found)) => return Ok(found),
+                Ok(None) => {}
+                Err(e) if e.is_retryable() => {
+                    last = e;
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match client.create(&full, data, mode).await {
+            Ok((path, _)) => return Ok(path),
+            Err(zk_core::Error::NoNode) => match ensure_containers(client, dir).await {
+                Ok(()) => {}
+                Err(e) if e.is_retryable() => {
+                    last = e;
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(e),
+            },
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(path = %full, error = %e, "protected create: looking for our node");
+                maybe_created = true;
+                last = e;
+                backoff(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// The path of the child of `dir` whose name starts with `prefix`, if any (a missing `dir`
+/// means none).
+pub(crate) async fn find(client: &Client, dir: &str, prefix: &str) -> zk_core::Result<Option<String>> {
+    match client.get_children(dir).await {
+        Ok(children) => Ok(children.iter().find(|c| c.starts_with(prefix)).map(|c| join(dir, c))),
+        Err(zk_core::Error::NoNode) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates `path` and its missing ancestors as containers (Curator's
+/// `creatingParentContainersIfNeeded`); existing nodes are left alone.
+pub(crate) async fn ensure_containers(client: &Client, path: &str) -> zk_core::Result<()> {
+    let mut ancestors = Vec::new();
+    let mut p = path;
+    while p != "/" {
+        ancestors.push(p);
+        p = parent(p);
+    }
+    for dir in ancestors.into_iter().rev() {
+        match client.create(dir, b"", CreateMode::Container).await {
+            Ok(_) | Err(zk_core::Error::NodeExists) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Which node a [`Cleanup`] deletes.
+#[derive(Debug, Clone)]
+enum Target {
+    /// The create may be in flight or lost: find the node by its prefix.
+    Prefix { dir: String, prefix: String },
+    /// The node's path is known.
+    Path(String),
+}
+
+/// Deletes a protected node unless disarmed: now with [`Cleanup::run`], or from a background
+/// task when dropped while armed (so a cancelled future or a dropped guard leaves nothing
+/// behind once the session can reach the server).
+#[derive(Debug)]
+pub(crate) struct Cleanup {
+    client: Client,
+    target: Target,
+    armed: bool,
+}
+
+impl Cleanup {
+    /// Armed for the node `<dir>/<prefix>...` whose create may be in flight.
+    pub(crate) fn for_prefix(client: &Client, dir: &str, prefix: &str) -> Cleanup {
+        let target = Target::Prefix { dir: dir.to_owned(), prefix: prefix.to_owned() };
+        Cleanup { client: client.clone(), target, armed: true }
+    }
+
+    /// Armed for the node at `path`.
+    pub(crate) fn for_path(client: &Client, path: &str) -> Cleanup {
+        Cleanup { client: client.clone(), target: Target::Path(path.to_owned()), armed: true }
+    }
+
+    /// The node was created at `path`: delete that one.
+    pub(crate) fn created(&mut self, path: &str) {
+        self.target = Target::Path(path.to_owned());
+    }
+
+    /// The node now belongs to someone else (a guard): do nothing.
+    pub(crate) fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    /// Deletes the node now. If this future is dropped first, the delete continues in the
+    /// background.
+    pub(crate) async fn run(mut self) -> zk_core::Result<()> {
+        let r = delete(&self.client, &self.target).await;
+        self.armed = false;
+        r
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (client, target) = (self.client.clone(), self.target.clone());
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    match delete(&client, &target).await {
+                        // A session that ended took its ephemerals with it.
+                        Ok(()) => {}
+                        Err(e) if e.is_terminal() => {}
+                        Err(e) => {
+                            tracing::warn!(?target, error = %e, "could not delete an abandoned lock node")
+                        }
+                    }
+                });
+            }
+            Err(_) => tracing::warn!(
+                ?target,
+                "no runtime to delete an abandoned lock node; it lives until the session ends"
+            ),
+        }
+    }
+}
+
+/// Deletes the target, retrying retryable errors until it is gone or the session ended (a
+/// dead session took its ephemerals with it).
+async fn delete(client: &Client, target: &Target) -> zk_core::Result<()> {
+    let mut last = zk_core::Error::ConnectionLoss;
+    for attempt in 0..DELETE_ATTEMPTS {
+        let path = match target {
+            Target::Path(p) => Ok(Some(p.clone())),
+            Target::Prefix { dir, prefix } => find(client, dir, prefix).await,
+        };
+        let r = match path {
+            Ok(None) => return Ok(()),
+            Ok(Some(p)) => client.delete(&p, None).await,
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
+            Err(e) if e.is_retryable() => {
+                last = e;
+                backoff(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_look_like_curators() {
+        let p = new_prefix();
+        assert_eq!(p.len(), PROTECTED_PREFIX_LEN);
+        let name = format!("{p}lock-0000000003");
+        assert!(is_protected(&name));
+        assert_eq!(normalize(&name), "lock-0000000003");
+        assert!(!is_protected("lock-0000000003"));
+        assert_eq!(normalize("lock-0000000003"), "lock-0000000003");
+    }
+}
