@@ -11,8 +11,11 @@
 //! free loopback port for the run instead of `--connect`. `--warmup N` (default: a tenth of
 //! `--ops`) runs N unmeasured operations first, so the JVM server's JIT is warm.
 //!
-//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set). `--concurrency`
-//! is the number of requests kept in flight on ONE client (pipelining); 1 is sequential.
+//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set), `lock`. For the
+//! data workloads `--concurrency` is the number of requests kept in flight on ONE client
+//! (pipelining); 1 is sequential. For `lock` (zk-recipes' InterProcessMutex) it is the number
+//! of sessions contending for one lock: 1 measures uncontended acquire+release, K > 1 the
+//! handoffs per second between K sessions; `--ops` counts acquire+release pairs in total.
 //! Setup (creating the nodes to read or delete) and clean-up are not measured. The last
 //! output line is one JSON object: workload, ops, concurrency, payload, ops_per_sec, p50_us,
 //! p99_us, max_us, cpu_ms_per_kop (CPU time of this whole process per 1,000 ops).
@@ -69,12 +72,8 @@ fn parse_args() -> Result<Args, String> {
     if a.connect.is_empty() && !a.real {
         return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
     }
-    if !["create", "get", "set", "delete", "mixed"].contains(&a.workload.as_str()) {
-        return Err(format!(
-            "unknown workload {:?}: use create, get, set, delete or mixed \
-             (lock arrives with the lock recipes)",
-            a.workload
-        ));
+    if !["create", "get", "set", "delete", "mixed", "lock"].contains(&a.workload.as_str()) {
+        return Err(format!("unknown workload {:?}: use create, get, set, delete, mixed or lock", a.workload));
     }
     if a.ops == 0 || a.concurrency == 0 || a.threads == 0 {
         return Err("--ops, --concurrency and --threads must be at least 1".into());
@@ -211,6 +210,13 @@ async fn run(mut a: Args) -> Result<String, Error> {
     } else {
         None
     };
+    if a.workload == "lock" {
+        let out = lock_bench(&a).await;
+        if let Some(zk) = real {
+            zk.stop().await;
+        }
+        return out;
+    }
     let c = Client::connect(&a.connect).await?;
     let root = format!("/zk-bench-{}-{}", std::process::id(), a.workload);
     let warmup = a.warmup.unwrap_or(a.ops / 10);
@@ -242,6 +248,72 @@ async fn run(mut a: Args) -> Result<String, Error> {
         a.concurrency,
         a.payload,
         a.threads,
+        elapsed,
+        a.ops as f64 / elapsed,
+        pct(0.50),
+        pct(0.99),
+        lat_us[lat_us.len() - 1],
+        cpu * 1000.0 / (a.ops as f64 / 1000.0),
+    ))
+}
+
+/// `concurrency` sessions each loop acquire+release on one InterProcessMutex until `ops`
+/// pairs are done in total; returns the JSON line.
+async fn lock_bench(a: &Args) -> Result<String, Error> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let zk = |e: zk_recipes::Error| match e {
+        zk_recipes::Error::Zk(e) => e,
+        other => Error::Protocol(other.to_string()),
+    };
+    let path = format!("/zk-bench-{}-lock", std::process::id());
+    let mut clients = Vec::new();
+    for _ in 0..a.concurrency {
+        clients.push(Client::connect(&a.connect).await?);
+    }
+    let run = |count: usize| {
+        let next = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                let (next, c, path) = (next.clone(), c.clone(), path.clone());
+                tokio::spawn(async move {
+                    let mutex = zk_recipes::InterProcessMutex::new(c, &path)?;
+                    let mut lat = Vec::new();
+                    while next.fetch_add(1, Ordering::Relaxed) < count {
+                        let t = Instant::now();
+                        mutex.acquire().await?.release().await?;
+                        lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    }
+                    Ok::<_, zk_recipes::Error>(lat)
+                })
+            })
+            .collect();
+        async move {
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.map_err(|e| Error::Protocol(e.to_string()))?.map_err(zk)?);
+            }
+            all.sort_unstable();
+            Ok::<_, Error>(all)
+        }
+    };
+    run(a.warmup.unwrap_or(a.ops / 10)).await?;
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let lat_us = run(a.ops).await?;
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    for c in &clients {
+        c.close().await;
+    }
+    let pct = |p: f64| lat_us[((lat_us.len() as f64 * p) as usize).min(lat_us.len() - 1)];
+    Ok(format!(
+        "{{\"workload\":\"lock\",\"ops\":{},\"concurrency\":{},\"sessions\":{},\"elapsed_s\":{:.3},\
+         \"ops_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"cpu_ms_per_kop\":{:.2}}}",
+        a.ops,
+        a.concurrency,
+        a.concurrency,
         elapsed,
         a.ops as f64 / elapsed,
         pct(0.50),
