@@ -73,7 +73,10 @@ fn parse_args() -> Result<Args, String> {
         return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
     }
     if !["create", "get", "set", "delete", "mixed", "lock"].contains(&a.workload.as_str()) {
-        return Err(format!("unknown workload {:?}: use create, get, set, delete, mixed or lock", a.workload));
+        return Err(format!(
+            "unknown workload {:?}: use create, get, set, delete, mixed or lock",
+            a.workload
+        ));
     }
     if a.ops == 0 || a.concurrency == 0 || a.threads == 0 {
         return Err("--ops, --concurrency and --threads must be at least 1".into());
