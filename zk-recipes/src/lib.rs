@@ -6,6 +6,14 @@
 //!   returns a [`MutexGuard`] (RAII): the guard's path is a fencing token,
 //!   [`MutexGuard::fenced`] runs writes only while the lock node exists, and dropping it
 //!   releases the lock in the background.
+//! - [`InterProcessReadWriteLock`]: many readers or one writer, interoperating with Curator's
+//!   `InterProcessReadWriteLock` (nodes `<path>/_c_<uuid>-__READ__<seq>` and
+//!   `<path>/_c_<uuid>-__WRIT__<seq>`): writers are not starved, and the writer may take the
+//!   read lock (downgrade). Guards are [`RwLockGuard`]s.
+//! - [`InterProcessSemaphore`]: N leases, interoperating with Curator's
+//!   `InterProcessSemaphoreV2` (`<path>/locks` mutex, `<path>/leases/_c_<uuid>-lease-<seq>`);
+//!   the lease count is fixed or read from a Curator `SharedCount` node. Each lease is a
+//!   [`Lease`] guard.
 //! - All locks share one contention core: ephemeral-sequential protected nodes, sorted as
 //!   Curator sorts them, each waiter watching only its predecessor (no herd effect).
 //! - Creates are protected (`_c_<uuid>-` prefix): after a `ConnectionLoss` the node is found
@@ -48,4 +56,7 @@ mod lock;
 mod protected;
 
 pub use error::{Error, Result};
-pub use lock::{layout, InterProcessMutex, LockStatus, MutexGuard, Participant};
+pub use lock::{
+    layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, Lease, LockStatus,
+    MutexGuard, Participant, RwLockGuard, RwLockHandle,
+};

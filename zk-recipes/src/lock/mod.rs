@@ -17,10 +17,14 @@
 
 mod internals;
 mod mutex;
+mod rw_lock;
+mod semaphore;
 
 pub use mutex::{InterProcessMutex, MutexGuard};
+pub use rw_lock::{InterProcessReadWriteLock, RwLockGuard, RwLockHandle};
+pub use semaphore::{InterProcessSemaphore, Lease};
 
-use zk_core::{Client, SessionState};
+use zk_core::{Client, Op, OpResult, SessionState};
 
 #[cfg(doc)]
 use crate::Error;
@@ -70,6 +74,25 @@ async fn wait_status(client: &Client, pred: impl Fn(LockStatus) -> bool) -> Lock
     status
 }
 
+/// Runs `ops` in one multi whose first op checks that `node` still exists (a fenced write),
+/// returning the results of `ops`; see [`MutexGuard::fenced`] for the errors.
+pub(crate) async fn fenced_multi(client: &Client, node: &str, ops: &[Op]) -> crate::Result<Vec<OpResult>> {
+    let mut all = Vec::with_capacity(ops.len() + 1);
+    all.push(Op::check(node, None));
+    all.extend_from_slice(ops);
+    match client.multi(&all).await {
+        Ok(mut results) => {
+            results.remove(0);
+            Ok(results)
+        }
+        Err(zk_core::Error::MultiFailed { index: 0, .. }) => Err(crate::Error::LockLost),
+        Err(zk_core::Error::MultiFailed { index, error }) => {
+            Err(crate::Error::Zk(zk_core::Error::MultiFailed { index: index - 1, error }))
+        }
+        Err(e) => Err(crate::Error::while_holding(e)),
+    }
+}
+
 /// One participant of a lock: its node and the id stored in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
@@ -84,6 +107,30 @@ pub mod layout {
     /// The lock name of [`InterProcessMutex`](super::InterProcessMutex) nodes (Curator's
     /// `InterProcessMutex` `LOCK_NAME`).
     pub const MUTEX_LOCK_NAME: &str = "lock-";
+
+    /// The lock name of [`InterProcessReadWriteLock`](super::InterProcessReadWriteLock) read
+    /// nodes (Curator's `InterProcessReadWriteLock.READ_LOCK_NAME`).
+    pub const READ_LOCK_NAME: &str = "__READ__";
+
+    /// The lock name of [`InterProcessReadWriteLock`](super::InterProcessReadWriteLock) write
+    /// nodes (Curator's `InterProcessReadWriteLock.WRITE_LOCK_NAME`).
+    pub const WRITE_LOCK_NAME: &str = "__WRIT__";
+
+    /// The name of [`InterProcessSemaphore`](super::InterProcessSemaphore) lease nodes under
+    /// `<path>/leases` (Curator's `InterProcessSemaphoreV2` `LEASE_BASE_NAME`).
+    pub const LEASE_NAME: &str = "lease-";
+
+    /// The key Curator's `InterProcessReadWriteLock` sorts its nodes by: the text after
+    /// `__READ__`, then after `__WRIT__` (the sequence number for both kinds).
+    pub fn rw_sort_key(node_name: &str) -> &str {
+        super::rw_lock::rw_sort_key(node_name)
+    }
+
+    /// Sorts read/write lock node names into lock order as Curator does (stable, by
+    /// [`rw_sort_key`]).
+    pub fn sort_rw_nodes(node_names: &mut [String]) {
+        node_names.sort_by(|a, b| rw_sort_key(a).cmp(rw_sort_key(b)));
+    }
 
     /// The key Curator sorts lock nodes by: the text after the last occurrence of
     /// `lock_name`, or the whole name when it does not occur (`fixForSorting`).

@@ -269,20 +269,7 @@ impl MutexGuard {
     /// The multi is sent when the future is first polled; dropping the future afterwards does
     /// not stop it from being applied, it only discards the result.
     pub async fn fenced(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        let mut all = Vec::with_capacity(ops.len() + 1);
-        all.push(Op::check(&self.node, None));
-        all.extend_from_slice(ops);
-        match self.client().multi(&all).await {
-            Ok(mut results) => {
-                results.remove(0);
-                Ok(results)
-            }
-            Err(zk_core::Error::MultiFailed { index: 0, .. }) => Err(Error::LockLost),
-            Err(zk_core::Error::MultiFailed { index, error }) => {
-                Err(Error::Zk(zk_core::Error::MultiFailed { index: index - 1, error }))
-            }
-            Err(e) => Err(Error::while_holding(e)),
-        }
+        super::fenced_multi(self.client(), &self.node, ops).await
     }
 
     /// Releases this acquisition; the last one of the handle deletes the lock node now.

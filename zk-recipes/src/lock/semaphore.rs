@@ -1,0 +1,445 @@
+//! [`InterProcessSemaphore`]: Curator's `InterProcessSemaphoreV2` algorithm and layout.
+//!
+//! Acquiring one lease: take the internal [`InterProcessMutex`] on `<path>/locks` (the shared
+//! contention core), create our protected ephemeral-sequential lease node
+//! `<path>/leases/_c_<uuid>-lease-<seq>`, then list the leases with a watch: when there are at
+//! most `max_leases` of them (ours included) the lease is ours; otherwise wait for the leases
+//! (or the shared count) to change and look again. Only the mutex holder ever waits, so the
+//! count rule is Curator's and a lease never exceeds the limit. The mutex is released before
+//! returning, whatever the outcome; on timeout, error or cancellation our lease node is
+//! deleted.
+//!
+//! See the [`lock` module docs](super) for Disconnected / Reconnected / Expired.
+
+use std::time::Duration;
+
+use tokio::time::{timeout_at, Instant};
+use zk_core::path::{join, validate_path};
+use zk_core::{Client, CreateMode, OneshotWatcher};
+
+use super::layout::LEASE_NAME;
+use super::{wait_lost, wait_not_held, InterProcessMutex, LockStatus, Participant};
+use crate::error::{Error, Result};
+use crate::protected::{self, backoff, Cleanup};
+
+/// Looks at the leases (one per change of the leases or the count) before giving up; a look
+/// follows a change, so this is never reached in practice.
+const MAX_ROUNDS: u32 = 1_000_000;
+/// Consecutive retryable errors tolerated while waiting.
+const MAX_RETRIES: u32 = 60;
+
+/// Where the lease limit comes from.
+#[derive(Debug, Clone)]
+enum MaxLeases {
+    Fixed(usize),
+    /// A Curator `SharedCount` node: 4 bytes, a big-endian `i32`.
+    Shared(String),
+}
+
+/// A counting semaphore that interoperates with Apache Curator's `InterProcessSemaphoreV2` on
+/// the same path: an [`InterProcessMutex`] on `<path>/locks` serialises acquirers, and each
+/// lease is a node `<path>/leases/_c_<uuid>-lease-<seq>` (ephemeral-sequential, protected,
+/// container parents) whose data is the participant id ([`InterProcessSemaphore::with_id`]).
+///
+/// The limit is fixed ([`InterProcessSemaphore::new`]) or read from a Curator `SharedCount`
+/// node ([`InterProcessSemaphore::with_shared_count`]) each time an acquirer looks, and
+/// watched while it waits, so raising the count lets a waiter in at once. Every process on
+/// the path must use the same limit, as with Curator.
+///
+/// Session events (as for the locks, see [the crate docs](crate#session-events)): on
+/// **Disconnected** a [`Lease`] is [`LockStatus::Suspended`] and waiters keep waiting; on
+/// **Reconnected** it is `Held` again; on **Expired** the lease node is gone, the lease is
+/// [`LockStatus::Lost`] and [`Lease::release`] fails with [`Error::LockLost`], while a waiter
+/// fails with [`Error::SessionEnded`].
+///
+/// # Examples
+///
+/// ```
+/// use zk_recipes::InterProcessSemaphore;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let sem = InterProcessSemaphore::new(server.client().await?, "/semaphores/db", 2)?;
+/// let leases = sem.acquire_many(2).await?;
+/// assert!(sem.try_acquire().await?.is_none());
+/// for lease in leases {
+///     lease.release().await?;
+/// }
+/// let lease = sem.acquire().await?;
+/// assert!(lease.path().starts_with("/semaphores/db/leases/_c_"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct InterProcessSemaphore {
+    client: Client,
+    leases_path: String,
+    mutex: InterProcessMutex,
+    max: MaxLeases,
+    id: Vec<u8>,
+}
+
+impl InterProcessSemaphore {
+    /// A semaphore on `path` with `max_leases` leases (nothing is created until the first
+    /// acquisition).
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path, or
+    /// [`zk_core::Error::BadArguments`] when `max_leases` is 0.
+    pub fn new(client: Client, path: &str, max_leases: usize) -> Result<Self> {
+        if max_leases == 0 {
+            return Err(zk_core::Error::BadArguments("max_leases must be at least 1".into()).into());
+        }
+        Self::build(client, path, MaxLeases::Fixed(max_leases))
+    }
+
+    /// A semaphore on `path` whose lease limit is the value of the Curator `SharedCount` node
+    /// at `count_path` (4 bytes, a big-endian `i32`; 0 or less lets nobody in). The node must
+    /// exist when acquiring.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when a path is not valid.
+    pub fn with_shared_count(client: Client, path: &str, count_path: &str) -> Result<Self> {
+        validate_path(count_path)?;
+        Self::build(client, path, MaxLeases::Shared(count_path.to_owned()))
+    }
+
+    fn build(client: Client, path: &str, max: MaxLeases) -> Result<Self> {
+        validate_path(path)?;
+        let mutex = InterProcessMutex::new(client.clone(), &join(path, "locks"))?;
+        Ok(InterProcessSemaphore { client, leases_path: join(path, "leases"), mutex, max, id: Vec::new() })
+    }
+
+    /// Stores `id` in this handle's lease nodes (see
+    /// [`InterProcessSemaphore::participants`]) and its internal mutex nodes.
+    pub fn with_id(mut self, id: &[u8]) -> Self {
+        self.id = id.to_vec();
+        self.mutex = self.mutex.with_id(id);
+        self
+    }
+
+    /// Waits for one lease.
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] when the session expires or the client is closed while
+    /// waiting; [`Error::NodeVanished`] when someone deletes our lease node while we wait;
+    /// [`Error::Zk`] for other ZooKeeper errors (retryable ones are retried a bounded number
+    /// of times first), including [`zk_core::Error::NoNode`] when the shared count node is
+    /// missing and [`zk_core::Error::BadArguments`] when it does not hold 4 bytes. No node is
+    /// left behind on error.
+    ///
+    /// # Cancellation safety
+    /// Safe to drop at any await: our lease node and mutex node (created or being created) are
+    /// deleted in the background once the session can reach the server.
+    pub async fn acquire(&self) -> Result<Lease> {
+        let lease = self.acquire_one(None).await?;
+        lease.ok_or(Error::RetriesExhausted("acquire without deadline returned no lease"))
+    }
+
+    /// Waits for `n` leases, taken one after the other; on error every lease taken so far is
+    /// released.
+    ///
+    /// # Errors
+    /// As [`InterProcessSemaphore::acquire`]; also [`Error::Zk`] with
+    /// [`zk_core::Error::BadArguments`] when `n` is 0 or exceeds a fixed limit (it could never
+    /// be satisfied).
+    ///
+    /// # Cancellation safety
+    /// As [`InterProcessSemaphore::acquire`]: leases taken so far are released in the
+    /// background.
+    pub async fn acquire_many(&self, n: usize) -> Result<Vec<Lease>> {
+        let leases = self.acquire_many_until(n, None).await?;
+        leases.ok_or(Error::RetriesExhausted("acquire without deadline returned no lease"))
+    }
+
+    /// Takes one lease if one is free right now; `None` otherwise.
+    ///
+    /// # Errors
+    /// As [`InterProcessSemaphore::acquire`].
+    ///
+    /// # Cancellation safety
+    /// As [`InterProcessSemaphore::acquire`].
+    pub async fn try_acquire(&self) -> Result<Option<Lease>> {
+        self.acquire_one(Some(Instant::now())).await
+    }
+
+    /// Waits at most `timeout` (tokio time) for one lease; `None` when the time ran out.
+    ///
+    /// # Errors
+    /// As [`InterProcessSemaphore::acquire`].
+    ///
+    /// # Cancellation safety
+    /// As [`InterProcessSemaphore::acquire`].
+    pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Lease>> {
+        self.acquire_one(Some(Instant::now() + timeout)).await
+    }
+
+    /// Waits at most `timeout` for `n` leases; `None` (and none held) when the time ran out.
+    ///
+    /// # Errors
+    /// As [`InterProcessSemaphore::acquire_many`].
+    ///
+    /// # Cancellation safety
+    /// As [`InterProcessSemaphore::acquire_many`].
+    pub async fn acquire_many_timeout(&self, n: usize, timeout: Duration) -> Result<Option<Vec<Lease>>> {
+        self.acquire_many_until(n, Some(Instant::now() + timeout)).await
+    }
+
+    /// The lease holders (in lease order) with the id in their node.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] for ZooKeeper errors (a missing leases node is no participants).
+    ///
+    /// # Cancellation safety
+    /// Read-only: safe to drop at any await.
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        let mut children = match self.client.get_children(&self.leases_path).await {
+            Ok(c) => c,
+            Err(zk_core::Error::NoNode) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        children.sort_by(|a, b| {
+            super::layout::sort_key(a, LEASE_NAME).cmp(super::layout::sort_key(b, LEASE_NAME))
+        });
+        let mut out = Vec::with_capacity(children.len());
+        for c in children {
+            let node = join(&self.leases_path, &c);
+            match self.client.get_data(&node).await {
+                Ok((id, _)) => out.push(Participant { node, id }),
+                Err(zk_core::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn acquire_many_until(&self, n: usize, deadline: Option<Instant>) -> Result<Option<Vec<Lease>>> {
+        let too_many = matches!(self.max, MaxLeases::Fixed(max) if n > max);
+        if n == 0 || too_many {
+            let why = format!("cannot acquire {n} leases (limit {:?})", self.max);
+            return Err(zk_core::Error::BadArguments(why).into());
+        }
+        let mut leases = Vec::with_capacity(n);
+        for _ in 0..n {
+            match self.acquire_one(deadline).await {
+                Ok(Some(lease)) => leases.push(lease),
+                other => {
+                    for lease in leases {
+                        let _ = lease.release().await;
+                    }
+                    return other.map(|_| None);
+                }
+            }
+        }
+        Ok(Some(leases))
+    }
+
+    /// One lease, giving up at `deadline` (`Some(now)`: a single look).
+    async fn acquire_one(&self, deadline: Option<Instant>) -> Result<Option<Lease>> {
+        let guard = match deadline {
+            None => self.mutex.acquire().await?,
+            Some(d) if d <= Instant::now() => match self.mutex.try_acquire().await? {
+                Some(g) => g,
+                None => return Ok(None),
+            },
+            Some(d) => match self.mutex.acquire_timeout(d - Instant::now()).await? {
+                Some(g) => g,
+                None => return Ok(None),
+            },
+        };
+        let outcome = self.lease_under_lock(deadline).await;
+        // Released whatever the outcome; a failure here only delays the next acquirer until
+        // the background delete or the session's end.
+        if let Err(e) = guard.release().await {
+            tracing::debug!(error = %e, "semaphore: releasing the internal mutex failed");
+        }
+        outcome
+    }
+
+    /// With the internal mutex held: create our lease node and wait until it fits.
+    async fn lease_under_lock(&self, deadline: Option<Instant>) -> Result<Option<Lease>> {
+        let prefix = protected::new_prefix();
+        let mut cleanup = Cleanup::for_prefix(&self.client, &self.leases_path, &prefix);
+        let create = protected::create(
+            &self.client,
+            &self.leases_path,
+            &prefix,
+            LEASE_NAME,
+            &self.id,
+            CreateMode::EphemeralSequential,
+        );
+        let created = match deadline {
+            Some(d) if d > Instant::now() => match timeout_at(d, create).await {
+                Ok(r) => r,
+                Err(_) => return cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
+            },
+            _ => create.await,
+        };
+        let node = match created {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = cleanup.run().await;
+                return Err(Error::while_waiting(e));
+            }
+        };
+        cleanup.created(&node);
+        match self.wait(&node, deadline).await {
+            Ok(true) => {
+                cleanup.disarm();
+                Ok(Some(Lease { client: self.client.clone(), node, released: false }))
+            }
+            Ok(false) => cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
+            Err(e) => {
+                let _ = cleanup.run().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// True once our lease fits under the limit, false at the deadline.
+    async fn wait(&self, node: &str, deadline: Option<Instant>) -> Result<bool> {
+        let name = node.rsplit('/').next().unwrap_or(node);
+        let mut retries = 0;
+        for _ in 0..MAX_ROUNDS {
+            match self.round(name, deadline).await {
+                Ok(Some(owner)) => return Ok(owner),
+                Ok(None) => retries = 0,
+                Err(Error::Zk(e)) if e.is_retryable() && retries < MAX_RETRIES => {
+                    tracing::debug!(node, error = %e, "semaphore wait: retrying");
+                    backoff(retries).await;
+                    retries += 1;
+                }
+                Err(Error::Zk(e)) => return Err(Error::while_waiting(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(Error::RetriesExhausted("waiting for a lease"))
+    }
+
+    /// One look: `Some(true)` ours, `Some(false)` deadline passed, `None` look again.
+    async fn round(&self, name: &str, deadline: Option<Instant>) -> Result<Option<bool>> {
+        let (children, _, leases_changed) = self.client.get_children_and_watch(&self.leases_path).await?;
+        if !children.iter().any(|c| c == name) {
+            return Err(Error::NodeVanished(join(&self.leases_path, name)));
+        }
+        let (max, count_changed) = self.max_leases().await?;
+        if children.len() <= max {
+            return Ok(Some(true));
+        }
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Ok(Some(false));
+        }
+        let changed = async {
+            match count_changed {
+                Some(w) => tokio::select! {
+                    r = leases_changed => r,
+                    r = w => r,
+                },
+                None => leases_changed.await,
+            }
+        };
+        let fired = match deadline {
+            None => changed.await,
+            Some(d) => match timeout_at(d, changed).await {
+                Ok(r) => r,
+                Err(_) => return Ok(Some(false)),
+            },
+        };
+        fired.map(|_| None).map_err(Error::Zk)
+    }
+
+    /// The current limit and, for a shared count, a watch on its node.
+    async fn max_leases(&self) -> Result<(usize, Option<OneshotWatcher>)> {
+        match &self.max {
+            MaxLeases::Fixed(n) => Ok((*n, None)),
+            MaxLeases::Shared(path) => {
+                let (data, _, watcher) = self.client.get_data_and_watch(path).await?;
+                Ok((decode_count(&data)?, Some(watcher)))
+            }
+        }
+    }
+}
+
+/// A Curator `SharedCount` value: a big-endian `i32`; negative counts admit nobody.
+fn decode_count(data: &[u8]) -> Result<usize> {
+    let bytes: [u8; 4] = data.try_into().map_err(|_| {
+        zk_core::Error::BadArguments(format!("a shared count holds 4 bytes, not {}", data.len()))
+    })?;
+    Ok(usize::try_from(i32::from_be_bytes(bytes)).unwrap_or(0))
+}
+
+/// One lease of an [`InterProcessSemaphore`]: its node under `<path>/leases`.
+///
+/// Dropping it deletes the node in the background (retrying retryable errors until the node
+/// is gone or the session ended); [`Lease::release`] does it now and reports errors.
+#[derive(Debug)]
+#[must_use = "the lease is returned when dropped"]
+pub struct Lease {
+    client: Client,
+    node: String,
+    released: bool,
+}
+
+impl Lease {
+    /// The lease node's path.
+    pub fn path(&self) -> &str {
+        &self.node
+    }
+
+    /// The lease's status right now, from the session state.
+    pub fn status(&self) -> LockStatus {
+        LockStatus::from_session(self.client.state())
+    }
+
+    /// Resolves when the lease may no longer be held: [`LockStatus::Suspended`] on a
+    /// disconnect, [`LockStatus::Lost`] when the session ended.
+    ///
+    /// # Cancellation safety
+    /// Safe to drop.
+    pub async fn suspended(&self) -> LockStatus {
+        wait_not_held(&self.client).await
+    }
+
+    /// Resolves when the lease is lost for good (the session ended).
+    ///
+    /// # Cancellation safety
+    /// Safe to drop.
+    pub async fn lost(&self) {
+        wait_lost(&self.client).await;
+    }
+
+    /// Returns the lease: deletes its node now.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`] when the session ended while the lease was held (the node is gone
+    /// already); [`Error::Zk`] when the delete failed with a non-retryable error.
+    ///
+    /// # Cancellation safety
+    /// Dropped before it completes, the delete continues in the background.
+    pub async fn release(mut self) -> Result<()> {
+        self.released = true;
+        Cleanup::for_path(&self.client, &self.node).run().await.map_err(Error::while_holding)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if !self.released {
+            // An armed cleanup deletes the node from a background task when dropped.
+            drop(Cleanup::for_path(&self.client, &self.node));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_count_is_a_big_endian_i32() {
+        assert_eq!(decode_count(&3i32.to_be_bytes()).unwrap(), 3);
+        assert_eq!(decode_count(&(-1i32).to_be_bytes()).unwrap(), 0);
+        assert!(decode_count(b"abc").is_err());
+    }
+}
