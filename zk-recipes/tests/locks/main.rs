@@ -1,9 +1,15 @@
 //! Integration tests of the locks, against zk-testing's embedded server on a paused clock.
 
+#[macro_use]
+mod backend;
 mod contention;
+mod curator_mix;
 mod faults;
 mod interop;
 mod mutex;
+mod on_backends;
+mod rw_lock;
+mod semaphore;
 
 use std::time::Duration;
 

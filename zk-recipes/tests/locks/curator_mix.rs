@@ -1,0 +1,342 @@
+//! Mixed contention with real Apache Curator: two Curator clients (Debian's
+//! `libcurator-*-java` 5.4, in one JVM running `CuratorLocker.java`) and two zk-recipes
+//! sessions loop on the SAME lock path, each acquisition updating a shared counter node
+//! non-atomically (read, sleep, write back plus one, no version check) and appending
+//! "<who> acquired" / "<who> released" to one shared log file. On both backends:
+//!
+//! - the counter ends exactly at the total (a lost update would mean two holders);
+//! - the log is a strict sequence of acquired/released pairs by the same participant;
+//! - Curator's nodes and ours form one queue: a participant list seen while we held the lock
+//!   contains nodes of both (`_c_<uuid>-lock-<seq>`, told apart by their data), sorted by
+//!   sequence, and Curator's own `getParticipantNodes()` listed one of our nodes.
+//!
+//! A missing Java or Curator fails the test with the command that installs them.
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+use zk_core::CreateMode;
+use zk_recipes::{layout, InterProcessMutex};
+
+use crate::backend::{children, within, Backend};
+
+both!(curator_and_us_on_one_lock);
+
+const INSTALL_HINT: &str = "run `bash scripts/zookeeper.sh` to install Java, ZooKeeper and Curator";
+
+/// Iterations per participant (2 Curator clients + 2 of ours).
+const ITERATIONS: u64 = 15;
+/// The JVM is killed (by PID) if it runs longer; its own watchdog fires at 40 s.
+const JVM_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Curator, ZooKeeper and their dependencies, as Debian's packages install them.
+const JARS: &[&str] = &[
+    "/usr/share/java/curator-recipes.jar",
+    "/usr/share/java/curator-framework.jar",
+    "/usr/share/java/curator-client.jar",
+    "/usr/share/java/zookeeper.jar",
+    "/usr/share/java/zookeeper-jute.jar",
+    "/usr/share/java/guava.jar",
+    "/usr/share/java/slf4j-api.jar",
+    // SLF4J's no-op binding: the clients' log lines would only bury ours.
+    "/usr/share/java/slf4j-nop.jar",
+];
+
+/// `$JAVA_HOME/bin/<tool>`, else `<tool>` on `$PATH`.
+fn jdk_tool(tool: &str) -> PathBuf {
+    let home = std::env::var_os("JAVA_HOME").map(|home| Path::new(&home).join("bin").join(tool));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    home.into_iter()
+        .chain(std::env::split_paths(&path).map(|dir| dir.join(tool)))
+        .find(|c| c.is_file())
+        .unwrap_or_else(|| panic!("no {tool} on PATH or in JAVA_HOME; {INSTALL_HINT}"))
+}
+
+fn classpath(classes: &Path) -> String {
+    for jar in JARS {
+        assert!(Path::new(jar).is_file(), "{jar} is missing; {INSTALL_HINT}");
+    }
+    let mut entries = vec![classes.display().to_string()];
+    entries.extend(JARS.iter().map(|jar| (*jar).to_owned()));
+    entries.join(":")
+}
+
+/// Compiles `CuratorLocker.java` once per test process (bounded: javac is killed by PID after
+/// 90 s) and returns the classes directory.
+fn compiled() -> PathBuf {
+    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+    CLASSES
+        .get_or_init(|| {
+            let classes =
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-locker-{}", std::process::id()));
+            std::fs::create_dir_all(&classes).expect("create the classes directory");
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/locks/CuratorLocker.java");
+            let mut child = std::process::Command::new(jdk_tool("javac"))
+                .args(["-nowarn", "-Xlint:none", "-encoding", "UTF-8", "-d"])
+                .arg(&classes)
+                .arg("-cp")
+                .arg(classpath(&classes))
+                .arg(&source)
+                .env_remove("JAVA_TOOL_OPTIONS")
+                .env_remove("_JAVA_OPTIONS")
+                .env_remove("JDK_JAVA_OPTIONS")
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run javac: {e}; {INSTALL_HINT}"));
+            let started = std::time::Instant::now();
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("wait for javac") {
+                    break status;
+                }
+                if started.elapsed() > Duration::from_secs(90) {
+                    let pid = child.id();
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("javac (pid {pid}) took longer than 90 s; killed it");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            let output = child.wait_with_output().expect("javac output");
+            assert!(
+                status.success() && classes.join("CuratorLocker.class").is_file(),
+                "javac {} failed ({status}); {INSTALL_HINT}\nstdout:\n{}\nstderr:\n{}",
+                source.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            classes
+        })
+        .clone()
+}
+
+/// Appends one line to the shared log with a single `O_APPEND` write.
+fn log_line(file: &Path, line: &str) {
+    let mut f =
+        std::fs::OpenOptions::new().create(true).append(true).open(file).expect("open the shared log");
+    f.write_all(format!("{line}\n").as_bytes()).expect("append to the shared log");
+}
+
+fn seq_of(node_name: &str) -> u64 {
+    layout::sort_key(node_name, layout::MUTEX_LOCK_NAME)
+        .parse()
+        .unwrap_or_else(|_| panic!("no sequence in {node_name}"))
+}
+
+async fn curator_and_us_on_one_lock(b: &Backend) {
+    let classes = tokio::task::block_in_place(compiled);
+    let root = b.sandbox("curator-mix").await;
+    let lock = format!("{root}/lock");
+    let counter = format!("{root}/counter");
+    let setup = b.client().await;
+    setup.create(&counter, b"0", CreateMode::Persistent).await.expect("create the counter");
+    let log_file = classes.join(format!("mix-{}.log", root.trim_start_matches('/')));
+    let _ = std::fs::remove_file(&log_file);
+
+    let mut jvm = Command::new(jdk_tool("java"));
+    jvm.args([
+        "-Xshare:auto",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-XX:-UsePerfData",
+        "-Djava.net.preferIPv4Stack=true",
+        "-Dzookeeper.sasl.client=false",
+        "-cp",
+        &classpath(&classes),
+        "CuratorLocker",
+        &b.connect_string(),
+        &root,
+        &ITERATIONS.to_string(),
+    ])
+    .arg(&log_file)
+    .env_remove("JAVA_TOOL_OPTIONS")
+    .env_remove("_JAVA_OPTIONS")
+    .env_remove("JDK_JAVA_OPTIONS")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = jvm.spawn().unwrap_or_else(|e| panic!("cannot start java: {e}; {INSTALL_HINT}"));
+    let pid = child.id().expect("a just-spawned child has a PID");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let stderr_task = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+
+    // Wait for the JVM's clients, then start everyone at once.
+    let ready = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line == "READY" {
+                return Ok(seen);
+            }
+            seen.push(line);
+        }
+        Err(seen)
+    })
+    .await;
+    match ready {
+        Ok(Ok(_)) => {}
+        other => {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            let stderr = within(5, "JVM stderr", stderr_task).await.unwrap_or_default();
+            panic!("{}: CuratorLocker (pid {pid}) never printed READY ({other:?}); {INSTALL_HINT}\nstderr:\n{stderr}", b.name());
+        }
+    }
+    let stdout_task = tokio::spawn(async move {
+        let mut out = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            out.push(line);
+        }
+        out
+    });
+
+    // Our two sessions.
+    let mut ours = Vec::new();
+    for i in 0..2 {
+        let who = format!("rust-{i}");
+        let client = b.client().await;
+        let mutex = InterProcessMutex::new(client.clone(), &lock).unwrap().with_id(who.as_bytes());
+        ours.push((who, client, mutex));
+    }
+    let our_nodes = Arc::new(Mutex::new(BTreeSet::new()));
+    let mixed_queues = Arc::new(Mutex::new(Vec::<Vec<(String, String)>>::new()));
+    setup.create(&format!("{root}/go"), b"", CreateMode::Persistent).await.expect("create go");
+
+    let mut tasks = Vec::new();
+    for (who, client, mutex) in ours {
+        let (counter, log_file, lock) = (counter.clone(), log_file.clone(), lock.clone());
+        let (our_nodes, mixed_queues) = (our_nodes.clone(), mixed_queues.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..ITERATIONS {
+                let guard = mutex.acquire().await.expect("acquire");
+                our_nodes.lock().unwrap().insert(guard.path().rsplit('/').next().unwrap().to_owned());
+                log_line(&log_file, &format!("{who} acquired"));
+                let (data, _) = client.get_data(&counter).await.expect("read the counter");
+                let value: u64 = String::from_utf8(data).unwrap().trim().parse().expect("a number");
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                client
+                    .set_data(&counter, (value + 1).to_string().as_bytes(), None)
+                    .await
+                    .expect("write the counter");
+                let queue: Vec<(String, String)> = mutex
+                    .participants()
+                    .await
+                    .expect("participants")
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p.node.rsplit('/').next().unwrap().to_owned(),
+                            String::from_utf8_lossy(&p.id).into_owned(),
+                        )
+                    })
+                    .collect();
+                assert_eq!(
+                    queue.first().map(|(n, _)| format!("{lock}/{n}")),
+                    Some(guard.path().to_owned()),
+                    "we hold it: {queue:?}"
+                );
+                if queue.iter().any(|(_, id)| id.starts_with("curator-"))
+                    && queue.iter().any(|(_, id)| id.starts_with("rust-"))
+                {
+                    mixed_queues.lock().unwrap().push(queue);
+                }
+                log_line(&log_file, &format!("{who} released"));
+                guard.release().await.expect("release");
+            }
+            client.close().await;
+        }));
+    }
+
+    let outcome = tokio::time::timeout(JVM_TIMEOUT, async {
+        for t in tasks {
+            t.await.expect("our task");
+        }
+        child.wait().await
+    })
+    .await;
+    let status = match outcome {
+        Ok(status) => status.expect("wait for the JVM"),
+        Err(_) => {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            panic!(
+                "{}: the run did not finish within {JVM_TIMEOUT:?}; killed CuratorLocker (pid {pid})",
+                b.name()
+            );
+        }
+    };
+    let stdout = within(5, "JVM stdout", stdout_task).await.unwrap();
+    let stderr = within(5, "JVM stderr", stderr_task).await.unwrap();
+    let describe = || {
+        format!(
+            "{}: CuratorLocker exited {status}\nstdout:\n{}\nstderr:\n{stderr}",
+            b.name(),
+            stdout.join("\n")
+        )
+    };
+    assert!(status.success() && stdout.last().map(String::as_str) == Some("DONE"), "{}", describe());
+
+    // Exactly the total: no two holders ever read-modify-wrote the counter at once.
+    let (data, _) = setup.get_data(&counter).await.unwrap();
+    let total = String::from_utf8(data).unwrap();
+    assert_eq!(total, (4 * ITERATIONS).to_string(), "{}: lost updates on the counter", b.name());
+
+    // The shared log: strict acquired/released pairs by one participant at a time.
+    let log = std::fs::read_to_string(&log_file).expect("read the shared log");
+    let log: Vec<&str> = log.lines().collect();
+    assert_eq!(log.len() as u64, 2 * 4 * ITERATIONS, "{}: log\n{}", b.name(), log.join("\n"));
+    for (i, pair) in log.chunks(2).enumerate() {
+        let who =
+            pair[0].strip_suffix(" acquired").unwrap_or_else(|| panic!("{}: entry {i}: {pair:?}", b.name()));
+        assert_eq!(pair[1], format!("{who} released"), "{}: two holders at once around entry {i}", b.name());
+    }
+    let whos: BTreeSet<&str> = log.iter().filter_map(|l| l.strip_suffix(" acquired")).collect();
+    assert_eq!(whos, BTreeSet::from(["curator-0", "curator-1", "rust-0", "rust-1"]));
+
+    // One queue: seen from our side, with nodes of both kinds in sequence order ...
+    let mixed = mixed_queues.lock().unwrap().clone();
+    assert!(!mixed.is_empty(), "{}: never saw Curator's nodes and ours in one queue", b.name());
+    for queue in &mixed {
+        let names: Vec<String> = queue.iter().map(|(n, _)| n.clone()).collect();
+        for n in &names {
+            assert!(layout::is_protected(n) && layout::strip_protected(n).starts_with("lock-"), "{n}");
+            assert_eq!(n.len(), "_c_".len() + 36 + "-lock-".len() + 10, "Curator's layout: {n}");
+        }
+        let seqs: Vec<u64> = names.iter().map(|n| seq_of(n)).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{}: queue not in sequence order: {names:?}", b.name());
+        let mut sorted = names.clone();
+        layout::sort_nodes(&mut sorted, layout::MUTEX_LOCK_NAME);
+        assert_eq!(sorted, names);
+    }
+    println!("{}: {} mixed queues seen by us, e.g. {:?}", b.name(), mixed.len(), mixed[0]);
+
+    // ... and from Curator's side: its participant list held one of our nodes.
+    let our_nodes = our_nodes.lock().unwrap().clone();
+    let curator_saw_ours = stdout
+        .iter()
+        .filter_map(|l| l.strip_prefix("QUEUE "))
+        .filter(|q| {
+            q.split_once(' ').is_some_and(|(_, nodes)| {
+                nodes.split(',').any(|n| our_nodes.contains(n.rsplit('/').next().unwrap_or(n)))
+            })
+        })
+        .count();
+    assert!(curator_saw_ours > 0, "{}: Curator never listed one of our nodes; {}", b.name(), describe());
+    println!("{}: Curator listed our nodes in {curator_saw_ours} of its queues", b.name());
+
+    assert!(children(&setup, &lock).await.is_empty(), "{}: leaked lock nodes", b.name());
+    setup.close().await;
+    let _ = std::fs::remove_file(&log_file);
+}

@@ -1,0 +1,282 @@
+//! The key mutex scenarios against both backends over TCP, in real time: the shared real
+//! ZooKeeper 3.8 and a fresh embedded `TestServer`. Each body is written once against a
+//! [`Backend`]; `both!` generates `real::<name>` and `embedded::<name>`.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use zk_core::Client;
+use zk_recipes::{layout, Error, InterProcessMutex, LockStatus};
+
+use crate::backend::{children, children_of, eventually, within, Backend};
+
+both!(
+    mutual_exclusion,
+    lost_create_reply_finds_our_node_again,
+    holder_session_expires_lock_is_lost,
+    cancellation_leaves_no_node,
+    reentrancy_and_participants,
+);
+
+/// 4 sessions x 25 acquisitions; a counter updated non-atomically (load, sleep, store) under
+/// the lock ends exactly at 100, and no two holders ever overlap.
+async fn mutual_exclusion(b: &Backend) {
+    const SESSIONS: usize = 4;
+    const ROUNDS: u64 = 25;
+    let root = b.sandbox("mutex").await;
+    let path = format!("{root}/lock");
+    let counter = Arc::new(AtomicU64::new(0));
+    let holders = Arc::new(AtomicUsize::new(0));
+    let max_holders = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..SESSIONS {
+        let client = b.client().await;
+        clients.push(client.clone());
+        let mutex = InterProcessMutex::new(client, &path).unwrap().with_id(format!("task-{i}").as_bytes());
+        let (counter, holders, max_holders) = (counter.clone(), holders.clone(), max_holders.clone());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..ROUNDS {
+                let guard = mutex.acquire().await.expect("acquire");
+                let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+                max_holders.fetch_max(now, Ordering::SeqCst);
+                let seen = counter.load(Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                counter.store(seen + 1, Ordering::SeqCst);
+                holders.fetch_sub(1, Ordering::SeqCst);
+                guard.release().await.expect("release");
+            }
+        }));
+    }
+    within(9, "4 x 25 acquisitions", async {
+        for t in tasks {
+            t.await.expect("task");
+        }
+    })
+    .await;
+    assert_eq!(max_holders.load(Ordering::SeqCst), 1, "{}: two holders at once", b.name());
+    assert_eq!(counter.load(Ordering::SeqCst), SESSIONS as u64 * ROUNDS, "{}: lost updates", b.name());
+    let observer = &clients[0];
+    assert_eq!(children(observer, &path).await, Vec::<String>::new(), "{}: leaked lock nodes", b.name());
+    for c in clients {
+        c.close().await;
+    }
+}
+
+/// The create of a lock node reaches the server but its reply is lost (the connection is cut
+/// before the reply gets through a proxy): the protected prefix finds our node again — the
+/// very node the server created — with no duplicate and, after release, no orphan.
+///
+/// How the reply is lost, on both backends alike: the proxy is stalled, so the create is read
+/// and held by it; new connections are refused; the proxy is resumed and cut at once. The
+/// proxy's connection task then either forwards the held create before it sees the cut (the
+/// reply is lost: the server applies the create while the client cannot reconnect) or drops
+/// it (the request is lost). Which of the two happened is checked on the server while
+/// reconnection is still refused; a round where the request was lost is retried (each round
+/// is a coin toss, so 12 rounds practically always produce a lost reply).
+async fn lost_create_reply_finds_our_node_again(b: &Backend) {
+    let root = b.sandbox("lost-reply").await;
+    let path = format!("{root}/lock");
+    let proxy = b.proxy().await;
+    let zk = b.client_via(&proxy).await;
+    let observer = b.client().await;
+    let mutex = Arc::new(InterProcessMutex::new(zk.clone(), &path).unwrap());
+    // The parent exists from now on, so the lost create is the lock node's own.
+    mutex.acquire().await.unwrap().release().await.unwrap();
+
+    for round in 0..12 {
+        proxy.set_stalled(true);
+        let m = mutex.clone();
+        let acquire = tokio::spawn(async move { m.acquire().await.map(|g| (g.path().to_owned(), g)) });
+        // The create is sent and held by the stalled proxy.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            children(&observer, &path).await,
+            Vec::<String>::new(),
+            "round {round}: nothing passed the stall"
+        );
+        proxy.set_refusing(true);
+        proxy.set_stalled(false);
+        proxy.cut_all();
+        // The session cannot reconnect; if the create was forwarded, the server applies it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let applied = children_of(&observer, &path, zk.session_id()).await;
+        assert!(applied.len() <= 1, "round {round}: {applied:?}");
+        proxy.set_refusing(false);
+        let (node, guard) = within(8, "acquire after the cut", acquire).await.unwrap().expect("acquire");
+        eventually(5, "the session is connected again", || async { zk.state().is_connected() }).await;
+        let now = children(&observer, &path).await;
+        assert_eq!(now.len(), 1, "{}: round {round}: no duplicate: {now:?}", b.name());
+        assert_eq!(format!("{path}/{}", now[0]), node, "{}: round {round}", b.name());
+        guard.release().await.unwrap();
+        eventually(5, "no orphan after release", || async { children(&observer, &path).await.is_empty() })
+            .await;
+        if let [created] = applied.as_slice() {
+            // The reply was lost: the guard is the node the server created before the cut.
+            assert_eq!(
+                node,
+                format!("{path}/{created}"),
+                "{}: the node is found again, not re-created",
+                b.name()
+            );
+            println!(
+                "{}: reply lost in round {round} (the {round} rounds before lost the request)",
+                b.name()
+            );
+            zk.close().await;
+            observer.close().await;
+            return;
+        }
+    }
+    panic!("{}: in 12 rounds the cut never fell between the create and its reply", b.name());
+}
+
+/// The holder's session expires (on both backends: a second client attaches to the session
+/// with its id and password and closes it): the guard reports `Lost`, its fenced writes and
+/// release fail with `LockLost`, and another session acquires the lock.
+///
+/// The holder connects through a proxy that refuses new connections while the session is
+/// taken over: otherwise the holder, whose connection the server closes on the takeover,
+/// reconnects at once and takes its session back before the close (the real server then
+/// ignores the close from the displaced connection).
+async fn holder_session_expires_lock_is_lost(b: &Backend) {
+    let root = b.sandbox("expiry").await;
+    let path = format!("{root}/lock");
+    let proxy = b.proxy().await;
+    let zk = b.short_client(&proxy.connect_string()).await;
+    let other = b.client().await;
+    let a = InterProcessMutex::new(zk.clone(), &path).unwrap();
+    let bm = InterProcessMutex::new(other.clone(), &path).unwrap();
+    let guard = a.acquire().await.unwrap();
+    assert_eq!(guard.status(), LockStatus::Held);
+    let waiter = tokio::spawn(async move { bm.acquire().await.map(|g| (g.path().to_owned(), g)) });
+    eventually(5, "the waiter queues", || async { children(&other, &path).await.len() == 2 }).await;
+
+    proxy.set_refusing(true);
+    let thief = Client::builder(&b.connect_string())
+        .session(zk.session_id(), &zk.session_password())
+        .connect()
+        .await
+        .expect("attach to the holder's session");
+    assert_eq!(thief.session_id(), zk.session_id());
+    within(5, "close the taken-over session", thief.close()).await;
+    proxy.set_refusing(false);
+
+    within(8, "the guard learns the lock is lost", guard.lost()).await;
+    assert_eq!(guard.status(), LockStatus::Lost);
+    assert_eq!(guard.fenced(&[]).await, Err(Error::LockLost));
+    let (node, gb) = within(8, "the waiter acquires", waiter).await.unwrap().expect("waiter acquires");
+    assert_eq!(children(&other, &path).await, vec![node.rsplit('/').next().unwrap().to_owned()]);
+    assert_eq!(guard.release().await, Err(Error::LockLost));
+    gb.release().await.unwrap();
+    assert!(children(&other, &path).await.is_empty(), "{}: no leaked node", b.name());
+    other.close().await;
+}
+
+/// `acquire` dropped at many points (short timeouts behind a holder, a number of polls on a
+/// free lock; real network latency spreads them over the different awaits): nothing of the
+/// cancelled calls is left behind.
+async fn cancellation_leaves_no_node(b: &Backend) {
+    let root = b.sandbox("cancel").await;
+    let path = format!("{root}/lock");
+    let a = InterProcessMutex::new(b.client().await, &path).unwrap();
+    let bc = b.client().await;
+    let bm = InterProcessMutex::new(bc.clone(), &path).unwrap();
+    let observer = b.client().await;
+
+    let holder = a.acquire().await.unwrap();
+    let mut cancelled = 0;
+    for i in 0..40u64 {
+        if let Ok(r) = tokio::time::timeout(Duration::from_micros(i * 100), bm.acquire()).await {
+            panic!("{}: acquired while held: {r:?}", b.name());
+        }
+        cancelled += 1;
+    }
+    assert_eq!(cancelled, 40);
+    eventually(5, "the cancelled acquisitions leave no node", || async {
+        children_of(&observer, &path, bc.session_id()).await.is_empty()
+    })
+    .await;
+    assert_eq!(children(&observer, &path).await, vec![holder.path().rsplit('/').next().unwrap().to_owned()]);
+    holder.release().await.unwrap();
+
+    // On a free lock an acquisition can finish within the timer's 1 ms granularity, so the
+    // future is polled by hand and dropped after `i` polls, 1 ms apart.
+    let (mut completed, mut cancelled) = (0, 0);
+    for i in 0..30usize {
+        let mut acquire = std::pin::pin!(bm.acquire());
+        let mut done = None;
+        for _ in 0..i {
+            if let std::task::Poll::Ready(r) = futures::poll!(acquire.as_mut()) {
+                done = Some(r);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        match done {
+            Some(guard) => {
+                completed += 1;
+                drop(guard.expect("acquire on a free lock"));
+            }
+            None => cancelled += 1,
+        }
+    }
+    println!("{}: free lock: {completed} completed, {cancelled} cancelled", b.name());
+    assert!(cancelled > 0 && completed > 0, "{}: {completed} completed, {cancelled} cancelled", b.name());
+    eventually(5, "no node left on the free lock", || async { children(&observer, &path).await.is_empty() })
+        .await;
+    // And the lock still works for everyone.
+    let g = within(5, "acquire after the cancellations", a.acquire()).await.unwrap();
+    g.release().await.unwrap();
+    observer.close().await;
+    bc.close().await;
+}
+
+/// Re-entrancy (one node, a count) and participants (holder first, ids from `with_id`, in
+/// Curator's sort order).
+async fn reentrancy_and_participants(b: &Backend) {
+    let root = b.sandbox("reenter").await;
+    let path = format!("{root}/lock");
+    let a = InterProcessMutex::new(b.client().await, &path).unwrap().with_id(b"alpha");
+    let bm = Arc::new(InterProcessMutex::new(b.client().await, &path).unwrap().with_id(b"beta"));
+    let observer = b.client().await;
+
+    let g1 = a.acquire().await.unwrap();
+    let g2 = within(5, "re-enter", a.acquire()).await.unwrap();
+    let g3 = a.try_acquire().await.unwrap().expect("try_acquire re-enters");
+    assert_eq!((g1.path(), g2.path()), (g3.path(), g3.path()), "one node for all re-entries");
+    assert_eq!(children(&observer, &path).await.len(), 1);
+    assert!(bm.try_acquire().await.unwrap().is_none());
+    assert!(bm.acquire_timeout(Duration::from_millis(200)).await.unwrap().is_none());
+
+    let m = bm.clone();
+    let waiter = tokio::spawn(async move { m.acquire().await.map(|g| (g.path().to_owned(), g)) });
+    eventually(5, "the waiter queues", || async { children(&observer, &path).await.len() == 2 }).await;
+    let parts = a.participants().await.unwrap();
+    assert_eq!(parts.iter().map(|p| p.id.as_slice()).collect::<Vec<_>>(), vec![&b"alpha"[..], &b"beta"[..]]);
+    assert_eq!(parts[0].node, g1.path());
+    let mut names: Vec<String> =
+        parts.iter().map(|p| p.node.rsplit('/').next().unwrap().to_owned()).collect();
+    let listed = names.clone();
+    layout::sort_nodes(&mut names, layout::MUTEX_LOCK_NAME);
+    assert_eq!(names, listed, "participants are in lock order");
+    assert!(names.iter().all(|n| layout::is_protected(n) && layout::strip_protected(n).starts_with("lock-")));
+
+    g1.release().await.unwrap();
+    g2.release().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "{}: still held by the last re-entry", b.name());
+    assert!(a.is_held());
+    drop(g3); // The last guard: released in the background.
+    let (node, gb) = within(5, "the waiter acquires", waiter).await.unwrap().unwrap();
+    assert!(!a.is_held());
+    assert_eq!(children(&observer, &path).await, vec![node.rsplit('/').next().unwrap().to_owned()]);
+    assert_eq!(
+        bm.participants().await.unwrap().iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+        vec![b"beta".to_vec()]
+    );
+    gb.release().await.unwrap();
+    assert!(children(&observer, &path).await.is_empty());
+    observer.close().await;
+}
