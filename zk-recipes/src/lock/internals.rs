@@ -8,6 +8,7 @@
 //! lock brings its own drivers with the lock names `__READ__` and `__WRIT__`.
 
 use std::cmp::Ordering;
+use std::future::Future;
 
 use tokio::time::Instant;
 use zk_core::path::join;
@@ -80,6 +81,40 @@ pub(crate) fn sort_children(driver: &dyn LockDriver, lock_name: &str, children: 
     children.sort_by(|a, b| -> Ordering { driver.sort_key(a, lock_name).cmp(driver.sort_key(b, lock_name)) });
 }
 
+/// Finishes an attempt whose protected create returned `created`, `cleanup` being armed for
+/// that create: once the node exists, `wait`s on it and hands it over when `wait` says it is
+/// ours (`Some`, `cleanup` disarmed), or deletes it when `wait` gave up at the deadline
+/// (`None`) or failed. Dropped at any await, the node is deleted in the background.
+pub(crate) async fn settle_attempt<F>(
+    mut cleanup: Cleanup,
+    created: zk_core::Result<String>,
+    wait: impl FnOnce(String) -> F,
+) -> Result<Option<String>>
+where
+    F: Future<Output = Result<bool>>,
+{
+    let ours = match created {
+        Ok(p) => p,
+        Err(e) => {
+            // Terminal: the node (if any) died with the session; otherwise delete it.
+            let _ = cleanup.run().await;
+            return Err(Error::while_waiting(e));
+        }
+    };
+    cleanup.created(&ours);
+    match wait(ours.clone()).await {
+        Ok(true) => {
+            cleanup.disarm();
+            Ok(Some(ours))
+        }
+        Ok(false) => cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
+        Err(e) => {
+            let _ = cleanup.run().await;
+            Err(e)
+        }
+    }
+}
+
 /// One lock path, one lock name, one driver: creates nodes and waits for ownership.
 #[derive(Debug)]
 pub(crate) struct LockInternals {
@@ -125,7 +160,7 @@ impl LockInternals {
     /// deleted in the background.
     pub(crate) async fn attempt(&self, data: &[u8], deadline: Option<Instant>) -> Result<Option<String>> {
         let prefix = protected::new_prefix();
-        let mut cleanup = Cleanup::for_prefix(&self.client, &self.path, &prefix);
+        let cleanup = Cleanup::for_prefix(&self.client, &self.path, &prefix);
         let created = protected::create(
             &self.client,
             &self.path,
@@ -135,26 +170,7 @@ impl LockInternals {
             CreateMode::EphemeralSequential,
         )
         .await;
-        let ours = match created {
-            Ok(p) => p,
-            Err(e) => {
-                // Terminal: the node (if any) died with the session; otherwise delete it.
-                let _ = cleanup.run().await;
-                return Err(Error::while_waiting(e));
-            }
-        };
-        cleanup.created(&ours);
-        match self.wait(&ours, deadline).await {
-            Ok(true) => {
-                cleanup.disarm();
-                Ok(Some(ours))
-            }
-            Ok(false) => cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
-            Err(e) => {
-                let _ = cleanup.run().await;
-                Err(e)
-            }
-        }
+        settle_attempt(cleanup, created, |ours| async move { self.wait(&ours, deadline).await }).await
     }
 
     /// The wait loop: true once we own the lock, false at the deadline.

@@ -17,6 +17,7 @@
 
 mod internals;
 mod mutex;
+mod reentrant;
 mod rw_lock;
 mod semaphore;
 

@@ -1,17 +1,17 @@
 //! [`InterProcessMutex`]: a re-entrant distributed mutex, Curator's `InterProcessMutex`.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::time::{timeout_at, Instant};
 use zk_core::path::validate_path;
 use zk_core::{Client, Op, OpResult};
 
 use super::internals::{LockInternals, StandardDriver};
 use super::layout::MUTEX_LOCK_NAME;
-use super::{wait_lost, wait_not_held, LockStatus, Participant};
-use crate::error::{Error, Result};
-use crate::protected::Cleanup;
+use super::reentrant::{new_held_cell, ReentrantGuard, ReentrantLock};
+use super::{LockStatus, Participant};
+#[cfg(doc)]
+use crate::error::Error;
+use crate::error::Result;
 
 /// A distributed mutex that interoperates with Apache Curator's `InterProcessMutex` on the
 /// same path: nodes `<path>/_c_<uuid>-lock-<seq>` (ephemeral-sequential, protected), parents
@@ -45,41 +45,7 @@ use crate::protected::Cleanup;
 /// ```
 #[derive(Debug)]
 pub struct InterProcessMutex {
-    shared: Arc<Shared>,
-    id: Vec<u8>,
-    /// Serialises acquisitions through this handle, so concurrent calls re-enter rather than
-    /// create two nodes.
-    gate: tokio::sync::Mutex<()>,
-}
-
-#[derive(Debug)]
-struct Shared {
-    internals: LockInternals,
-    held: Mutex<Option<Held>>,
-}
-
-#[derive(Debug)]
-struct Held {
-    node: String,
-    count: usize,
-}
-
-impl Shared {
-    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// One guard fewer; the node to delete when it was the last.
-    fn leave(&self) -> Option<String> {
-        let mut held = self.held();
-        let h = held.as_mut()?;
-        h.count -= 1;
-        if h.count == 0 {
-            held.take().map(|h| h.node)
-        } else {
-            None
-        }
-    }
+    lock: ReentrantLock,
 }
 
 impl InterProcessMutex {
@@ -91,24 +57,23 @@ impl InterProcessMutex {
         validate_path(path)?;
         let driver = Box::new(StandardDriver { max_leases: 1 });
         let internals = LockInternals::new(client, path, MUTEX_LOCK_NAME, driver);
-        let shared = Arc::new(Shared { internals, held: Mutex::new(None) });
-        Ok(InterProcessMutex { shared, id: Vec::new(), gate: tokio::sync::Mutex::new(()) })
+        Ok(InterProcessMutex { lock: ReentrantLock::new(internals, new_held_cell()) })
     }
 
     /// Stores `id` in this handle's lock nodes (see [`InterProcessMutex::participants`]).
     pub fn with_id(mut self, id: &[u8]) -> Self {
-        self.id = id.to_vec();
+        self.lock.set_id(id);
         self
     }
 
     /// The lock path.
     pub fn path(&self) -> &str {
-        self.shared.internals.path()
+        self.lock.path()
     }
 
     /// True while a guard acquired through this handle is alive.
     pub fn is_held(&self) -> bool {
-        self.shared.held().is_some()
+        self.lock.is_held()
     }
 
     /// Waits until the lock is ours.
@@ -123,8 +88,7 @@ impl InterProcessMutex {
     /// Safe to drop at any await: a node created (or being created) for this call is deleted
     /// in the background once the session can reach the server.
     pub async fn acquire(&self) -> Result<MutexGuard> {
-        let guard = self.acquire_until(None, false).await?;
-        guard.ok_or(Error::RetriesExhausted("acquire without deadline returned no guard"))
+        self.lock.acquire().await.map(MutexGuard)
     }
 
     /// Takes the lock if it is free (or held through this handle) right now.
@@ -138,8 +102,7 @@ impl InterProcessMutex {
     /// # Cancellation safety
     /// As [`InterProcessMutex::acquire`].
     pub async fn try_acquire(&self) -> Result<Option<MutexGuard>> {
-        // No outer bound: the create and one look at the children must complete.
-        self.acquire_until(Some(Instant::now()), false).await
+        Ok(self.lock.try_acquire().await?.map(MutexGuard))
     }
 
     /// Waits at most `timeout` (tokio time) for the lock; `None` when the time ran out (our
@@ -151,38 +114,7 @@ impl InterProcessMutex {
     /// # Cancellation safety
     /// As [`InterProcessMutex::acquire`].
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard>> {
-        self.acquire_until(Some(Instant::now() + timeout), true).await
-    }
-
-    /// Acquires, giving up at `deadline` once not the owner; `bounded` also stops the create
-    /// and the reads at the deadline (the attempt then cleans up in the background).
-    async fn acquire_until(&self, deadline: Option<Instant>, bounded: bool) -> Result<Option<MutexGuard>> {
-        let _gate = match deadline {
-            None => self.gate.lock().await,
-            Some(d) => match timeout_at(d, self.gate.lock()).await {
-                Ok(g) => g,
-                Err(_) => return Ok(None),
-            },
-        };
-        if let Some(guard) = self.reenter() {
-            return Ok(Some(guard));
-        }
-        let attempt = self.shared.internals.attempt(&self.id, deadline);
-        let node = match deadline {
-            Some(d) if bounded => timeout_at(d, attempt).await.unwrap_or(Ok(None))?,
-            _ => attempt.await?,
-        };
-        Ok(node.map(|node| {
-            *self.shared.held() = Some(Held { node: node.clone(), count: 1 });
-            MutexGuard { shared: self.shared.clone(), node, released: false }
-        }))
-    }
-
-    fn reenter(&self) -> Option<MutexGuard> {
-        let mut held = self.shared.held();
-        let h = held.as_mut()?;
-        h.count += 1;
-        Some(MutexGuard { shared: self.shared.clone(), node: h.node.clone(), released: false })
+        Ok(self.lock.acquire_timeout(timeout).await?.map(MutexGuard))
     }
 
     /// Every participant (holder first, then waiters in lock order), with the id in its node.
@@ -193,24 +125,7 @@ impl InterProcessMutex {
     /// # Cancellation safety
     /// Read-only: safe to drop at any await.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        let internals = &self.shared.internals;
-        let children = internals.sorted_children().await?;
-        let reads: Vec<_> = children
-            .iter()
-            .map(|c| {
-                let node = zk_core::path::join(internals.path(), c);
-                (internals.client().get_data(&node), node)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(reads.len());
-        for (read, node) in reads {
-            match read.await {
-                Ok((id, _)) => out.push(Participant { node, id }),
-                Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(out)
+        self.lock.participants().await
     }
 }
 
@@ -221,22 +136,18 @@ impl InterProcessMutex {
 /// node is gone or the session ended); [`MutexGuard::release`] does it now and reports errors.
 #[derive(Debug)]
 #[must_use = "the lock is released when the guard is dropped"]
-pub struct MutexGuard {
-    shared: Arc<Shared>,
-    node: String,
-    released: bool,
-}
+pub struct MutexGuard(ReentrantGuard);
 
 impl MutexGuard {
     /// The lock node's path. Its sequence number grows with each new holder, so it serves as
     /// a fencing token; see also [`MutexGuard::fenced`].
     pub fn path(&self) -> &str {
-        &self.node
+        self.0.path()
     }
 
     /// The lock's status right now, from the session state.
     pub fn status(&self) -> LockStatus {
-        LockStatus::from_session(self.client().state())
+        self.0.status()
     }
 
     /// Resolves when the lock may no longer be held: with [`LockStatus::Suspended`] on a
@@ -245,7 +156,7 @@ impl MutexGuard {
     /// # Cancellation safety
     /// Safe to drop.
     pub async fn suspended(&self) -> LockStatus {
-        wait_not_held(self.client()).await
+        self.0.suspended().await
     }
 
     /// Resolves when the lock is lost for good (the session ended).
@@ -253,7 +164,7 @@ impl MutexGuard {
     /// # Cancellation safety
     /// Safe to drop.
     pub async fn lost(&self) {
-        wait_lost(self.client()).await;
+        self.0.lost().await;
     }
 
     /// Runs `ops` in one multi whose first op checks that the lock node still exists, so
@@ -269,7 +180,7 @@ impl MutexGuard {
     /// The multi is sent when the future is first polled; dropping the future afterwards does
     /// not stop it from being applied, it only discards the result.
     pub async fn fenced(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        super::fenced_multi(self.client(), &self.node, ops).await
+        self.0.fenced(ops).await
     }
 
     /// Releases this acquisition; the last one of the handle deletes the lock node now.
@@ -280,28 +191,7 @@ impl MutexGuard {
     ///
     /// # Cancellation safety
     /// Dropped before it completes, the delete continues in the background.
-    pub async fn release(mut self) -> Result<()> {
-        self.released = true;
-        match self.shared.leave() {
-            Some(node) => Cleanup::for_path(self.client(), &node).run().await.map_err(Error::while_holding),
-            None if self.status() == LockStatus::Lost => Err(Error::LockLost),
-            None => Ok(()),
-        }
-    }
-
-    fn client(&self) -> &Client {
-        self.shared.internals.client()
-    }
-}
-
-impl Drop for MutexGuard {
-    fn drop(&mut self) {
-        if self.released {
-            return;
-        }
-        if let Some(node) = self.shared.leave() {
-            // An armed cleanup deletes the node from a background task when dropped.
-            drop(Cleanup::for_path(self.client(), &node));
-        }
+    pub async fn release(self) -> Result<()> {
+        self.0.release().await
     }
 }

@@ -13,36 +13,21 @@
 //!
 //! See the [`lock` module docs](super) for Disconnected / Reconnected / Expired.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::time::{timeout_at, Instant};
 use zk_core::path::validate_path;
 use zk_core::{Client, Op, OpResult};
 
 use super::internals::{standard_sort_key, Decision, LockDriver, LockInternals, StandardDriver};
 use super::layout::{READ_LOCK_NAME, WRITE_LOCK_NAME};
-use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
+use super::reentrant::{lock_cell, new_held_cell, HeldCell, ReentrantGuard, ReentrantLock};
+use super::{LockStatus, Participant};
 use crate::error::{Error, Result};
-use crate::protected::Cleanup;
 
 /// Curator's `SortingLockInternalsDriver.fixForSorting`: strip up to `__READ__`, then up to
 /// `__WRIT__`, leaving the sequence for both kinds of node.
 pub(crate) fn rw_sort_key(child: &str) -> &str {
     standard_sort_key(standard_sort_key(child, READ_LOCK_NAME), WRITE_LOCK_NAME)
-}
-
-/// What one half of the lock holds: its node and how many guards share it.
-#[derive(Debug)]
-struct Held {
-    node: String,
-    count: usize,
-}
-
-type HeldCell = Arc<Mutex<Option<Held>>>;
-
-fn lock_cell(cell: &HeldCell) -> std::sync::MutexGuard<'_, Option<Held>> {
-    cell.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The writer's driver: first among all nodes, sorted by sequence.
@@ -62,6 +47,8 @@ impl LockDriver for WriteDriver {
 /// The reader's driver: no write node before ours, or the write lock held by this instance.
 #[derive(Debug)]
 struct ReadDriver {
+    /// The held state of this instance's write half: while it holds the write lock, reads
+    /// own at once (a downgrade).
     writer: HeldCell,
 }
 
@@ -142,27 +129,27 @@ impl InterProcessReadWriteLock {
     /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
     pub fn new(client: Client, path: &str) -> Result<Self> {
         validate_path(path)?;
-        let writer: HeldCell = Arc::new(Mutex::new(None));
+        let writer = new_held_cell();
         let read_driver = Box::new(ReadDriver { writer: writer.clone() });
         let write = LockInternals::new(client.clone(), path, WRITE_LOCK_NAME, Box::new(WriteDriver));
         let read = LockInternals::new(client, path, READ_LOCK_NAME, read_driver);
         Ok(InterProcessReadWriteLock {
-            read: RwLockHandle::new(read, Arc::new(Mutex::new(None)), false),
-            write: RwLockHandle::new(write, writer, true),
+            read: RwLockHandle { lock: ReentrantLock::new(read, new_held_cell()), write: false },
+            write: RwLockHandle { lock: ReentrantLock::new(write, writer), write: true },
         })
     }
 
     /// Stores `id` in this instance's lock nodes (see
     /// [`InterProcessReadWriteLock::participants`]).
     pub fn with_id(mut self, id: &[u8]) -> Self {
-        self.read.id = id.to_vec();
-        self.write.id = id.to_vec();
+        self.read.lock.set_id(id);
+        self.write.lock.set_id(id);
         self
     }
 
     /// The lock path.
     pub fn path(&self) -> &str {
-        self.read.shared.internals.path()
+        self.read.lock.path()
     }
 
     /// The read half: shared with other readers, excluded by a writer.
@@ -183,64 +170,18 @@ impl InterProcessReadWriteLock {
     /// # Cancellation safety
     /// Read-only: safe to drop at any await.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        let internals = &self.read.shared.internals;
-        let children = internals.sorted_children().await?;
-        let reads: Vec<_> = children
-            .iter()
-            .map(|c| {
-                let node = zk_core::path::join(internals.path(), c);
-                (internals.client().get_data(&node), node)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(reads.len());
-        for (read, node) in reads {
-            match read.await {
-                Ok((id, _)) => out.push(Participant { node, id }),
-                Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(out)
-    }
-}
-
-#[derive(Debug)]
-struct Shared {
-    internals: LockInternals,
-    held: HeldCell,
-}
-
-impl Shared {
-    /// One guard fewer; the node to delete when it was the last.
-    fn leave(&self) -> Option<String> {
-        let mut held = lock_cell(&self.held);
-        let h = held.as_mut()?;
-        h.count -= 1;
-        if h.count == 0 {
-            held.take().map(|h| h.node)
-        } else {
-            None
-        }
+        self.read.lock.participants().await
     }
 }
 
 /// One half (read or write) of an [`InterProcessReadWriteLock`], re-entrant per handle.
 #[derive(Debug)]
 pub struct RwLockHandle {
-    shared: Arc<Shared>,
-    id: Vec<u8>,
+    lock: ReentrantLock,
     write: bool,
-    /// Serialises acquisitions through this handle, so concurrent calls re-enter rather than
-    /// create two nodes.
-    gate: tokio::sync::Mutex<()>,
 }
 
 impl RwLockHandle {
-    fn new(internals: LockInternals, held: HeldCell, write: bool) -> Self {
-        let shared = Arc::new(Shared { internals, held });
-        RwLockHandle { shared, id: Vec::new(), write, gate: tokio::sync::Mutex::new(()) }
-    }
-
     /// True for the write half.
     pub fn is_write(&self) -> bool {
         self.write
@@ -248,7 +189,7 @@ impl RwLockHandle {
 
     /// True while a guard acquired through this handle is alive.
     pub fn is_held(&self) -> bool {
-        lock_cell(&self.shared.held).is_some()
+        self.lock.is_held()
     }
 
     /// Waits until this half of the lock is ours.
@@ -263,8 +204,7 @@ impl RwLockHandle {
     /// Safe to drop at any await: a node created (or being created) for this call is deleted
     /// in the background once the session can reach the server.
     pub async fn acquire(&self) -> Result<RwLockGuard> {
-        let guard = self.acquire_until(None, false).await?;
-        guard.ok_or(Error::RetriesExhausted("acquire without deadline returned no guard"))
+        self.lock.acquire().await.map(|inner| self.guard(inner))
     }
 
     /// Takes this half if it is available (or held through this handle) right now; `None`
@@ -276,7 +216,7 @@ impl RwLockHandle {
     /// # Cancellation safety
     /// As [`RwLockHandle::acquire`].
     pub async fn try_acquire(&self) -> Result<Option<RwLockGuard>> {
-        self.acquire_until(Some(Instant::now()), false).await
+        Ok(self.lock.try_acquire().await?.map(|inner| self.guard(inner)))
     }
 
     /// Waits at most `timeout` (tokio time); `None` when the time ran out (our node is then
@@ -288,43 +228,11 @@ impl RwLockHandle {
     /// # Cancellation safety
     /// As [`RwLockHandle::acquire`].
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<RwLockGuard>> {
-        self.acquire_until(Some(Instant::now() + timeout), true).await
+        Ok(self.lock.acquire_timeout(timeout).await?.map(|inner| self.guard(inner)))
     }
 
-    async fn acquire_until(&self, deadline: Option<Instant>, bounded: bool) -> Result<Option<RwLockGuard>> {
-        let _gate = match deadline {
-            None => self.gate.lock().await,
-            Some(d) => match timeout_at(d, self.gate.lock()).await {
-                Ok(g) => g,
-                Err(_) => return Ok(None),
-            },
-        };
-        if let Some(guard) = self.reenter() {
-            return Ok(Some(guard));
-        }
-        let attempt = self.shared.internals.attempt(&self.id, deadline);
-        let node = match deadline {
-            Some(d) if bounded => timeout_at(d, attempt).await.unwrap_or(Ok(None))?,
-            _ => attempt.await?,
-        };
-        Ok(node.map(|node| {
-            *lock_cell(&self.shared.held) = Some(Held { node: node.clone(), count: 1 });
-            self.guard(node)
-        }))
-    }
-
-    fn reenter(&self) -> Option<RwLockGuard> {
-        let node = {
-            let mut held = lock_cell(&self.shared.held);
-            let h = held.as_mut()?;
-            h.count += 1;
-            h.node.clone()
-        };
-        Some(self.guard(node))
-    }
-
-    fn guard(&self, node: String) -> RwLockGuard {
-        RwLockGuard { shared: self.shared.clone(), node, write: self.write, released: false }
+    fn guard(&self, inner: ReentrantGuard) -> RwLockGuard {
+        RwLockGuard { inner, write: self.write }
     }
 }
 
@@ -337,16 +245,14 @@ impl RwLockHandle {
 #[derive(Debug)]
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockGuard {
-    shared: Arc<Shared>,
-    node: String,
+    inner: ReentrantGuard,
     write: bool,
-    released: bool,
 }
 
 impl RwLockGuard {
     /// The lock node's path (a fencing token; see also [`RwLockGuard::fenced`]).
     pub fn path(&self) -> &str {
-        &self.node
+        self.inner.path()
     }
 
     /// True when this guard holds the write half.
@@ -356,7 +262,7 @@ impl RwLockGuard {
 
     /// The lock's status right now, from the session state.
     pub fn status(&self) -> LockStatus {
-        LockStatus::from_session(self.client().state())
+        self.inner.status()
     }
 
     /// Resolves when the lock may no longer be held: [`LockStatus::Suspended`] on a
@@ -365,7 +271,7 @@ impl RwLockGuard {
     /// # Cancellation safety
     /// Safe to drop.
     pub async fn suspended(&self) -> LockStatus {
-        wait_not_held(self.client()).await
+        self.inner.suspended().await
     }
 
     /// Resolves when the lock is lost for good (the session ended).
@@ -373,7 +279,7 @@ impl RwLockGuard {
     /// # Cancellation safety
     /// Safe to drop.
     pub async fn lost(&self) {
-        wait_lost(self.client()).await;
+        self.inner.lost().await;
     }
 
     /// Runs `ops` in one multi whose first op checks that our lock node still exists (a
@@ -389,7 +295,7 @@ impl RwLockGuard {
     /// The multi is sent when the future is first polled; dropping the future afterwards does
     /// not stop it from being applied.
     pub async fn fenced(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        fenced_multi(self.client(), &self.node, ops).await
+        self.inner.fenced(ops).await
     }
 
     /// Releases this acquisition; the last one of the handle deletes the lock node now.
@@ -400,29 +306,8 @@ impl RwLockGuard {
     ///
     /// # Cancellation safety
     /// Dropped before it completes, the delete continues in the background.
-    pub async fn release(mut self) -> Result<()> {
-        self.released = true;
-        match self.shared.leave() {
-            Some(node) => Cleanup::for_path(self.client(), &node).run().await.map_err(Error::while_holding),
-            None if self.status() == LockStatus::Lost => Err(Error::LockLost),
-            None => Ok(()),
-        }
-    }
-
-    fn client(&self) -> &Client {
-        self.shared.internals.client()
-    }
-}
-
-impl Drop for RwLockGuard {
-    fn drop(&mut self) {
-        if self.released {
-            return;
-        }
-        if let Some(node) = self.shared.leave() {
-            // An armed cleanup deletes the node from a background task when dropped.
-            drop(Cleanup::for_path(self.client(), &node));
-        }
+    pub async fn release(self) -> Result<()> {
+        self.inner.release().await
     }
 }
 

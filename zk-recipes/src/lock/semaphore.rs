@@ -17,6 +17,7 @@ use tokio::time::{timeout_at, Instant};
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
+use super::internals::settle_attempt;
 use super::layout::LEASE_NAME;
 use super::{wait_lost, wait_not_held, InterProcessMutex, LockStatus, Participant};
 use crate::error::{Error, Result};
@@ -260,7 +261,7 @@ impl InterProcessSemaphore {
     /// With the internal mutex held: create our lease node and wait until it fits.
     async fn lease_under_lock(&self, deadline: Option<Instant>) -> Result<Option<Lease>> {
         let prefix = protected::new_prefix();
-        let mut cleanup = Cleanup::for_prefix(&self.client, &self.leases_path, &prefix);
+        let cleanup = Cleanup::for_prefix(&self.client, &self.leases_path, &prefix);
         let create = protected::create(
             &self.client,
             &self.leases_path,
@@ -276,25 +277,9 @@ impl InterProcessSemaphore {
             },
             _ => create.await,
         };
-        let node = match created {
-            Ok(p) => p,
-            Err(e) => {
-                let _ = cleanup.run().await;
-                return Err(Error::while_waiting(e));
-            }
-        };
-        cleanup.created(&node);
-        match self.wait(&node, deadline).await {
-            Ok(true) => {
-                cleanup.disarm();
-                Ok(Some(Lease { client: self.client.clone(), node, released: false }))
-            }
-            Ok(false) => cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
-            Err(e) => {
-                let _ = cleanup.run().await;
-                Err(e)
-            }
-        }
+        let node =
+            settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline).await }).await?;
+        Ok(node.map(|node| Lease { client: self.client.clone(), node, released: false }))
     }
 
     /// True once our lease fits under the limit, false at the deadline.

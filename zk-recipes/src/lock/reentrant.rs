@@ -1,0 +1,236 @@
+//! The re-entrant lock handle and guard behind [`InterProcessMutex`](super::InterProcessMutex)
+//! and both halves of [`InterProcessReadWriteLock`](super::InterProcessReadWriteLock).
+//!
+//! A [`ReentrantLock`] is one [`LockInternals`] plus what makes it re-entrant per handle: a
+//! gate that serialises acquisitions through the handle (so concurrent calls re-enter rather
+//! than create two nodes) and the held state (our node and how many guards share it). The
+//! node is deleted when the last [`ReentrantGuard`] is released or dropped.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::{timeout_at, Instant};
+use zk_core::{Client, Op, OpResult};
+
+use super::internals::LockInternals;
+use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
+use crate::error::{Error, Result};
+use crate::protected::Cleanup;
+
+/// What a handle holds: its node and how many guards share it.
+#[derive(Debug)]
+pub(crate) struct Held {
+    node: String,
+    count: usize,
+}
+
+/// The held state of one handle. Shared with a driver that must know whether (and which
+/// node) the handle holds, as the read driver of a read/write lock does for the write half.
+pub(crate) type HeldCell = Arc<Mutex<Option<Held>>>;
+
+/// A new, empty held state.
+pub(crate) fn new_held_cell() -> HeldCell {
+    Arc::new(Mutex::new(None))
+}
+
+/// Locks `cell`, ignoring poisoning (the state is consistent after every statement).
+pub(crate) fn lock_cell(cell: &HeldCell) -> std::sync::MutexGuard<'_, Option<Held>> {
+    cell.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct Shared {
+    internals: LockInternals,
+    held: HeldCell,
+}
+
+impl Shared {
+    /// One guard fewer; the node to delete when it was the last.
+    fn leave(&self) -> Option<String> {
+        let mut held = lock_cell(&self.held);
+        let h = held.as_mut()?;
+        h.count -= 1;
+        if h.count == 0 {
+            held.take().map(|h| h.node)
+        } else {
+            None
+        }
+    }
+}
+
+/// A lock handle, re-entrant per handle; see the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct ReentrantLock {
+    shared: Arc<Shared>,
+    id: Vec<u8>,
+    /// Serialises acquisitions through this handle, so concurrent calls re-enter rather than
+    /// create two nodes.
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl ReentrantLock {
+    /// A handle on `internals` whose held state is `held`.
+    pub(crate) fn new(internals: LockInternals, held: HeldCell) -> Self {
+        let shared = Arc::new(Shared { internals, held });
+        ReentrantLock { shared, id: Vec::new(), gate: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Stores `id` in this handle's lock nodes.
+    pub(crate) fn set_id(&mut self, id: &[u8]) {
+        self.id = id.to_vec();
+    }
+
+    /// The lock path.
+    pub(crate) fn path(&self) -> &str {
+        self.shared.internals.path()
+    }
+
+    /// True while a guard acquired through this handle is alive.
+    pub(crate) fn is_held(&self) -> bool {
+        lock_cell(&self.shared.held).is_some()
+    }
+
+    /// Waits until the lock is ours (errors and cancellation as the public `acquire`s).
+    pub(crate) async fn acquire(&self) -> Result<ReentrantGuard> {
+        let guard = self.acquire_until(None, false).await?;
+        guard.ok_or(Error::RetriesExhausted("acquire without deadline returned no guard"))
+    }
+
+    /// Takes the lock if it is free (or held through this handle) right now.
+    pub(crate) async fn try_acquire(&self) -> Result<Option<ReentrantGuard>> {
+        // No outer bound: the create and one look at the children must complete.
+        self.acquire_until(Some(Instant::now()), false).await
+    }
+
+    /// Waits at most `timeout` (tokio time); `None` when the time ran out.
+    pub(crate) async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<ReentrantGuard>> {
+        self.acquire_until(Some(Instant::now() + timeout), true).await
+    }
+
+    /// Acquires, giving up at `deadline` once not the owner; `bounded` also stops the create
+    /// and the reads at the deadline (the attempt then cleans up in the background).
+    async fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+        bounded: bool,
+    ) -> Result<Option<ReentrantGuard>> {
+        let _gate = match deadline {
+            None => self.gate.lock().await,
+            Some(d) => match timeout_at(d, self.gate.lock()).await {
+                Ok(g) => g,
+                Err(_) => return Ok(None),
+            },
+        };
+        if let Some(guard) = self.reenter() {
+            return Ok(Some(guard));
+        }
+        let attempt = self.shared.internals.attempt(&self.id, deadline);
+        let node = match deadline {
+            Some(d) if bounded => timeout_at(d, attempt).await.unwrap_or(Ok(None))?,
+            _ => attempt.await?,
+        };
+        Ok(node.map(|node| {
+            *lock_cell(&self.shared.held) = Some(Held { node: node.clone(), count: 1 });
+            self.guard(node)
+        }))
+    }
+
+    fn reenter(&self) -> Option<ReentrantGuard> {
+        let node = {
+            let mut held = lock_cell(&self.shared.held);
+            let h = held.as_mut()?;
+            h.count += 1;
+            h.node.clone()
+        };
+        Some(self.guard(node))
+    }
+
+    fn guard(&self, node: String) -> ReentrantGuard {
+        ReentrantGuard { shared: self.shared.clone(), node, released: false }
+    }
+
+    /// Every participant in this handle's lock order, with the id in its node (a missing
+    /// lock path is no participants).
+    pub(crate) async fn participants(&self) -> Result<Vec<Participant>> {
+        let internals = &self.shared.internals;
+        let children = internals.sorted_children().await?;
+        let reads: Vec<_> = children
+            .iter()
+            .map(|c| {
+                let node = zk_core::path::join(internals.path(), c);
+                (internals.client().get_data(&node), node)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(reads.len());
+        for (read, node) in reads {
+            match read.await {
+                Ok((id, _)) => out.push(Participant { node, id }),
+                Err(zk_core::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One acquisition of a [`ReentrantLock`]. Dropping it deletes the node in the background
+/// when it is the handle's last guard; [`ReentrantGuard::release`] does it now.
+#[derive(Debug)]
+pub(crate) struct ReentrantGuard {
+    shared: Arc<Shared>,
+    node: String,
+    released: bool,
+}
+
+impl ReentrantGuard {
+    /// The lock node's path.
+    pub(crate) fn path(&self) -> &str {
+        &self.node
+    }
+
+    /// The lock's status right now, from the session state.
+    pub(crate) fn status(&self) -> LockStatus {
+        LockStatus::from_session(self.client().state())
+    }
+
+    /// Resolves when the lock may no longer be held.
+    pub(crate) async fn suspended(&self) -> LockStatus {
+        wait_not_held(self.client()).await
+    }
+
+    /// Resolves when the lock is lost for good (the session ended).
+    pub(crate) async fn lost(&self) {
+        wait_lost(self.client()).await;
+    }
+
+    /// A fenced write on our lock node; see [`fenced_multi`].
+    pub(crate) async fn fenced(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
+        fenced_multi(self.client(), &self.node, ops).await
+    }
+
+    /// Releases this acquisition; the last one of the handle deletes the lock node now.
+    pub(crate) async fn release(mut self) -> Result<()> {
+        self.released = true;
+        match self.shared.leave() {
+            Some(node) => Cleanup::for_path(self.client(), &node).run().await.map_err(Error::while_holding),
+            None if self.status() == LockStatus::Lost => Err(Error::LockLost),
+            None => Ok(()),
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.shared.internals.client()
+    }
+}
+
+impl Drop for ReentrantGuard {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        if let Some(node) = self.shared.leave() {
+            // An armed cleanup deletes the node from a background task when dropped.
+            drop(Cleanup::for_path(self.client(), &node));
+        }
+    }
+}
