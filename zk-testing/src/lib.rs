@@ -16,6 +16,10 @@
 //!   test process with [`RealZooKeeper::shared`]. The server never outlives the test process.
 //! - [`TcpProxy`]: a loopback TCP proxy in front of any server that can cut, stall (partition)
 //!   and refuse connections on demand.
+//! - [`Backend`] and [`both_backends!`]: one scenario run against the real ZooKeeper and an
+//!   embedded server, each test in its own sandbox subtree.
+//! - [`java`]: finds the JDK and Debian's ZooKeeper/Curator jars, compiles and runs Java
+//!   programs with a time limit (Curator and zkCli interoperability tests).
 //! - [`four_letter_word`]: sends `ruok`, `srvr`, `mntr`, ... to any server address.
 //!
 //! # Examples
@@ -80,15 +84,18 @@
 //! | quotas, reconfig, read-only mode, observers | supported | not implemented (reconfig answers RECONFIGDISABLED as a standalone server does) | out of scope for a single test server |
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod backend;
 mod conn;
 mod fault;
 mod fourlw;
+pub mod java;
 mod proxy;
 mod real;
 mod server;
 mod sessions;
 mod state;
 
+pub use backend::{Backend, BackendKind, Sandbox};
 pub use fault::{Chaos, RequestMatcher};
 pub use proxy::TcpProxy;
 pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};

@@ -16,13 +16,12 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::time::timeout;
-use zk_testing::{RealZooKeeper, TestServer};
+use zk_testing::{java, RealZooKeeper, TestServer};
 
 /// One client program run against one backend. The programs' own watchdogs fire at 45 s.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -74,41 +73,20 @@ impl Run {
     }
 }
 
-/// Everything `pipe` yields until end-of-file or an error, as (lossy) UTF-8.
-async fn read_all(mut pipe: impl AsyncRead + Unpin) -> String {
-    let mut bytes = Vec::new();
-    let _ = pipe.read_to_end(&mut bytes).await;
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// Runs `command` (already given its program and arguments) to completion, capturing stdout
 /// and stderr; kills it by PID after [`RUN_TIMEOUT`].
-async fn run(mut command: Command, backend: &'static str, connect: String, hint: &str) -> Run {
-    let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}; {hint}"));
-    let pid = child.id().expect("a just-spawned child has a PID");
-    let out = read_all(child.stdout.take().expect("stdout is piped"));
-    let err = read_all(child.stderr.take().expect("stderr is piped"));
-    match timeout(RUN_TIMEOUT, async { tokio::join!(out, err, child.wait()) }).await {
-        Ok((stdout, stderr, status)) => Run {
+async fn run(command: Command, backend: &'static str, connect: String, hint: &str) -> Run {
+    match java::run(command, None, RUN_TIMEOUT).await {
+        Ok(out) => Run {
             backend,
             connect,
-            stdout,
-            stderr,
-            status: status.expect("waiting for the client program"),
-            elapsed: started.elapsed(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            status: out.status,
+            elapsed: out.elapsed,
         },
-        Err(_) => {
-            let _ = child.start_kill();
-            let _ = timeout(Duration::from_secs(10), child.wait()).await;
-            panic!("{command:?} (pid {pid}) against {backend} ({connect}) did not finish within {RUN_TIMEOUT:?}; killed it");
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => panic!("{e} (against {backend}, {connect})"),
+        Err(e) => panic!("cannot start the client program: {e}; {hint}"),
     }
 }
 
@@ -163,29 +141,10 @@ fn first_file(candidates: impl IntoIterator<Item = PathBuf>) -> Option<PathBuf> 
     candidates.into_iter().find(|c| c.is_file())
 }
 
-/// Every `dir/name` along `$PATH`.
-fn on_path(name: &str) -> Vec<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|dir| dir.join(name)).collect()
-}
-
 mod curator {
     use super::*;
 
-    const INSTALL_HINT: &str = "run `bash scripts/zookeeper.sh` to install Java, ZooKeeper and Curator";
-
-    /// Curator, ZooKeeper and their dependencies, as Debian's packages install them.
-    const JARS: &[&str] = &[
-        "/usr/share/java/curator-recipes.jar",
-        "/usr/share/java/curator-framework.jar",
-        "/usr/share/java/curator-client.jar",
-        "/usr/share/java/zookeeper.jar",
-        "/usr/share/java/zookeeper-jute.jar",
-        "/usr/share/java/guava.jar",
-        "/usr/share/java/slf4j-api.jar",
-        // SLF4J's no-op binding: the clients' log lines would only bury the step lines.
-        "/usr/share/java/slf4j-nop.jar",
-    ];
+    use zk_testing::java::INSTALL_HINT;
 
     /// The steps of `CuratorSmoke.java`, in order.
     const STEPS: &[&str] = &[
@@ -202,46 +161,25 @@ mod curator {
         "close",
     ];
 
-    /// `$JAVA_HOME/bin/<tool>`, else `<tool>` on `$PATH`.
-    fn jdk_tool(tool: &str) -> PathBuf {
-        let home = std::env::var_os("JAVA_HOME").map(|home| Path::new(&home).join("bin").join(tool));
-        first_file(home.into_iter().chain(on_path(tool)))
-            .unwrap_or_else(|| panic!("no {tool} on PATH or in JAVA_HOME; {INSTALL_HINT}"))
+    /// Curator's jars and the classes directory, joined for `-cp`.
+    fn classpath(classes: &Path) -> String {
+        let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+        java::join_classpath(std::iter::once(classes.to_path_buf()).chain(jars))
     }
 
-    fn classpath(extra: &Path) -> String {
-        for jar in JARS {
-            assert!(Path::new(jar).is_file(), "{jar} is missing; {INSTALL_HINT}");
-        }
-        let mut entries = vec![extra.display().to_string()];
-        entries.extend(JARS.iter().map(|jar| (*jar).to_owned()));
-        entries.join(":")
-    }
-
-    /// Compiles `CuratorSmoke.java` into `classes`, bounded by [`RUN_TIMEOUT`].
+    /// Compiles `CuratorSmoke.java` into `classes`, bounded by [`java::COMPILE_TIMEOUT`].
     async fn compile(classes: &Path) {
         let source = interop_dir().join("CuratorSmoke.java");
-        let mut javac = Command::new(jdk_tool("javac"));
-        javac
-            .args(["-nowarn", "-Xlint:none", "-encoding", "UTF-8", "-d"])
-            .arg(classes)
-            .arg("-cp")
-            .arg(classpath(classes))
-            .arg(&source)
-            .env_remove("JAVA_TOOL_OPTIONS")
-            .env_remove("_JAVA_OPTIONS")
-            .env_remove("JDK_JAVA_OPTIONS");
-        let compiled = run(javac, "javac", source.display().to_string(), INSTALL_HINT).await;
+        let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+        java::compile(&source, classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            compiled.status.success() && classes.join("CuratorSmoke.class").is_file(),
-            "javac failed; {INSTALL_HINT}\n{}",
-            compiled.describe()
+            classes.join("CuratorSmoke.class").is_file(),
+            "javac wrote no CuratorSmoke.class; {INSTALL_HINT}"
         );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn curator_works_on_both_backends() {
-        let java = jdk_tool("java");
         let classes = tempfile::Builder::new()
             .prefix("curator-smoke-")
             .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -249,22 +187,8 @@ mod curator {
         compile(classes.path()).await;
         let cp = classpath(classes.path());
         run_on_both_backends("Curator", STEPS, INSTALL_HINT, |connect| {
-            let mut jvm = Command::new(&java);
-            jvm.args([
-                "-Xshare:auto",
-                "-XX:TieredStopAtLevel=1",
-                "-XX:+UseSerialGC",
-                "-XX:-UsePerfData",
-                "-Djava.net.preferIPv4Stack=true",
-                "-Dzookeeper.sasl.client=false",
-                "-cp",
-                &cp,
-                "CuratorSmoke",
-                connect,
-            ])
-            .env_remove("JAVA_TOOL_OPTIONS")
-            .env_remove("_JAVA_OPTIONS")
-            .env_remove("JDK_JAVA_OPTIONS");
+            let mut jvm = java::jvm(&cp, "CuratorSmoke").unwrap_or_else(|e| panic!("{e}"));
+            jvm.arg(connect);
             jvm
         })
         .await;

@@ -11,18 +11,14 @@
 //! Missing Java or ZooKeeper is a failure, not a skip: run `bash scripts/zookeeper.sh`.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::timeout;
-use zk_testing::{RealZooKeeper, TestServer};
+use zk_testing::{java, RealZooKeeper, TestServer};
 
-const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
-/// SLF4J's no-op binding: the CLI's log lines would only add timestamps and thread names.
-const SLF4J_NOP_JAR: &str = "/usr/share/java/slf4j-nop.jar";
 const MAIN_CLASS: &str = "org.apache.zookeeper.ZooKeeperMain";
 const INSTALL_HINT: &str = "run `bash scripts/zookeeper.sh` to install Java and ZooKeeper";
 
@@ -175,84 +171,41 @@ struct Transcript {
     status: ExitStatus,
 }
 
-fn find_java() -> PathBuf {
-    let from_home = std::env::var_os("JAVA_HOME").map(|home| Path::new(&home).join("bin/java"));
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("java"));
-    let found = from_home.into_iter().chain(on_path).find(|candidate| candidate.is_file());
-    found.unwrap_or_else(|| panic!("no java on PATH or in JAVA_HOME; {INSTALL_HINT}"))
-}
-
-fn check_installation() -> PathBuf {
-    for jar in [ZOOKEEPER_JAR, SLF4J_NOP_JAR] {
-        assert!(Path::new(jar).is_file(), "{jar} is missing; {INSTALL_HINT}");
-    }
-    find_java()
+/// The `java` launcher and the classpath of ZooKeeper's client (with SLF4J's no-op binding:
+/// the CLI's log lines would only add timestamps and thread names).
+fn check_installation() -> (PathBuf, String) {
+    let jars = java::zookeeper_classpath().unwrap_or_else(|e| panic!("{e}"));
+    (java::java().unwrap_or_else(|e| panic!("{e}")), java::join_classpath(jars))
 }
 
 /// Runs the script through one zkCli JVM against `connect`, bounded by [`CLI_TIMEOUT`].
-async fn run_cli(java: &Path, connect: &str, stdin: &str) -> Transcript {
+async fn run_cli((java_bin, classpath): &(PathBuf, String), connect: &str, stdin: &str) -> Transcript {
     // `sh` only merges stderr into stdout and then `exec`s the JVM, so the child's PID is the
-    // JVM's own: the timeout kill below (and kill_on_drop) hits the JVM itself.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"exec "$@" 2>&1"#)
-        .arg("sh")
-        .arg(java)
-        .args([
-            "-Xshare:auto",
-            "-XX:TieredStopAtLevel=1",
-            "-XX:+UseSerialGC",
-            "-XX:-UsePerfData",
-            "-Djava.net.preferIPv4Stack=true",
-            // Fixed so the epoch dates of the initial tree print the same everywhere.
-            "-Duser.timezone=UTC",
-            "-Duser.language=en",
-            "-Duser.country=US",
-            "-Dzookeeper.sasl.client=false",
-            "-cp",
-            &format!("{ZOOKEEPER_JAR}:{SLF4J_NOP_JAR}"),
-            MAIN_CLASS,
-            "-server",
-            connect,
-            "-waitforconnection",
-        ])
-        .env_remove("JAVA_TOOL_OPTIONS")
-        .env_remove("_JAVA_OPTIONS")
-        .env_remove("JDK_JAVA_OPTIONS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {} for zkCli: {e}; {INSTALL_HINT}", java.display()));
-    let pid = child.id().expect("a just-spawned child has a PID");
-    let mut input = child.stdin.take().expect("stdin is piped");
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let feed = async move {
-        // The CLI may exit before reading everything only if it dies; the output says why.
-        let _ = input.write_all(stdin.as_bytes()).await;
-        let _ = input.shutdown().await;
-        drop(input);
-    };
-    let read = async move {
-        let mut bytes = Vec::new();
-        let _ = stdout.read_to_end(&mut bytes).await;
-        bytes
-    };
-    let run = async { tokio::join!(feed, read, child.wait()) };
-    match timeout(CLI_TIMEOUT, run).await {
-        Ok(((), bytes, status)) => Transcript {
-            output: String::from_utf8_lossy(&bytes).into_owned(),
-            status: status.expect("waiting for zkCli"),
-        },
-        Err(_) => {
-            let _ = child.start_kill();
-            let _ = timeout(Duration::from_secs(10), child.wait()).await;
-            panic!("zkCli (pid {pid}) against {connect} did not finish within {CLI_TIMEOUT:?}; killed it");
-        }
+    // JVM's own: the timeout kill (and kill_on_drop) hits the JVM itself.
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(r#"exec "$@" 2>&1"#).arg("sh").arg(java_bin).args([
+        "-Xshare:auto",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-XX:-UsePerfData",
+        "-Djava.net.preferIPv4Stack=true",
+        // Fixed so the epoch dates of the initial tree print the same everywhere.
+        "-Duser.timezone=UTC",
+        "-Duser.language=en",
+        "-Duser.country=US",
+        "-Dzookeeper.sasl.client=false",
+        "-cp",
+        classpath,
+        MAIN_CLASS,
+        "-server",
+        connect,
+        "-waitforconnection",
+    ]);
+    java::clean_env(&mut command);
+    match java::run(command, Some(stdin.as_bytes()), CLI_TIMEOUT).await {
+        Ok(out) => Transcript { output: out.stdout + &out.stderr, status: out.status },
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => panic!("zkCli against {connect}: {e}"),
+        Err(e) => panic!("cannot start {} for zkCli: {e}; {INSTALL_HINT}", java_bin.display()),
     }
 }
 

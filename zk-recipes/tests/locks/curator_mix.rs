@@ -16,104 +16,49 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
+use tokio::sync::OnceCell;
 use zk_core::CreateMode;
 use zk_recipes::{layout, InterProcessMutex};
+use zk_testing::java::{self, INSTALL_HINT};
 
-use crate::backend::{children, within, Backend};
+use crate::backend::{children, within, Backend, BackendExt};
 
-both!(curator_and_us_on_one_lock);
-
-const INSTALL_HINT: &str = "run `bash scripts/zookeeper.sh` to install Java, ZooKeeper and Curator";
+zk_testing::both_backends!(worker_threads = 4; curator_and_us_on_one_lock);
 
 /// Iterations per participant (2 Curator clients + 2 of ours).
 const ITERATIONS: u64 = 15;
 /// The JVM is killed (by PID) if it runs longer; its own watchdog fires at 40 s.
 const JVM_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// Curator, ZooKeeper and their dependencies, as Debian's packages install them.
-const JARS: &[&str] = &[
-    "/usr/share/java/curator-recipes.jar",
-    "/usr/share/java/curator-framework.jar",
-    "/usr/share/java/curator-client.jar",
-    "/usr/share/java/zookeeper.jar",
-    "/usr/share/java/zookeeper-jute.jar",
-    "/usr/share/java/guava.jar",
-    "/usr/share/java/slf4j-api.jar",
-    // SLF4J's no-op binding: the clients' log lines would only bury ours.
-    "/usr/share/java/slf4j-nop.jar",
-];
-
-/// `$JAVA_HOME/bin/<tool>`, else `<tool>` on `$PATH`.
-fn jdk_tool(tool: &str) -> PathBuf {
-    let home = std::env::var_os("JAVA_HOME").map(|home| Path::new(&home).join("bin").join(tool));
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    home.into_iter()
-        .chain(std::env::split_paths(&path).map(|dir| dir.join(tool)))
-        .find(|c| c.is_file())
-        .unwrap_or_else(|| panic!("no {tool} on PATH or in JAVA_HOME; {INSTALL_HINT}"))
-}
-
+/// Curator's jars and the classes directory, joined for `-cp`.
 fn classpath(classes: &Path) -> String {
-    for jar in JARS {
-        assert!(Path::new(jar).is_file(), "{jar} is missing; {INSTALL_HINT}");
-    }
-    let mut entries = vec![classes.display().to_string()];
-    entries.extend(JARS.iter().map(|jar| (*jar).to_owned()));
-    entries.join(":")
+    let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+    java::join_classpath(std::iter::once(classes.to_path_buf()).chain(jars))
 }
 
 /// Compiles `CuratorLocker.java` once per test process (bounded: javac is killed by PID after
 /// 90 s) and returns the classes directory.
-fn compiled() -> PathBuf {
-    static CLASSES: OnceLock<PathBuf> = OnceLock::new();
+async fn compiled() -> PathBuf {
+    static CLASSES: OnceCell<PathBuf> = OnceCell::const_new();
     CLASSES
-        .get_or_init(|| {
+        .get_or_init(|| async {
             let classes =
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-locker-{}", std::process::id()));
             std::fs::create_dir_all(&classes).expect("create the classes directory");
             let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/locks/CuratorLocker.java");
-            let mut child = std::process::Command::new(jdk_tool("javac"))
-                .args(["-nowarn", "-Xlint:none", "-encoding", "UTF-8", "-d"])
-                .arg(&classes)
-                .arg("-cp")
-                .arg(classpath(&classes))
-                .arg(&source)
-                .env_remove("JAVA_TOOL_OPTIONS")
-                .env_remove("_JAVA_OPTIONS")
-                .env_remove("JDK_JAVA_OPTIONS")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot run javac: {e}; {INSTALL_HINT}"));
-            let started = std::time::Instant::now();
-            let status = loop {
-                if let Some(status) = child.try_wait().expect("wait for javac") {
-                    break status;
-                }
-                if started.elapsed() > Duration::from_secs(90) {
-                    let pid = child.id();
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("javac (pid {pid}) took longer than 90 s; killed it");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            };
-            let output = child.wait_with_output().expect("javac output");
+            let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+            java::compile(&source, &classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
             assert!(
-                status.success() && classes.join("CuratorLocker.class").is_file(),
-                "javac {} failed ({status}); {INSTALL_HINT}\nstdout:\n{}\nstderr:\n{}",
-                source.display(),
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
+                classes.join("CuratorLocker.class").is_file(),
+                "javac wrote no CuratorLocker.class; {INSTALL_HINT}"
             );
             classes
         })
+        .await
         .clone()
 }
 
@@ -131,8 +76,8 @@ fn seq_of(node_name: &str) -> u64 {
 }
 
 async fn curator_and_us_on_one_lock(b: &Backend) {
-    let classes = tokio::task::block_in_place(compiled);
-    let root = b.sandbox("curator-mix").await;
+    let classes = compiled().await;
+    let root = b.create_root("locks-curator-mix").await;
     let lock = format!("{root}/lock");
     let counter = format!("{root}/counter");
     let setup = b.client().await;
@@ -140,29 +85,13 @@ async fn curator_and_us_on_one_lock(b: &Backend) {
     let log_file = classes.join(format!("mix-{}.log", root.trim_start_matches('/')));
     let _ = std::fs::remove_file(&log_file);
 
-    let mut jvm = Command::new(jdk_tool("java"));
-    jvm.args([
-        "-Xshare:auto",
-        "-XX:TieredStopAtLevel=1",
-        "-XX:+UseSerialGC",
-        "-XX:-UsePerfData",
-        "-Djava.net.preferIPv4Stack=true",
-        "-Dzookeeper.sasl.client=false",
-        "-cp",
-        &classpath(&classes),
-        "CuratorLocker",
-        &b.connect_string(),
-        &root,
-        &ITERATIONS.to_string(),
-    ])
-    .arg(&log_file)
-    .env_remove("JAVA_TOOL_OPTIONS")
-    .env_remove("_JAVA_OPTIONS")
-    .env_remove("JDK_JAVA_OPTIONS")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .kill_on_drop(true);
+    let mut jvm = java::jvm(&classpath(&classes), "CuratorLocker").unwrap_or_else(|e| panic!("{e}"));
+    jvm.args([&b.connect_string(), &root, &ITERATIONS.to_string()])
+        .arg(&log_file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let mut child = jvm.spawn().unwrap_or_else(|e| panic!("cannot start java: {e}; {INSTALL_HINT}"));
     let pid = child.id().expect("a just-spawned child has a PID");
     let mut stderr = child.stderr.take().expect("stderr is piped");

@@ -1,6 +1,5 @@
 //! Integration tests of the locks, against zk-testing's embedded server on a paused clock.
 
-#[macro_use]
 mod backend;
 mod contention;
 mod curator_mix;

@@ -1,6 +1,6 @@
 //! The key mutex scenarios against both backends over TCP, in real time: the shared real
 //! ZooKeeper 3.8 and a fresh embedded `TestServer`. Each body is written once against a
-//! [`Backend`]; `both!` generates `real::<name>` and `embedded::<name>`.
+//! [`Backend`]; `zk_testing::both_backends!` generates `real::<name>` and `embedded::<name>`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -9,9 +9,9 @@ use std::time::Duration;
 use zk_core::Client;
 use zk_recipes::{layout, Error, InterProcessMutex, LockStatus};
 
-use crate::backend::{children, children_of, eventually, within, Backend};
+use crate::backend::{children, children_of, eventually, within, Backend, BackendExt};
 
-both!(
+zk_testing::both_backends!(worker_threads = 4;
     mutual_exclusion,
     lost_create_reply_finds_our_node_again,
     holder_session_expires_lock_is_lost,
@@ -24,7 +24,7 @@ both!(
 async fn mutual_exclusion(b: &Backend) {
     const SESSIONS: usize = 4;
     const ROUNDS: u64 = 25;
-    let root = b.sandbox("mutex").await;
+    let root = b.create_root("locks-mutex").await;
     let path = format!("{root}/lock");
     let counter = Arc::new(AtomicU64::new(0));
     let holders = Arc::new(AtomicUsize::new(0));
@@ -76,7 +76,7 @@ async fn mutual_exclusion(b: &Backend) {
 /// reconnection is still refused; a round where the request was lost is retried (each round
 /// is a coin toss, so 12 rounds practically always produce a lost reply).
 async fn lost_create_reply_finds_our_node_again(b: &Backend) {
-    let root = b.sandbox("lost-reply").await;
+    let root = b.create_root("locks-lost-reply").await;
     let path = format!("{root}/lock");
     let proxy = b.proxy().await;
     let zk = b.client_via(&proxy).await;
@@ -141,7 +141,7 @@ async fn lost_create_reply_finds_our_node_again(b: &Backend) {
 /// reconnects at once and takes its session back before the close (the real server then
 /// ignores the close from the displaced connection).
 async fn holder_session_expires_lock_is_lost(b: &Backend) {
-    let root = b.sandbox("expiry").await;
+    let root = b.create_root("locks-expiry").await;
     let path = format!("{root}/lock");
     let proxy = b.proxy().await;
     let zk = b.short_client(&proxy.connect_string()).await;
@@ -178,7 +178,7 @@ async fn holder_session_expires_lock_is_lost(b: &Backend) {
 /// free lock; real network latency spreads them over the different awaits): nothing of the
 /// cancelled calls is left behind.
 async fn cancellation_leaves_no_node(b: &Backend) {
-    let root = b.sandbox("cancel").await;
+    let root = b.create_root("locks-cancel").await;
     let path = format!("{root}/lock");
     let a = InterProcessMutex::new(b.client().await, &path).unwrap();
     let bc = b.client().await;
@@ -236,7 +236,7 @@ async fn cancellation_leaves_no_node(b: &Backend) {
 /// Re-entrancy (one node, a count) and participants (holder first, ids from `with_id`, in
 /// Curator's sort order).
 async fn reentrancy_and_participants(b: &Backend) {
-    let root = b.sandbox("reenter").await;
+    let root = b.create_root("locks-reenter").await;
     let path = format!("{root}/lock");
     let a = InterProcessMutex::new(b.client().await, &path).unwrap().with_id(b"alpha");
     let bm = Arc::new(InterProcessMutex::new(b.client().await, &path).unwrap().with_id(b"beta"));

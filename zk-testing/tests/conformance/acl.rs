@@ -5,7 +5,7 @@ use zk_core::{Client, CreateMode, Error, ReadOp};
 
 use crate::support::{expect_err, Backend, Sandbox};
 
-conformance!(
+zk_testing::both_backends!(
     read_only_acl_denies_writes,
     digest_creator_all_admits_only_the_creator,
     digest_id_is_user_and_base64_sha1,
@@ -43,7 +43,7 @@ fn assert_digest_shape(id: &str) {
 }
 
 async fn read_only_acl_denies_writes(b: &Backend) {
-    let sb = b.sandbox("acl_read_only").await;
+    let sb = b.sandbox("conformance-acl_read_only").await;
     let c = sb.client().await;
     let mode = CreateMode::Persistent.with_acl(Acl::read_unsafe());
     let (_, stat) = c.create("/r", b"ro", mode).await.unwrap();
@@ -61,7 +61,7 @@ async fn read_only_acl_denies_writes(b: &Backend) {
 }
 
 async fn digest_creator_all_admits_only_the_creator(b: &Backend) {
-    let sb = b.sandbox("acl_digest").await;
+    let sb = b.sandbox("conformance-acl_digest").await;
     let owner = digest_client(&sb, b"user:pw").await;
     let mode = CreateMode::Persistent.with_acl(Acl::creator_all());
     owner.create("/d", b"secret", mode).await.unwrap();
@@ -94,7 +94,7 @@ async fn digest_creator_all_admits_only_the_creator(b: &Backend) {
 }
 
 async fn digest_id_is_user_and_base64_sha1(b: &Backend) {
-    let sb = b.sandbox("acl_digest_id").await;
+    let sb = b.sandbox("conformance-acl_digest_id").await;
     let c = digest_client(&sb, b"user:pw").await;
     c.create("/d", b"", CreateMode::Persistent.with_acl(Acl::creator_all())).await.unwrap();
     let (acl, stat) = c.get_acl("/d").await.unwrap();
@@ -115,7 +115,7 @@ async fn digest_id_is_user_and_base64_sha1(b: &Backend) {
 }
 
 async fn creator_all_expands_to_every_authenticated_identity(b: &Backend) {
-    let sb = b.sandbox("acl_auth_expand").await;
+    let sb = b.sandbox("conformance-acl_auth_expand").await;
     let c = digest_client(&sb, b"user:pw").await;
     c.add_auth("digest", b"second:pw2").await.unwrap();
     c.create("/d", b"", CreateMode::Persistent.with_acl(Acl::creator_all())).await.unwrap();
@@ -133,7 +133,7 @@ async fn creator_all_expands_to_every_authenticated_identity(b: &Backend) {
 }
 
 async fn creator_all_without_identity_is_invalid_acl(b: &Backend) {
-    let sb = b.sandbox("acl_creator_anon").await;
+    let sb = b.sandbox("conformance-acl_creator_anon").await;
     let c = sb.client().await;
     let creator_all = || CreateMode::Persistent.with_acl(Acl::creator_all());
     expect_err("create", c.create("/c", b"", creator_all()).await, Error::InvalidAcl);
@@ -149,7 +149,7 @@ async fn creator_all_without_identity_is_invalid_acl(b: &Backend) {
 }
 
 async fn invalid_acls_are_rejected(b: &Backend) {
-    let sb = b.sandbox("acl_invalid").await;
+    let sb = b.sandbox("conformance-acl_invalid").await;
     let c = sb.client().await;
     let invalid = [
         vec![Acl::new(Perms::ALL, "world", "someone")],
@@ -185,7 +185,7 @@ async fn invalid_acls_are_rejected(b: &Backend) {
 }
 
 async fn set_acl_checks_and_bumps_aversion(b: &Backend) {
-    let sb = b.sandbox("acl_set").await;
+    let sb = b.sandbox("conformance-acl_set").await;
     let c = sb.client().await;
     let (_, s0) = c.create("/v", b"v", CreateMode::Persistent).await.unwrap();
     let acl1 = vec![Acl::world_anyone(Perms::READ | Perms::WRITE | Perms::ADMIN)];
@@ -206,7 +206,7 @@ async fn set_acl_checks_and_bumps_aversion(b: &Backend) {
 }
 
 async fn builder_auth_authenticates_every_request(b: &Backend) {
-    let sb = b.sandbox("acl_builder").await;
+    let sb = b.sandbox("conformance-acl_builder").await;
     let connect = || Client::builder(&sb.connect_string()).auth("digest", b"user:pw").connect();
     let c = connect().await.unwrap();
     let ids = c.who_am_i().await.unwrap();
@@ -223,7 +223,7 @@ async fn builder_auth_authenticates_every_request(b: &Backend) {
 }
 
 async fn delete_needs_delete_on_parent(b: &Backend) {
-    let sb = b.sandbox("acl_delete").await;
+    let sb = b.sandbox("conformance-acl_delete").await;
     let c = sb.client().await;
     let no_delete = vec![Acl::world_anyone(Perms::READ | Perms::WRITE | Perms::CREATE | Perms::ADMIN)];
     c.create("/p", b"", CreateMode::Persistent.with_acl(no_delete)).await.unwrap();
@@ -242,7 +242,7 @@ async fn delete_needs_delete_on_parent(b: &Backend) {
 }
 
 async fn get_acl_masks_digest_ids_without_admin(b: &Backend) {
-    let sb = b.sandbox("acl_mask").await;
+    let sb = b.sandbox("conformance-acl_mask").await;
     let owner = digest_client(&sb, b"user:pw").await;
     let acl = vec![Acl::world_anyone(Perms::READ), Acl::new(Perms::ALL, "digest", USER_PW_DIGEST)];
     owner.create("/m", b"", CreateMode::Persistent.with_acl(acl.clone())).await.unwrap();
@@ -256,7 +256,7 @@ async fn get_acl_masks_digest_ids_without_admin(b: &Backend) {
 }
 
 async fn ip_acl_matches_the_connection_address(b: &Backend) {
-    let sb = b.sandbox("acl_ip").await;
+    let sb = b.sandbox("conformance-acl_ip").await;
     let c = sb.client().await;
     let local = vec![Acl::new(Perms::ALL, "ip", "127.0.0.1")];
     c.create("/local", b"l", CreateMode::Persistent.with_acl(local)).await.unwrap();
@@ -271,7 +271,7 @@ async fn ip_acl_matches_the_connection_address(b: &Backend) {
 }
 
 async fn exists_does_not_check_read_on_old_servers(b: &Backend) {
-    let sb = b.sandbox("acl_exists").await;
+    let sb = b.sandbox("conformance-acl_exists").await;
     let c = sb.client().await;
     let write_only = vec![Acl::world_anyone(Perms::WRITE)];
     let (_, stat) = c.create("/w", b"", CreateMode::Persistent.with_acl(write_only)).await.unwrap();
@@ -289,7 +289,7 @@ async fn exists_does_not_check_read_on_old_servers(b: &Backend) {
 }
 
 async fn unknown_auth_scheme_fails_the_client(b: &Backend) {
-    let sb = b.sandbox("acl_auth_failed").await;
+    let sb = b.sandbox("conformance-acl_auth_failed").await;
     let c = sb.client().await;
     let empty = c.add_auth("", b"x").await;
     assert!(matches!(empty, Err(Error::BadArguments(_))), "empty scheme: {empty:?}");

@@ -7,7 +7,7 @@ use zk_testing::RealZooKeeper;
 
 use crate::support::Backend;
 
-conformance!(persistent_watcher_types_on_this_server);
+zk_testing::both_backends!(persistent_watcher_types_on_this_server);
 
 /// TTL nodes need `zookeeper.extendedTypesEnabled=true`; without it the server answers
 /// UNIMPLEMENTED (§5.7). Needs its own server, so it is not parameterized by backend.
@@ -34,7 +34,7 @@ async fn ttl_is_unimplemented_when_extended_types_are_off() {
 /// since 3.9 (ZOOKEEPER-4472); a 3.8 server rejects them. `Any` (3) works on every version and
 /// removes a persistent watch too.
 async fn persistent_watcher_types_on_this_server(b: &Backend) {
-    let sb = b.sandbox("wtypes").await;
+    let sb = b.sandbox("conformance-wtypes").await;
     let c = sb.client().await;
     let mut w = c.add_watch("/p", AddWatchMode::Persistent).await.unwrap();
     let by_type = c.check_watches("/p", WatcherType::Persistent).await;

@@ -4,7 +4,7 @@ use zk_core::{Client, CreateMode, Error, Op, OpResult, ReadOp, ReadResult, Stat}
 
 use crate::support::Backend;
 
-conformance!(
+zk_testing::both_backends!(
     multi_applies_every_op,
     multi_creates_every_mode,
     multi_failure_applies_nothing,
@@ -40,7 +40,7 @@ async fn stat_of(c: &Client, path: &str) -> Stat {
 }
 
 async fn multi_applies_every_op(b: &Backend) {
-    let sb = b.sandbox("multi_ok").await;
+    let sb = b.sandbox("conformance-multi_ok").await;
     let c = sb.client().await;
     for (path, data) in [("/x", &b"x0"[..]), ("/gone", b""), ("/q", b""), ("/q/first", b"")] {
         c.create(path, data, CreateMode::Persistent).await.unwrap();
@@ -76,7 +76,7 @@ async fn multi_applies_every_op(b: &Backend) {
 }
 
 async fn multi_creates_every_mode(b: &Backend) {
-    let sb = b.sandbox("multi_modes").await;
+    let sb = b.sandbox("conformance-multi_modes").await;
     let c = sb.client().await;
     let ttl = std::time::Duration::from_secs(3600);
     let ops = [
@@ -105,7 +105,7 @@ async fn multi_creates_every_mode(b: &Backend) {
 }
 
 async fn multi_failure_applies_nothing(b: &Backend) {
-    let sb = b.sandbox("multi_atomic").await;
+    let sb = b.sandbox("conformance-multi_atomic").await;
     let c = sb.client().await;
     let (_, x0) = c.create("/x", b"x0", CreateMode::Persistent).await.unwrap();
     c.create("/q", b"", CreateMode::Persistent).await.unwrap();
@@ -133,7 +133,7 @@ async fn multi_failure_applies_nothing(b: &Backend) {
 }
 
 async fn multi_reports_the_first_failing_op(b: &Backend) {
-    let sb = b.sandbox("multi_errors").await;
+    let sb = b.sandbox("conformance-multi_errors").await;
     let c = sb.client().await;
     c.create("/x", b"", CreateMode::Persistent).await.unwrap();
     c.create("/x/child", b"", CreateMode::Persistent).await.unwrap();
@@ -160,7 +160,7 @@ async fn multi_reports_the_first_failing_op(b: &Backend) {
 }
 
 async fn multi_ops_see_earlier_ops(b: &Backend) {
-    let sb = b.sandbox("multi_sequence").await;
+    let sb = b.sandbox("conformance-multi_sequence").await;
     let c = sb.client().await;
     // §6.3: each op is validated against the state left by the earlier ops.
     let ops = [
@@ -203,7 +203,7 @@ async fn multi_ops_see_earlier_ops(b: &Backend) {
 }
 
 async fn multi_rejects_invalid_ops_client_side(b: &Backend) {
-    let sb = b.sandbox("multi_invalid").await;
+    let sb = b.sandbox("conformance-multi_invalid").await;
     let c = sb.client().await;
     let r = c.multi(&[Op::create("/ok", b"", CreateMode::Persistent), Op::delete("/bad/", None)]).await;
     assert!(matches!(&r, Err(Error::InvalidPath { path, .. }) if path == "/bad/"), "{r:?}");
@@ -220,7 +220,7 @@ async fn multi_rejects_invalid_ops_client_side(b: &Backend) {
 }
 
 async fn multi_read_mixes_results(b: &Backend) {
-    let sb = b.sandbox("multi_read").await;
+    let sb = b.sandbox("conformance-multi_read").await;
     let c = sb.client().await;
     c.create("/r", b"data", CreateMode::Persistent).await.unwrap();
     c.create("/r/k2", b"", CreateMode::Persistent).await.unwrap();
@@ -250,7 +250,7 @@ async fn multi_read_mixes_results(b: &Backend) {
 }
 
 async fn empty_multi(b: &Backend) {
-    let sb = b.sandbox("multi_empty").await;
+    let sb = b.sandbox("conformance-multi_empty").await;
     let c = sb.client().await;
     assert_eq!(c.multi(&[]).await, Ok(Vec::new()));
     assert_eq!(c.multi_read(&[]).await, Ok(Vec::new()));

@@ -10,7 +10,7 @@ use zk_core::{Client, CreateMode, Error, Stat};
 
 use crate::support::{expect_err, within, Backend};
 
-conformance!(
+zk_testing::both_backends!(
     create_persistent_returns_fresh_stat,
     create_ephemeral_is_owned_by_session,
     sequential_suffix_comes_from_parent_counter,
@@ -73,7 +73,7 @@ async fn gone_within(c: &Client, path: &str, limit: Duration) -> bool {
 }
 
 async fn create_persistent_returns_fresh_stat(b: &Backend) {
-    let sb = b.sandbox("create_persistent").await;
+    let sb = b.sandbox("conformance-create_persistent").await;
     let c = sb.client().await;
     let before = now_ms();
     let (path, stat) = c.create("/a", b"hello", CreateMode::Persistent).await.unwrap();
@@ -88,7 +88,7 @@ async fn create_persistent_returns_fresh_stat(b: &Backend) {
 }
 
 async fn create_ephemeral_is_owned_by_session(b: &Backend) {
-    let sb = b.sandbox("create_ephemeral").await;
+    let sb = b.sandbox("conformance-create_ephemeral").await;
     let (c, other) = (sb.client().await, sb.client().await);
     assert_ne!(c.session_id(), 0);
     let (path, stat) = c.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
@@ -108,7 +108,7 @@ async fn create_ephemeral_is_owned_by_session(b: &Backend) {
 }
 
 async fn sequential_suffix_comes_from_parent_counter(b: &Backend) {
-    let sb = b.sandbox("sequential").await;
+    let sb = b.sandbox("conformance-sequential").await;
     let c = sb.client().await;
     let create = |path: &'static str, mode: CreateMode| {
         let c = c.clone();
@@ -136,7 +136,7 @@ async fn sequential_suffix_comes_from_parent_counter(b: &Backend) {
 }
 
 async fn container_is_reaped_after_last_child(b: &Backend) {
-    let sb = b.sandbox("container").await;
+    let sb = b.sandbox("conformance-container").await;
     let c = sb.client().await;
     let (path, stat) = c.create("/ct", b"box", CreateMode::Container).await.unwrap();
     assert_eq!(path, "/ct");
@@ -155,7 +155,7 @@ async fn container_is_reaped_after_last_child(b: &Backend) {
 }
 
 async fn ttl_nodes_are_reaped_when_childless(b: &Backend) {
-    let sb = b.sandbox("ttl").await;
+    let sb = b.sandbox("conformance-ttl").await;
     let c = sb.client().await;
     let ttl = Duration::from_millis(300);
     let (path, stat) = c.create("/ttl", b"t", CreateMode::PersistentWithTtl(ttl)).await.unwrap();
@@ -176,7 +176,7 @@ async fn ttl_nodes_are_reaped_when_childless(b: &Backend) {
 }
 
 async fn ttl_out_of_range_is_rejected_client_side(b: &Backend) {
-    let sb = b.sandbox("ttl_range").await;
+    let sb = b.sandbox("conformance-ttl_range").await;
     let c = sb.client().await;
     let zero = c.create("/z", b"", CreateMode::PersistentWithTtl(Duration::ZERO)).await;
     expect_bad_arguments("TTL 0", zero);
@@ -190,7 +190,7 @@ async fn ttl_out_of_range_is_rejected_client_side(b: &Backend) {
 }
 
 async fn parent_stat_tracks_children(b: &Backend) {
-    let sb = b.sandbox("parent_stat").await;
+    let sb = b.sandbox("conformance-parent_stat").await;
     let c = sb.client().await;
     let (_, p0) = c.create("/p", b"data", CreateMode::Persistent).await.unwrap();
     let (_, c1) = c.create("/p/c1", b"", CreateMode::Persistent).await.unwrap();
@@ -213,7 +213,7 @@ async fn parent_stat_tracks_children(b: &Backend) {
 }
 
 async fn create_errors(b: &Backend) {
-    let sb = b.sandbox("create_errors").await;
+    let sb = b.sandbox("conformance-create_errors").await;
     let c = sb.client().await;
     c.create("/a", b"first", CreateMode::Persistent).await.unwrap();
     expect_err("existing", c.create("/a", b"second", CreateMode::Persistent).await, Error::NodeExists);
@@ -232,7 +232,7 @@ async fn create_errors(b: &Backend) {
 }
 
 async fn delete_errors_and_precedence(b: &Backend) {
-    let sb = b.sandbox("delete_errors").await;
+    let sb = b.sandbox("conformance-delete_errors").await;
     let c = sb.client().await;
     c.create("/d", b"", CreateMode::Persistent).await.unwrap();
     c.create("/d/child", b"", CreateMode::Persistent).await.unwrap();
@@ -262,7 +262,7 @@ async fn delete_reserved_paths_is_bad_arguments(b: &Backend) {
 }
 
 async fn missing_node_errors(b: &Backend) {
-    let sb = b.sandbox("missing_node").await;
+    let sb = b.sandbox("conformance-missing_node").await;
     let c = sb.client().await;
     assert_eq!(c.exists("/m").await.unwrap(), None);
     expect_err("get_data", c.get_data("/m").await, Error::NoNode);
@@ -281,7 +281,7 @@ async fn missing_node_errors(b: &Backend) {
 }
 
 async fn bad_version_errors(b: &Backend) {
-    let sb = b.sandbox("bad_version").await;
+    let sb = b.sandbox("conformance-bad_version").await;
     let c = sb.client().await;
     c.create("/v", b"v0", CreateMode::Persistent).await.unwrap();
     expect_err("set_data", c.set_data("/v", b"v1", Some(1)).await, Error::BadVersion);
@@ -298,7 +298,7 @@ async fn bad_version_errors(b: &Backend) {
 }
 
 async fn invalid_paths_rejected_client_side(b: &Backend) {
-    let sb = b.sandbox("invalid_paths").await;
+    let sb = b.sandbox("conformance-invalid_paths").await;
     let c = sb.client().await;
     let bad = ["", "a", "/a/", "/a//b", "/a/.", "/a/..", "/\u{1}", "/a\u{0}b", "/\u{7f}", "/\u{1F600}"];
     for path in bad {
@@ -326,7 +326,7 @@ async fn invalid_paths_rejected_client_side(b: &Backend) {
 }
 
 async fn oversized_data_rejected_client_side(b: &Backend) {
-    let sb = b.sandbox("oversized").await;
+    let sb = b.sandbox("conformance-oversized").await;
     let c = sb.client().await;
     c.create("/n", b"small", CreateMode::Persistent).await.unwrap();
     let big = vec![7u8; (1 << 20) + 1];
@@ -343,7 +343,7 @@ async fn oversized_data_rejected_client_side(b: &Backend) {
     // The limit is on the request frame's payload (§1.1): header (8) + path (4 + len) + data
     // (4 + n) + version (4). Exactly 1,048,575 bytes is sent and accepted, one more is not.
     // (The node is not read back: that reply would exceed the limit.)
-    let fits = 1_048_575 - (8 + 4 + sb.root.len() + "/n".len() + 4 + 4);
+    let fits = 1_048_575 - (8 + 4 + sb.root().len() + "/n".len() + 4 + 4);
     expect_bad_arguments("one byte over", c.set_data("/n", &vec![1; fits + 1], None).await);
     assert_eq!(c.set_data("/n", &vec![1; fits], None).await.unwrap().data_length, fits as i32);
     assert_eq!(c.exists("/n").await.unwrap().map(|s| s.data_length), Some(fits as i32));
@@ -351,7 +351,7 @@ async fn oversized_data_rejected_client_side(b: &Backend) {
 }
 
 async fn exists_get_data_set_data(b: &Backend) {
-    let sb = b.sandbox("data").await;
+    let sb = b.sandbox("conformance-data").await;
     let c = sb.client().await;
     assert_eq!(c.exists("/x").await.unwrap(), None);
     let (_, s0) = c.create("/x", b"", CreateMode::Persistent).await.unwrap();
@@ -375,7 +375,7 @@ async fn exists_get_data_set_data(b: &Backend) {
 }
 
 async fn children_and_stat(b: &Backend) {
-    let sb = b.sandbox("children").await;
+    let sb = b.sandbox("conformance-children").await;
     let c = sb.client().await;
     c.create("/c", b"", CreateMode::Persistent).await.unwrap();
     for name in ["/c/b", "/c/a", "/c/c", "/c/a/deep"] {
@@ -394,7 +394,7 @@ async fn children_and_stat(b: &Backend) {
 }
 
 async fn sync_returns_without_checks(b: &Backend) {
-    let sb = b.sandbox("sync").await;
+    let sb = b.sandbox("conformance-sync").await;
     let (c, writer) = (sb.client().await, sb.client().await);
     writer.create("/s", b"w", CreateMode::Persistent).await.unwrap();
     c.sync("/s").await.unwrap();
@@ -407,7 +407,7 @@ async fn sync_returns_without_checks(b: &Backend) {
 }
 
 async fn get_ephemerals_filters_by_prefix(b: &Backend) {
-    let sb = b.sandbox("ephemerals").await;
+    let sb = b.sandbox("conformance-ephemerals").await;
     let (c, other) = (sb.client().await, sb.client().await);
     c.create("/p", b"", CreateMode::Persistent).await.unwrap();
     c.create("/ep", b"", CreateMode::Persistent).await.unwrap();
@@ -429,7 +429,7 @@ async fn get_ephemerals_filters_by_prefix(b: &Backend) {
 }
 
 async fn all_children_number_counts_descendants(b: &Backend) {
-    let sb = b.sandbox("all_children").await;
+    let sb = b.sandbox("conformance-all_children").await;
     let c = sb.client().await;
     for path in ["/t", "/t/a", "/t/b", "/t/a/c", "/t/a/c/d"] {
         c.create(path, b"", CreateMode::Persistent).await.unwrap();
@@ -442,7 +442,7 @@ async fn all_children_number_counts_descendants(b: &Backend) {
 }
 
 async fn who_am_i_lists_identities(b: &Backend) {
-    let sb = b.sandbox("who_am_i").await;
+    let sb = b.sandbox("conformance-who_am_i").await;
     let c = sb.client().await;
     let ids: Vec<(String, String)> =
         c.who_am_i().await.unwrap().into_iter().map(|i| (i.auth_scheme, i.user)).collect();
@@ -458,7 +458,7 @@ async fn who_am_i_lists_identities(b: &Backend) {
 
 async fn ten_thousand_requests_in_call_order(b: &Backend) {
     const N: u32 = 10_000;
-    let sb = b.sandbox("ten_thousand").await;
+    let sb = b.sandbox("conformance-ten_thousand").await;
     let c = sb.client().await;
     c.create("/n", b"", CreateMode::Persistent).await.unwrap();
     // Each call enqueues its request before returning, so all N are issued in this order

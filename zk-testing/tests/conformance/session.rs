@@ -13,9 +13,9 @@ use zk_core::{
     WatcherType,
 };
 
-use crate::support::{assert_event, fired, within, Backend};
+use crate::support::{assert_event, fired, short_client, within, Backend};
 
-conformance!(
+zk_testing::both_backends!(
     ephemerals_vanish_after_close,
     dropping_the_last_handle_closes_the_session,
     session_resumes_after_connection_cut,
@@ -70,7 +70,7 @@ async fn assert_ephemeral_of(c: &Client, path: &str, session: i64) {
 }
 
 async fn ephemerals_vanish_after_close(b: &Backend) {
-    let sb = b.sandbox("s-close").await;
+    let sb = b.sandbox("conformance-s-close").await;
     let (a, mut events) = with_events(sb.client().await).await;
     let other = sb.client().await;
     create(&a, "/e", CreateMode::Ephemeral).await;
@@ -91,7 +91,7 @@ async fn ephemerals_vanish_after_close(b: &Backend) {
 /// Dropping every handle closes the session at once (CloseSession), not after the timeout; a
 /// watcher that outlives the handles learns that the client is closed.
 async fn dropping_the_last_handle_closes_the_session(b: &Backend) {
-    let sb = b.sandbox("s-drop").await;
+    let sb = b.sandbox("conformance-s-drop").await;
     let a = sb.client().await;
     let observer = sb.client().await;
     assert_eq!(a.session_timeout(), Duration::from_secs(30));
@@ -109,7 +109,7 @@ async fn dropping_the_last_handle_closes_the_session(b: &Backend) {
 }
 
 async fn session_resumes_after_connection_cut(b: &Backend) {
-    let sb = b.sandbox("s-cut").await;
+    let sb = b.sandbox("conformance-s-cut").await;
     let proxy = b.proxy().await;
     let (a, mut events) = with_events(Client::connect(&sb.via(&proxy)).await.unwrap()).await;
     let other = sb.client().await;
@@ -146,7 +146,7 @@ async fn session_resumes_after_connection_cut(b: &Backend) {
 
 /// `session_events()` promises every change after the call, even one that follows at once.
 async fn session_events_see_a_change_right_after_subscribing(b: &Backend) {
-    let sb = b.sandbox("s-subscribe").await;
+    let sb = b.sandbox("conformance-s-subscribe").await;
     let proxy = b.proxy().await;
     let a = Client::connect(&sb.via(&proxy)).await.unwrap();
     // Racy by nature: several rounds make a lost first event show up reliably.
@@ -162,7 +162,7 @@ async fn session_events_see_a_change_right_after_subscribing(b: &Backend) {
 /// §7.5: standard watches are re-sent with lastZxidSeen, and the server reports what changed
 /// while the client was away.
 async fn watches_catch_up_on_changes_made_while_disconnected(b: &Backend) {
-    let sb = b.sandbox("s-catch-up").await;
+    let sb = b.sandbox("conformance-s-catch-up").await;
     let proxy = b.proxy().await;
     let (a, mut events) = with_events(Client::connect(&sb.via(&proxy)).await.unwrap()).await;
     let other = sb.client().await;
@@ -211,7 +211,7 @@ async fn watches_catch_up_on_changes_made_while_disconnected(b: &Backend) {
 /// §13.10: requests on the wire when the connection drops fail with CONNECTIONLOSS; the
 /// session survives and later requests succeed.
 async fn in_flight_requests_fail_with_connection_loss(b: &Backend) {
-    let sb = b.sandbox("s-in-flight").await;
+    let sb = b.sandbox("conformance-s-in-flight").await;
     let proxy = b.proxy().await;
     let (a, mut events) = with_events(Client::connect(&sb.via(&proxy)).await.unwrap()).await;
     create(&a, "/n", CreateMode::Persistent).await;
@@ -236,7 +236,7 @@ async fn in_flight_requests_fail_with_connection_loss(b: &Backend) {
 }
 
 async fn requests_issued_while_disconnected_run_after_reconnect(b: &Backend) {
-    let sb = b.sandbox("s-queued").await;
+    let sb = b.sandbox("conformance-s-queued").await;
     let proxy = b.proxy().await;
     let (a, mut events) = with_events(Client::connect(&sb.via(&proxy)).await.unwrap()).await;
     create(&a, "/n", CreateMode::Persistent).await;
@@ -266,9 +266,9 @@ async fn requests_issued_while_disconnected_run_after_reconnect(b: &Backend) {
 /// A would take the session back at once (the server closes the other connection again) and
 /// B's close would race with A's reconnection.
 async fn session_closed_by_another_client_is_expired(b: &Backend) {
-    let sb = b.sandbox("s-taken-over").await;
+    let sb = b.sandbox("conformance-s-taken-over").await;
     let proxy = b.proxy().await;
-    let (a, mut events) = with_events(sb.short_client(&sb.via(&proxy)).await).await;
+    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
     create(&a, "/eph", CreateMode::Ephemeral).await;
     let (id, password) = (a.session_id(), a.session_password());
     assert_eq!(password.len(), 16);
@@ -305,9 +305,9 @@ async fn session_closed_by_another_client_is_expired(b: &Backend) {
 /// read timeout (2T/3), the server expires the session after T (plus up to a tick), and A
 /// reports Expired: on its own deadline, or from the server's answer once the partition heals.
 async fn partition_longer_than_session_timeout_expires(b: &Backend) {
-    let sb = b.sandbox("s-partition").await;
+    let sb = b.sandbox("conformance-s-partition").await;
     let proxy = b.proxy().await;
-    let (a, mut events) = with_events(sb.short_client(&sb.via(&proxy)).await).await;
+    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
     let timeout = a.session_timeout();
     assert_eq!(timeout, Duration::from_secs(4), "negotiated timeout");
     let observer = sb.client().await;
@@ -365,9 +365,9 @@ async fn connect_to_refusing_address_fails(b: &Backend) {
 
 /// §2.5: pings every T/3 keep an idle session (and its connection) alive well past T.
 async fn pings_keep_an_idle_session_alive(b: &Backend) {
-    let sb = b.sandbox("s-pings").await;
+    let sb = b.sandbox("conformance-s-pings").await;
     let proxy = b.proxy().await;
-    let (a, mut events) = with_events(sb.short_client(&sb.via(&proxy)).await).await;
+    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
     let id = a.session_id();
     create(&a, "/eph", CreateMode::Ephemeral).await;
 

@@ -14,7 +14,7 @@ use zk_core::{
 
 use crate::support::{assert_event, fired, within, Backend};
 
-conformance!(
+zk_testing::both_backends!(
     exists_watch_on_missing_node_fires_created,
     exists_watch_on_existing_node_fires_data_changed,
     data_watch_fires_deleted,
@@ -74,7 +74,7 @@ async fn create(c: &Client, path: &str) {
 }
 
 async fn exists_watch_on_missing_node_fires_created(b: &Backend) {
-    let sb = b.sandbox("w-exists-missing").await;
+    let sb = b.sandbox("conformance-w-exists-missing").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     let (stat, mut w) = watching.exists_and_watch("/a").await.unwrap();
     assert_eq!(stat, None);
@@ -86,7 +86,7 @@ async fn exists_watch_on_missing_node_fires_created(b: &Backend) {
 }
 
 async fn exists_watch_on_existing_node_fires_data_changed(b: &Backend) {
-    let sb = b.sandbox("w-exists-existing").await;
+    let sb = b.sandbox("conformance-w-exists-existing").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     create(&writer, "/a").await;
     let (stat, w) = watching.exists_and_watch("/a").await.unwrap();
@@ -96,7 +96,7 @@ async fn exists_watch_on_existing_node_fires_data_changed(b: &Backend) {
 }
 
 async fn data_watch_fires_deleted(b: &Backend) {
-    let sb = b.sandbox("w-data-deleted").await;
+    let sb = b.sandbox("conformance-w-data-deleted").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     writer.create("/a", b"data", CreateMode::Persistent).await.unwrap();
     let (data, _, w) = watching.get_data_and_watch("/a").await.unwrap();
@@ -109,7 +109,7 @@ async fn data_watch_fires_deleted(b: &Backend) {
 }
 
 async fn child_watch_fires_children_changed_on_parent(b: &Backend) {
-    let sb = b.sandbox("w-children").await;
+    let sb = b.sandbox("conformance-w-children").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     create(&writer, "/p").await;
     let (children, _, mut w) = watching.get_children_and_watch("/p").await.unwrap();
@@ -123,7 +123,7 @@ async fn child_watch_fires_children_changed_on_parent(b: &Backend) {
 }
 
 async fn child_watch_fires_deleted_with_the_node(b: &Backend) {
-    let sb = b.sandbox("w-children-deleted").await;
+    let sb = b.sandbox("conformance-w-children-deleted").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     create(&writer, "/p").await;
     let (_, _, w) = watching.get_children_and_watch("/p").await.unwrap();
@@ -133,7 +133,7 @@ async fn child_watch_fires_deleted_with_the_node(b: &Backend) {
 }
 
 async fn one_shot_watch_fires_once(b: &Backend) {
-    let sb = b.sandbox("w-once").await;
+    let sb = b.sandbox("conformance-w-once").await;
     let c = sb.client().await;
     create(&c, "/a").await;
     let (_, _, w) = c.get_data_and_watch("/a").await.unwrap();
@@ -153,7 +153,7 @@ async fn one_shot_watch_fires_once(b: &Backend) {
 
 /// §7.7.1 for the client's own writes: the event is already there when the write's reply is.
 async fn event_precedes_reply_to_own_write(b: &Backend) {
-    let sb = b.sandbox("w-order-own").await;
+    let sb = b.sandbox("conformance-w-order-own").await;
     let c = sb.client().await;
     let (_, w) = c.exists_and_watch("/a").await.unwrap();
     c.create("/a", b"", CreateMode::Persistent).await.unwrap();
@@ -179,7 +179,7 @@ async fn event_precedes_reply_to_own_write(b: &Backend) {
 /// §7.7.1 across clients: after another client's write returned, any read of the watching
 /// client reflects the change, so its event must already have been delivered.
 async fn event_precedes_reply_to_later_read(b: &Backend) {
-    let sb = b.sandbox("w-order-other").await;
+    let sb = b.sandbox("conformance-w-order-other").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     let (_, w) = watching.exists_and_watch("/a").await.unwrap();
     writer.create("/a", b"", CreateMode::Persistent).await.unwrap();
@@ -202,7 +202,7 @@ async fn event_precedes_reply_to_later_read(b: &Backend) {
 }
 
 async fn persistent_watch_sees_node_and_children_across_recreate(b: &Backend) {
-    let sb = b.sandbox("w-persistent").await;
+    let sb = b.sandbox("conformance-w-persistent").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     // The node need not exist yet.
     let mut w = watching.add_watch("/p", AddWatchMode::Persistent).await.unwrap();
@@ -231,7 +231,7 @@ async fn persistent_watch_sees_node_and_children_across_recreate(b: &Backend) {
 }
 
 async fn recursive_watch_sees_descendants_without_child_events(b: &Backend) {
-    let sb = b.sandbox("w-recursive").await;
+    let sb = b.sandbox("conformance-w-recursive").await;
     let (watching, writer) = (sb.client().await, sb.client().await);
     let mut w = watching.add_watch("/r", AddWatchMode::PersistentRecursive).await.unwrap();
     // A standard child watch of the same connection below /r makes the server send
@@ -262,10 +262,10 @@ async fn recursive_watch_sees_descendants_without_child_events(b: &Backend) {
 
 /// Events carry paths relative to the client's chroot, including the chroot root itself.
 async fn event_paths_are_client_paths(b: &Backend) {
-    let sb = b.sandbox("w-chroot").await;
+    let sb = b.sandbox("conformance-w-chroot").await;
     let (chrooted, chrooted_too) = (sb.client().await, sb.client().await);
     let plain = Client::connect(&b.connect_string()).await.unwrap();
-    let full = format!("{}/n", sb.root);
+    let full = format!("{}/n", sb.root());
     let (_, chrooted_exists) = chrooted.exists_and_watch("/n").await.unwrap();
     let (_, plain_exists) = plain.exists_and_watch(&full).await.unwrap();
     let (_, _, root_children) = chrooted.get_children_and_watch("/").await.unwrap();
@@ -284,7 +284,7 @@ async fn event_paths_are_client_paths(b: &Backend) {
 }
 
 async fn dropped_one_shot_watcher_is_removed_on_server(b: &Backend) {
-    let sb = b.sandbox("w-drop-oneshot").await;
+    let sb = b.sandbox("conformance-w-drop-oneshot").await;
     let c = sb.client().await;
     create(&c, "/a").await;
     // A data watch, and an exist watch on a missing node: both live in the server's data table.
@@ -317,7 +317,7 @@ async fn dropped_one_shot_watcher_is_removed_on_server(b: &Backend) {
 }
 
 async fn dropped_persistent_watcher_is_removed_on_server(b: &Backend) {
-    let sb = b.sandbox("w-drop-persistent").await;
+    let sb = b.sandbox("conformance-w-drop-persistent").await;
     let c = sb.client().await;
     for mode in [AddWatchMode::Persistent, AddWatchMode::PersistentRecursive] {
         let w = c.add_watch("/p", mode).await.unwrap();
@@ -333,7 +333,7 @@ async fn dropped_persistent_watcher_is_removed_on_server(b: &Backend) {
 /// path whose request was issued just after (or just before) the drop: the common
 /// `select!` loop that drops an unfired watcher and watches again.
 async fn watching_again_right_after_a_drop_keeps_the_watch(b: &Backend) {
-    let sb = b.sandbox("w-drop-rewatch").await;
+    let sb = b.sandbox("conformance-w-drop-rewatch").await;
     let (c, writer) = (sb.client().await, sb.client().await);
     create(&c, "/a").await;
     for round in 0..5 {
@@ -367,7 +367,7 @@ async fn watching_again_right_after_a_drop_keeps_the_watch(b: &Backend) {
 }
 
 async fn remove_watches_resolves_watcher_with_removed_event(b: &Backend) {
-    let sb = b.sandbox("w-remove").await;
+    let sb = b.sandbox("conformance-w-remove").await;
     let c = sb.client().await;
     create(&c, "/a").await;
     let (_, _, data) = c.get_data_and_watch("/a").await.unwrap();
@@ -391,7 +391,7 @@ async fn remove_watches_resolves_watcher_with_removed_event(b: &Backend) {
 }
 
 async fn several_watchers_on_one_path_all_fire(b: &Backend) {
-    let sb = b.sandbox("w-several").await;
+    let sb = b.sandbox("conformance-w-several").await;
     let (c, other) = (sb.client().await, sb.client().await);
     create(&c, "/a").await;
     let (_, _, first) = c.get_data_and_watch("/a").await.unwrap();

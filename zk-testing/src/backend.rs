@@ -1,0 +1,215 @@
+//! One scenario, two servers: [`Backend`] is either the shared real ZooKeeper or a fresh
+//! embedded [`TestServer`], both over TCP on loopback, and [`both_backends!`](crate::both_backends)
+//! turns each scenario into one test per backend.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use zk_core::{Client, CreateMode, Error};
+
+use crate::{RealZooKeeper, TcpProxy, TestServer};
+
+/// How long starting the real ZooKeeper (a JVM) may take.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a connection made by the helpers may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which server a [`Backend`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// The shared real ZooKeeper 3.8 ([`RealZooKeeper::shared`]).
+    Real,
+    /// An embedded [`TestServer`] owned by the test.
+    Embedded,
+}
+
+/// Something that serves ZooKeeper on a loopback address, for tests that run one scenario
+/// against both servers. The helpers panic on failure: they are meant for test bodies.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let b = zk_testing::Backend::embedded().await;
+/// let sandbox = b.sandbox("doc").await;
+/// let client = sandbox.client().await;
+/// assert!(client.exists("/").await.unwrap().is_some());
+/// assert_eq!(b.name(), "embedded");
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct Backend {
+    kind: BackendKind,
+    connect: String,
+    addr: SocketAddr,
+    /// The embedded server, owned by the test (it lives on the test's runtime).
+    _server: Option<TestServer>,
+}
+
+impl Backend {
+    /// The shared real ZooKeeper of this test process (started on first use).
+    ///
+    /// # Panics
+    ///
+    /// When it does not start within two minutes or cannot start (the message says to run
+    /// `bash scripts/zookeeper.sh`).
+    pub async fn real() -> Backend {
+        let zk = tokio::time::timeout(START_TIMEOUT, RealZooKeeper::shared())
+            .await
+            .expect("the real ZooKeeper did not start in time")
+            .unwrap_or_else(|e| {
+                panic!("cannot start a real ZooKeeper: {e}; run `bash scripts/zookeeper.sh` to install it")
+            });
+        Backend { kind: BackendKind::Real, connect: zk.connect_string(), addr: zk.addr(), _server: None }
+    }
+
+    /// A fresh embedded server for this test, over TCP on loopback like the real one. It
+    /// stops when the `Backend` is dropped.
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot start.
+    pub async fn embedded() -> Backend {
+        let server = TestServer::start().await.expect("start the embedded server");
+        let addr = server.addr().expect("TCP address");
+        Backend { kind: BackendKind::Embedded, connect: server.connect_string(), addr, _server: Some(server) }
+    }
+
+    /// Which server this is.
+    pub fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    /// `"real"` or `"embedded"`.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            BackendKind::Real => "real",
+            BackendKind::Embedded => "embedded",
+        }
+    }
+
+    /// The backend's own connect string (no chroot).
+    pub fn connect_string(&self) -> String {
+        self.connect.clone()
+    }
+
+    /// The backend's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A fault-injecting proxy in front of this backend.
+    ///
+    /// # Panics
+    ///
+    /// When the proxy cannot start.
+    pub async fn proxy(&self) -> TcpProxy {
+        TcpProxy::start(self.addr).await.expect("start proxy")
+    }
+
+    /// The server's version from `srvr` (e.g. `(3, 8, 0)`), `None` when it does not report
+    /// one (for assertions on behaviour that changed between ZooKeeper releases).
+    pub async fn server_version(&self) -> Option<(u32, u32, u32)> {
+        let srvr = crate::four_letter_word(self.addr, "srvr").await.ok()?;
+        let version = srvr.lines().find_map(|l| l.strip_prefix("Zookeeper version: "))?;
+        let mut numbers = version.split(|ch: char| !ch.is_ascii_digit()).map(|n| n.parse().ok());
+        Some((numbers.next()??, numbers.next()??, numbers.next()??))
+    }
+
+    /// A path no other test of any process uses: `/<name>-<pid>-<nanos>-<n>`.
+    pub fn unique_root(name: &str) -> String {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        format!("/{name}-{}-{nanos}-{n}", std::process::id())
+    }
+
+    /// Creates a fresh persistent [`unique_root`](Self::unique_root) for one test, so tests
+    /// sharing a server never see each other's nodes, and returns its path.
+    ///
+    /// # Panics
+    ///
+    /// When connecting (bounded by 10 s) or creating the node fails.
+    pub async fn create_root(&self, name: &str) -> String {
+        let root = Self::unique_root(name);
+        let c = tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(&self.connect))
+            .await
+            .unwrap_or_else(|_| panic!("timed out: connect to create {root}"))
+            .expect("connect for sandbox");
+        match c.create(&root, b"", CreateMode::Persistent).await {
+            Ok(_) | Err(Error::NodeExists) => {}
+            Err(e) => panic!("create sandbox {root}: {e}"),
+        }
+        c.close().await;
+        root
+    }
+
+    /// A fresh, empty subtree ([`create_root`](Self::create_root)) whose clients are chrooted
+    /// into it.
+    pub async fn sandbox(&self, name: &str) -> Sandbox {
+        Sandbox { root: self.create_root(name).await, connect: self.connect.clone() }
+    }
+}
+
+/// A per-test subtree of a [`Backend`]; clients made from it are chrooted into it.
+#[derive(Debug)]
+pub struct Sandbox {
+    root: String,
+    connect: String,
+}
+
+impl Sandbox {
+    /// The subtree's absolute path on the server.
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The chrooted connect string (direct to the backend).
+    pub fn connect_string(&self) -> String {
+        format!("{}{}", self.connect, self.root)
+    }
+
+    /// The chrooted connect string through `proxy`.
+    pub fn via(&self, proxy: &TcpProxy) -> String {
+        format!("{}{}", proxy.connect_string(), self.root)
+    }
+
+    /// A client chrooted into the sandbox.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot connect.
+    pub async fn client(&self) -> Client {
+        Client::connect(&self.connect_string()).await.expect("connect")
+    }
+}
+
+/// Generates one `#[tokio::test]` per scenario and backend, in `mod real` and `mod embedded`
+/// (so the tests are named `real::<scenario>` and `embedded::<scenario>`):
+/// `both_backends!(create_modes, delete_errors);` expects
+/// `async fn create_modes(b: &zk_testing::Backend)` next to the call. The tests run on a
+/// multi-threaded runtime with 2 workers, or `both_backends!(worker_threads = 4; a, b)`.
+/// The calling crate needs tokio with the `macros` and `rt-multi-thread` features.
+#[macro_export]
+macro_rules! both_backends {
+    (worker_threads = $threads:literal; $($name:ident),* $(,)?) => {
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $name() {
+                    super::$name(&$crate::Backend::real().await).await
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $name() {
+                    super::$name(&$crate::Backend::embedded().await).await
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::both_backends!(worker_threads = 2; $($name),*);
+    };
+}
