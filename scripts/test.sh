@@ -14,6 +14,8 @@ bash scripts/python-deps.sh
 status=0
 cargo test --workspace --all-targets "$@" || status=$?
 cargo test --workspace --doc "$@" || { rc=$?; [[ $status -ne 0 ]] || status=$rc; }
-# The README's demo command, on the embedded server.
-cargo run -q --example tour >/dev/null || { rc=$?; echo "the tour failed (exit $rc)" >&2; [[ $status -ne 0 ]] || status=$rc; }
+# The README's demo command and the HA example, on the embedded server.
+for example in tour ha_master; do
+    cargo run -q --example "$example" >/dev/null || { rc=$?; echo "example $example failed (exit $rc)" >&2; [[ $status -ne 0 ]] || status=$rc; }
+done
 exit "$status"

@@ -52,10 +52,16 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod error;
+mod leader;
 mod lock;
 mod protected;
 
 pub use error::{Error, Result};
+pub use leader::{
+    run_while_leader, Election, LeaderStream, LeaderToken, Leadership, LossPolicy, LostReason, Standby,
+    StandbyReport, Term, TermEnd,
+};
+pub use leader::{ConnectionPolicy, LatchEvent, LatchEvents, LeaderLatch, LATCH_NAME};
 pub use lock::{
     layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, Lease, LockStatus,
     MutexGuard, Participant, RwLockGuard, RwLockHandle,

@@ -1,0 +1,105 @@
+//! Master/standby failover with `zk_recipes::run_while_leader`: three in-process standbys
+//! campaign on one election; the example kills the master twice (closes its session) and
+//! prints each handoff with its timing, then a JSON summary line.
+//!
+//! ```text
+//! cargo run --example ha_master                                 # on the embedded server
+//! ZK_CONNECT=zk1:2181,zk2:2181 cargo run --example ha_master    # or on your ensemble
+//! ```
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use zk_core::Client;
+use zk_recipes::{run_while_leader, Election, StandbyReport};
+
+const STANDBYS: usize = 3;
+const KILLS: usize = 2;
+/// How long to wait for any one step before giving up.
+const STEP: Duration = Duration::from_secs(10);
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (connect, server) = match std::env::var("ZK_CONNECT") {
+        Ok(cs) => (cs, None),
+        Err(_) => {
+            let server = zk_testing::TestServer::start().await?;
+            println!("embedded ZooKeeper-compatible server at {}", server.connect_string());
+            (server.connect_string(), Some(server))
+        }
+    };
+    let path = format!("/ha-master-{}/election", std::process::id());
+    let (elected_tx, mut elected_rx) = mpsc::unbounded_channel::<(usize, String, Instant)>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut clients = Vec::new();
+    let mut standbys = Vec::new();
+    for i in 0..STANDBYS {
+        let client = Client::builder(&connect).session_timeout(Duration::from_secs(4)).connect().await?;
+        let election = Election::new(client.clone(), &path, format!("standby-{i}").as_bytes())?;
+        clients.push(client);
+        standbys.push(tokio::spawn(standby(i, election, elected_tx.clone(), stop_rx.clone())));
+    }
+
+    let mut handoffs = Vec::new();
+    let (mut master, node, _) = next_master(&mut elected_rx).await?;
+    println!("standby-{master} is master ({node})");
+    for _ in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        println!("killing standby-{master}: closing its session");
+        let killed_at = Instant::now();
+        clients[master].close().await;
+        let (next, node, at) = next_master(&mut elected_rx).await?;
+        let ms = at.duration_since(killed_at).as_secs_f64() * 1e3;
+        println!("handoff: standby-{master} -> standby-{next} ({node}) in {ms:.2} ms");
+        handoffs.push(ms);
+        master = next;
+    }
+
+    stop_tx.send(true)?;
+    for (i, s) in standbys.into_iter().enumerate() {
+        let report = tokio::time::timeout(STEP, s).await??;
+        let ended = report.error.map_or("shut down".to_owned(), |e| format!("stopped: {e}"));
+        println!("standby-{i}: {} term(s), {ended}", report.terms.len());
+    }
+    let list: Vec<String> = handoffs.iter().map(|ms| format!("{ms:.3}")).collect();
+    let backend = if server.is_some() { "embedded" } else { "ZK_CONNECT" };
+    println!("{{\"workload\":\"failover\",\"backend\":\"{backend}\",\"handoff_ms\":[{}]}}", list.join(","));
+    if let Ok(c) = Client::connect(&connect).await {
+        let root = zk_core::path::parent(&path).to_owned();
+        for p in [path.as_str(), root.as_str()] {
+            let _ = c.delete(p, None).await;
+        }
+        c.close().await;
+    }
+    Ok(())
+}
+
+/// One standby: campaigns, runs the master loop while leader, campaigns again.
+async fn standby(
+    i: usize,
+    election: Election,
+    elected: mpsc::UnboundedSender<(usize, String, Instant)>,
+    mut stop: watch::Receiver<bool>,
+) -> StandbyReport {
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    run_while_leader(&election, shutdown, |token| {
+        let elected = elected.clone();
+        async move {
+            let _ = elected.send((i, token.node().to_owned(), Instant::now()));
+            // The master's work: cancelled (dropped) the moment leadership is lost.
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            for _ in 0..10_000 {
+                tick.tick().await;
+            }
+        }
+    })
+    .await
+}
+
+async fn next_master(
+    rx: &mut mpsc::UnboundedReceiver<(usize, String, Instant)>,
+) -> Result<(usize, String, Instant), Box<dyn std::error::Error>> {
+    tokio::time::timeout(STEP, rx.recv()).await?.ok_or_else(|| "all standbys stopped".into())
+}

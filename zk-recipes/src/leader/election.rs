@@ -1,0 +1,454 @@
+//! [`Election`]: etcd-style leader election (campaign, resign, leader, observe) over Apache
+//! Curator's `LeaderSelector` layout.
+//!
+//! Curator's `LeaderSelector` is an `InterProcessMutex` on the election path, so an election
+//! is our [`InterProcessMutex`](crate::InterProcessMutex) core: participants are
+//! ephemeral-sequential protected nodes `<path>/_c_<uuid>-lock-<seq>` holding the participant
+//! id, and the leader is the first in Curator's sort order. Each candidate watches only its
+//! predecessor, and [`Election::observe`] watches only the leader's node (no herd effect).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::stream::{self, BoxStream};
+use futures::Stream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zk_core::path::join;
+use zk_core::{Client, EventType, OneshotWatcher, SessionState};
+
+use crate::error::{Error, Result};
+use crate::lock::layout::{sort_nodes, MUTEX_LOCK_NAME};
+use crate::lock::{InterProcessMutex, MutexGuard, Participant};
+use crate::protected::backoff;
+
+/// Re-watches of our node (after data changes or retryable errors) before the monitor stops
+/// watching it; the session monitor keeps running.
+const MAX_NODE_WATCHES: u32 = 1_000_000;
+/// Looks at the election (one per leader change or retryable error) an observer makes.
+const MAX_OBSERVE_ROUNDS: u32 = 1_000_000;
+/// Consecutive retryable errors an observer tolerates.
+const MAX_OBSERVE_RETRIES: u32 = 60;
+
+/// When a leader considers its leadership lost on connection trouble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum LossPolicy {
+    /// Curator's standard policy: leadership is lost as soon as the connection is lost
+    /// (Disconnected), since the session may be expiring unseen. The default.
+    #[default]
+    Standard,
+    /// Curator's session-connection-state-error policy: only the end of the session (or our
+    /// node's deletion) loses leadership; a disconnect that ends in a reconnect of the same
+    /// session keeps it (the node watch, re-registered on reconnect, confirms the node).
+    SessionBased,
+}
+
+/// Why a [`Leadership`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LostReason {
+    /// The connection was lost ([`LossPolicy::Standard`]): the session may expire unseen.
+    Disconnected,
+    /// The session ended (expired, the client closed, or authentication failed): the node
+    /// is gone with it.
+    SessionEnded,
+    /// Our election node was deleted: by someone else, or by the server as the session
+    /// ended when that notification arrived before the session's end was known.
+    NodeDeleted,
+}
+
+/// A leader election on one path, interoperating with Curator's `LeaderSelector`.
+///
+/// # Session events
+///
+/// - **Disconnected**: a [`Leadership`] is lost at once under [`LossPolicy::Standard`] (the
+///   default), kept under [`LossPolicy::SessionBased`]; a [`Election::campaign`] keeps waiting.
+/// - **Reconnected**: the same session and node are back; under the session-based policy the
+///   leadership stands (unless the node was deleted meanwhile). Under the standard policy a
+///   lost leadership stays lost: resign and campaign again.
+/// - **Expired**: leadership is lost ([`LostReason::SessionEnded`]); a campaign fails with
+///   [`Error::SessionEnded`]. The client is dead: campaign again with a new client.
+///
+/// # Examples
+///
+/// ```
+/// use zk_recipes::Election;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let a = Election::new(server.client().await?, "/election/db", b"a")?;
+/// let b = Election::new(server.client().await?, "/election/db", b"b")?;
+///
+/// let leadership = a.campaign().await?;
+/// assert_eq!(b.leader().await?.map(|p| p.id), Some(b"a".to_vec()));
+/// leadership.resign().await?;
+/// let next = b.campaign().await?;
+/// assert!(next.is_leader());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Election {
+    mutex: InterProcessMutex,
+    client: Client,
+    id: Vec<u8>,
+    policy: LossPolicy,
+}
+
+impl Election {
+    /// An election on `path` for the participant `id` (stored in its node). Nothing is
+    /// created until [`Election::campaign`].
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
+    pub fn new(client: Client, path: &str, id: &[u8]) -> Result<Self> {
+        let mutex = InterProcessMutex::new(client.clone(), path)?.with_id(id);
+        Ok(Election { mutex, client, id: id.to_vec(), policy: LossPolicy::default() })
+    }
+
+    /// Sets when leadership counts as lost on connection trouble (default
+    /// [`LossPolicy::Standard`]).
+    pub fn with_policy(mut self, policy: LossPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The election path.
+    pub fn path(&self) -> &str {
+        self.mutex.path()
+    }
+
+    /// Our participant id.
+    pub fn id(&self) -> &[u8] {
+        &self.id
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Joins the election and waits until we lead. While a [`Leadership`] of this handle is
+    /// alive, campaigning again returns another guard for the same term (same node).
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::NodeVanished`]
+    /// when someone deletes our node while waiting; [`Error::Zk`] for other ZooKeeper errors
+    /// (retryable ones are retried a bounded number of times first). No node is left behind.
+    ///
+    /// # Cancellation safety
+    /// Safe to drop at any await: our node (created or in flight) is deleted in the
+    /// background, as for [`InterProcessMutex::acquire`].
+    pub async fn campaign(&self) -> Result<Leadership> {
+        let guard = self.mutex.acquire().await?;
+        Ok(Leadership::start(guard, self.client.clone(), self.policy))
+    }
+
+    /// The current leader (the first participant), if any.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] for ZooKeeper errors.
+    ///
+    /// # Cancellation safety
+    /// Read-only: safe to drop at any await.
+    pub async fn leader(&self) -> Result<Option<Participant>> {
+        Ok(self.participants().await?.into_iter().next())
+    }
+
+    /// Every participant, the leader first, then the candidates in the order they will lead.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] for ZooKeeper errors (a missing election path is no participants).
+    ///
+    /// # Cancellation safety
+    /// Read-only: safe to drop at any await.
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        self.mutex.participants().await
+    }
+
+    /// A stream of who leads: the current leader first, then each change (`None` while
+    /// nobody leads). It watches only the leader's node (the children only while there is
+    /// no leader), so a change costs each observer one watch event.
+    ///
+    /// Across a disconnect the watch is re-registered on reconnect; changes are reported
+    /// once seen. The stream yields [`Error::SessionEnded`] and ends when the session ends.
+    pub fn observe(&self) -> LeaderStream {
+        let state = Observer {
+            client: self.client.clone(),
+            path: self.path().to_owned(),
+            last: None,
+            watch: None,
+            done: false,
+        };
+        let inner = stream::unfold(state, |mut st| async move {
+            let item = st.next_leader().await?;
+            Some((item, st))
+        });
+        LeaderStream { inner: Box::pin(inner) }
+    }
+}
+
+/// Leadership of an [`Election`], held until resigned, dropped or lost.
+///
+/// Dropping it resigns in the background (the node is deleted once the server is
+/// reachable); [`Leadership::resign`] does it now and reports errors.
+#[derive(Debug)]
+#[must_use = "leadership is resigned when the guard is dropped"]
+pub struct Leadership {
+    guard: Option<MutexGuard>,
+    lost: watch::Receiver<Option<LostReason>>,
+    monitor: JoinHandle<()>,
+}
+
+impl Leadership {
+    fn start(guard: MutexGuard, client: Client, policy: LossPolicy) -> Leadership {
+        let (tx, lost) = watch::channel(None);
+        let node = guard.path().to_owned();
+        let monitor = tokio::spawn(monitor(client, node, policy, tx));
+        Leadership { guard: Some(guard), lost, monitor }
+    }
+
+    /// Our election node's path (its sequence grows with each term: a fencing token).
+    pub fn path(&self) -> &str {
+        self.guard.as_ref().map_or("", |g| g.path())
+    }
+
+    /// True until leadership is lost.
+    pub fn is_leader(&self) -> bool {
+        self.lost.borrow().is_none()
+    }
+
+    /// Why leadership was lost, `None` while we lead.
+    pub fn lost_reason(&self) -> Option<LostReason> {
+        *self.lost.borrow()
+    }
+
+    /// Resolves the moment leadership is lost, with the reason (see [`LossPolicy`]).
+    ///
+    /// # Cancellation safety
+    /// Safe to drop.
+    pub async fn lost(&self) -> LostReason {
+        lost_signal(self.lost.clone()).await
+    }
+
+    /// A cheap, owned handle that tells whether this term still stands, for work that runs
+    /// in other tasks.
+    pub fn token(&self) -> LeaderToken {
+        LeaderToken { node: self.path().to_owned(), lost: self.lost.clone() }
+    }
+
+    /// Gives up leadership now: deletes our node, so the next candidate leads.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`] when the session had ended (the node is gone already);
+    /// [`Error::Zk`] when the delete failed with a non-retryable error.
+    ///
+    /// # Cancellation safety
+    /// Dropped before it completes, the delete continues in the background.
+    pub async fn resign(mut self) -> Result<()> {
+        self.monitor.abort();
+        match self.guard.take() {
+            Some(g) => g.release().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Leadership {
+    fn drop(&mut self) {
+        self.monitor.abort();
+        // Dropping the mutex guard deletes the node in the background.
+    }
+}
+
+/// An owned view of one term of leadership (see [`Leadership::token`]).
+#[derive(Debug, Clone)]
+pub struct LeaderToken {
+    node: String,
+    lost: watch::Receiver<Option<LostReason>>,
+}
+
+impl LeaderToken {
+    /// The term's election node (a fencing token).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// True until the term's leadership is lost or resigned.
+    pub fn is_leader(&self) -> bool {
+        self.lost.has_changed().is_ok() && self.lost.borrow().is_none()
+    }
+
+    /// Resolves when the term ends: lost (with the reason), or resigned/dropped (reported
+    /// as [`LostReason::NodeDeleted`], our node being deleted).
+    ///
+    /// # Cancellation safety
+    /// Safe to drop.
+    pub async fn lost(&self) -> LostReason {
+        lost_signal(self.lost.clone()).await
+    }
+}
+
+async fn lost_signal(mut rx: watch::Receiver<Option<LostReason>>) -> LostReason {
+    match rx.wait_for(Option::is_some).await {
+        Ok(r) => r.unwrap_or(LostReason::NodeDeleted),
+        // The monitor is gone: the guard was resigned or dropped.
+        Err(_) => LostReason::NodeDeleted,
+    }
+}
+
+/// Watches the session and our node; publishes the first reason leadership is lost.
+async fn monitor(client: Client, node: String, policy: LossPolicy, tx: watch::Sender<Option<LostReason>>) {
+    let reason = match tokio::select! {
+        r = session_loss(&client, policy) => r,
+        r = node_loss(&client, &node) => r,
+    } {
+        // The deletion of an expired or closed session's node may be reported first.
+        LostReason::NodeDeleted if client.state().is_terminal() => LostReason::SessionEnded,
+        r => r,
+    };
+    tracing::debug!(%node, ?reason, "leadership lost");
+    let _ = tx.send(Some(reason));
+}
+
+async fn session_loss(client: &Client, policy: LossPolicy) -> LostReason {
+    let lost = |s: &SessionState| match policy {
+        LossPolicy::Standard => s.is_terminal() || !s.is_connected(),
+        LossPolicy::SessionBased => s.is_terminal(),
+    };
+    let mut rx = client.state_watch();
+    let reason = match rx.wait_for(lost).await {
+        Ok(s) if !s.is_terminal() => LostReason::Disconnected,
+        _ => LostReason::SessionEnded,
+    };
+    reason
+}
+
+async fn node_loss(client: &Client, node: &str) -> LostReason {
+    let mut retries = 0;
+    for _ in 0..MAX_NODE_WATCHES {
+        let error = match client.exists_and_watch(node).await {
+            Ok((None, _)) => return LostReason::NodeDeleted,
+            Ok((Some(_), watcher)) => match watcher.await {
+                Ok(ev) if ev.event_type == EventType::NodeDeleted => return LostReason::NodeDeleted,
+                Ok(_) => continue,
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        if error.is_terminal() {
+            return LostReason::SessionEnded;
+        }
+        backoff(retries).await;
+        retries = (retries + 1).min(10);
+    }
+    // Give up on the node; the session monitor still reports the session's end.
+    std::future::pending().await
+}
+
+/// A stream of the election's leader; see [`Election::observe`].
+pub struct LeaderStream {
+    inner: BoxStream<'static, Result<Option<Participant>>>,
+}
+
+impl std::fmt::Debug for LeaderStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaderStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for LeaderStream {
+    type Item = Result<Option<Participant>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+struct Observer {
+    client: Client,
+    path: String,
+    /// The last leader yielded (`None` before the first item).
+    last: Option<Option<Participant>>,
+    watch: Option<OneshotWatcher>,
+    done: bool,
+}
+
+impl Observer {
+    async fn next_leader(&mut self) -> Option<Result<Option<Participant>>> {
+        if self.done {
+            return None;
+        }
+        let mut retries = 0;
+        for _ in 0..MAX_OBSERVE_ROUNDS {
+            let r = match self.watch.take() {
+                Some(w) => w.await.map(|_| ()),
+                None => Ok(()),
+            };
+            let r = match r {
+                Ok(()) => look(&self.client, &self.path).await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok((leader, watch)) => {
+                    retries = 0;
+                    self.watch = Some(watch);
+                    if self.last.as_ref() != Some(&leader) {
+                        self.last = Some(leader.clone());
+                        return Some(Ok(leader));
+                    }
+                }
+                Err(e) if e.is_retryable() && retries < MAX_OBSERVE_RETRIES => {
+                    backoff(retries).await;
+                    retries += 1;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(Error::while_waiting(e)));
+                }
+            }
+        }
+        self.done = true;
+        Some(Err(Error::RetriesExhausted("observing the leader")))
+    }
+}
+
+/// The leader now, and a watch that fires when it may have changed: on the leader's node, or
+/// on the children (or the path's existence) while there is no leader.
+async fn look(client: &Client, path: &str) -> zk_core::Result<(Option<Participant>, OneshotWatcher)> {
+    // Each pass ends unless the election changed between our reads.
+    let mut last = zk_core::Error::ConnectionLoss;
+    for _ in 0..MAX_OBSERVE_RETRIES {
+        let mut children = match client.get_children(path).await {
+            Ok(c) => c,
+            Err(zk_core::Error::NoNode) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        sort_nodes(&mut children, MUTEX_LOCK_NAME);
+        if let Some(first) = children.first() {
+            let node = join(path, first);
+            match client.get_data_and_watch(&node).await {
+                Ok((id, _, w)) => return Ok((Some(Participant { node, id }), w)),
+                Err(zk_core::Error::NoNode) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        match client.get_children_and_watch(path).await {
+            Ok((c, _, w)) if c.is_empty() => return Ok((None, w)),
+            Ok(_) => continue,
+            Err(zk_core::Error::NoNode) => {}
+            Err(e) => return Err(e),
+        }
+        match client.exists_and_watch(path).await {
+            Ok((None, w)) => return Ok((None, w)),
+            Ok(_) => continue,
+            Err(e) => {
+                last = e;
+                break;
+            }
+        }
+    }
+    Err(last)
+}

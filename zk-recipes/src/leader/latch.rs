@@ -1,0 +1,520 @@
+//! [`LeaderLatch`]: Curator's `LeaderLatch` with a stream of leadership events.
+//!
+//! Each participant creates an ephemeral-sequential, protected node
+//! `<path>/_c_<uuid>-latch-<seq>` holding its id, sorts the children as Curator does (by the
+//! text after `latch-`), and is the leader when the first node is its own **and** is owned by
+//! its current session (Curator's double-leader guard). Any other participant watches only
+//! its predecessor, so a leadership change fires one watch notification, not one per
+//! participant. The whole election runs in one background task per latch.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant};
+use zk_core::path::{join, validate_path};
+use zk_core::{Client, CreateMode, OneshotWatcher};
+
+use crate::error::{Error, Result};
+use crate::lock::{layout, Participant};
+use crate::protected::{self, backoff, Cleanup};
+
+/// The name of latch nodes, after the protected prefix (Curator's `LeaderLatch.LOCK_NAME`).
+pub const LATCH_NAME: &str = "latch-";
+
+/// Iterations of the election loop; each follows a watch, a session change or an error, so
+/// this is never reached in practice.
+const MAX_ROUNDS: u64 = 10_000_000;
+
+/// How a latch reacts to a lost connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionPolicy {
+    /// Curator's default: on Disconnected the leader stops being leader at once
+    /// ([`LatchEvent::Suspended`], then [`LatchEvent::NotLeader`]), and once the connection
+    /// has been down for a quarter of the session timeout (by then ZooKeeper's client has
+    /// gone two thirds of it without hearing the server, so the session is about to expire)
+    /// the latch reports [`LatchEvent::Lost`] before the server can elect a successor.
+    #[default]
+    Standard,
+    /// Trust the session: a disconnect changes nothing, only the session's expiry (reported
+    /// by the server) is [`LatchEvent::Lost`]. A partitioned leader may then overlap with
+    /// its successor until it reconnects.
+    SessionBased,
+}
+
+/// A change of a latch's leadership or connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LatchEvent {
+    /// This participant is the leader now.
+    Elected,
+    /// This participant was the leader and is not any more.
+    NotLeader,
+    /// The connection is lost (only with [`ConnectionPolicy::Standard`]); leadership is
+    /// given up until the reconnected session confirms our node still stands.
+    Suspended,
+    /// The session is (or must be assumed) expired: our node is gone. If the session was only
+    /// assumed lost and comes back, the latch rejoins with a new node; if the client is dead,
+    /// use [`LeaderLatch::rejoin`] with a new client.
+    Lost,
+}
+
+/// The stream returned by [`LeaderLatch::events`]; it ends when the latch is dropped.
+#[derive(Debug)]
+pub struct LatchEvents {
+    rx: mpsc::UnboundedReceiver<LatchEvent>,
+}
+
+impl Stream for LatchEvents {
+    type Item = LatchEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LatchEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// What the task publishes: leadership and whether the session ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Status {
+    leader: bool,
+    ended: bool,
+}
+
+/// State shared by a latch and its task.
+#[derive(Debug)]
+struct Shared {
+    status: watch::Sender<Status>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<LatchEvent>>>,
+    node: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn emit(&self, event: LatchEvent) {
+        tracing::debug!(?event, "leader latch");
+        lock(&self.subscribers).retain(|tx| tx.send(event).is_ok());
+    }
+
+    fn set_leader(&self, leader: bool) {
+        if self.status.send_if_modified(|s| std::mem::replace(&mut s.leader, leader) != leader) {
+            self.emit(if leader { LatchEvent::Elected } else { LatchEvent::NotLeader });
+        }
+    }
+
+    fn set_node(&self, node: Option<String>) {
+        *lock(&self.node) = node;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A participant of a leader election (Curator's `LeaderLatch`).
+///
+/// Each participant creates an ephemeral-sequential, protected node
+/// `<path>/_c_<uuid>-latch-<seq>` ([`LATCH_NAME`]) holding its id. The leader is the first node
+/// in Curator's order (by sequence) when it is ours **and** owned by our current session
+/// (Curator's double-leader guard). Others watch only their predecessor: a change of leader
+/// fires one watch notification.
+///
+/// # Session events
+///
+/// - **Disconnected**: with [`ConnectionPolicy::Standard`] the leader assumes it is no longer
+///   leader ([`LatchEvent::Suspended`], [`LatchEvent::NotLeader`]); after a quarter of the
+///   session timeout disconnected it reports [`LatchEvent::Lost`].
+/// - **Reconnected** (same session): the latch looks again; if our node still stands and is
+///   first, [`LatchEvent::Elected`]. After a local `Lost` the old node is deleted and a new one
+///   created (Curator's reset).
+/// - **Expired** (or the client closed): [`LatchEvent::Lost`], leadership gone, and the
+///   background task ends. zk-core's client cannot open a new session itself, so rejoining
+///   needs a new [`Client`]: call [`LeaderLatch::rejoin`].
+///
+/// Dropping the latch leaves the election: its node is deleted in the background.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_recipes::LeaderLatch;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let a = LeaderLatch::new(server.client().await?, "/election", "a")?;
+/// let b = LeaderLatch::new(server.client().await?, "/election", "b")?;
+/// a.start();
+/// assert!(a.await_leadership(Duration::from_secs(5)).await?);
+/// b.start();
+/// assert!(!b.await_leadership(Duration::from_secs(1)).await?);
+/// a.close().await?;
+/// assert!(b.await_leadership(Duration::from_secs(5)).await?);
+/// assert_eq!(b.leader().await?.map(|p| p.id), Some(b"b".to_vec()));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct LeaderLatch {
+    client: Mutex<Client>,
+    path: String,
+    id: Vec<u8>,
+    policy: ConnectionPolicy,
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl LeaderLatch {
+    /// A participant with `id` (stored in its node) of the election at `path`; nothing is
+    /// created until [`LeaderLatch::start`].
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
+    pub fn new(client: Client, path: &str, id: impl AsRef<[u8]>) -> Result<Self> {
+        validate_path(path)?;
+        let shared = Arc::new(Shared {
+            status: watch::Sender::new(Status::default()),
+            subscribers: Mutex::new(Vec::new()),
+            node: Mutex::new(None),
+        });
+        Ok(LeaderLatch {
+            client: Mutex::new(client),
+            path: path.to_owned(),
+            id: id.as_ref().to_vec(),
+            policy: ConnectionPolicy::default(),
+            shared,
+            task: Mutex::new(None),
+        })
+    }
+
+    /// Sets the reaction to lost connections (default [`ConnectionPolicy::Standard`]).
+    pub fn with_policy(mut self, policy: ConnectionPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Joins the election: a background task creates our node and follows the election. A
+    /// second call while running does nothing.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(&self) {
+        let mut task = lock(&self.task);
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        self.shared.status.send_replace(Status::default());
+        let run = Run {
+            client: lock(&self.client).clone(),
+            path: self.path.clone(),
+            id: self.id.clone(),
+            policy: self.policy,
+            shared: self.shared.clone(),
+        };
+        *task = Some(tokio::spawn(run.run()));
+    }
+
+    /// Rejoins with `client` (a new session) after the old one ended: leaves the election
+    /// with the old client if it still runs, then joins as [`LeaderLatch::start`] does.
+    ///
+    /// # Errors
+    /// As [`LeaderLatch::close`] (for leaving with the old client).
+    pub async fn rejoin(&self, client: Client) -> Result<()> {
+        self.close().await?;
+        *lock(&self.client) = client;
+        self.start();
+        Ok(())
+    }
+
+    /// Leaves the election: stops the task and deletes our node (the next participant becomes
+    /// leader). Events: [`LatchEvent::NotLeader`] if we were leader.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] when the delete failed with a non-retryable error; a dead session is not
+    /// an error (its node is gone already).
+    ///
+    /// # Cancellation safety
+    /// If dropped, the node is still deleted in the background.
+    pub async fn close(&self) -> Result<()> {
+        let task = lock(&self.task).take();
+        if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+        self.shared.set_leader(false);
+        let node = lock(&self.shared.node).take();
+        let Some(node) = node else { return Ok(()) };
+        let client = lock(&self.client).clone();
+        match Cleanup::for_path(&client, &node).run().await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_terminal() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A stream of this participant's events from now on (subscribe before
+    /// [`LeaderLatch::start`] to see every one).
+    pub fn events(&self) -> LatchEvents {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.shared.subscribers).push(tx);
+        LatchEvents { rx }
+    }
+
+    /// True while this participant is the leader (as last confirmed by the task).
+    pub fn is_leader(&self) -> bool {
+        self.shared.status.borrow().leader
+    }
+
+    /// Our node's path while we take part.
+    pub fn node(&self) -> Option<String> {
+        lock(&self.shared.node).clone()
+    }
+
+    /// Waits at most `timeout` (tokio time) to be leader: true if we are.
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] when the session ended (rejoin with a new client).
+    ///
+    /// # Cancellation safety
+    /// Safe: it only observes.
+    pub async fn await_leadership(&self, timeout: Duration) -> Result<bool> {
+        let mut rx = self.shared.status.subscribe();
+        let wait =
+            async move { rx.wait_for(|s| s.leader || s.ended).await.map(|s| s.leader).unwrap_or(false) };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(true) => Ok(true),
+            Ok(false) => Err(Error::SessionEnded(zk_core::Error::SessionExpired)),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// The current leader as the server sees it: the first participant in Curator's order.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] when reading the children or the node fails.
+    pub async fn leader(&self) -> Result<Option<Participant>> {
+        Ok(self.participants().await?.into_iter().next())
+    }
+
+    /// Every participant in election order, with its id.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] when reading the children or a node fails.
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        let client = lock(&self.client).clone();
+        let mut out = Vec::new();
+        for name in sorted_children(&client, &self.path).await? {
+            let node = join(&self.path, &name);
+            match client.get_data(&node).await {
+                Ok((id, _)) => out.push(Participant { node, id }),
+                Err(zk_core::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for LeaderLatch {
+    fn drop(&mut self) {
+        // Aborting drops the task's armed Cleanup, which deletes our node in the background.
+        if let Some(t) = lock(&self.task).take() {
+            t.abort();
+        }
+    }
+}
+
+/// The children of `path` (none when missing), in Curator's latch order.
+async fn sorted_children(client: &Client, path: &str) -> zk_core::Result<Vec<String>> {
+    let mut children = match client.get_children(path).await {
+        Ok(c) => c,
+        Err(zk_core::Error::NoNode) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    layout::sort_nodes(&mut children, LATCH_NAME);
+    Ok(children)
+}
+
+/// What a round found.
+enum Look {
+    /// We lead: wait for a session change.
+    Leader,
+    /// Wait for the predecessor's watch (or a session change).
+    Follow(OneshotWatcher),
+    /// Look again now.
+    Again,
+}
+
+/// The background task of one latch with one client.
+struct Run {
+    client: Client,
+    path: String,
+    id: Vec<u8>,
+    policy: ConnectionPolicy,
+    shared: Arc<Shared>,
+}
+
+/// Our node and the cleanup that deletes it if the task is dropped.
+struct Ours {
+    path: String,
+    cleanup: Cleanup,
+}
+
+impl Run {
+    async fn run(self) {
+        let mut states = self.client.state_watch();
+        let mut ours: Option<Ours> = None;
+        let (mut suspended, mut lost_at, mut lost_locally) = (false, None::<Instant>, false);
+        let mut retries = 0;
+        for _ in 0..MAX_ROUNDS {
+            let state = *states.borrow_and_update();
+            if state.is_terminal() {
+                return self.end(ours, lost_locally);
+            }
+            if !state.is_connected() {
+                if !suspended {
+                    suspended = true;
+                    if self.policy == ConnectionPolicy::Standard {
+                        self.shared.emit(LatchEvent::Suspended);
+                        self.shared.set_leader(false);
+                        lost_at = Some(Instant::now() + self.client.session_timeout() / 4);
+                    }
+                }
+                let deadline = lost_at.filter(|_| !lost_locally);
+                tokio::select! {
+                    r = states.changed() => if r.is_err() { return self.end(ours, lost_locally) },
+                    () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                        lost_locally = true;
+                        self.shared.emit(LatchEvent::Lost);
+                    }
+                }
+                continue;
+            }
+            if suspended {
+                suspended = false;
+                lost_at = None;
+                if std::mem::take(&mut lost_locally) {
+                    // Curator's reset: the old node may be past its time; start afresh.
+                    if let Some(o) = ours.take() {
+                        self.shared.set_node(None);
+                        let _ = o.cleanup.run().await;
+                    }
+                }
+            }
+            match self.round(&mut ours).await {
+                Ok(look) => {
+                    retries = 0;
+                    let watcher = match look {
+                        Look::Again => continue,
+                        Look::Leader => None,
+                        Look::Follow(w) => Some(w),
+                    };
+                    tokio::select! {
+                        _ = states.changed() => {}
+                        _ = async { watcher.expect("present").await }, if watcher.is_some() => {}
+                    }
+                }
+                Err(e) if e.is_terminal() => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, path = %self.path, "leader latch: retrying");
+                    backoff(retries).await;
+                    retries = retries.saturating_add(1);
+                }
+            }
+        }
+        tracing::warn!(path = %self.path, "leader latch: gave up after too many rounds");
+    }
+
+    /// The session ended: leadership is lost, the task ends.
+    fn end(&self, ours: Option<Ours>, lost_already: bool) {
+        self.shared.set_leader(false);
+        if !lost_already {
+            self.shared.emit(LatchEvent::Lost);
+        }
+        self.shared.status.send_modify(|s| s.ended = true);
+        self.shared.set_node(None);
+        // The node died with the session.
+        if let Some(o) = ours {
+            o.cleanup.disarm();
+        }
+    }
+
+    /// Creates our node if needed, then looks at the children once.
+    async fn round(&self, ours: &mut Option<Ours>) -> zk_core::Result<Look> {
+        if ours.is_none() {
+            let prefix = protected::new_prefix();
+            let mut cleanup = Cleanup::for_prefix(&self.client, &self.path, &prefix);
+            let mode = CreateMode::EphemeralSequential;
+            let path =
+                protected::create(&self.client, &self.path, &prefix, LATCH_NAME, &self.id, mode).await?;
+            cleanup.created(&path);
+            self.shared.set_node(Some(path.clone()));
+            *ours = Some(Ours { path, cleanup });
+        }
+        let Some(o) = ours.as_ref() else { return Ok(Look::Again) };
+        let name = o.path.rsplit('/').next().unwrap_or(&o.path).to_owned();
+        let children = sorted_children(&self.client, &self.path).await?;
+        match children.iter().position(|c| *c == name) {
+            None => {
+                // Someone deleted our node: join again with a new one (Curator's reset).
+                self.shared.set_leader(false);
+                self.shared.set_node(None);
+                if let Some(o) = ours.take() {
+                    o.cleanup.disarm();
+                }
+                Ok(Look::Again)
+            }
+            Some(0) => self.confirm_leader(ours).await,
+            Some(i) => {
+                self.shared.set_leader(false);
+                match self.client.get_data_and_watch(&join(&self.path, &children[i - 1])).await {
+                    Ok((_, _, w)) => Ok(Look::Follow(w)),
+                    Err(zk_core::Error::NoNode) => Ok(Look::Again),
+                    Err(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The double-leader guard: our node is first; lead only if our current session owns it.
+    async fn confirm_leader(&self, ours: &mut Option<Ours>) -> zk_core::Result<Look> {
+        let Some(o) = ours.as_ref() else { return Ok(Look::Again) };
+        match self.client.exists(&o.path).await? {
+            Some(stat) if stat.ephemeral_owner == self.client.session_id() => {
+                self.shared.set_leader(true);
+                Ok(Look::Leader)
+            }
+            _ => {
+                self.shared.set_leader(false);
+                self.shared.set_node(None);
+                if let Some(o) = ours.take() {
+                    o.cleanup.disarm();
+                }
+                Ok(Look::Again)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latch_nodes_sort_by_sequence_like_curator() {
+        let mut names: Vec<String> = [
+            "_c_b0000000-0000-4000-8000-000000000000-latch-0000000002",
+            "_c_a0000000-0000-4000-8000-000000000000-latch-0000000010",
+            "_c_f0000000-0000-4000-8000-000000000000-latch-0000000001",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        layout::sort_nodes(&mut names, LATCH_NAME);
+        let seqs: Vec<&str> = names.iter().map(|n| layout::sort_key(n, LATCH_NAME)).collect();
+        assert_eq!(seqs, ["0000000001", "0000000002", "0000000010"]);
+    }
+}

@@ -1,0 +1,319 @@
+//! `Election` (Curator's LeaderSelector layout) and the master/standby helper, on the
+//! embedded server with a paused clock, plus the failover scenario on both backends.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::{sleep, timeout, Instant};
+use zk_core::{Client, CreateMode};
+use zk_recipes::{layout, Election, Leadership, LostReason, Participant, Standby, TermEnd};
+use zk_testing::{Backend, TestServer};
+
+use crate::{client, server, settle};
+
+const PATH: &str = "/election/master";
+
+/// The direct children of `path` in the server's tree.
+fn nodes(server: &TestServer, path: &str) -> Vec<String> {
+    let prefix = format!("{path}/");
+    server
+        .tree()
+        .into_iter()
+        .filter(|n| n.path.starts_with(&prefix) && !n.path[prefix.len()..].contains('/'))
+        .map(|n| n.path)
+        .collect()
+}
+
+fn seq(node: &str) -> u64 {
+    layout::sort_key(node, layout::MUTEX_LOCK_NAME).parse().expect("sequence")
+}
+
+/// Spawns a campaign that sends its leadership (and the virtual time) on `tx`.
+fn spawn_campaign(
+    election: Arc<Election>,
+    tx: tokio::sync::mpsc::UnboundedSender<(usize, Leadership, Instant)>,
+    i: usize,
+) {
+    tokio::spawn(async move {
+        let l = election.campaign().await.expect("campaign");
+        let _ = tx.send((i, l, Instant::now()));
+    });
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_participants_lead_one_at_a_time_in_sequence_order() {
+    let server = server(1).await;
+    let expected: Vec<Option<Vec<u8>>> = std::iter::once(None)
+        .chain((0..5).map(|i| Some(format!("p{i}").into_bytes())))
+        .chain(std::iter::once(None))
+        .collect();
+    let mut elections = Vec::new();
+    let mut observers = Vec::new();
+    for i in 0..5 {
+        let e = Arc::new(Election::new(client(&server).await, PATH, format!("p{i}").as_bytes()).unwrap());
+        let mut stream = e.observe();
+        let n = expected.len();
+        observers.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..n {
+                let item = timeout(Duration::from_secs(60), stream.next()).await.expect("observer item");
+                seen.push(item.unwrap().unwrap().map(|p: Participant| p.id));
+            }
+            seen
+        }));
+        elections.push(e);
+    }
+    settle().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    for (i, e) in elections.iter().enumerate() {
+        spawn_campaign(e.clone(), tx.clone(), i);
+        settle().await;
+    }
+    let mut order = Vec::new();
+    let mut last_seq = 0;
+    for _ in 0..5 {
+        let (i, leadership, _) = rx.recv().await.unwrap();
+        settle().await;
+        assert!(rx.try_recv().is_err(), "two leaders at once");
+        assert!(leadership.is_leader());
+        assert!(seq(leadership.path()) > last_seq || order.is_empty(), "not in sequence order");
+        last_seq = seq(leadership.path());
+        let leader = elections[0].leader().await.unwrap().unwrap();
+        assert_eq!(leader.node, leadership.path());
+        assert_eq!(leader.id, format!("p{i}").into_bytes());
+        assert_eq!(elections[0].participants().await.unwrap().len(), 5 - order.len());
+        order.push(i);
+        leadership.resign().await.unwrap();
+    }
+    assert_eq!(order, vec![0, 1, 2, 3, 4], "leaders in campaign (sequence) order");
+    settle().await;
+    assert!(nodes(&server, PATH).is_empty());
+    for o in observers {
+        assert_eq!(o.await.unwrap(), expected, "every observer sees the same leader order");
+    }
+}
+
+/// The leader is cut off longer than its session timeout: its `lost()` resolves (on
+/// Disconnected) strictly before the successor's `campaign()` returns or an observer sees the
+/// successor.
+#[tokio::test(start_paused = true)]
+async fn partition_loses_leadership_before_anyone_sees_the_successor() {
+    let server = server(2).await;
+    let a_client = client(&server).await;
+    let a = Election::new(a_client.clone(), PATH, b"a").unwrap();
+    let b = Arc::new(Election::new(client(&server).await, PATH, b"b").unwrap());
+    let observer = Election::new(client(&server).await, PATH, b"o").unwrap();
+    let leadership = a.campaign().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    spawn_campaign(b.clone(), tx, 1);
+    let mut stream = observer.observe();
+    assert_eq!(stream.next().await.unwrap().unwrap().unwrap().id, b"a");
+    let seen = tokio::spawn(async move {
+        let p = stream.next().await.unwrap().unwrap().unwrap();
+        (p.id, Instant::now())
+    });
+    settle().await;
+
+    server.partition_session(a_client.session_id(), Duration::from_secs(60));
+    let reason = leadership.lost().await;
+    let lost_at = Instant::now();
+    assert_eq!(reason, LostReason::Disconnected);
+    assert!(!leadership.is_leader());
+    let (_, b_lead, elected_at) = rx.recv().await.unwrap();
+    let (id, seen_at) = seen.await.unwrap();
+    assert_eq!(id, b"b");
+    assert!(b_lead.is_leader());
+    assert!(lost_at < elected_at, "old leader lost at {lost_at:?}, successor elected at {elected_at:?}");
+    assert!(lost_at < seen_at, "old leader lost at {lost_at:?}, observer saw successor at {seen_at:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_session_loses_leadership() {
+    let server = server(3).await;
+    let a_client = client(&server).await;
+    let a = Election::new(a_client.clone(), PATH, b"a").unwrap();
+    let b = Arc::new(Election::new(client(&server).await, PATH, b"b").unwrap());
+    let leadership = a.campaign().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    spawn_campaign(b.clone(), tx, 1);
+    settle().await;
+    assert!(server.expire_session(a_client.session_id()));
+    let reason = leadership.lost().await;
+    let lost_at = Instant::now();
+    // The server's deletion notification may reach us before the session's end.
+    assert!(matches!(reason, LostReason::SessionEnded | LostReason::NodeDeleted), "{reason:?}");
+    let (_, _b_lead, elected_at) = rx.recv().await.unwrap();
+    assert!(lost_at <= elected_at);
+    // Campaigning on the dead client fails; no node is left.
+    assert!(matches!(leadership.resign().await, Err(zk_recipes::Error::LockLost) | Ok(())));
+    assert!(matches!(a.campaign().await, Err(zk_recipes::Error::SessionEnded(_))));
+    assert_eq!(nodes(&server, PATH).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deleted_node_loses_leadership() {
+    let server = server(4).await;
+    let a = Election::new(client(&server).await, PATH, b"a").unwrap();
+    let admin = client(&server).await;
+    let leadership = a.campaign().await.unwrap();
+    settle().await;
+    admin.delete(leadership.path(), None).await.unwrap();
+    let deleted_at = Instant::now();
+    assert_eq!(leadership.lost().await, LostReason::NodeDeleted);
+    assert_eq!(Instant::now(), deleted_at, "lost within one notification (no virtual time)");
+    leadership.resign().await.unwrap();
+}
+
+/// Auto re-queue: two standbys whose work gives up leadership after a second alternate.
+#[tokio::test(start_paused = true)]
+async fn auto_requeue_gets_leadership_again() {
+    let server = server(5).await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let mut runs = Vec::new();
+    for name in ["a", "b"] {
+        let e = Election::new(client(&server).await, PATH, name.as_bytes()).unwrap();
+        let log = log.clone();
+        runs.push(tokio::spawn(async move {
+            let shutdown = sleep(Duration::from_secs(60));
+            Standby::new(&e)
+                .max_terms(2)
+                .run(shutdown, |_| {
+                    let log = log.clone();
+                    async move {
+                        log.lock().unwrap().push(name);
+                        sleep(Duration::from_secs(1)).await;
+                    }
+                })
+                .await
+        }));
+        settle().await;
+    }
+    for r in runs {
+        let report = r.await.unwrap();
+        assert!(report.error.is_none());
+        assert_eq!(report.terms.len(), 2);
+        assert!(report.terms.iter().all(|t| t.end == TermEnd::Finished));
+    }
+    assert_eq!(*log.lock().unwrap(), vec!["a", "b", "a", "b"]);
+}
+
+/// Leadership lost -> the task is dropped at once (same virtual instant as the notification)
+/// and the standby campaigns again.
+#[tokio::test(start_paused = true)]
+async fn run_while_leader_cancels_promptly_and_recampaigns() {
+    let server = server(6).await;
+    let e = Election::new(client(&server).await, PATH, b"a").unwrap();
+    let admin = client(&server).await;
+    struct OnDrop(Arc<Mutex<Vec<Instant>>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            self.0.lock().unwrap().push(Instant::now());
+        }
+    }
+    let dropped = Arc::new(Mutex::new(Vec::new()));
+    let d = dropped.clone();
+    let run = tokio::spawn(async move {
+        let shutdown = sleep(Duration::from_secs(30));
+        zk_recipes::run_while_leader(&e, shutdown, move |_token| {
+            let guard = OnDrop(d.clone());
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await
+            }
+        })
+        .await
+    });
+    settle().await;
+    let first = nodes(&server, PATH);
+    assert_eq!(first.len(), 1);
+    admin.delete(&first[0], None).await.unwrap();
+    let deleted_at = Instant::now();
+    settle().await;
+    assert_eq!(*dropped.lock().unwrap(), vec![deleted_at], "cancelled within one notification");
+    let report = run.await.unwrap();
+    assert!(report.error.is_none());
+    let ends: Vec<_> = report.terms.iter().map(|t| t.end).collect();
+    assert_eq!(ends, vec![TermEnd::Lost(LostReason::NodeDeleted), TermEnd::Shutdown]);
+    assert!(seq(&report.terms[1].node) > seq(&report.terms[0].node));
+    settle().await;
+    assert!(nodes(&server, PATH).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_campaign_leaves_no_node() {
+    let server = server(7).await;
+    let a = Election::new(client(&server).await, PATH, b"a").unwrap();
+    let b = Election::new(client(&server).await, PATH, b"b").unwrap();
+    let leadership = a.campaign().await.unwrap();
+    assert!(timeout(Duration::from_secs(1), b.campaign()).await.is_err());
+    // Cancelled at the first poll, before the create was sent.
+    assert!(timeout(Duration::ZERO, b.campaign()).await.is_err());
+    settle().await;
+    assert_eq!(nodes(&server, PATH), vec![leadership.path().to_owned()]);
+    leadership.resign().await.unwrap();
+}
+
+/// Node names and order match Curator's LeaderSelector (an InterProcessMutex with lock name
+/// `lock-`): `_c_<uuid>-lock-<10-digit seq>`, ordered by sequence whatever the UUIDs say.
+#[tokio::test(start_paused = true)]
+async fn layout_matches_curators_leader_selector() {
+    let server = server(8).await;
+    let admin = client(&server).await;
+    let e = Election::new(client(&server).await, PATH, b"ours").unwrap();
+    let l = e.campaign().await.unwrap();
+    let name = l.path().rsplit('/').next().unwrap().to_owned();
+    assert!(layout::is_protected(&name), "{name}");
+    let rest = layout::strip_protected(&name);
+    assert!(rest.starts_with("lock-") && rest.len() == 15, "{rest}");
+    assert!(rest[5..].bytes().all(|b| b.is_ascii_digit()));
+    l.resign().await.unwrap();
+    // Fixed children as Curator would leave them: order by the text after `lock-` only.
+    let fixed = [
+        "_c_ffffffff-ffff-ffff-ffff-ffffffffffff-lock-0000000005",
+        "_c_00000000-0000-0000-0000-000000000000-lock-0000000007",
+        "_c_88888888-8888-8888-8888-888888888888-lock-0000000006",
+    ];
+    for (i, n) in fixed.iter().enumerate() {
+        admin
+            .create(&format!("{PATH}/{n}"), format!("c{i}").as_bytes(), CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let ids: Vec<_> = e.participants().await.unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, vec![b"c0".to_vec(), b"c2".to_vec(), b"c1".to_vec()]);
+    assert_eq!(e.leader().await.unwrap().unwrap().node, format!("{PATH}/{}", fixed[0]));
+    let first = e.observe().next().await.unwrap().unwrap().unwrap();
+    assert_eq!(first.id, b"c0");
+}
+
+zk_testing::both_backends!(failover_on_leader_close);
+
+/// The leader's client closes; the waiting candidate's `campaign()` returns (real time).
+async fn failover_on_leader_close(b: &Backend) {
+    let root = b.create_root("election-failover").await;
+    let path = format!("{root}/master");
+    let connect = b.connect_string();
+    let a_client = Client::connect(&connect).await.expect("connect");
+    let a = Election::new(a_client.clone(), &path, b"a").unwrap();
+    let c = Arc::new(Election::new(Client::connect(&connect).await.expect("connect"), &path, b"b").unwrap());
+    let leadership = a.campaign().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    spawn_campaign(c.clone(), tx, 1);
+    // Wait until the candidate's node exists.
+    let until = Instant::now() + Duration::from_secs(10);
+    while c.participants().await.unwrap().len() < 2 {
+        assert!(Instant::now() < until, "candidate never joined");
+        sleep(Duration::from_millis(5)).await;
+    }
+    let closed_at = Instant::now();
+    a_client.close().await;
+    let reason = leadership.lost().await;
+    assert!(matches!(reason, LostReason::SessionEnded | LostReason::NodeDeleted), "{reason:?}");
+    let (_, next, elected_at) = timeout(Duration::from_secs(10), rx.recv()).await.expect("failover").unwrap();
+    let failover = elected_at - closed_at;
+    eprintln!("{{\"backend\":\"{}\",\"failover_ms\":{:.3}}}", b.name(), failover.as_secs_f64() * 1e3);
+    assert!(next.is_leader());
+    assert_eq!(c.leader().await.unwrap().unwrap().id, b"b");
+    assert!(failover < Duration::from_secs(5), "{}: failover took {failover:?}", b.name());
+}

@@ -1,0 +1,205 @@
+//! LeaderLatch: one leader, succession by sequence, one notification per change, session
+//! faults, Curator's layout, and failover on both backends.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+use zk_recipes::{LatchEvent, LeaderLatch, LATCH_NAME};
+use zk_testing::{Backend, TestServer};
+
+use crate::{client, server, settle};
+
+/// Every event any latch observed, in observation order, with its virtual time.
+type Log = Arc<Mutex<Vec<(String, LatchEvent, Instant)>>>;
+
+/// Starts `n` latches on `n` sessions at `path`, one after another (so their sequence order
+/// is their index), each logging its events into the returned log.
+async fn join_all(server: &TestServer, path: &str, n: usize) -> (Vec<LeaderLatch>, Log, Vec<i64>) {
+    let log: Log = Arc::default();
+    let (mut latches, mut sessions) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let zk = client(server).await;
+        sessions.push(zk.session_id());
+        let latch = LeaderLatch::new(zk, path, format!("p{i}")).unwrap();
+        record(&latch, format!("p{i}"), &log);
+        latch.start();
+        settle().await;
+        latches.push(latch);
+    }
+    (latches, log, sessions)
+}
+
+fn record(latch: &LeaderLatch, id: String, log: &Log) {
+    let (mut events, log) = (latch.events(), log.clone());
+    tokio::spawn(async move {
+        while let Some(e) = events.next().await {
+            log.lock().unwrap().push((id.clone(), e, Instant::now()));
+        }
+    });
+}
+
+fn leaders(latches: &[LeaderLatch]) -> Vec<usize> {
+    (0..latches.len()).filter(|&i| latches[i].is_leader()).collect()
+}
+
+fn elected_order(log: &Log) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, e, _)| *e == LatchEvent::Elected)
+        .map(|(id, _, _)| id.clone())
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn five_participants_one_leader_and_successors_by_sequence() {
+    let server = server(51).await;
+    let (latches, log, _) = join_all(&server, "/election/five", 5).await;
+    for k in 0..5 {
+        assert_eq!(leaders(&latches[k..]), vec![0], "exactly one leader, the lowest sequence");
+        let leader = latches[k].leader().await.unwrap().unwrap();
+        assert_eq!(leader.id, format!("p{k}").into_bytes());
+        assert_eq!(latches[k].participants().await.unwrap().len(), 5 - k);
+        latches[k].close().await.unwrap();
+        settle().await;
+    }
+    let expected: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+    assert_eq!(elected_order(&log), expected, "one global leader order");
+    // Each participant saw Elected then NotLeader (on close), and nothing else.
+    for i in 0..5 {
+        let own: Vec<LatchEvent> =
+            log.lock().unwrap().iter().filter(|(id, _, _)| *id == format!("p{i}")).map(|e| e.1).collect();
+        assert_eq!(own, vec![LatchEvent::Elected, LatchEvent::NotLeader], "p{i}");
+    }
+    assert!(server.tree().iter().all(|n| !n.path.starts_with("/election/five/")), "no node left");
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_leadership_change_fires_one_notification() {
+    let server = server(52).await;
+    let (latches, _log, _) = join_all(&server, "/election/hundred", 100).await;
+    assert_eq!(leaders(&latches), vec![0]);
+    for k in 0..3 {
+        let before = server.notifications_sent();
+        latches[k].close().await.unwrap();
+        settle().await;
+        assert_eq!(server.notifications_sent() - before, 1, "change {k}: one watch event, not a herd");
+        assert_eq!(leaders(&latches), vec![k + 1]);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn nodes_use_curators_latch_layout() {
+    let server = server(53).await;
+    let (latches, _log, sessions) = join_all(&server, "/election/layout", 3).await;
+    for (i, latch) in latches.iter().enumerate() {
+        let node = latch.node().unwrap();
+        let name = node.rsplit('/').next().unwrap();
+        assert!(zk_recipes::layout::is_protected(name), "{name}");
+        let rest = zk_recipes::layout::strip_protected(name);
+        assert!(rest.starts_with(LATCH_NAME) && rest[LATCH_NAME.len()..].len() == 10, "{name}");
+        let info = server.tree().into_iter().find(|n| n.path == node).unwrap();
+        assert_eq!(info.data, Some(format!("p{i}").into_bytes()));
+        assert_eq!(info.stat.ephemeral_owner, sessions[i]);
+    }
+    // A fixed list as Curator would see it: order is by sequence, not by uuid.
+    let mut names = vec![
+        "_c_ffffffff-0000-4000-8000-000000000000-latch-0000000000".to_owned(),
+        "_c_00000000-0000-4000-8000-000000000000-latch-0000000002".to_owned(),
+        "_c_77777777-0000-4000-8000-000000000000-latch-0000000001".to_owned(),
+    ];
+    zk_recipes::layout::sort_nodes(&mut names, LATCH_NAME);
+    let seqs: Vec<_> = names.iter().map(|n| &n[n.len() - 1..]).collect();
+    assert_eq!(seqs, ["0", "1", "2"]);
+}
+
+/// The leader's session ends (by `fault`); the old leader must see Suspended then Lost, and
+/// its Lost must come no later than any other participant's Elected.
+///
+/// `strict`: a server-side expiry elects the successor at once, before the old leader can
+/// hear of it, so there only the events (not their order across clients) are checked.
+async fn old_leader_lost_before_successor_elected(
+    seed: u64,
+    strict: bool,
+    fault: impl FnOnce(&TestServer, i64),
+) {
+    let server = server(seed).await;
+    let (latches, log, sessions) = join_all(&server, "/election/fault", 3).await;
+    assert_eq!(leaders(&latches), vec![0]);
+    log.lock().unwrap().clear();
+    fault(&server, sessions[0]);
+    tokio::time::sleep(Duration::from_secs(90)).await;
+    assert_eq!(leaders(&latches), vec![1], "the successor leads");
+    let log = log.lock().unwrap().clone();
+    let old: Vec<LatchEvent> = log.iter().filter(|e| e.0 == "p0").map(|e| e.1).collect();
+    assert_eq!(old.first(), Some(&LatchEvent::Suspended), "{old:?}");
+    assert_eq!(old.iter().filter(|e| **e == LatchEvent::Lost).count(), 1, "{old:?}");
+    let lost_at = log.iter().find(|e| e.0 == "p0" && e.1 == LatchEvent::Lost).unwrap().2;
+    let (elected_id, _, elected_at) = log.iter().find(|e| e.1 == LatchEvent::Elected).unwrap().clone();
+    assert_eq!(elected_id, "p1");
+    assert!(
+        !strict || lost_at < elected_at,
+        "old leader's Lost {lost_at:?} before new Elected {elected_at:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn partitioned_leader_is_suspended_then_lost_before_the_successor() {
+    old_leader_lost_before_successor_elected(54, true, |s, id| {
+        assert!(s.partition_session(id, Duration::from_secs(60)));
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_leader_is_suspended_then_lost() {
+    old_leader_lost_before_successor_elected(55, false, |s, id| {
+        // Cut the connection first, so the expiry is noticed the way a dead network shows it.
+        assert!(s.partition_session(id, Duration::from_secs(60)));
+        s.drop_connection(id);
+        assert!(s.expire_session(id));
+    })
+    .await;
+}
+
+zk_testing::both_backends!(worker_threads = 4; five_participants_failover);
+
+/// Five participants on five sessions over TCP in real time: one leader, and each close hands
+/// leadership to exactly the next participant by sequence.
+async fn five_participants_failover(b: &Backend) {
+    let root = b.create_root("leader-latch").await;
+    let path = format!("{root}/election");
+    let log: Log = Arc::default();
+    let mut latches = Vec::new();
+    for i in 0..5 {
+        let zk = tokio::time::timeout(Duration::from_secs(10), zk_core::Client::connect(&b.connect_string()))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap();
+        record(&latch, format!("p{i}"), &log);
+        latch.start();
+        // Wait until its node exists, so sequence order is index order.
+        for _ in 0..500 {
+            if latch.node().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(latch.node().is_some(), "{}: p{i} joined", b.name());
+        latches.push(latch);
+    }
+    for k in 0..5 {
+        assert!(
+            latches[k].await_leadership(Duration::from_secs(10)).await.unwrap(),
+            "{}: p{k} leads",
+            b.name()
+        );
+        assert_eq!(leaders(&latches[k..]), vec![0], "{}: exactly one leader", b.name());
+        latches[k].close().await.unwrap();
+    }
+    let expected: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
+    assert_eq!(elected_order(&log), expected, "{}: leader order", b.name());
+}
