@@ -58,8 +58,8 @@ mod protected;
 
 pub use error::{Error, Result};
 pub use leader::{
-    run_while_leader, Election, LeaderStream, LeaderToken, Leadership, LossPolicy, LostReason, Standby,
-    StandbyReport, Term, TermEnd,
+    run_while_leader, Election, LeaderStream, LeaderToken, Leadership, LostReason, Standby, StandbyReport,
+    Term, TermEnd,
 };
 pub use leader::{ConnectionPolicy, LatchEvent, LatchEvents, LeaderLatch, LATCH_NAME};
 pub use lock::{

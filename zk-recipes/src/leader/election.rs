@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use zk_core::path::join;
 use zk_core::{Client, EventType, OneshotWatcher, SessionState};
 
+use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::layout::{sort_nodes, MUTEX_LOCK_NAME};
 use crate::lock::{InterProcessMutex, MutexGuard, Participant};
@@ -30,25 +31,11 @@ const MAX_OBSERVE_ROUNDS: u32 = 1_000_000;
 /// Consecutive retryable errors an observer tolerates.
 const MAX_OBSERVE_RETRIES: u32 = 60;
 
-/// When a leader considers its leadership lost on connection trouble.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum LossPolicy {
-    /// Curator's standard policy: leadership is lost as soon as the connection is lost
-    /// (Disconnected), since the session may be expiring unseen. The default.
-    #[default]
-    Standard,
-    /// Curator's session-connection-state-error policy: only the end of the session (or our
-    /// node's deletion) loses leadership; a disconnect that ends in a reconnect of the same
-    /// session keeps it (the node watch, re-registered on reconnect, confirms the node).
-    SessionBased,
-}
-
 /// Why a [`Leadership`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LostReason {
-    /// The connection was lost ([`LossPolicy::Standard`]): the session may expire unseen.
+    /// The connection was lost ([`ConnectionPolicy::Standard`]): the session may expire unseen.
     Disconnected,
     /// The session ended (expired, the client closed, or authentication failed): the node
     /// is gone with it.
@@ -62,8 +49,8 @@ pub enum LostReason {
 ///
 /// # Session events
 ///
-/// - **Disconnected**: a [`Leadership`] is lost at once under [`LossPolicy::Standard`] (the
-///   default), kept under [`LossPolicy::SessionBased`]; a [`Election::campaign`] keeps waiting.
+/// - **Disconnected**: a [`Leadership`] is lost at once under [`ConnectionPolicy::Standard`] (the
+///   default), kept under [`ConnectionPolicy::SessionBased`]; a [`Election::campaign`] keeps waiting.
 /// - **Reconnected**: the same session and node are back; under the session-based policy the
 ///   leadership stands (unless the node was deleted meanwhile). Under the standard policy a
 ///   lost leadership stays lost: resign and campaign again.
@@ -94,7 +81,7 @@ pub struct Election {
     mutex: InterProcessMutex,
     client: Client,
     id: Vec<u8>,
-    policy: LossPolicy,
+    policy: ConnectionPolicy,
 }
 
 impl Election {
@@ -105,12 +92,12 @@ impl Election {
     /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
     pub fn new(client: Client, path: &str, id: &[u8]) -> Result<Self> {
         let mutex = InterProcessMutex::new(client.clone(), path)?.with_id(id);
-        Ok(Election { mutex, client, id: id.to_vec(), policy: LossPolicy::default() })
+        Ok(Election { mutex, client, id: id.to_vec(), policy: ConnectionPolicy::default() })
     }
 
     /// Sets when leadership counts as lost on connection trouble (default
-    /// [`LossPolicy::Standard`]).
-    pub fn with_policy(mut self, policy: LossPolicy) -> Self {
+    /// [`ConnectionPolicy::Standard`]).
+    pub fn with_policy(mut self, policy: ConnectionPolicy) -> Self {
         self.policy = policy;
         self
     }
@@ -203,7 +190,7 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    fn start(guard: MutexGuard, client: Client, policy: LossPolicy) -> Leadership {
+    fn start(guard: MutexGuard, client: Client, policy: ConnectionPolicy) -> Leadership {
         let (tx, lost) = watch::channel(None);
         let node = guard.path().to_owned();
         let monitor = tokio::spawn(monitor(client, node, policy, tx));
@@ -225,7 +212,7 @@ impl Leadership {
         *self.lost.borrow()
     }
 
-    /// Resolves the moment leadership is lost, with the reason (see [`LossPolicy`]).
+    /// Resolves the moment leadership is lost, with the reason (see [`ConnectionPolicy`]).
     ///
     /// # Cancellation safety
     /// Safe to drop.
@@ -300,7 +287,12 @@ async fn lost_signal(mut rx: watch::Receiver<Option<LostReason>>) -> LostReason 
 }
 
 /// Watches the session and our node; publishes the first reason leadership is lost.
-async fn monitor(client: Client, node: String, policy: LossPolicy, tx: watch::Sender<Option<LostReason>>) {
+async fn monitor(
+    client: Client,
+    node: String,
+    policy: ConnectionPolicy,
+    tx: watch::Sender<Option<LostReason>>,
+) {
     let reason = match tokio::select! {
         r = session_loss(&client, policy) => r,
         r = node_loss(&client, &node) => r,
@@ -313,10 +305,10 @@ async fn monitor(client: Client, node: String, policy: LossPolicy, tx: watch::Se
     let _ = tx.send(Some(reason));
 }
 
-async fn session_loss(client: &Client, policy: LossPolicy) -> LostReason {
+async fn session_loss(client: &Client, policy: ConnectionPolicy) -> LostReason {
     let lost = |s: &SessionState| match policy {
-        LossPolicy::Standard => s.is_terminal() || !s.is_connected(),
-        LossPolicy::SessionBased => s.is_terminal(),
+        ConnectionPolicy::Standard => s.is_terminal() || !s.is_connected(),
+        ConnectionPolicy::SessionBased => s.is_terminal(),
     };
     let mut rx = client.state_watch();
     let reason = match rx.wait_for(lost).await {

@@ -19,6 +19,7 @@ use tokio::time::{sleep_until, Instant};
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
+use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::{layout, Participant};
 use crate::protected::{self, backoff, Cleanup};
@@ -29,23 +30,6 @@ pub const LATCH_NAME: &str = "latch-";
 /// Iterations of the election loop; each follows a watch, a session change or an error, so
 /// this is never reached in practice.
 const MAX_ROUNDS: u64 = 10_000_000;
-
-/// How a latch reacts to a lost connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ConnectionPolicy {
-    /// Curator's default: on Disconnected the leader stops being leader at once
-    /// ([`LatchEvent::Suspended`], then [`LatchEvent::NotLeader`]), and once the connection
-    /// has been down for a quarter of the session timeout (by then ZooKeeper's client has
-    /// gone two thirds of it without hearing the server, so the session is about to expire)
-    /// the latch reports [`LatchEvent::Lost`] before the server can elect a successor.
-    #[default]
-    Standard,
-    /// Trust the session: a disconnect changes nothing, only the session's expiry (reported
-    /// by the server) is [`LatchEvent::Lost`]. A partitioned leader may then overlap with
-    /// its successor until it reconnects.
-    SessionBased,
-}
 
 /// A change of a latch's leadership or connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

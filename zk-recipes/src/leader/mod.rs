@@ -8,6 +8,33 @@ mod election;
 mod latch;
 mod standby;
 
-pub use election::{Election, LeaderStream, LeaderToken, Leadership, LossPolicy, LostReason};
-pub use latch::{ConnectionPolicy, LatchEvent, LatchEvents, LeaderLatch, LATCH_NAME};
+pub use election::{Election, LeaderStream, LeaderToken, Leadership, LostReason};
+pub use latch::{LatchEvent, LatchEvents, LeaderLatch, LATCH_NAME};
 pub use standby::{run_while_leader, Standby, StandbyReport, Term, TermEnd};
+
+/// When a leader considers its leadership lost on connection trouble: Curator's
+/// `ConnectionStateErrorPolicy`, shared by [`LeaderLatch::with_policy`] and
+/// [`Election::with_policy`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionPolicy {
+    /// Curator's `StandardConnectionStateErrorPolicy`, the default: on **Disconnected** the
+    /// leader must assume it is no longer leader (the session may be expiring unseen) until
+    /// **Reconnected** confirms its node still stands.
+    ///
+    /// - [`LeaderLatch`]: [`LatchEvent::Suspended`] then [`LatchEvent::NotLeader`]; once the
+    ///   connection has been down for a quarter of the session timeout (by then ZooKeeper's
+    ///   client has gone two thirds of it without hearing the server, so the session is about
+    ///   to expire) [`LatchEvent::Lost`], before the server can elect a successor. On
+    ///   reconnect the latch looks again and reports [`LatchEvent::Elected`] if its node is
+    ///   still first.
+    /// - [`Election`]: the [`Leadership`] is lost at once ([`LostReason::Disconnected`]) and
+    ///   stays lost: resign and campaign again.
+    #[default]
+    Standard,
+    /// Curator's `SessionConnectionStateErrorPolicy`: leadership is lost only when the
+    /// session expires (or ends, or our node is deleted); a disconnect that ends in a
+    /// reconnect of the same session changes nothing. A partitioned leader may then overlap
+    /// with its successor until it reconnects.
+    SessionBased,
+}

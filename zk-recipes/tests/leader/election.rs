@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::{sleep, timeout, Instant};
-use zk_core::{Client, CreateMode};
-use zk_recipes::{layout, Election, Leadership, LostReason, Participant, Standby, TermEnd};
+use zk_core::{Client, CreateMode, SessionState};
+use zk_recipes::{layout, ConnectionPolicy, Election, Leadership, LostReason, Participant, Standby, TermEnd};
 use zk_testing::{Backend, TestServer};
 
 use crate::{client, server, settle};
@@ -316,4 +316,115 @@ async fn failover_on_leader_close(b: &Backend) {
     assert!(next.is_leader());
     assert_eq!(c.leader().await.unwrap().unwrap().id, b"b");
     assert!(failover < Duration::from_secs(5), "{}: failover took {failover:?}", b.name());
+}
+
+/// 100 participants on 100 sessions: each leadership change (the leader resigns) wakes only
+/// the next candidate (no herd effect). Besides the successor's predecessor watch, the one
+/// other watch on the leader's node is the leader's own (its [`Leadership`] monitor's), so a
+/// resign costs the server exactly two notifications, whatever the number of participants.
+#[tokio::test(start_paused = true)]
+async fn each_leadership_change_wakes_only_the_successor() {
+    const N: usize = 100;
+    const PATH: &str = "/election/hundred";
+    let server = server(8).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (mut elections, mut sessions) = (Vec::new(), Vec::new());
+    for i in 0..N {
+        let zk = client(&server).await;
+        sessions.push(zk.session_id());
+        let e = Arc::new(Election::new(zk, PATH, format!("p{i}").as_bytes()).unwrap());
+        spawn_campaign(e.clone(), tx.clone(), i);
+        settle().await;
+        elections.push(e);
+    }
+    assert_eq!(nodes(&server, PATH).len(), N);
+    let (first, mut leadership, _) = rx.recv().await.unwrap();
+    assert_eq!(first, 0);
+    assert!(rx.try_recv().is_err(), "one leader");
+    for k in 0..3 {
+        let node = leadership.path().to_owned();
+        let mut watchers: Vec<i64> =
+            server.watches().into_iter().filter(|(_, w)| w.contains(&node)).map(|(s, _)| s).collect();
+        watchers.sort_unstable();
+        assert_eq!(
+            watchers,
+            vec![sessions[k], sessions[k + 1]],
+            "change {k}: only leader and successor watch"
+        );
+        let before = server.notifications_sent();
+        leadership.resign().await.unwrap();
+        settle().await;
+        assert_eq!(
+            server.notifications_sent() - before,
+            2,
+            "change {k}: the successor's watch and the leader's own, not a herd"
+        );
+        let (next, l, _) = rx.recv().await.unwrap();
+        assert_eq!(next, k + 1, "leadership passes in sequence order");
+        assert!(rx.try_recv().is_err(), "one leader");
+        assert!(l.is_leader());
+        leadership = l;
+    }
+    assert_eq!(nodes(&server, PATH).len(), N - 3);
+}
+
+/// Records every session state `client` goes through.
+fn record_states(client: &Client) -> Arc<Mutex<Vec<SessionState>>> {
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let (mut rx, log) = (client.state_watch(), states.clone());
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let s = *rx.borrow_and_update();
+            log.lock().unwrap().push(s);
+        }
+    });
+    states
+}
+
+/// The leader's connection drops and it reconnects (same session) well within the 30 s
+/// session timeout. Returns the leadership, whether `lost()` resolved within 20 s and with
+/// what, and the session states the leader's client went through.
+async fn short_disconnect(
+    seed: u64,
+    policy: ConnectionPolicy,
+) -> (TestServer, Leadership, Option<LostReason>, Vec<SessionState>) {
+    let server = server(seed).await;
+    let a_client = client(&server).await;
+    let a = Election::new(a_client.clone(), PATH, b"a").unwrap().with_policy(policy);
+    let b = Arc::new(Election::new(client(&server).await, PATH, b"b").unwrap().with_policy(policy));
+    let leadership = a.campaign().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    spawn_campaign(b, tx, 1);
+    settle().await;
+    let states = record_states(&a_client);
+    // Cut the connection and hold reconnection attempts for 2 s (the timeout is 30 s).
+    assert!(server.partition_session(a_client.session_id(), Duration::from_secs(2)));
+    assert!(server.drop_connection(a_client.session_id()));
+    let lost = timeout(Duration::from_secs(20), leadership.lost()).await.ok();
+    sleep(Duration::from_secs(10)).await;
+    let states = states.lock().unwrap().clone();
+    assert!(states.contains(&SessionState::Disconnected), "{states:?}");
+    assert_eq!(states.last(), Some(&SessionState::Connected), "reconnected: {states:?}");
+    assert_eq!(nodes(&server, PATH).len(), 2, "same session, both nodes stand");
+    assert!(rx.try_recv().is_err(), "the other candidate did not become leader");
+    (server, leadership, lost, states)
+}
+
+#[tokio::test(start_paused = true)]
+async fn session_based_leader_survives_a_short_disconnect() {
+    let (server, leadership, lost, _) = short_disconnect(9, ConnectionPolicy::SessionBased).await;
+    assert_eq!(lost, None, "lost() must not resolve");
+    assert!(leadership.is_leader());
+    assert_eq!(leadership.lost_reason(), None);
+    assert!(nodes(&server, PATH).contains(&leadership.path().to_owned()));
+    leadership.resign().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn standard_leader_loses_leadership_on_a_short_disconnect() {
+    let (_server, leadership, lost, _) = short_disconnect(10, ConnectionPolicy::Standard).await;
+    assert_eq!(lost, Some(LostReason::Disconnected));
+    assert!(!leadership.is_leader(), "a lost leadership stays lost after reconnect");
+    assert_eq!(leadership.lost_reason(), Some(LostReason::Disconnected));
+    leadership.resign().await.unwrap();
 }

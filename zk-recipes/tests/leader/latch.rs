@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::Instant;
-use zk_recipes::{LatchEvent, LeaderLatch, LATCH_NAME};
+use zk_recipes::{ConnectionPolicy, LatchEvent, LeaderLatch, LATCH_NAME};
 use zk_testing::{Backend, TestServer};
 
 use crate::{client, server, settle};
@@ -162,6 +162,43 @@ async fn expired_leader_is_suspended_then_lost() {
         assert!(s.expire_session(id));
     })
     .await;
+}
+
+/// The leader's connection drops for 2 s (reconnecting with the same session, well within the
+/// 30 s timeout); returns the leader's events meanwhile and whether it leads afterwards.
+async fn leader_events_on_short_disconnect(seed: u64, policy: ConnectionPolicy) -> (Vec<LatchEvent>, bool) {
+    let server = server(seed).await;
+    let log: Log = Arc::default();
+    let a_client = client(&server).await;
+    let a = LeaderLatch::new(a_client.clone(), "/election/blip", "a").unwrap().with_policy(policy);
+    record(&a, "a".into(), &log);
+    a.start();
+    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
+    let b = LeaderLatch::new(client(&server).await, "/election/blip", "b").unwrap().with_policy(policy);
+    b.start();
+    settle().await;
+    log.lock().unwrap().clear();
+    assert!(server.partition_session(a_client.session_id(), Duration::from_secs(2)));
+    assert!(server.drop_connection(a_client.session_id()));
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    assert!(a_client.state().is_connected(), "same session reconnected");
+    assert!(!b.is_leader(), "no successor");
+    let events = log.lock().unwrap().iter().map(|e| e.1).collect();
+    (events, a.is_leader())
+}
+
+#[tokio::test(start_paused = true)]
+async fn session_based_latch_leader_survives_a_short_disconnect() {
+    let (events, leads) = leader_events_on_short_disconnect(56, ConnectionPolicy::SessionBased).await;
+    assert_eq!(events, vec![], "no event on a disconnect");
+    assert!(leads);
+}
+
+#[tokio::test(start_paused = true)]
+async fn standard_latch_leader_is_suspended_by_a_short_disconnect() {
+    let (events, leads) = leader_events_on_short_disconnect(57, ConnectionPolicy::Standard).await;
+    assert_eq!(events, vec![LatchEvent::Suspended, LatchEvent::NotLeader, LatchEvent::Elected], "{events:?}");
+    assert!(leads, "re-elected once the reconnected session confirms its node");
 }
 
 zk_testing::both_backends!(worker_threads = 4; five_participants_failover);
