@@ -1,6 +1,7 @@
 //! Integration tests of the leader recipes, against zk-testing's embedded server on a paused
 //! clock (and the key scenarios on both backends).
 
+mod curator_mix;
 mod election;
 mod latch;
 // (the election tests' module is declared here)
