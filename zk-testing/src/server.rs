@@ -595,6 +595,18 @@ impl TestServer {
         core.state.dump().into_iter().map(|(path, stat, data)| NodeInfo { path, stat, data }).collect()
     }
 
+    /// The full paths of the direct children of `path`, sorted (empty when it has none or
+    /// does not exist).
+    pub fn children(&self, path: &str) -> Vec<String> {
+        let prefix = if path == "/" { "/".to_owned() } else { format!("{path}/") };
+        self.tree()
+            .into_iter()
+            .filter(|n| n.path.len() > prefix.len() && n.path.starts_with(&prefix))
+            .filter(|n| !n.path[prefix.len()..].contains('/'))
+            .map(|n| n.path)
+            .collect()
+    }
+
     /// Number of znodes (including `/` and the `/zookeeper` subtree).
     pub fn node_count(&self) -> usize {
         self.shared.lock().state.node_count()

@@ -16,13 +16,7 @@ const PATH: &str = "/election/master";
 
 /// The direct children of `path` in the server's tree.
 fn nodes(server: &TestServer, path: &str) -> Vec<String> {
-    let prefix = format!("{path}/");
-    server
-        .tree()
-        .into_iter()
-        .filter(|n| n.path.starts_with(&prefix) && !n.path[prefix.len()..].contains('/'))
-        .map(|n| n.path)
-        .collect()
+    server.children(path)
 }
 
 fn seq(node: &str) -> u64 {

@@ -27,13 +27,7 @@ pub(crate) async fn client(server: &TestServer) -> Client {
 
 /// The lock nodes under `path` (direct children), as full paths.
 pub(crate) fn lock_nodes(server: &TestServer, path: &str) -> Vec<String> {
-    let prefix = format!("{path}/");
-    server
-        .tree()
-        .into_iter()
-        .filter(|n| n.path.starts_with(&prefix) && !n.path[prefix.len()..].contains('/'))
-        .map(|n| n.path)
-        .collect()
+    server.children(path)
 }
 
 /// The lock nodes under `path` owned by session `id`.

@@ -60,7 +60,13 @@ async fn inspection_lists_sessions_watches_and_tree() {
     let s = server.sessions();
     assert_eq!((s.len(), s[0].id, s[0].connected), (1, c.session_id(), true));
     assert!(server.tree().iter().any(|n| n.path == "/w"));
-    assert_eq!(server.node_count(), 5);
+    c.create("/w/a", b"", CreateMode::Persistent).await.unwrap();
+    c.create("/w/a/deep", b"", CreateMode::Persistent).await.unwrap();
+    c.create("/w/b", b"", CreateMode::Persistent).await.unwrap();
+    assert_eq!(server.children("/w"), vec!["/w/a", "/w/b"], "direct children only, sorted");
+    assert!(server.children("/").contains(&"/zookeeper".to_string()));
+    assert!(server.children("/missing").is_empty());
+    assert_eq!(server.node_count(), 8);
 }
 
 #[tokio::test(start_paused = true)]
