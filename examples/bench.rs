@@ -175,7 +175,7 @@ fn issue(
     fut
 }
 
-/// Runs `ops` operations with `concurrency` in flight; returns sorted latencies in µs.
+/// Runs `ops` operations with `concurrency` in flight; returns the latencies in µs.
 async fn drive(c: &Client, a: &Args, root: &str, first: usize, ops: usize) -> Result<Vec<u32>, Error> {
     let data = vec![b'y'; a.payload];
     let mut lat_us: Vec<u32> = Vec::with_capacity(ops);
@@ -198,7 +198,6 @@ async fn drive(c: &Client, a: &Args, root: &str, first: usize, ops: usize) -> Re
             last_report = Instant::now();
         }
     }
-    lat_us.sort_unstable();
     Ok(lat_us)
 }
 
@@ -241,23 +240,11 @@ async fn run(mut a: Args) -> Result<String, Error> {
     if let Some(zk) = real {
         zk.stop().await;
     }
-    let pct = |p: f64| lat_us[((lat_us.len() as f64 * p) as usize).min(lat_us.len() - 1)];
-    Ok(format!(
-        "{{\"workload\":\"{}\",\"ops\":{},\"concurrency\":{},\"payload\":{},\"threads\":{},\
-         \"elapsed_s\":{:.3},\"ops_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\
-         \"cpu_ms_per_kop\":{:.2}}}",
-        a.workload,
-        a.ops,
-        a.concurrency,
-        a.payload,
-        a.threads,
-        elapsed,
-        a.ops as f64 / elapsed,
-        pct(0.50),
-        pct(0.99),
-        lat_us[lat_us.len() - 1],
-        cpu * 1000.0 / (a.ops as f64 / 1000.0),
-    ))
+    let head = format!(
+        "\"workload\":\"{}\",\"ops\":{},\"concurrency\":{},\"payload\":{},\"threads\":{}",
+        a.workload, a.ops, a.concurrency, a.payload, a.threads
+    );
+    Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
 }
 
 /// `concurrency` sessions each loop acquire+release on one InterProcessMutex until `ops`
@@ -297,7 +284,6 @@ async fn lock_bench(a: &Args) -> Result<String, Error> {
             for t in tasks {
                 all.extend(t.await.map_err(|e| Error::Protocol(e.to_string()))?.map_err(zk)?);
             }
-            all.sort_unstable();
             Ok::<_, Error>(all)
         }
     };
@@ -310,20 +296,27 @@ async fn lock_bench(a: &Args) -> Result<String, Error> {
     for c in &clients {
         c.close().await;
     }
+    let head = format!(
+        "\"workload\":\"lock\",\"ops\":{},\"concurrency\":{},\"sessions\":{}",
+        a.ops, a.concurrency, a.concurrency
+    );
+    Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
+}
+
+/// The JSON line: the `head` fields, then throughput, latency percentiles of `lat_us` (µs)
+/// and CPU per 1,000 ops.
+fn summary(head: &str, ops: usize, elapsed: f64, cpu: f64, mut lat_us: Vec<u32>) -> String {
+    lat_us.sort_unstable();
     let pct = |p: f64| lat_us[((lat_us.len() as f64 * p) as usize).min(lat_us.len() - 1)];
-    Ok(format!(
-        "{{\"workload\":\"lock\",\"ops\":{},\"concurrency\":{},\"sessions\":{},\"elapsed_s\":{:.3},\
-         \"ops_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"cpu_ms_per_kop\":{:.2}}}",
-        a.ops,
-        a.concurrency,
-        a.concurrency,
-        elapsed,
-        a.ops as f64 / elapsed,
+    format!(
+        "{{{head},\"elapsed_s\":{elapsed:.3},\"ops_per_sec\":{:.0},\"p50_us\":{},\"p99_us\":{},\
+         \"max_us\":{},\"cpu_ms_per_kop\":{:.2}}}",
+        ops as f64 / elapsed,
         pct(0.50),
         pct(0.99),
         lat_us[lat_us.len() - 1],
-        cpu * 1000.0 / (a.ops as f64 / 1000.0),
-    ))
+        cpu * 1000.0 / (ops as f64 / 1000.0),
+    )
 }
 
 fn main() -> ExitCode {
