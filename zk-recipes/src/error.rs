@@ -22,6 +22,21 @@ pub enum Error {
     /// Our own lock node disappeared while we were waiting for the lock (someone deleted it).
     #[error("our lock node {0} disappeared while waiting")]
     NodeVanished(String),
+    /// A node holds bytes the recipe cannot read (for example a counter node whose data is
+    /// not 4 or 8 bytes long). The node is left untouched.
+    #[error("node {path} holds unreadable data: {reason}")]
+    Malformed {
+        /// The node's path.
+        path: String,
+        /// What is wrong with its data.
+        reason: String,
+    },
+    /// An argument was rejected before anything was sent to the server (the text says why).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The recipe was closed (or its client closed) and can no longer be used.
+    #[error("the recipe is closed")]
+    Closed,
     /// A bounded retry or wait loop gave up (the text says which); see the operation's docs.
     #[error("gave up after too many attempts: {0}")]
     RetriesExhausted(&'static str),

@@ -51,10 +51,16 @@
 //! ```
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+pub mod barrier;
+pub mod cache;
+pub mod counter;
 mod error;
+pub mod group;
 mod leader;
 mod lock;
+pub mod persistent_node;
 mod protected;
+pub mod queue;
 
 pub use error::{Error, Result};
 pub use leader::{

@@ -1,0 +1,1 @@
+//! Barriers: `Barrier` and `DoubleBarrier`.

@@ -1,0 +1,1 @@
+//! Shared counters: Curator's `SharedCount` (4-byte) and `DistributedAtomicLong` (8-byte).

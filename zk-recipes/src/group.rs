@@ -1,0 +1,1 @@
+//! Group membership: an ephemeral member node kept across session loss, with a members stream.

@@ -1,0 +1,1 @@
+//! `PersistentNode`: a node (often ephemeral) kept existing across connection loss and expiry.

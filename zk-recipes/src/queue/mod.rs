@@ -1,0 +1,2 @@
+//! Distributed queues: Curator's `DistributedQueue` layout and ZooKeeper's classic
+//! `SimpleDistributedQueue`.
