@@ -327,7 +327,16 @@ impl Session {
                         self.closers.push(tx);
                         closing = Some(self.start_close(conn, read_timeout));
                     }
-                    Some(cmd) => self.handle(conn, cmd),
+                    Some(cmd) => {
+                        // Watchers dropped before this command was issued are removed first, so a
+                        // caller that drops its watcher and then changes the node is not notified.
+                        while let Ok(u) = self.unwatch_rx.try_recv() {
+                            if let Some((path, wt)) = self.unwatch(u) {
+                                self.send_remove_watches(conn, path, wt);
+                            }
+                        }
+                        self.handle(conn, cmd)
+                    }
                 },
                 Some(u) = self.unwatch_rx.recv() => {
                     if let Some((path, wt)) = self.unwatch(u) {

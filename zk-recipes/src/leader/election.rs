@@ -235,7 +235,10 @@ impl Leadership {
     /// # Cancellation safety
     /// Dropped before it completes, the delete continues in the background.
     pub async fn resign(mut self) -> Result<()> {
+        // Stop the monitor and wait until it is gone: its watch on our node is dropped (and
+        // removed on the server) before the delete, so resigning notifies only the successor.
         self.monitor.abort();
+        let _ = (&mut self.monitor).await;
         match self.guard.take() {
             Some(g) => g.release().await,
             None => Ok(()),

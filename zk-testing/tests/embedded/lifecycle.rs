@@ -77,3 +77,22 @@ async fn in_process_start_is_cheap_and_dropping_stops_it() {
     drop(server);
     assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
 }
+
+/// zk-core removes a dropped watcher on the server before any request issued after the drop,
+/// so a client that drops its watch and then changes the node is not notified of its change.
+#[tokio::test(start_paused = true)]
+async fn a_dropped_watcher_is_removed_before_the_next_request() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    c.create("/w", b"", CreateMode::Persistent).await.unwrap();
+    for round in 0..3 {
+        let (_, watcher) = c.exists_and_watch("/w").await.unwrap();
+        assert_eq!(server.watches().iter().filter(|(_, p)| p.contains(&"/w".to_owned())).count(), 1);
+        let before = server.notifications_sent();
+        drop(watcher);
+        c.set_data("/w", format!("{round}").as_bytes(), None).await.unwrap();
+        assert_eq!(server.notifications_sent(), before, "round {round}: no event for a dropped watch");
+        assert!(server.watches().iter().all(|(_, p)| p.is_empty()), "round {round}: watch removed");
+    }
+    c.close().await;
+}
