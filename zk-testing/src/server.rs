@@ -165,15 +165,19 @@ impl Shared {
 }
 
 impl Core {
-    /// Ends a session: its ephemerals go in one transaction, its connection is closed.
+    /// Ends a session: its connection is closed, then its ephemerals go in one transaction.
+    ///
+    /// The connection is closed first, so a client still connected learns that its session is
+    /// gone (it sees the close at once and the expiry on its next handshake) no later than
+    /// other clients learn of the deleted ephemerals.
     pub(crate) fn expire(&mut self, id: i64, now: Instant, now_ms: i64) {
-        let notes = self.state.close_session(id, now_ms);
-        self.deliver(notes, now);
         if let Some(conn) = self.sessions.remove(id) {
             if let Some(c) = self.conns.get(&conn) {
                 c.close();
             }
         }
+        let notes = self.state.close_session(id, now_ms);
+        self.deliver(notes, now);
     }
 
     fn kill_all(&mut self) {
