@@ -11,11 +11,16 @@
 //! free loopback port for the run instead of `--connect`. `--warmup N` (default: a tenth of
 //! `--ops`) runs N unmeasured operations first, so the JVM server's JIT is warm.
 //!
-//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set), `lock`. For the
+//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set), `lock`, `failover`.
+//! For the
 //! data workloads `--concurrency` is the number of requests kept in flight on ONE client
 //! (pipelining); 1 is sequential. For `lock` (zk-recipes' InterProcessMutex) it is the number
 //! of sessions contending for one lock: 1 measures uncontended acquire+release, K > 1 the
 //! handoffs per second between K sessions; `--ops` counts acquire+release pairs in total.
+//! For `failover` (zk-recipes' LeaderLatch) `--concurrency` is the number of participants
+//! (at least 2), each on its own session; each of the `--ops` failovers closes the leader's
+//! session and measures until the successor's `Elected` event; the closed participant then
+//! rejoins on a new session (not measured).
 //! Setup (creating the nodes to read or delete) and clean-up are not measured. The last
 //! output line is one JSON object: workload, ops, concurrency, payload, ops_per_sec, p50_us,
 //! p99_us, max_us, cpu_ms_per_kop (CPU time of this whole process per 1,000 ops).
@@ -72,11 +77,14 @@ fn parse_args() -> Result<Args, String> {
     if a.connect.is_empty() && !a.real {
         return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
     }
-    if !["create", "get", "set", "delete", "mixed", "lock"].contains(&a.workload.as_str()) {
+    if !["create", "get", "set", "delete", "mixed", "lock", "failover"].contains(&a.workload.as_str()) {
         return Err(format!(
-            "unknown workload {:?}: use create, get, set, delete, mixed or lock",
+            "unknown workload {:?}: use create, get, set, delete, mixed, lock or failover",
             a.workload
         ));
+    }
+    if a.workload == "failover" && a.concurrency < 2 {
+        return Err("--workload failover needs --concurrency of at least 2 participants".into());
     }
     if a.ops == 0 || a.concurrency == 0 || a.threads == 0 {
         return Err("--ops, --concurrency and --threads must be at least 1".into());
@@ -212,8 +220,8 @@ async fn run(mut a: Args) -> Result<String, Error> {
     } else {
         None
     };
-    if a.workload == "lock" {
-        let out = lock_bench(&a).await;
+    if a.workload == "lock" || a.workload == "failover" {
+        let out = if a.workload == "lock" { lock_bench(&a).await } else { failover_bench(&a).await };
         if let Some(zk) = real {
             zk.stop().await;
         }
@@ -303,6 +311,95 @@ async fn lock_bench(a: &Args) -> Result<String, Error> {
     Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
 }
 
+/// One LeaderLatch participant of the failover workload, on its own session.
+struct Participant {
+    client: Client,
+    latch: zk_recipes::LeaderLatch,
+    events: tokio::task::JoinHandle<()>,
+}
+
+/// `concurrency` LeaderLatch participants; `ops` times: close the leader's session, time it
+/// until the successor's `Elected`, and let the closed one rejoin on a new session.
+async fn failover_bench(a: &Args) -> Result<String, Error> {
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+    let zk = |e: zk_recipes::Error| match e {
+        zk_recipes::Error::Zk(e) => e,
+        other => Error::Protocol(other.to_string()),
+    };
+    let path = format!("/zk-bench-{}-failover", std::process::id());
+    let (elected_tx, mut elected) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let join = |slot: usize| {
+        let (connect, path, tx) = (a.connect.clone(), path.clone(), elected_tx.clone());
+        async move {
+            let client = Client::connect(&connect).await?;
+            let latch =
+                zk_recipes::LeaderLatch::new(client.clone(), &path, format!("p{slot}")).map_err(zk)?;
+            let mut stream = latch.events();
+            let events = tokio::spawn(async move {
+                while let Some(ev) = stream.next().await {
+                    if ev == zk_recipes::LatchEvent::Elected {
+                        let _ = tx.send((slot, Instant::now()));
+                    }
+                }
+            });
+            latch.start();
+            // Joined once our node is in place (bounded wait).
+            for _ in 0..1000 {
+                if latch.node().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Ok::<_, Error>(Participant { client, latch, events })
+        }
+    };
+    let mut parts = Vec::new();
+    for slot in 0..a.concurrency {
+        parts.push(join(slot).await?);
+    }
+    let (mut leader, _) = next_elected(&mut elected).await?;
+    let warmup = a.warmup.unwrap_or(a.ops / 10);
+    let (mut lat_us, mut cpu0, mut t0) = (Vec::with_capacity(a.ops), 0.0, Instant::now());
+    for i in 0..warmup + a.ops {
+        if i == warmup {
+            (cpu0, t0) = (cpu_seconds(), Instant::now());
+        }
+        let closed_at = Instant::now();
+        parts[leader].client.close().await;
+        let (next, at) = next_elected(&mut elected).await?;
+        if next == leader {
+            return Err(Error::Protocol("the closed participant was elected again".into()));
+        }
+        if i >= warmup {
+            lat_us.push(u32::try_from(at.duration_since(closed_at).as_micros()).unwrap_or(u32::MAX));
+        }
+        let old = std::mem::replace(&mut parts[leader], join(leader).await?);
+        old.events.abort();
+        drop(old.latch);
+        leader = next;
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    for p in parts {
+        p.events.abort();
+        let _ = p.latch.close().await;
+        p.client.close().await;
+    }
+    let head = format!("\"workload\":\"failover\",\"ops\":{},\"participants\":{}", a.ops, a.concurrency);
+    Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
+}
+
+/// The next `Elected` (participant slot, when), waiting at most 30 s.
+async fn next_elected(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, Instant)>,
+) -> Result<(usize, Instant), Error> {
+    match tokio::time::timeout(std::time::Duration::from_secs(30), rx.recv()).await {
+        Ok(Some(e)) => Ok(e),
+        _ => Err(Error::Protocol("no participant was elected within 30 s".into())),
+    }
+}
+
 /// The JSON line: the `head` fields, then throughput, latency percentiles of `lat_us` (µs)
 /// and CPU per 1,000 ops.
 fn summary(head: &str, ops: usize, elapsed: f64, cpu: f64, mut lat_us: Vec<u32>) -> String {
@@ -327,7 +424,7 @@ fn main() -> ExitCode {
                 eprintln!("bench: {e}");
             }
             eprintln!(
-                "usage: bench --connect HOST:PORT --workload create|get|set|delete|mixed \
+                "usage: bench --connect HOST:PORT --workload create|get|set|delete|mixed|lock|failover \
                  [--ops N] [--concurrency K] [--payload BYTES] [--threads T]"
             );
             return ExitCode::from(2);
