@@ -1,5 +1,6 @@
-//! A short tour of zk-core: sessions, ephemeral nodes, watches, pipelining and failure
-//! handling.
+//! The tour: three "services" (three ZooKeeper sessions in one process, standing in for three
+//! machines) register themselves, elect a leader, share a lock-protected job, then live through
+//! a leader failover and a session expiry, printing every event and a summary.
 //!
 //! ```text
 //! cargo run --example tour                                 # on the embedded server
@@ -7,106 +8,360 @@
 //! ```
 //!
 //! By default it starts zk-testing's embedded ZooKeeper-compatible server on a free loopback
-//! port: nothing to install.
+//! port: nothing to install. Everything it creates lives under `/tour-<pid>` and is deleted at
+//! the end. Exits non-zero if anything is not as expected.
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use zk_core::{AddWatchMode, Client, CreateMode, Error, Op, SessionEvent};
+use tokio::sync::mpsc;
+use tokio::time::{timeout, Instant};
+use zk_core::{AddWatchMode, Client, CreateMode, EventType, Op, SessionEvent, SessionState};
+use zk_recipes::{InterProcessMutex, LatchEvent, LeaderLatch};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const STEPS: usize = 8;
+/// Lock-protected job runs per service.
+const JOBS: usize = 2;
+/// The longest any one wait may take before the tour gives up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Something that happened to a service, as printed while the tour runs.
+#[derive(Debug)]
+enum Event {
+    Latch(&'static str, LatchEvent),
+    Session(&'static str, SessionEvent),
+    Registry(EventType, String),
+}
+
+/// One "service": its session, its registration node and its seat in the leader election.
+struct Service {
+    name: &'static str,
+    client: Client,
+    latch: LeaderLatch,
+}
+
+/// The progress display: `[3/8] +0.042s step title`, indented lines for what happens within.
+struct Progress {
+    started: Instant,
+    step: usize,
+}
+
+impl Progress {
+    fn step(&mut self, title: &str) {
+        self.step += 1;
+        println!("[{}/{STEPS}] +{:.3}s {title}", self.step, self.started.elapsed().as_secs_f64());
+    }
+}
+
+fn detail(line: impl std::fmt::Display) {
+    println!("        {line}");
+}
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // 1. Where is ZooKeeper?
-    let (connect, _server) = match std::env::var("ZK_CONNECT") {
+async fn main() -> Result<(), BoxError> {
+    let mut progress = Progress { started: Instant::now(), step: 0 };
+
+    // 1. Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble.
+    progress.step("connecting");
+    let (connect, server) = match std::env::var("ZK_CONNECT") {
         Ok(cs) => (cs, None),
         Err(_) => {
             let server = zk_testing::TestServer::start().await?;
-            println!("started the embedded ZooKeeper-compatible server at {}", server.connect_string());
             (server.connect_string(), Some(server))
         }
     };
+    let backend = match server {
+        Some(_) => format!("embedded server at {connect}"),
+        None => format!("ZK_CONNECT={connect}"),
+    };
+    detail(&backend);
     let root = format!("/tour-{}", std::process::id());
-
-    // 2. A session. `connect` waits until it is established.
     let admin = Client::connect(&connect).await?;
     admin.create(&root, b"", CreateMode::Persistent).await?;
-    println!("session 0x{:x}, timeout {:?}", admin.session_id(), admin.session_timeout());
-
-    // 3. Three "services" register themselves with ephemeral sequential nodes, each in its own
-    //    session, chrooted into the tour's subtree.
+    // The services see only the tour's subtree: a chroot in the connect string.
     let chrooted = format!("{connect}{root}");
+    let (tx, mut events) = mpsc::unbounded_channel();
+
+    // 2. Three services, each with its own session, register with ephemeral nodes: a node
+    //    lives exactly as long as its session. A persistent recursive watch follows them.
+    progress.step("three services register (ephemeral nodes)");
     admin.create(&format!("{root}/services"), b"", CreateMode::Persistent).await?;
+    let mut registry =
+        admin.add_watch(&format!("{root}/services"), AddWatchMode::PersistentRecursive).await?;
+    let registry_tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(e) = registry.next().await {
+            if registry_tx.send(Event::Registry(e.event_type, e.path)).is_err() {
+                break;
+            }
+        }
+    });
     let mut services = Vec::new();
     for name in ["alpha", "beta", "gamma"] {
-        let c = Client::connect(&chrooted).await?;
-        let (path, _) = c.create("/services/svc-", name.as_bytes(), CreateMode::EphemeralSequential).await?;
-        println!("{name} registered as {path}");
-        services.push(c);
+        let service = Service::start(name, &chrooted, &tx).await?;
+        detail(format_args!("{name}: session 0x{:x}", service.client.session_id()));
+        services.push(service);
+    }
+    let mut registered = 0;
+    wait_for(&mut events, |e| {
+        registered += usize::from(matches!(e, Event::Registry(EventType::NodeCreated, _)));
+        registered == 3
+    })
+    .await?;
+
+    // 3. Leader election (Curator's LeaderLatch layout): the first node in line leads.
+    progress.step("leader election");
+    for s in &services {
+        s.latch.start();
+    }
+    let mut leaders = vec![wait_for_leader(&mut events, &services, "", |_| true).await?];
+
+    // 4. A job that must never run twice at once, under a distributed mutex. The counter is
+    //    read and rewritten without a version check on purpose: only the lock keeps it right.
+    progress.step(&format!("lock-protected job ({JOBS} runs per service)"));
+    let runs = lock_protected_job(&services).await?;
+    detail(format_args!("counter = {runs} after {} runs: no lost update", JOBS * services.len()));
+    if runs != JOBS * services.len() {
+        return Err(format!("lost updates: counter {runs}, expected {}", JOBS * services.len()).into());
     }
 
-    // 4. Watch the registry: a persistent recursive watch is a Stream of events.
-    let watcher_client = Client::connect(&chrooted).await?;
-    let mut events = watcher_client.add_watch("/services", AddWatchMode::PersistentRecursive).await?;
-    let mut children = watcher_client.get_children("/services").await?;
-    children.sort();
-    println!("registry: {children:?}");
+    // 5. Work queue: a step goes here when zk_recipes::queue lands (issue 6): the leader
+    //    enqueues work items, the followers take them.
+    progress.step("work queue (lands with issue 6)");
 
-    // 5. A service leaves: closing its session deletes its ephemeral node, and the watch says so.
-    let leaving = services.remove(0);
-    let mut session = leaving.session_events();
-    leaving.close().await;
-    println!("alpha's session: {:?}", session.next().await);
-    let ev = tokio::time::timeout(Duration::from_secs(10), events.next()).await?;
-    println!("watch event: {ev:?}");
+    // 6. Config cache: a step goes here when zk_recipes::cache lands (issue 6): a config node
+    //    watched by a NodeCache in every service, updated by the leader.
+    progress.step("config cache (lands with issue 6)");
 
-    // 6. Pipelining: 1,000 requests in flight on one connection, replies in call order.
-    let started = std::time::Instant::now();
-    let futs: Vec<_> = (0..1000).map(|i| admin.set_data(&root, format!("{i}").as_bytes(), None)).collect();
-    let mut last = 0;
-    for f in futs {
-        last = f.await?.version;
+    // 7. Failover: the leader's process "dies" (its session is closed). Its ephemeral nodes go
+    //    with it and the next service in line is elected.
+    let old = leaders[0];
+    progress.step(&format!("failover: {old}, the leader, goes away"));
+    let killed = Instant::now();
+    service(&services, old)?.client.close().await;
+    let lost = |e: &Event| matches!(e, Event::Latch(n, LatchEvent::Lost) if *n == old);
+    let next = wait_for_leader(&mut events, &services, old, lost).await?;
+    let failover = killed.elapsed();
+    detail(format_args!("{old} -> {next} in {:.1} ms", failover.as_secs_f64() * 1e3));
+    leaders.push(next);
+
+    // 8. Session expiry: the new leader's session expires (forced the way that works on any
+    //    server: a second client attaches to the session and closes it). The service sees
+    //    Disconnected then Expired, loses leadership and its node, and rejoins with a new session.
+    let victim = next;
+    progress.step(&format!("session expiry: {victim}'s session expires"));
+    let expired_at = Instant::now();
+    force_expiry(&chrooted, &service(&services, victim)?.client).await?;
+    let expired = |e: &Event| matches!(e, Event::Session(n, SessionEvent::Expired) if *n == victim);
+    let third = wait_for_leader(&mut events, &services, victim, expired).await?;
+    let expiry = expired_at.elapsed();
+    detail(format_args!("{victim} -> {third} in {:.1} ms", expiry.as_secs_f64() * 1e3));
+    leaders.push(third);
+    let rejoined = service_mut(&mut services, victim)?.rejoin(&chrooted, &tx).await?;
+    wait_for(&mut events, |e| matches!(e, Event::Registry(EventType::NodeCreated, p) if p.ends_with(victim)))
+        .await?;
+    let follower = !service(&services, victim)?.latch.is_leader();
+    detail(format_args!("{victim} rejoined with session 0x{rejoined:x}, as a follower: {follower}"));
+
+    // The summary, then clean up.
+    println!("summary");
+    println!("  backend             {backend}");
+    println!("  leaders             {}", leaders.join(" -> "));
+    println!("  failover (close)    {:.1} ms", failover.as_secs_f64() * 1e3);
+    println!("  failover (expiry)   {:.1} ms, expiry detection included", expiry.as_secs_f64() * 1e3);
+    println!("  lock-protected job  {runs} runs, never two at once");
+    println!("  work queue          (lands with issue 6)");
+    println!("  config cache        (lands with issue 6)");
+    println!("  total               {:.3} s", progress.started.elapsed().as_secs_f64());
+    for s in &services {
+        s.latch.close().await?;
+        s.client.close().await;
     }
-    println!("1,000 pipelined writes in {:?}; final version {last}", started.elapsed());
+    delete_tree(&admin, &root).await?;
+    admin.close().await;
+    Ok(())
+}
 
-    // 7. Atomic multi: all or nothing, with a typed error naming the failing op.
-    let err = admin
-        .multi(&[Op::create(&format!("{root}/a"), b"", CreateMode::Persistent), Op::check(&root, Some(0))])
-        .await
-        .unwrap_err();
-    println!("multi failed as expected: {err}");
-    assert_eq!(admin.exists(&format!("{root}/a")).await?, None, "nothing of the failed multi applied");
-
-    // 8. Bad input is refused before anything is sent.
-    match admin.get_data("no-leading-slash").await {
-        Err(Error::InvalidPath { reason, .. }) => println!("invalid path refused: {reason}"),
-        other => return Err(format!("expected InvalidPath, got {other:?}").into()),
+impl Service {
+    /// Connects and registers `/services/<name>`; its seat in the election at `/leader` is
+    /// taken by `latch.start()`.
+    async fn start(
+        name: &'static str,
+        chrooted: &str,
+        tx: &mpsc::UnboundedSender<Event>,
+    ) -> Result<Self, BoxError> {
+        let client = Self::connect(name, chrooted, tx).await?;
+        let latch = LeaderLatch::new(client.clone(), "/leader", name)?;
+        let mut latch_events = latch.events(); // subscribe first, to see every event
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = latch_events.next().await {
+                if tx.send(Event::Latch(name, e)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Service { name, client, latch })
     }
 
-    // 9. Session expiry, forced: another client attaches to a service's session and closes it.
-    let victim = services.remove(0);
-    let mut victim_events = victim.session_events();
-    let thief =
-        Client::builder(&chrooted).session(victim.session_id(), &victim.session_password()).connect().await?;
-    thief.close().await;
+    /// A new session that registers the service and reports its session events.
+    async fn connect(
+        name: &'static str,
+        chrooted: &str,
+        tx: &mpsc::UnboundedSender<Event>,
+    ) -> Result<Client, BoxError> {
+        let client = Client::builder(chrooted).session_timeout(Duration::from_secs(10)).connect().await?;
+        client.create(&format!("/services/{name}"), b"", CreateMode::Ephemeral).await?;
+        let mut session = client.session_events();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(e) = session.next().await {
+                if tx.send(Event::Session(name, e)).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(client)
+    }
+
+    /// After an expiry: a new session, registered again, back in the election.
+    async fn rejoin(&mut self, chrooted: &str, tx: &mpsc::UnboundedSender<Event>) -> Result<i64, BoxError> {
+        self.client = Self::connect(self.name, chrooted, tx).await?;
+        self.latch.rejoin(self.client.clone()).await?;
+        Ok(self.client.session_id())
+    }
+}
+
+fn service<'a>(services: &'a [Service], name: &str) -> Result<&'a Service, BoxError> {
+    services.iter().find(|s| s.name == name).ok_or_else(|| format!("no service {name}").into())
+}
+
+fn service_mut<'a>(services: &'a mut [Service], name: &str) -> Result<&'a mut Service, BoxError> {
+    services.iter_mut().find(|s| s.name == name).ok_or_else(|| format!("no service {name}").into())
+}
+
+/// Prints events as they come until a service other than `outgoing` reports `Elected` and
+/// `also` has matched an event too; returns the new leader's name.
+async fn wait_for_leader(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    services: &[Service],
+    outgoing: &str,
+    mut also: impl FnMut(&Event) -> bool,
+) -> Result<&'static str, BoxError> {
+    let (mut elected, mut seen) = (None, false);
+    wait_for(events, |e| {
+        if let Event::Latch(name, LatchEvent::Elected) = e {
+            // The outgoing leader may be re-elected for a moment while its session is
+            // being taken over: only a successor counts.
+            if *name != outgoing {
+                elected = Some(*name);
+            }
+        }
+        seen = seen || also(e);
+        elected.is_some() && seen
+    })
+    .await?;
+    let name = elected.ok_or("no leader")?;
+    let leader = service(services, name)?.latch.leader().await?;
+    let id = leader.map(|p| String::from_utf8_lossy(&p.id).into_owned());
+    detail(format_args!("{name} leads; the server agrees: {}", id.as_deref().unwrap_or("nobody")));
+    if id.as_deref() != Some(name) {
+        return Err(format!("{name} was elected but the server's first participant is {id:?}").into());
+    }
+    Ok(name)
+}
+
+/// Prints events as they come until `done` says so (at most PATIENCE).
+async fn wait_for(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    mut done: impl FnMut(&Event) -> bool,
+) -> Result<(), BoxError> {
+    let deadline = Instant::now() + PATIENCE;
     loop {
-        match tokio::time::timeout(Duration::from_secs(30), victim_events.next()).await? {
-            Some(SessionEvent::Expired) => break,
-            Some(other) => println!("beta's session: {other:?}"),
-            None => return Err("session events ended without Expired".into()),
+        let event = tokio::time::timeout_at(deadline, events.recv()).await;
+        let event = event.map_err(|_| "timed out waiting for an event")?.ok_or("event channel closed")?;
+        print_event(&event);
+        if done(&event) {
+            return Ok(());
         }
     }
-    println!("beta's session: Expired; its calls now fail with: {}", victim.exists("/").await.unwrap_err());
+}
 
-    // 10. Clean up.
-    for c in services.iter().chain([&watcher_client]) {
-        c.close().await;
+fn print_event(event: &Event) {
+    match event {
+        Event::Latch(name, e) => detail(format_args!("event: {name} latch {e:?}")),
+        Event::Session(name, e) => detail(format_args!("event: {name} session {e:?}")),
+        Event::Registry(t, path) => detail(format_args!("event: registry {t:?} {path}")),
     }
-    for child in admin.get_children(&format!("{root}/services")).await? {
-        admin.delete(&format!("{root}/services/{child}"), None).await?;
+}
+
+/// Expires `victim`'s session the way that works on any ZooKeeper server: a second client
+/// attaches to the same session (id and password) and closes it. The victim may win the
+/// session back by reconnecting in between, so this tries a few times.
+async fn force_expiry(chrooted: &str, victim: &Client) -> Result<(), BoxError> {
+    let mut state = victim.state_watch();
+    for _ in 0..20 {
+        let thief =
+            Client::builder(chrooted).session(victim.session_id(), &victim.session_password()).connect();
+        if let Ok(Ok(thief)) = timeout(PATIENCE, thief).await {
+            thief.close().await;
+        }
+        let expired = state.wait_for(|s| *s == SessionState::Expired);
+        if let Ok(Ok(_)) = timeout(Duration::from_millis(250), expired).await {
+            return Ok(());
+        }
     }
-    admin.delete(&format!("{root}/services"), None).await?;
-    admin.delete(&root, None).await?;
-    admin.close().await;
-    println!("tour complete");
-    Ok(())
+    Err("the session did not expire".into())
+}
+
+/// Every service runs the job JOBS times, each run under the mutex; returns the final counter.
+async fn lock_protected_job(services: &[Service]) -> Result<usize, BoxError> {
+    services[0].client.create("/job-counter", b"0", CreateMode::Persistent).await?;
+    let mut tasks = Vec::new();
+    for s in services {
+        let (name, client) = (s.name, s.client.clone());
+        let mutex = InterProcessMutex::new(client.clone(), "/locks/job")?.with_id(name.as_bytes());
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..JOBS {
+                let guard = mutex.acquire().await?;
+                let (data, _) = client.get_data("/job-counter").await?;
+                let n: usize = String::from_utf8(data)?.parse()?;
+                // Fenced: applied only while our lock node exists (not after an expiry).
+                guard.fenced(&[Op::set_data("/job-counter", (n + 1).to_string().as_bytes(), None)]).await?;
+                detail(format_args!("job run #{} by {name}", n + 1));
+                guard.release().await?;
+            }
+            Ok::<_, BoxError>(())
+        }));
+    }
+    for t in tasks {
+        timeout(PATIENCE, t).await???;
+    }
+    let (data, _) = services[0].client.get_data("/job-counter").await?;
+    Ok(String::from_utf8(data)?.parse()?)
+}
+
+/// Deletes `path` and everything below it (bounded: the tour's tree is small).
+async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
+    let mut stack = vec![(path.to_owned(), false)];
+    for _ in 0..10_000 {
+        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
+        if expanded {
+            // Container parents may already be gone: that is fine.
+            match client.delete(&p, None).await {
+                Ok(()) | Err(zk_core::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
+        stack.push((p.clone(), true));
+        match client.get_children(&p).await {
+            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
+            Err(zk_core::Error::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err("tree too large to delete".into())
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test in the workspace: unit, integration and doc tests, including the ones that
 # talk to a real ZooKeeper server (installed on demand by scripts/zookeeper.sh) and the
-# interop tests' Python venv with kazoo (created on demand by scripts/python-deps.sh).
+# interop tests' Python venv with kazoo (created on demand by scripts/python-deps.sh); then
+# every example on the embedded server, and the tour once against a real ZooKeeper 3.8
+# (scripts/real-zk.sh).
 #
-# Extra arguments go to both cargo invocations, e.g. `bash scripts/test.sh -- --nocapture`.
-# Exits with the first failing cargo status, after running both.
+# Extra arguments go to both cargo test invocations, e.g. `bash scripts/test.sh -- --nocapture`.
+# Runs everything, then exits with the first failing status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,10 +14,35 @@ bash scripts/zookeeper.sh
 bash scripts/python-deps.sh
 
 status=0
-cargo test --workspace --all-targets "$@" || status=$?
-cargo test --workspace --doc "$@" || { rc=$?; [[ $status -ne 0 ]] || status=$rc; }
-# The README's demo command and the HA example, on the embedded server.
-for example in tour ha_master; do
-    cargo run -q --example "$example" >/dev/null || { rc=$?; echo "example $example failed (exit $rc)" >&2; [[ $status -ne 0 ]] || status=$rc; }
+# Records the first failure ($1 describes the step) and carries on.
+failed() {
+    local rc=$?
+    echo "test.sh: $1 failed (exit $rc)" >&2
+    [[ $status -ne 0 ]] || status=$rc
+}
+
+cargo test --workspace --all-targets "$@" || failed "cargo test"
+cargo test --workspace --doc "$@" || failed "doc tests"
+
+# Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
+examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)
+for example in $examples; do
+    case $example in
+        # The benchmark needs a server address (--connect, ZK_CONNECT or --real): it gets a tiny
+        # smoke run against the real ZooKeeper below instead.
+        bench) continue ;;
+        # The start-up benchmark, tiny: two embedded servers, no JVM.
+        startup) args=(--embedded 2 --real 0) ;;
+        *) args=() ;;
+    esac
+    echo "test.sh: example $example" >&2
+    env -u ZK_CONNECT cargo run -q --example "$example" -- "${args[@]}" >/dev/null || failed "example $example"
 done
+
+# The tour once against a real ZooKeeper 3.8 (the conformance check for the demo), and a tiny
+# bench run on the same server.
+echo "test.sh: examples tour and bench against a real ZooKeeper" >&2
+bash scripts/real-zk.sh bash -c 'cargo run -q --example tour >/dev/null &&
+    cargo run -q --example bench -- --workload get --ops 200 --concurrency 4 >/dev/null' ||
+    failed "examples tour and bench on a real ZooKeeper"
 exit "$status"

@@ -16,17 +16,57 @@
 //! - Time comes only from `tokio::time` and the transport is pluggable ([`Connector`]), so
 //!   tests can run on a paused clock.
 //!
-//! # Examples
+//! Coordination recipes (locks, leader election, ...) are in the `zk-recipes` crate; an
+//! embedded server for tests is in `zk-testing`, and every example below runs against it.
+//!
+//! # Connecting
+//!
+//! A connect string lists the servers and an optional chroot:
+//! `"zk1:2181,zk2:2181,zk3:2181/my-app"`. [`Client::connect`] returns once the session is
+//! established; [`Client::builder`] sets the rest (defaults in [`ClientBuilder`]): session
+//! timeout, `digest` authentication, read-only mode, a chroot, a custom transport, or an
+//! existing session to resume.
 //!
 //! ```
-//! use zk_core::{Client, CreateMode, Error, EventType};
+//! use std::time::Duration;
+//! use zk_core::{Client, CreateMode, SessionState};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let zk_server = zk_testing::RealZooKeeper::start().await?;
-//! # let connect_string = zk_server.connect_string();
-//! let zk = Client::connect(&connect_string).await?;
+//! let server = zk_testing::TestServer::start().await?; // an embedded server on loopback
+//! let connect_string = server.connect_string(); // "127.0.0.1:<port>"
 //!
+//! let zk = Client::connect(&connect_string).await?;
+//! assert_eq!(zk.state(), SessionState::Connected);
+//! zk.create("/app", b"", CreateMode::Persistent).await?;
+//!
+//! // Chrooted: this client sees `/app` as `/`.
+//! let app = Client::builder(&format!("{connect_string}/app"))
+//!     .session_timeout(Duration::from_secs(10))
+//!     .connect()
+//!     .await?;
+//! app.create("/jobs", b"", CreateMode::Persistent).await?;
+//! assert!(zk.exists("/app/jobs").await?.is_some());
+//! app.close().await; // ends the session now (dropping the last handle does it too)
+//! zk.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Reading, writing, watching
+//!
+//! Versions are `Option<i32>`: `None` means "any version", `Some(v)` makes the write
+//! conditional (optimistic concurrency). A one-shot watch is set with the `*_and_watch` reads
+//! and fires once; [`Client::add_watch`] sets a persistent (optionally recursive) one.
+//!
+//! ```
+//! use futures::StreamExt;
+//! use zk_core::{AddWatchMode, Client, CreateMode, Error, EventType};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+//! # let zk = server.client().await?;
 //! let (path, stat) = zk.create("/config", b"v1", CreateMode::Persistent).await?;
 //! assert_eq!((path.as_str(), stat.version), ("/config", 0));
 //!
@@ -36,15 +76,92 @@
 //! zk.set_data("/config", b"v2", Some(0)).await?;
 //! assert_eq!(watcher.await?.event_type, EventType::NodeDataChanged);
 //!
-//! // A stale version is refused.
+//! // A stale version is refused; so is a bad path, before anything is sent.
 //! assert_eq!(zk.set_data("/config", b"v3", Some(0)).await, Err(Error::BadVersion));
+//! assert!(matches!(zk.get_data("config").await, Err(Error::InvalidPath { .. })));
 //!
-//! // Pipelining: issue many requests, then await them.
-//! let reads: Vec<_> = (0..100).map(|_| zk.get_data("/config")).collect();
-//! for r in reads {
-//!     assert_eq!(r.await?.0, b"v2");
+//! // Sequential ephemeral nodes: numbered by the server, deleted with the session.
+//! let (w, _) = zk.create("/config/w-", b"", CreateMode::EphemeralSequential).await?;
+//! assert_eq!(w, "/config/w-0000000000");
+//!
+//! // A persistent recursive watch is a stream of every change below a path.
+//! let mut changes = zk.add_watch("/config", AddWatchMode::PersistentRecursive).await?;
+//! zk.delete(&w, None).await?;
+//! let event = changes.next().await.expect("an event");
+//! assert_eq!((event.event_type, event.path.as_str()), (EventType::NodeDeleted, w.as_str()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Pipelining and transactions
+//!
+//! Each call sends its request before returning the future, so issuing many calls and then
+//! awaiting them keeps them all in flight on one connection; replies come back in call order.
+//! [`Client::multi`] applies a list of [`Op`]s atomically: all or nothing.
+//!
+//! ```
+//! use zk_core::{Client, CreateMode, Error, Op, OpResult};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+//! # let zk = server.client().await?;
+//! zk.create("/counter", b"0", CreateMode::Persistent).await?;
+//! let writes: Vec<_> =
+//!     (1..=100).map(|i| zk.set_data("/counter", format!("{i}").as_bytes(), None)).collect();
+//! for w in writes {
+//!     w.await?;
 //! }
-//! zk.close().await;
+//! assert_eq!(zk.get_data("/counter").await?.0, b"100");
+//!
+//! // A transaction: the check fails, so the create is not applied either.
+//! let err = zk
+//!     .multi(&[Op::create("/a", b"", CreateMode::Persistent), Op::check("/counter", Some(0))])
+//!     .await
+//!     .unwrap_err();
+//! assert!(matches!(err, Error::MultiFailed { index: 1, .. }));
+//! assert_eq!(zk.exists("/a").await?, None);
+//!
+//! let ops = [Op::create("/a", b"", CreateMode::Persistent), Op::check("/counter", None)];
+//! let results = zk.multi(&ops).await?;
+//! assert!(matches!(&results[0], OpResult::Create { path, .. } if path == "/a"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Sessions and failures
+//!
+//! A lost connection is not a lost session: the client reconnects (to another server if the
+//! connect string has several) and resumes the session within its timeout; ephemeral nodes and
+//! watches survive. Requests in flight at that moment fail with [`Error::ConnectionLoss`] (a
+//! write may or may not have been applied); [`retry`] retries such retryable errors under a
+//! [`RetryPolicy`]. If the client stays away longer than the session timeout, the server expires
+//! the session: the client reports [`SessionEvent::Expired`], every call fails with
+//! [`Error::SessionExpired`], and a new [`Client`] is needed. Recipes in `zk-recipes` document
+//! what each of them does on these events.
+//!
+//! ```
+//! use std::time::Duration;
+//! use zk_core::{retry, Error, RetryPolicy, SessionEvent};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+//! let zk = server.client_builder().session_timeout(Duration::from_secs(10)).connect().await?;
+//! let mut events = zk.session_events();
+//!
+//! // The connection drops; the session lives on.
+//! server.drop_connection(zk.session_id());
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Reconnected));
+//! let policy = RetryPolicy::NTimes { n: 3, delay: Duration::from_millis(100) };
+//! retry(&policy, || zk.exists("/")).await?;
+//!
+//! // Cut off for longer than the session timeout (virtual time): the session expires.
+//! server.partition_session(zk.session_id(), Duration::from_secs(60));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
+//! assert_eq!(zk.exists("/").await, Err(Error::SessionExpired));
 //! # Ok(())
 //! # }
 //! ```

@@ -22,9 +22,14 @@
 //!   programs with a time limit (Curator and zkCli interoperability tests).
 //! - [`four_letter_word`]: sends `ruok`, `srvr`, `mntr`, ... to any server address.
 //!
-//! # Examples
+//! # Writing a deterministic test
 //!
-//! A deterministic test of session expiry on a paused clock:
+//! Start a [`TestServer`] without TCP (`no_tcp()`), take in-process clients from it, and run the
+//! test on tokio's paused clock: time only moves when every task is idle, jumping straight to
+//! the next timer, so session timeouts, backoffs and timeouts cost no real time and happen in
+//! the same order on every run. Add zk-testing to your `[dev-dependencies]` together with
+//! tokio's `test-util` feature. The example program `examples/test_with_fake_server.rs` is a
+//! complete, commented version of what follows.
 //!
 //! ```
 //! use std::time::Duration;
@@ -37,22 +42,72 @@
 //! let server = TestServer::builder().no_tcp().seed(7).start().await?;
 //! let worker = server.client_builder().session_timeout(Duration::from_secs(30)).connect().await?;
 //! let watcher = server.client().await?;
-//! worker.create("/workers/w1", b"", CreateMode::Ephemeral).await.unwrap_err(); // no parent yet
 //! watcher.create("/workers", b"", CreateMode::Persistent).await?;
 //! worker.create("/workers/w1", b"", CreateMode::Ephemeral).await?;
 //! let (_, gone) = watcher.exists_and_watch("/workers/w1").await?;
 //!
 //! // Cut the worker off for a minute: its session expires after 30 s of virtual time.
 //! let mut events = worker.session_events();
+//! let cut = tokio::time::Instant::now();
 //! server.partition_session(worker.session_id(), Duration::from_secs(60));
 //! assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
 //! assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
 //! assert_eq!(gone.await?.event_type, EventType::NodeDeleted);
+//! assert!(cut.elapsed() >= Duration::from_secs(30)); // virtual seconds, real microseconds
+//!
+//! // Inspect the server directly, without a client.
+//! assert_eq!(server.children("/workers"), Vec::<String>::new());
+//! assert_eq!(server.sessions().len(), 1);
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! The real server and the proxy:
+//! # Faults
+//!
+//! Faults are typed methods on the server, aimed at the requests a [`RequestMatcher`] selects:
+//! fail a request with an error code without applying it ([`TestServer::fail_next`],
+//! [`TestServer::fail_times`]), apply a write and lose its reply (the client sees
+//! `ConnectionLoss` for a write that happened: [`TestServer::lose_next_reply`]), cut a
+//! connection ([`TestServer::drop_connection`], [`TestServer::drop_on_next`]), freeze it
+//! ([`TestServer::pause_connection`], [`TestServer::partition_session`]), expire a session now
+//! ([`TestServer::expire_session`]), delay replies ([`TestServer::set_latency`]), or draw
+//! faults at random from the server's seeded RNG ([`TestServer::set_chaos`]). The seed comes
+//! from [`TestServerBuilder::seed`], else `ZK_TEST_SEED`, else at random; a panicking test prints
+//! it, so `ZK_TEST_SEED=<seed> cargo test <name>` replays a failure.
+//!
+//! ```
+//! use zk_core::proto::{ErrorCode, OpCode};
+//! use zk_core::{CreateMode, Error};
+//! use zk_testing::{RequestMatcher, TestServer};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = TestServer::builder().no_tcp().seed(1).start().await?;
+//! let zk = server.client().await?;
+//!
+//! // The next create under /locks/ is refused, and nothing is applied.
+//! server.fail_next(RequestMatcher::op(OpCode::Create2).path_prefix("/locks/"), ErrorCode::NoAuth);
+//! zk.create("/locks", b"", CreateMode::Persistent).await?;
+//! assert_eq!(zk.create("/locks/a", b"", CreateMode::Persistent).await, Err(Error::NoAuth));
+//! assert_eq!(zk.exists("/locks/a").await?, None);
+//!
+//! // The next create is applied, but its reply is lost: code that retries a create after
+//! // ConnectionLoss must expect NodeExists.
+//! server.lose_next_reply(RequestMatcher::op(OpCode::Create2));
+//! let lost = zk.create("/locks/b", b"", CreateMode::Persistent).await;
+//! assert_eq!(lost, Err(Error::ConnectionLoss));
+//! assert_eq!(zk.create("/locks/b", b"", CreateMode::Persistent).await, Err(Error::NodeExists));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Against a real ZooKeeper too
+//!
+//! [`RealZooKeeper`] starts Debian's ZooKeeper 3.8 on a free loopback port (a JVM: about a
+//! second), and [`both_backends!`] turns `async fn scenario(b: &Backend)` functions into one
+//! test per backend, `real::scenario` and `embedded::scenario`, each chrooted into its own
+//! [`Sandbox`]. Setting `ZK_TEST_REAL_CONNECT=host:port` uses an already running server
+//! instead. A [`TcpProxy`] in front of either cuts, stalls or refuses connections:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -63,6 +118,20 @@
 //! assert_eq!(zk_testing::four_letter_word(proxy.addr(), "ruok").await?, "imok");
 //! # Ok::<(), std::io::Error>(()) }).unwrap();
 //! ```
+//!
+//! # From tests in other languages
+//!
+//! The `zk-testing-server` binary serves the embedded server over TCP to any client (the Java
+//! client and zkCli, Curator, kazoo, ...):
+//!
+//! ```text
+//! cargo run -p zk-testing --bin zk-testing-server -- --port 2181 [--addr 127.0.0.1]
+//!     [--seed N] [--tick-ms 2000] [--snapshot FILE] [--no-ttl] [--reap-interval-ms 1000]
+//! ```
+//!
+//! It prints `connect string: 127.0.0.1:2181` once it serves and runs until SIGINT or
+//! SIGTERM; with `--snapshot FILE` it loads the tree from FILE if it exists and saves it there
+//! on shutdown.
 //!
 //! # How the embedded server differs from ZooKeeper 3.8
 //!
