@@ -1,0 +1,210 @@
+//! [`PathCache`]: the children of one node, as Curator's `PathChildrenCache`.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use zk_core::{Client, Stat};
+
+use super::engine::Engine;
+use super::model::{rel_depth, Change};
+use super::{NodeData, WatchStrategy};
+use crate::error::{Error, Result};
+
+/// A cached child of a [`PathCache`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildData {
+    /// The child's data; `None` when the cache keeps no data ([`PathCache::with_data`]).
+    pub data: Option<Vec<u8>>,
+    /// The child's metadata.
+    pub stat: Stat,
+}
+
+/// A change of the children a [`PathCache`] watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PathEvent {
+    /// A child appeared (it was created, or found at start).
+    ChildAdded {
+        /// The child's name (not its path).
+        name: String,
+        /// Its data and stat.
+        child: ChildData,
+    },
+    /// A child's data changed (or it was deleted and created again in between).
+    ChildUpdated {
+        /// The child's name.
+        name: String,
+        /// Its new data and stat.
+        child: ChildData,
+    },
+    /// A child was deleted.
+    ChildRemoved {
+        /// The child's name.
+        name: String,
+        /// Its last cached value.
+        last: ChildData,
+    },
+    /// The snapshot is in sync with the server (after [`PathCache::start`] and each
+    /// [`PathCache::rebuild`]).
+    Initialized,
+    /// The cache stopped following the server: [`Error::SessionEnded`] when the session
+    /// ended (use [`PathCache::rebuild`] with a new client), [`Error::RetriesExhausted`] when
+    /// re-syncs kept failing. The snapshot is kept as it was.
+    Lost(Error),
+}
+
+/// A cache of the children of one node: a [`Stream`] of [`PathEvent`]s and a snapshot
+/// name -> [`ChildData`] ([`PathCache::current`]).
+///
+/// It holds one persistent recursive watch on the parent (events deeper than the children
+/// are ignored), or one-shot watches where the server lacks `addWatch`. The parent need not
+/// exist: children appear when it is created. See the [module docs](super) for the session
+/// events and the ordering guarantees.
+///
+/// # Examples
+///
+/// ```
+/// use futures::StreamExt;
+/// use zk_core::CreateMode;
+/// use zk_recipes::cache::{PathCache, PathEvent};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let zk = server.client().await?;
+/// zk.create("/workers", b"", CreateMode::Persistent).await?;
+/// let mut cache = PathCache::new(zk.clone(), "/workers")?;
+/// cache.start();
+/// assert_eq!(cache.next().await, Some(PathEvent::Initialized));
+///
+/// zk.create("/workers/w1", b"10.0.0.1", CreateMode::Ephemeral).await?;
+/// assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { name, .. }) if name == "w1"));
+/// assert_eq!(cache.current().keys().collect::<Vec<_>>(), ["w1"]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PathCache {
+    engine: Engine,
+    with_data: bool,
+}
+
+impl PathCache {
+    /// A cache of the children of `path`, keeping their data; nothing is read until
+    /// [`PathCache::start`].
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
+    pub fn new(client: Client, path: &str) -> Result<Self> {
+        Ok(PathCache { engine: Engine::new(client, path, 1)?, with_data: true })
+    }
+
+    /// Whether to keep the children's data (default true). Without it, snapshots and events
+    /// carry `data: None`; a change of a child's data is still reported (its stat changed).
+    pub fn with_data(mut self, keep: bool) -> Self {
+        self.with_data = keep;
+        self
+    }
+
+    /// The parent's path.
+    pub fn path(&self) -> &str {
+        self.engine.root()
+    }
+
+    /// Starts the background task. Later calls do nothing (after [`PathCache::close`] too);
+    /// after a `Lost` event use [`PathCache::rebuild`].
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(&self) {
+        self.engine.start();
+    }
+
+    /// Waits until the snapshot is first in sync with the server (no deadline: wrap it in
+    /// `tokio::time::timeout`).
+    ///
+    /// # Errors
+    /// The error of [`PathEvent::Lost`] when the cache stopped first; [`Error::Closed`] when
+    /// it was closed.
+    ///
+    /// # Cancellation
+    /// Safe to drop at any time; it only waits.
+    pub async fn initialized(&self) -> Result<()> {
+        self.engine.initialized().await
+    }
+
+    /// The children as last read, by name.
+    pub fn current(&self) -> BTreeMap<String, ChildData> {
+        let root = self.engine.root().to_owned();
+        self.engine.with_model(|m| {
+            m.children(&root)
+                .into_iter()
+                .filter_map(|name| {
+                    let node = m.nodes.get(&zk_core::path::join(&root, &name))?;
+                    Some((name, self.child(node.clone())))
+                })
+                .collect()
+        })
+    }
+
+    /// One child as last read.
+    pub fn get(&self, name: &str) -> Option<ChildData> {
+        let path = zk_core::path::join(self.engine.root(), name);
+        self.engine.with_model(|m| m.nodes.get(&path).cloned()).map(|n| self.child(n))
+    }
+
+    /// How this cache learns of changes (`None` before the task set its watch).
+    pub fn strategy(&self) -> Option<WatchStrategy> {
+        self.engine.strategy()
+    }
+
+    /// Follows the server again with `client` (a new session after the old one ended):
+    /// stops the old task, reads the children with the new client and reports only what
+    /// differs from the kept snapshot, then [`PathEvent::Initialized`].
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`PathCache::close`].
+    ///
+    /// # Cancellation
+    /// Dropped before it completes, the old task is stopped but the new one may not be
+    /// started: call `rebuild` again.
+    pub async fn rebuild(&self, client: Client) -> Result<()> {
+        self.engine.rebuild(client).await
+    }
+
+    /// Stops the task and removes the watch; the stream ends after the events already
+    /// buffered. Idempotent.
+    ///
+    /// # Cancellation
+    /// Safe to drop: the task is aborted at once.
+    pub async fn close(&self) {
+        self.engine.close().await;
+    }
+
+    fn child(&self, n: NodeData) -> ChildData {
+        ChildData { data: self.with_data.then_some(n.data), stat: n.stat }
+    }
+}
+
+impl Stream for PathCache {
+    type Item = PathEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PathEvent>> {
+        let this = self.get_mut();
+        let with_data = this.with_data;
+        let root = this.engine.root().to_owned();
+        let child = |n: NodeData| ChildData { data: with_data.then_some(n.data), stat: n.stat };
+        let name = |p: &str| {
+            (rel_depth(&root, p) == Some(1)).then(|| p.rsplit('/').next().unwrap_or_default().to_owned())
+        };
+        this.engine.poll_change(cx, |c| match c {
+            Change::Added(p, n) => Some(PathEvent::ChildAdded { name: name(&p)?, child: child(n) }),
+            Change::Updated(p, n) => Some(PathEvent::ChildUpdated { name: name(&p)?, child: child(n) }),
+            Change::Removed(p, n) => Some(PathEvent::ChildRemoved { name: name(&p)?, last: child(n) }),
+            Change::Initialized => Some(PathEvent::Initialized),
+            Change::Lost(e) => Some(PathEvent::Lost(e)),
+        })
+    }
+}

@@ -1,0 +1,404 @@
+//! The background task of a cache: it keeps the shared model equal to the server's subtree
+//! (down to a depth) and sends each difference as a [`Change`].
+//!
+//! With ZooKeeper 3.6+ it holds one persistent watch (recursive below the root, plain for a
+//! single node) and re-reads each node a notification names. Where `addWatch` is
+//! unimplemented it falls back to one-shot data and child watches on every cached node, as
+//! Curator's `TreeCache` does. After a reconnect it re-reads the whole subtree (a persistent
+//! watch does not replay what changed meanwhile) and reports only the differences.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use zk_core::path::{join, parent};
+use zk_core::{
+    AddWatchMode, Client, EventType, OneshotWatcher, PersistentWatcher, SessionEvent, Stat, WatchedEvent,
+};
+
+use super::engine::{lock, Scope, Shared};
+use super::model::{Applied, Change};
+use super::WatchStrategy;
+use crate::error::Error;
+
+/// Rounds of the task's loop; each follows a notification, a session change or a timer, so
+/// this is never reached in practice.
+const MAX_ROUNDS: u64 = 100_000_000;
+/// Nodes one refresh may read before giving up (the cached subtree's size bound).
+const MAX_NODES: usize = 1_000_000;
+/// Failed re-syncs in a row before the cache gives up and reports [`Change::Lost`].
+const MAX_FAILURES: u32 = 60;
+/// Attempts at reading a missing root with an exists watch while it keeps flickering.
+const ROOT_ATTEMPTS: u32 = 10;
+
+/// How much of a node to re-read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum How {
+    /// Its data changed (or it was created or deleted).
+    Data,
+    /// Its list of children changed.
+    Children,
+    /// Everything, and the same for every child (a re-sync).
+    Deep,
+}
+
+/// Which one-shot watch fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Data,
+    Children,
+}
+
+type Fired = (String, Kind, zk_core::Result<WatchedEvent>);
+
+/// The task loop's own state.
+#[derive(Debug)]
+struct Loop {
+    /// When to re-read the whole subtree next.
+    resync_at: Option<Instant>,
+    /// Failed steps since the last successful re-sync.
+    failures: u32,
+    /// Whether `Initialized` was reported.
+    initialized: bool,
+    /// Whether the persistent watch must be set (again).
+    need_watch: bool,
+}
+
+/// The background task.
+pub(super) struct Run {
+    client: Client,
+    scope: Scope,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Change>,
+    /// The persistent watch; `None` in the one-shot mode.
+    watcher: Option<PersistentWatcher>,
+    /// The one-shot watches set and not fired yet (one per node and kind).
+    pending: HashSet<(String, Kind)>,
+    oneshots: FuturesUnordered<BoxFuture<'static, Fired>>,
+}
+
+impl Run {
+    pub(super) fn new(
+        client: Client,
+        scope: Scope,
+        shared: Arc<Shared>,
+        tx: mpsc::UnboundedSender<Change>,
+    ) -> Self {
+        Run {
+            client,
+            scope,
+            shared,
+            tx,
+            watcher: None,
+            pending: HashSet::new(),
+            oneshots: FuturesUnordered::new(),
+        }
+    }
+
+    fn one_shot(&self) -> bool {
+        self.watcher.is_none()
+    }
+
+    fn emit(&self, change: Change) {
+        tracing::trace!(?change, root = %self.scope.root, "cache");
+        let _ = self.tx.send(change);
+    }
+
+    pub(super) async fn run(mut self) {
+        let mut session = self.client.session_events();
+        let mut l =
+            Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true };
+        for _ in 0..MAX_ROUNDS {
+            let step = tokio::select! {
+                ev = session.next_event() => match ev {
+                    Some(SessionEvent::Reconnected) => {
+                        l.resync_at.get_or_insert_with(Instant::now);
+                        Ok(())
+                    }
+                    Some(SessionEvent::Expired | SessionEvent::AuthFailed | SessionEvent::Closed) | None => {
+                        Err(self.client_end())
+                    }
+                    Some(_) => Ok(()),
+                },
+                ev = next_watch(&mut self.watcher), if self.watcher.is_some() => match ev {
+                    Some(ev) if ev.event_type != EventType::PersistentWatchRemoved => self.on_event(ev).await,
+                    _ => {
+                        // The watch ended without the session ending: set it again.
+                        self.watcher = None;
+                        l.need_watch = true;
+                        l.resync_at.get_or_insert_with(Instant::now);
+                        Ok(())
+                    }
+                },
+                Some((path, kind, fired)) = self.oneshots.next(), if !self.oneshots.is_empty() => {
+                    self.on_fired(path, kind, fired).await
+                }
+                () = sleep_until(l.resync_at.unwrap_or_else(Instant::now)), if l.resync_at.is_some() => {
+                    self.resync_step(&mut l).await
+                }
+            };
+            let Err(e) = step else { continue };
+            if let Err(lost) = self.on_error(&mut l, e) {
+                return self.lose(lost);
+            }
+        }
+        self.lose(Error::RetriesExhausted("cache task rounds"));
+    }
+
+    /// A failed step: the session's end stops the cache; anything else is repaired by a
+    /// re-sync, once the client is connected again (the `Reconnected` event schedules it) or
+    /// after a backoff, a bounded number of times in a row.
+    fn on_error(&self, l: &mut Loop, e: zk_core::Error) -> Result<(), Error> {
+        if e.is_terminal() {
+            return Err(Error::SessionEnded(e));
+        }
+        if e.is_retryable() && !self.client.state().is_connected() {
+            tracing::debug!(error = %e, root = %self.scope.root, "cache waits for the reconnect");
+            return Ok(());
+        }
+        l.failures += 1;
+        tracing::debug!(error = %e, failures = l.failures, root = %self.scope.root, "cache re-syncs");
+        if l.failures > MAX_FAILURES {
+            return Err(Error::RetriesExhausted("cache re-sync"));
+        }
+        l.resync_at = Some(Instant::now() + backoff_delay(l.failures));
+        Ok(())
+    }
+
+    /// A one-shot watch fired: re-read what it covered (which sets it again).
+    async fn on_fired(
+        &mut self,
+        path: String,
+        kind: Kind,
+        fired: zk_core::Result<WatchedEvent>,
+    ) -> zk_core::Result<()> {
+        self.pending.remove(&(path.clone(), kind));
+        fired?;
+        self.refresh(&path, if kind == Kind::Data { How::Data } else { How::Children }).await
+    }
+
+    /// A scheduled re-sync; the first that succeeds reports [`Change::Initialized`].
+    async fn resync_step(&mut self, l: &mut Loop) -> zk_core::Result<()> {
+        l.resync_at = None;
+        self.resync(&mut l.need_watch).await?;
+        l.failures = 0;
+        if !l.initialized {
+            l.initialized = true;
+            self.emit(Change::Initialized);
+            self.shared.status.send_modify(|s| s.initialized = true);
+        }
+        Ok(())
+    }
+
+    fn client_end(&self) -> zk_core::Error {
+        match self.client.state() {
+            zk_core::SessionState::Expired => zk_core::Error::SessionExpired,
+            zk_core::SessionState::AuthFailed => zk_core::Error::AuthFailed,
+            _ => zk_core::Error::Closed,
+        }
+    }
+
+    fn lose(self, e: Error) {
+        tracing::debug!(error = %e, root = %self.scope.root, "cache stops following the server");
+        self.shared.status.send_modify(|s| s.lost = Some(e.clone()));
+        self.emit(Change::Lost(e));
+    }
+
+    /// Sets the persistent watch if needed, then re-reads the whole subtree.
+    async fn resync(&mut self, need_watch: &mut bool) -> zk_core::Result<()> {
+        if *need_watch {
+            let mode = if self.scope.max_depth == 0 {
+                AddWatchMode::Persistent
+            } else {
+                AddWatchMode::PersistentRecursive
+            };
+            match self.client.add_watch(&self.scope.root, mode).await {
+                Ok(w) => self.watcher = Some(w),
+                Err(zk_core::Error::Unimplemented | zk_core::Error::MarshallingError) => {
+                    tracing::debug!(root = %self.scope.root, "no addWatch on this server: one-shot watches");
+                    self.watcher = None;
+                }
+                Err(e) => return Err(e),
+            }
+            *need_watch = false;
+            let strategy = if self.one_shot() { WatchStrategy::OneShot } else { WatchStrategy::Persistent };
+            self.shared.status.send_modify(|s| s.strategy = Some(strategy));
+        }
+        let root = self.scope.root.clone();
+        self.refresh(&root, How::Deep).await
+    }
+
+    /// One notification of the persistent watch.
+    async fn on_event(&mut self, ev: WatchedEvent) -> zk_core::Result<()> {
+        let in_scope = self.scope.depth(&ev.path).is_some();
+        match ev.event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged if in_scope => {
+                self.refresh(&ev.path, How::Data).await?;
+            }
+            EventType::NodeDeleted if in_scope => self.remove(&ev.path),
+            EventType::NodeChildrenChanged if in_scope => return self.refresh_stat(&ev.path).await,
+            _ => {}
+        }
+        if matches!(ev.event_type, EventType::NodeCreated | EventType::NodeDeleted)
+            && ev.path != self.scope.root
+        {
+            // The parent's child counters changed; recursive watches do not say so.
+            self.refresh_stat(parent(&ev.path)).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes the child counters of a cached node's current stat.
+    async fn refresh_stat(&mut self, path: &str) -> zk_core::Result<()> {
+        if self.scope.depth(path).is_none() || !lock(&self.shared.model).contains(path) {
+            return Ok(());
+        }
+        if let Some(stat) = self.client.exists(path).await? {
+            lock(&self.shared.model).apply_stat(path, stat);
+        }
+        Ok(())
+    }
+
+    fn remove(&self, path: &str) {
+        let changes = lock(&self.shared.model).remove_subtree(path);
+        for c in changes {
+            self.emit(c);
+        }
+    }
+
+    /// Re-reads `start` (and, as `how` says, its children), breadth first.
+    async fn refresh(&mut self, start: &str, how: How) -> zk_core::Result<()> {
+        let mut queue = VecDeque::from([(start.to_owned(), how)]);
+        for _ in 0..MAX_NODES {
+            let Some((path, how)) = queue.pop_front() else { return Ok(()) };
+            self.refresh_one(&path, how, &mut queue).await?;
+        }
+        Err(zk_core::Error::BadArguments(format!("more than {MAX_NODES} nodes below {start}")))
+    }
+
+    async fn refresh_one(
+        &mut self,
+        path: &str,
+        how: How,
+        queue: &mut VecDeque<(String, How)>,
+    ) -> zk_core::Result<()> {
+        let Some(depth) = self.scope.depth(path) else { return Ok(()) };
+        let Some((data, stat)) = self.read_data(path).await? else {
+            self.remove(path);
+            return Ok(());
+        };
+        let (applied, change) = lock(&self.shared.model).apply_read(path, data, stat);
+        if let Some(c) = change {
+            self.emit(c);
+        }
+        let expand = depth < self.scope.max_depth;
+        let list = if self.one_shot() {
+            how != How::Data
+                || applied == Applied::New
+                || !self.pending.contains(&(path.to_owned(), Kind::Children))
+        } else {
+            expand && (how != How::Data || applied == Applied::New)
+        };
+        if !list {
+            return Ok(());
+        }
+        let Some((mut names, stat)) = self.read_children(path).await? else {
+            self.remove(path);
+            return Ok(());
+        };
+        lock(&self.shared.model).apply_stat(path, stat);
+        if !expand {
+            return Ok(());
+        }
+        names.sort();
+        let known = lock(&self.shared.model).children(path);
+        for gone in known.iter().filter(|k| names.binary_search(k).is_err()) {
+            self.remove(&join(path, gone));
+        }
+        for name in names {
+            if how == How::Deep || known.binary_search(&name).is_err() {
+                queue.push_back((join(path, &name), if how == How::Deep { How::Deep } else { How::Data }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The node's data and stat, `None` when it is missing (or unreadable to this session).
+    /// In the one-shot mode this also sets the node's data watch (an exists watch on a
+    /// missing root).
+    async fn read_data(&mut self, path: &str) -> zk_core::Result<Option<(Vec<u8>, Stat)>> {
+        if !self.one_shot() {
+            return skip_missing(self.client.get_data(path).await);
+        }
+        for _ in 0..ROOT_ATTEMPTS {
+            match self.client.get_data_and_watch(path).await {
+                Ok((data, stat, w)) => {
+                    self.arm(path, Kind::Data, w);
+                    return Ok(Some((data, stat)));
+                }
+                Err(zk_core::Error::NoNode) if path == self.scope.root => {
+                    let (stat, w) = self.client.exists_and_watch(path).await?;
+                    self.arm(path, Kind::Data, w);
+                    if stat.is_none() {
+                        return Ok(None);
+                    }
+                }
+                other => return skip_missing(other.map(|(d, s, _)| (d, s))),
+            }
+        }
+        Err(zk_core::Error::ConnectionLoss)
+    }
+
+    /// The node's children and stat, `None` when it is missing. In the one-shot mode this also
+    /// sets the node's child watch.
+    async fn read_children(&mut self, path: &str) -> zk_core::Result<Option<(Vec<String>, Stat)>> {
+        if !self.one_shot() {
+            return skip_missing(self.client.get_children_and_stat(path).await);
+        }
+        match self.client.get_children_and_watch(path).await {
+            Ok((names, stat, w)) => {
+                self.arm(path, Kind::Children, w);
+                Ok(Some((names, stat)))
+            }
+            other => skip_missing(other.map(|(n, s, _)| (n, s))),
+        }
+    }
+
+    /// Keeps one pending one-shot watcher per node and kind (a second one is dropped: the
+    /// server keeps a single watch for both anyway).
+    fn arm(&mut self, path: &str, kind: Kind, w: OneshotWatcher) {
+        if self.pending.insert((path.to_owned(), kind)) {
+            let path = path.to_owned();
+            self.oneshots.push(w.map(move |r| (path, kind, r)).boxed());
+        }
+    }
+}
+
+/// Missing and unreadable nodes are left out of the cache.
+fn skip_missing<T>(r: zk_core::Result<T>) -> zk_core::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(zk_core::Error::NoNode) => Ok(None),
+        Err(zk_core::Error::NoAuth) => {
+            tracing::debug!("cache skips a node it may not read");
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn next_watch(w: &mut Option<PersistentWatcher>) -> Option<WatchedEvent> {
+    match w {
+        Some(w) => w.next_event().await,
+        None => None,
+    }
+}
+
+fn backoff_delay(failures: u32) -> std::time::Duration {
+    let ms = 10u64.saturating_mul(1 << failures.min(7)).min(1000);
+    std::time::Duration::from_millis(ms)
+}

@@ -1,0 +1,44 @@
+//! NodeCache on the embedded server: scripted changes with a persistent watch and with the
+//! one-shot fallback.
+
+use zk_core::CreateMode;
+use zk_recipes::cache::{NodeCache, NodeEvent};
+
+use crate::script::{check, run, Probe, Truth, NODE_STEPS};
+use crate::tree::{server_with, strategy};
+use crate::{client, next, take};
+
+async fn scripted(fallback: bool) {
+    let server = server_with(21, fallback).await;
+    let zk = client(&server).await;
+    zk.create("/cfg", b"", CreateMode::Persistent).await.unwrap();
+    let mut cache = NodeCache::new(client(&server).await, "/cfg/flag").unwrap();
+    cache.start();
+    assert_eq!(next(&mut cache).await, NodeEvent::Initialized);
+    assert_eq!(cache.current(), None);
+    assert_eq!(cache.strategy(), strategy(fallback));
+    run(&mut cache, &zk, Truth::Server(&server), "/cfg/flag", (0, 0), NODE_STEPS).await;
+    assert_eq!(cache.current().map(|n| n.data), Some(b"4".to_vec()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn scripted_changes_with_a_persistent_watch() {
+    scripted(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scripted_changes_with_one_shot_watches_when_add_watch_is_unimplemented() {
+    scripted(true).await;
+}
+
+/// An existing node is reported as created at start, then `Initialized`.
+#[tokio::test(start_paused = true)]
+async fn existing_node_at_start() {
+    let server = server_with(22, false).await;
+    let zk = client(&server).await;
+    zk.create("/n", b"v", CreateMode::Persistent).await.unwrap();
+    let mut cache = NodeCache::new(client(&server).await, "/n").unwrap();
+    cache.start();
+    assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+v", "init"]);
+    check(&mut cache, Truth::Server(&server), "/n", 0, 0).await;
+}
