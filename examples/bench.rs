@@ -11,7 +11,8 @@
 //! free loopback port for the run instead of `--connect`. `--warmup N` (default: a tenth of
 //! `--ops`) runs N unmeasured operations first, so the JVM server's JIT is warm.
 //!
-//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set), `lock`, `failover`.
+//! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set), `lock`, `failover`,
+//! `cache`.
 //! For the
 //! data workloads `--concurrency` is the number of requests kept in flight on ONE client
 //! (pipelining); 1 is sequential. For `lock` (zk-recipes' InterProcessMutex) it is the number
@@ -21,6 +22,9 @@
 //! (at least 2), each on its own session; each of the `--ops` failovers closes the leader's
 //! session and measures until the successor's `Elected` event; the closed participant then
 //! rejoins on a new session (not measured).
+//! For `cache` (zk-recipes' TreeCache) `--concurrency` is the number of caches, each on its own
+//! session, on a tree of 100 nodes; each of the `--ops` samples is one `set_data` by a separate
+//! writer session, timed from the call until every cache has emitted its `NodeUpdated`.
 //! Setup (creating the nodes to read or delete) and clean-up are not measured. The last
 //! output line is one JSON object: workload, ops, concurrency, payload, ops_per_sec, p50_us,
 //! p99_us, max_us, cpu_ms_per_kop (CPU time of this whole process per 1,000 ops).
@@ -77,9 +81,11 @@ fn parse_args() -> Result<Args, String> {
     if a.connect.is_empty() && !a.real {
         return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
     }
-    if !["create", "get", "set", "delete", "mixed", "lock", "failover"].contains(&a.workload.as_str()) {
+    if !["create", "get", "set", "delete", "mixed", "lock", "failover", "cache"]
+        .contains(&a.workload.as_str())
+    {
         return Err(format!(
-            "unknown workload {:?}: use create, get, set, delete, mixed, lock or failover",
+            "unknown workload {:?}: use create, get, set, delete, mixed, lock, failover or cache",
             a.workload
         ));
     }
@@ -220,8 +226,12 @@ async fn run(mut a: Args) -> Result<String, Error> {
     } else {
         None
     };
-    if a.workload == "lock" || a.workload == "failover" {
-        let out = if a.workload == "lock" { lock_bench(&a).await } else { failover_bench(&a).await };
+    if ["lock", "failover", "cache"].contains(&a.workload.as_str()) {
+        let out = match a.workload.as_str() {
+            "lock" => lock_bench(&a).await,
+            "failover" => failover_bench(&a).await,
+            _ => cache_bench(&a).await,
+        };
         if let Some(zk) = real {
             zk.stop().await;
         }
@@ -388,6 +398,95 @@ async fn failover_bench(a: &Args) -> Result<String, Error> {
     }
     let head = format!("\"workload\":\"failover\",\"ops\":{},\"participants\":{}", a.ops, a.concurrency);
     Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
+}
+
+/// Nodes in the cache workload's tree.
+const CACHE_NODES: usize = 100;
+
+/// `concurrency` TreeCaches on a 100-node tree; `ops` times: one `set_data` by a writer, timed
+/// until every cache has emitted the matching `NodeUpdated`.
+async fn cache_bench(a: &Args) -> Result<String, Error> {
+    use std::time::Duration;
+    use zk_recipes::cache::{TreeCache, TreeEvent};
+    let zk = |e: zk_recipes::Error| match e {
+        zk_recipes::Error::Zk(e) => e,
+        other => Error::Protocol(other.to_string()),
+    };
+    let root = format!("/zk-bench-{}-cache", std::process::id());
+    let writer = Client::connect(&a.connect).await?;
+    writer.create(&root, b"", CreateMode::Persistent).await?;
+    let data = vec![b'x'; a.payload];
+    for i in 0..CACHE_NODES {
+        writer.create(&format!("{root}/n{i}"), &data, CreateMode::Persistent).await?;
+    }
+    let mut caches = Vec::new();
+    for _ in 0..a.concurrency {
+        let cache = TreeCache::new(Client::connect(&a.connect).await?, &root).map_err(zk)?;
+        cache.start();
+        cache.initialized().await.map_err(zk)?;
+        caches.push(cache);
+    }
+    // Drain the start-up events (NodeAdded for every node, then Initialized).
+    for cache in &mut caches {
+        for _ in 0..=CACHE_NODES + 1 {
+            match tokio::time::timeout(Duration::from_secs(10), cache.next()).await {
+                Ok(Some(TreeEvent::Initialized)) => break,
+                Ok(Some(_)) => {}
+                _ => return Err(Error::Protocol("a cache did not initialize within 10 s".into())),
+            }
+        }
+    }
+    let warmup = a.warmup.unwrap_or(a.ops / 10);
+    for i in 0..warmup {
+        cache_sample(&writer, &mut caches, &root, i).await?;
+    }
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let mut lat_us = Vec::with_capacity(a.ops);
+    for i in warmup..warmup + a.ops {
+        lat_us.push(cache_sample(&writer, &mut caches, &root, i).await?);
+    }
+    let elapsed = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    for cache in &caches {
+        cache.close().await;
+    }
+    for i in 0..CACHE_NODES {
+        writer.delete(&format!("{root}/n{i}"), None).await?;
+    }
+    writer.delete(&root, None).await?;
+    writer.close().await;
+    let head = format!(
+        "\"workload\":\"cache\",\"ops\":{},\"caches\":{},\"payload\":{}",
+        a.ops, a.concurrency, a.payload
+    );
+    Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
+}
+
+/// One sample of the cache workload: sets node `i % CACHE_NODES` and waits until every cache
+/// emitted its `NodeUpdated`; returns the time taken in µs.
+async fn cache_sample(
+    writer: &Client,
+    caches: &mut [zk_recipes::cache::TreeCache],
+    root: &str,
+    i: usize,
+) -> Result<u32, Error> {
+    use std::time::Duration;
+    use zk_recipes::cache::TreeEvent;
+    let path = format!("{root}/n{}", i % CACHE_NODES);
+    let t = Instant::now();
+    writer.set_data(&path, format!("{i}").as_bytes(), None).await?;
+    for cache in caches.iter_mut() {
+        // This cache's next events, until the update of this node (bounded).
+        for _ in 0..=CACHE_NODES {
+            match tokio::time::timeout(Duration::from_secs(10), cache.next()).await {
+                Ok(Some(TreeEvent::NodeUpdated { path: p, .. })) if p == path => break,
+                Ok(Some(_)) => {}
+                _ => return Err(Error::Protocol(format!("no NodeUpdated for {path} within 10 s"))),
+            }
+        }
+    }
+    Ok(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX))
 }
 
 /// The next `Elected` (participant slot, when), waiting at most 30 s.
