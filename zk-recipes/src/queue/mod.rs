@@ -1,2 +1,33 @@
 //! Distributed queues: Curator's `DistributedQueue` layout and ZooKeeper's classic
 //! `SimpleDistributedQueue`.
+//!
+//! - [`DistributedQueue`]: items are persistent-sequential nodes `<path>/queue-<seq>` whose
+//!   data is Curator's `ItemSerializer` framing, so Curator producers and consumers (with a
+//!   byte-array serializer) share a queue with ours. `put`, `put_many` (several items in one
+//!   node, atomically), and two consumers, both [`Stream`](futures::Stream)s in sequence
+//!   order: [`AtMostOnce`] (delete, then deliver) and [`AtLeastOnce`] (lock with an ephemeral
+//!   `<lock path>/queue-<seq>`, deliver a [`Delivery`] guard, delete on
+//!   [`Delivery::ack`]; a dropped guard or a dead consumer gives the item back).
+//! - [`SimpleDistributedQueue`]: ZooKeeper's recipe (and Curator's drop-in replacement):
+//!   raw data in `<path>/qn-<seq>`; `offer`, `poll`, `peek`, `take`, `take_timeout`.
+//!
+//! Both wait on children watches when there is nothing to take, never by polling.
+//!
+//! # Layout
+//!
+//! | queue | item node | data | lock |
+//! |---|---|---|---|
+//! | [`DistributedQueue`] | `<path>/queue-<seq>` (path persistent) | `00 01 00 01`, then `01 <len:i32 BE> <bytes>` per item, then `02` | `<lock path>/queue-<seq>`, ephemeral, lock path `<path>/lock` by default |
+//! | [`SimpleDistributedQueue`] | `<path>/qn-<seq>` (path a container) | the item's bytes | none |
+
+mod codec;
+mod common;
+mod consumer;
+mod delivery;
+mod distributed;
+mod simple;
+
+pub use consumer::{AtLeastOnce, AtMostOnce, QueueItem};
+pub use delivery::Delivery;
+pub use distributed::{DistributedQueue, DEFAULT_LOCK_CHILD, QUEUE_ITEM_PREFIX};
+pub use simple::{SimpleDistributedQueue, SIMPLE_ITEM_PREFIX};

@@ -1,0 +1,253 @@
+//! What both queues share: node names, sorting, sizes, bounded retries, item creation and the
+//! rescue of an item whose taker was dropped mid-delete.
+
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+
+use zk_core::path::{join, parent, sequence_number};
+use zk_core::{Client, CreateMode};
+
+use crate::error::{Error, Result};
+use crate::protected::{backoff, ensure_containers};
+
+/// Consecutive retryable errors tolerated by one step before it gives up.
+pub(crate) const MAX_RETRIES: u32 = 60;
+/// Rounds of a consumer's loop (one per item tried or per wake-up) in one call before it
+/// gives up; each round makes progress or waits for a change, so this is never reached in
+/// practice.
+pub(crate) const MAX_ROUNDS: u32 = 1_000_000;
+/// The server's default `jute.maxbuffer` (1 MiB - 1): the largest request it reads.
+const MAX_REQUEST: usize = 0xF_FFFF;
+/// Room left in a create request for its header, path, ACL and flags.
+const REQUEST_OVERHEAD: usize = 256;
+
+/// A future returned by a zk-core operation, boxed to be kept in a struct.
+pub(crate) type ZkFuture<T> = Pin<Box<dyn Future<Output = zk_core::Result<T>> + Send>>;
+
+/// Rejects node data the server would refuse (its whole request must fit `jute.maxbuffer`).
+pub(crate) fn check_size(dir: &str, data_len: usize) -> Result<()> {
+    let limit = MAX_REQUEST.saturating_sub(dir.len() + REQUEST_OVERHEAD);
+    if data_len > limit {
+        return Err(Error::InvalidArgument(format!(
+            "a queue node of {data_len} bytes exceeds the {limit} bytes the server accepts under {dir}"
+        )));
+    }
+    Ok(())
+}
+
+/// The names of the children that are items (`prefix` + sequence number), not in `skip`,
+/// sorted by sequence number (oldest first), as Curator sorts them.
+pub(crate) fn sorted_items(children: Vec<String>, prefix: &str, skip: &HashSet<String>) -> VecDeque<String> {
+    let mut items: Vec<(i32, String)> = children
+        .into_iter()
+        .filter(|c| c.starts_with(prefix) && !skip.contains(c))
+        .filter_map(|c| sequence_number(&c).map(|s| (s, c)))
+        .collect();
+    items.sort();
+    items.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Runs `op` until it succeeds or fails with a non-retryable error, at most [`MAX_RETRIES`]
+/// retries with backoff. Only for idempotent operations (reads).
+pub(crate) async fn retrying<T, F, Fut>(mut op: F) -> zk_core::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = zk_core::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
+                backoff(attempt).await;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Creates `path` as a persistent node with its missing ancestors as containers (Curator's
+/// `create().creatingParentContainersIfNeeded()`); an existing node is fine.
+pub(crate) async fn ensure_persistent(client: &Client, path: &str) -> zk_core::Result<()> {
+    retrying(|| async {
+        ensure_containers(client, parent(path)).await?;
+        match client.create(path, b"", CreateMode::Persistent).await {
+            Ok(_) | Err(zk_core::Error::NodeExists) => Ok(()),
+            Err(e) => Err(e),
+        }
+    })
+    .await
+}
+
+/// How a queue's directory is made when missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirKind {
+    /// Persistent, parents as containers (Curator's `DistributedQueue`).
+    Persistent,
+    /// A container, as are its parents (Curator's `SimpleDistributedQueue`).
+    Container,
+}
+
+/// Creates `dir` (as `kind` says) when missing.
+pub(crate) async fn ensure_dir(client: &Client, dir: &str, kind: DirKind) -> zk_core::Result<()> {
+    match kind {
+        DirKind::Persistent => ensure_persistent(client, dir).await,
+        DirKind::Container => retrying(|| ensure_containers(client, dir)).await,
+    }
+}
+
+/// Creates the persistent-sequential item `<dir>/<prefix><seq>` holding `data` and returns
+/// its path, creating `dir` when missing.
+///
+/// A retryable error is returned, not retried: the create may have been applied, and a
+/// retry could add the item twice.
+pub(crate) async fn create_item(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+    data: &[u8],
+    kind: DirKind,
+) -> Result<String> {
+    check_size(dir, data.len())?;
+    let path = join(dir, prefix);
+    // A few times: the directory may vanish (a container reaped) between ensuring it and
+    // creating in it.
+    for _ in 0..3 {
+        match client.create(&path, data, CreateMode::PersistentSequential).await {
+            Ok((created, _)) => return Ok(created),
+            Err(zk_core::Error::NoNode) => ensure_dir(client, dir, kind).await?,
+            Err(zk_core::Error::BadArguments(why)) => return Err(Error::InvalidArgument(why)),
+            Err(e) => return Err(Error::Zk(e)),
+        }
+    }
+    Err(Error::RetriesExhausted("creating a queue item: its parent keeps vanishing"))
+}
+
+/// What became of one attempt to delete an item we read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// We deleted it: the item is ours.
+    Ours,
+    /// Someone else took it first (or, after a lost reply, we cannot tell: at most once).
+    NotOurs,
+}
+
+/// Deletes an item we read at `version` (`None`: any), keeping the item's `data` to put it
+/// back (at the end of the queue) if this future is dropped while the delete may have been
+/// applied: a cancelled take loses nothing.
+///
+/// A delete whose reply was lost and that then finds no node is ambiguous: the item counts as
+/// not ours (at most once) and a warning is logged.
+pub(crate) async fn delete_item(
+    client: &Client,
+    item: &str,
+    version: Option<i32>,
+    rescue: Rescue,
+) -> zk_core::Result<Taken> {
+    let mut rescue = rescue;
+    let mut ambiguous = false;
+    for attempt in 0..=MAX_RETRIES {
+        let fut: ZkFuture<()> = Box::pin(client.delete(item, version));
+        match rescue.watch(fut).await {
+            Ok(()) => return Ok(Taken::Ours),
+            Err(zk_core::Error::NoNode | zk_core::Error::BadVersion) => {
+                if ambiguous {
+                    tracing::warn!(node = %item, "queue: a delete's reply was lost and the item is gone; \
+                        counting it as taken by someone else (at most once)");
+                }
+                return Ok(Taken::NotOurs);
+            }
+            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
+                ambiguous = true;
+                backoff(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(zk_core::Error::ConnectionLoss)
+}
+
+/// Puts an item back at the end of its queue when the future deleting it is dropped midway.
+pub(crate) struct Rescue {
+    client: Client,
+    dir: String,
+    prefix: &'static str,
+    data: Vec<u8>,
+    kind: DirKind,
+    pending: Option<ZkFuture<()>>,
+}
+
+impl std::fmt::Debug for Rescue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rescue").field("dir", &self.dir).field("pending", &self.pending.is_some()).finish()
+    }
+}
+
+impl Rescue {
+    /// Ready to put `data` back as `<dir>/<prefix><seq>`.
+    pub(crate) fn new(
+        client: &Client,
+        dir: &str,
+        prefix: &'static str,
+        data: Vec<u8>,
+        kind: DirKind,
+    ) -> Rescue {
+        Rescue { client: client.clone(), dir: dir.to_owned(), prefix, data, kind, pending: None }
+    }
+
+    /// Awaits `delete`; if dropped before it completes, the item is put back in the
+    /// background when the delete turns out to have been applied.
+    async fn watch(&mut self, delete: ZkFuture<()>) -> zk_core::Result<()> {
+        self.pending = Some(delete);
+        let out = std::future::poll_fn(|cx| match self.pending.as_mut() {
+            Some(f) => f.as_mut().poll(cx),
+            None => std::task::Poll::Ready(Err(zk_core::Error::Closed)),
+        })
+        .await;
+        self.pending = None;
+        out
+    }
+}
+
+impl Drop for Rescue {
+    fn drop(&mut self) {
+        let Some(delete) = self.pending.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!(dir = %self.dir, "queue: no runtime to put back an item whose take was dropped");
+            return;
+        };
+        let (client, dir, prefix, kind) = (self.client.clone(), self.dir.clone(), self.prefix, self.kind);
+        let data = std::mem::take(&mut self.data);
+        rt.spawn(async move {
+            if delete.await.is_ok() {
+                match create_item(&client, &dir, prefix, &data, kind).await {
+                    Ok(path) => tracing::debug!(%path, "queue: put back an item whose take was dropped"),
+                    Err(e) => tracing::warn!(%dir, error = %e, "queue: could not put back a dropped item"),
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_sort_by_sequence_and_foreign_nodes_are_left_out() {
+        let children =
+            ["queue-0000000010", "lock", "queue-0000000002", "qn-0000000001", "queue-x", "queue-0000000007"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let skip = HashSet::from(["queue-0000000007".to_owned()]);
+        assert_eq!(sorted_items(children, "queue-", &skip), ["queue-0000000002", "queue-0000000010"]);
+    }
+
+    #[test]
+    fn oversize_data_is_rejected_before_sending() {
+        assert!(check_size("/q", 1000).is_ok());
+        assert!(matches!(check_size("/q", MAX_REQUEST), Err(Error::InvalidArgument(_))));
+    }
+}

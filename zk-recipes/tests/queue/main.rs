@@ -1,0 +1,56 @@
+//! Integration tests of the queues, against zk-testing's embedded server on a paused clock
+//! (and the key scenarios on both backends).
+
+mod at_least_once;
+mod at_most_once;
+mod curator_mix;
+mod on_backends;
+mod simple;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use zk_core::Client;
+use zk_testing::TestServer;
+
+/// A fresh embedded server (in-process clients only).
+pub(crate) async fn server(seed: u64) -> TestServer {
+    TestServer::builder().no_tcp().seed(seed).start().await.expect("server starts")
+}
+
+/// A client with a 30 s session timeout.
+pub(crate) async fn client(server: &TestServer) -> Client {
+    server.client_builder().session_timeout(Duration::from_secs(30)).connect().await.expect("connects")
+}
+
+/// Lets every in-flight request and background task finish (the paused clock jumps ahead).
+pub(crate) async fn settle() {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// Wraps a future and counts how often it is polled: a consumer waiting on a watch is polled
+/// a handful of times, one that polls the server is woken by every reply.
+pub(crate) struct Polls<F> {
+    inner: Pin<Box<F>>,
+    count: Arc<AtomicUsize>,
+}
+
+impl<F: Future> Polls<F> {
+    pub(crate) fn new(inner: F) -> (Self, Arc<AtomicUsize>) {
+        let count = Arc::new(AtomicUsize::new(0));
+        (Polls { inner: Box::pin(inner), count: count.clone() }, count)
+    }
+}
+
+impl<F: Future> Future for Polls<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.inner.as_mut().poll(cx)
+    }
+}
