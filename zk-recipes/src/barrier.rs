@@ -1,1 +1,413 @@
-//! Barriers: `Barrier` and `DoubleBarrier`.
+//! Barriers with Apache Curator's node layouts.
+//!
+//! - [`Barrier`] (Curator's `DistributedBarrier`): one node; while it exists, waiters block.
+//! - [`DoubleBarrier`] (Curator's `DistributedDoubleBarrier`): N members enter together
+//!   (nobody passes until the N-th arrives) and leave together (nobody passes until all
+//!   left). Members are ephemeral nodes `<path>/<uuid>`; the N-th member creates
+//!   `<path>/ready`, which releases everyone.
+//!
+//! # Session events
+//!
+//! Waits survive **Disconnected** / **Reconnected** (watches are re-registered). On
+//! **Expired** a wait fails with [`Error::SessionEnded`]; a double-barrier member's node is
+//! gone with the session.
+
+use std::time::Duration;
+
+use tokio::time::{timeout_at, Instant};
+use zk_core::path::{join, parent, validate_path};
+use zk_core::{Client, CreateMode, OneshotWatcher};
+
+use crate::error::{Error, Result};
+use crate::protected::{backoff, ensure_containers, Cleanup};
+
+/// Curator's `DistributedDoubleBarrier.READY_NODE`.
+pub const READY_NODE: &str = "ready";
+
+/// Iterations of a wait loop; each follows a watch event or an error.
+const MAX_ROUNDS: u32 = 1_000_000;
+/// Attempts of a create or delete failing with retryable errors.
+const WRITE_ATTEMPTS: u32 = 30;
+/// "No timeout": a deadline far away (about 30 years, within tokio's range).
+const FOREVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+fn deadline(limit: Option<Duration>) -> Instant {
+    Instant::now() + limit.unwrap_or(FOREVER).min(FOREVER)
+}
+
+/// Waits for `watcher` until `deadline`: `Ok(false)` on timeout.
+async fn wait(watcher: OneshotWatcher, deadline: Instant) -> Result<bool> {
+    match timeout_at(deadline, watcher).await {
+        Err(_) => Ok(false),
+        Ok(Ok(_)) => Ok(true),
+        Ok(Err(e)) => Err(Error::while_waiting(e)),
+    }
+}
+
+/// What a round of [`DoubleBarrier::leave`] found.
+enum Step {
+    /// Everyone has left.
+    Done,
+    /// The node to wait for went away meanwhile: look again at once.
+    Again,
+    /// Wait for this node to go.
+    Wait(OneshotWatcher),
+}
+
+/// Curator's `DistributedBarrier`: while the node at the path exists, [`Barrier::wait`]
+/// blocks; removing the node releases every waiter.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_recipes::barrier::Barrier;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let barrier = Barrier::new(server.client().await?, "/barriers/deploy")?;
+/// barrier.set_barrier().await?;
+/// assert!(!barrier.wait(Some(Duration::from_secs(1))).await?);
+/// barrier.remove_barrier().await?;
+/// assert!(barrier.wait(None).await?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    client: Client,
+    path: String,
+}
+
+impl Barrier {
+    /// A barrier at `path`. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with `InvalidPath` for a bad path; [`Error::InvalidArgument`] for the
+    /// root.
+    pub fn new(client: Client, path: &str) -> Result<Self> {
+        validate_path(path)?;
+        if path == "/" {
+            return Err(Error::InvalidArgument("a barrier cannot be the root".into()));
+        }
+        Ok(Barrier { client, path: path.to_owned() })
+    }
+
+    /// Raises the barrier: creates its node (parents as containers); already set is fine.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] for ZooKeeper errors (retryable ones are retried a bounded number of
+    /// times).
+    ///
+    /// # Cancellation
+    /// The node may be created or not.
+    pub async fn set_barrier(&self) -> Result<()> {
+        for attempt in 0..WRITE_ATTEMPTS {
+            match self.client.create(&self.path, b"", CreateMode::Persistent).await {
+                Ok(_) | Err(zk_core::Error::NodeExists) => return Ok(()),
+                Err(zk_core::Error::NoNode) => ensure_containers(&self.client, parent(&self.path)).await?,
+                Err(e) if e.is_retryable() => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::RetriesExhausted("barrier: could not create the node"))
+    }
+
+    /// Removes the barrier, releasing every waiter; already removed is fine.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] for ZooKeeper errors (e.g. `NotEmpty` when someone put children under
+    /// it).
+    ///
+    /// # Cancellation
+    /// The node may be deleted or not.
+    pub async fn remove_barrier(&self) -> Result<()> {
+        for attempt in 0..WRITE_ATTEMPTS {
+            match self.client.delete(&self.path, None).await {
+                Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
+                Err(e) if e.is_retryable() => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::RetriesExhausted("barrier: could not delete the node"))
+    }
+
+    /// Waits until the barrier is removed (at once if it is not set), at most `limit`
+    /// (`None`: no limit). Returns `false` on timeout (Curator's `waitOnBarrier`).
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
+    /// ZooKeeper errors.
+    ///
+    /// # Cancellation
+    /// Safe: nothing is created.
+    pub async fn wait(&self, limit: Option<Duration>) -> Result<bool> {
+        let deadline = deadline(limit);
+        for attempt in 0..MAX_ROUNDS {
+            match timeout_at(deadline, self.client.exists_and_watch(&self.path)).await {
+                Err(_) => return Ok(false),
+                Ok(Ok((None, _))) => return Ok(true),
+                Ok(Ok((Some(_), watcher))) => {
+                    if !wait(watcher, deadline).await? {
+                        return Ok(false);
+                    }
+                }
+                Ok(Err(e)) if e.is_retryable() => backoff(attempt).await,
+                Ok(Err(e)) => return Err(Error::while_waiting(e)),
+            }
+        }
+        Err(Error::RetriesExhausted("barrier: too many wake-ups"))
+    }
+}
+
+/// Curator's `DistributedDoubleBarrier`: `member_qty` members [`enter`](Self::enter)
+/// together and [`leave`](Self::leave) together.
+///
+/// Layout (as Curator's): each member is an ephemeral node `<path>/<uuid>` (a new UUID per
+/// `DoubleBarrier`); the member that sees `member_qty` members creates the persistent node
+/// `<path>/ready` ([`READY_NODE`]) whose creation releases every waiting member; the last
+/// member to leave deletes it. One `DoubleBarrier` is one member: use one per participant.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_recipes::barrier::DoubleBarrier;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let a = DoubleBarrier::new(server.client().await?, "/barriers/job", 2)?;
+/// let b = DoubleBarrier::new(server.client().await?, "/barriers/job", 2)?;
+/// let (ra, rb) = tokio::join!(a.enter(None), b.enter(None));
+/// assert!(ra? && rb?);
+/// // ... work together ...
+/// let (ra, rb) = tokio::join!(a.leave(None), b.leave(None));
+/// assert!(ra? && rb?);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct DoubleBarrier {
+    client: Client,
+    path: String,
+    member_qty: usize,
+    our_name: String,
+}
+
+impl DoubleBarrier {
+    /// Member of the barrier at `path` for `member_qty` members. Nothing is sent yet.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with `InvalidPath` for a bad path; [`Error::InvalidArgument`] for the
+    /// root or `member_qty == 0`.
+    pub fn new(client: Client, path: &str, member_qty: usize) -> Result<Self> {
+        validate_path(path)?;
+        if path == "/" || member_qty == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "double barrier needs a non-root path and at least one member (path {path:?}, {member_qty} members)"
+            )));
+        }
+        let our_name = uuid::Uuid::new_v4().to_string();
+        Ok(DoubleBarrier { client, path: path.to_owned(), member_qty, our_name })
+    }
+
+    /// This member's node path (`<path>/<uuid>`).
+    pub fn node_path(&self) -> String {
+        join(&self.path, &self.our_name)
+    }
+
+    fn ready_path(&self) -> String {
+        join(&self.path, READY_NODE)
+    }
+
+    /// Enters: creates this member's node, then waits until `member_qty` members are in (at
+    /// once if the barrier is already ready), at most `limit` (`None`: no limit). Returns
+    /// `false` on timeout, after deleting our node.
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
+    /// ZooKeeper errors (our node is deleted).
+    ///
+    /// # Cancellation
+    /// Dropping the future deletes our node in the background.
+    pub async fn enter(&self, limit: Option<Duration>) -> Result<bool> {
+        let deadline = deadline(limit);
+        let ours = self.node_path();
+        let cleanup = Cleanup::for_path(&self.client, &ours);
+        match timeout_at(deadline, self.create_member(&ours)).await {
+            Err(_) => {
+                cleanup.run().await?;
+                return Ok(false);
+            }
+            Ok(r) => r?,
+        }
+        match self.wait_ready(deadline).await {
+            Ok(true) => {
+                cleanup.disarm();
+                Ok(true)
+            }
+            Ok(false) => {
+                cleanup.run().await?;
+                Ok(false)
+            }
+            Err(e) => {
+                drop(cleanup);
+                Err(e)
+            }
+        }
+    }
+
+    async fn create_member(&self, ours: &str) -> Result<()> {
+        for attempt in 0..WRITE_ATTEMPTS {
+            match self.client.create(ours, b"", CreateMode::Ephemeral).await {
+                // The name is ours alone: NodeExists means an earlier attempt got through.
+                Ok(_) | Err(zk_core::Error::NodeExists) => return Ok(()),
+                Err(zk_core::Error::NoNode) => ensure_containers(&self.client, &self.path).await?,
+                Err(e) if e.is_retryable() => backoff(attempt).await,
+                Err(e) => return Err(Error::while_waiting(e)),
+            }
+        }
+        Err(Error::RetriesExhausted("double barrier: could not create our node"))
+    }
+
+    /// Waits until `ready` exists, creating it when we see enough members.
+    async fn wait_ready(&self, deadline: Instant) -> Result<bool> {
+        let ready = self.ready_path();
+        let mut failures = 0;
+        for _ in 0..MAX_ROUNDS {
+            let step = async {
+                let (stat, watcher) = self.client.exists_and_watch(&ready).await?;
+                if stat.is_some() {
+                    return Ok(None);
+                }
+                let children = self.client.get_children(&self.path).await?;
+                let members = children.iter().filter(|c| *c != READY_NODE).count();
+                if children.iter().any(|c| c == READY_NODE) {
+                    return Ok(None);
+                }
+                if members >= self.member_qty {
+                    match self.client.create(&ready, b"", CreateMode::Persistent).await {
+                        Ok(_) | Err(zk_core::Error::NodeExists) => return Ok(None),
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(Some(watcher))
+            };
+            match timeout_at(deadline, step).await {
+                Err(_) => return Ok(false),
+                Ok(Ok(None)) => return Ok(true),
+                Ok(Ok(Some(watcher))) => {
+                    failures = 0;
+                    if !wait(watcher, deadline).await? {
+                        return Ok(false);
+                    }
+                }
+                Ok(Err(e)) if e.is_retryable() => {
+                    backoff(failures).await;
+                    failures += 1;
+                }
+                Ok(Err(e)) => return Err(Error::while_waiting(e)),
+            }
+        }
+        Err(Error::RetriesExhausted("double barrier: too many wake-ups while entering"))
+    }
+
+    /// Leaves: deletes this member's node and waits until every member has left, at most
+    /// `limit` (`None`: no limit); then the `ready` node is deleted. Returns `false` on
+    /// timeout (our node may already be deleted). Curator's algorithm: the member with the
+    /// lowest node waits for the highest; every other member deletes its node and waits for
+    /// the lowest.
+    ///
+    /// # Errors
+    /// [`Error::NodeVanished`] when our node disappeared while we still had to hold it
+    /// (deleted by someone else, or the session expired and was replaced);
+    /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
+    /// ZooKeeper errors.
+    ///
+    /// # Cancellation
+    /// Safe to drop: at worst our node is already deleted and the others are still waiting
+    /// for the rest; a new `leave` on the same member resumes.
+    pub async fn leave(&self, limit: Option<Duration>) -> Result<bool> {
+        let deadline = deadline(limit);
+        let ours = self.node_path();
+        let mut ours_exists = self.client.exists(&ours).await.map_err(Error::while_waiting)?.is_some();
+        let mut failures = 0;
+        let mut done = false;
+        for _ in 0..MAX_ROUNDS {
+            match timeout_at(deadline, self.leave_step(&ours, &mut ours_exists)).await {
+                Err(_) => return Ok(false),
+                Ok(Ok(Step::Done)) => {
+                    done = true;
+                    break;
+                }
+                Ok(Ok(Step::Again)) => failures = 0,
+                Ok(Ok(Step::Wait(watcher))) => {
+                    failures = 0;
+                    if !wait(watcher, deadline).await? {
+                        return Ok(false);
+                    }
+                }
+                Ok(Err(Error::Zk(e))) if e.is_retryable() => {
+                    backoff(failures).await;
+                    failures += 1;
+                }
+                Ok(Err(Error::Zk(e))) => return Err(Error::while_waiting(e)),
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        if !done {
+            return Err(Error::RetriesExhausted("double barrier: too many wake-ups while leaving"));
+        }
+        match self.client.delete(&self.ready_path(), None).await {
+            Ok(()) | Err(zk_core::Error::NoNode | zk_core::Error::NotEmpty) => Ok(true),
+            Err(e) => Err(Error::while_waiting(e)),
+        }
+    }
+
+    /// One round of `leave`.
+    async fn leave_step(&self, ours: &str, ours_exists: &mut bool) -> Result<Step> {
+        let mut children = match self.client.get_children(&self.path).await {
+            Ok(c) => c,
+            Err(zk_core::Error::NoNode) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        children.retain(|c| c != READY_NODE);
+        children.sort();
+        let index = children.iter().position(|c| *c == self.our_name);
+        if index.is_none() && *ours_exists {
+            return Err(Error::NodeVanished(ours.to_owned()));
+        }
+        let (Some(lowest), Some(highest)) = (children.first(), children.last()) else {
+            return Ok(Step::Done);
+        };
+        if children.len() == 1 {
+            if *ours_exists {
+                self.delete_ours(ours).await?;
+                *ours_exists = false;
+            }
+            return Ok(Step::Done);
+        }
+        let target = if index == Some(0) {
+            join(&self.path, highest)
+        } else {
+            if *ours_exists {
+                self.delete_ours(ours).await?;
+                *ours_exists = false;
+            }
+            join(&self.path, lowest)
+        };
+        match self.client.exists_and_watch(&target).await? {
+            (None, _) => Ok(Step::Again),
+            (Some(_), watcher) => Ok(Step::Wait(watcher)),
+        }
+    }
+
+    async fn delete_ours(&self, ours: &str) -> Result<()> {
+        match self.client.delete(ours, None).await {
+            Ok(()) | Err(zk_core::Error::NoNode) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

@@ -1,1 +1,338 @@
-//! Group membership: an ephemeral member node kept across session loss, with a members stream.
+//! [`GroupMember`]: Curator's `GroupMember`, membership in a group of processes.
+//!
+//! Each member keeps an ephemeral node `<path>/<id>` holding its data (a [`PersistentNode`],
+//! so the node comes back after a deletion or, with a [`SessionFactory`], a session expiry),
+//! and follows the whole group with children and data watches: [`GroupMember::members`] is
+//! a stream of `id -> data` snapshots, [`GroupMember::current_members`] the latest one.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use zk_core::path::{join, validate_path};
+use zk_core::{Client, CreateMode, OneshotWatcher};
+
+use crate::error::{Error, Result};
+use crate::persistent_node::{PersistentNode, SessionFactory};
+use crate::protected::backoff;
+
+/// A snapshot of a group: member id -> member data.
+pub type Members = BTreeMap<String, Vec<u8>>;
+
+/// Iterations of the members loop per session; each follows a watch event or an error.
+const MAX_ROUNDS: u64 = 10_000_000;
+/// Sessions the members loop follows (a new one after each expiry).
+const MAX_SESSIONS: u32 = 100_000;
+
+/// Options of a [`GroupMember`], from [`GroupMember::builder`].
+#[derive(Debug)]
+#[must_use = "call start() to join the group"]
+pub struct GroupMemberBuilder {
+    client: Client,
+    path: String,
+    id: String,
+    data: Vec<u8>,
+    factory: Option<SessionFactory>,
+}
+
+impl GroupMemberBuilder {
+    /// This member's data (default empty).
+    pub fn data(mut self, data: &[u8]) -> Self {
+        self.data = data.to_vec();
+        self
+    }
+
+    /// Opens a new session with `factory` after an expiry, so the membership node comes back
+    /// (see [`PersistentNode`]). Without one, membership ends with the session.
+    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+
+    /// Joins: starts the membership node and the group watch, both in background tasks.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty id or one containing `/`; [`Error::Zk`] with
+    /// `InvalidPath` for a bad group path.
+    pub fn start(self) -> Result<GroupMember> {
+        validate_path(&self.path)?;
+        if self.id.is_empty() || self.id.contains('/') || self.id == "." || self.id == ".." {
+            return Err(Error::InvalidArgument(format!("bad group member id {:?}", self.id)));
+        }
+        let node_path = join(&self.path, &self.id);
+        validate_path(&node_path)?;
+        let mut node =
+            PersistentNode::builder(self.client, &node_path).mode(CreateMode::Ephemeral).data(&self.data);
+        if let Some(f) = self.factory {
+            node = node.renew_sessions(f);
+        }
+        let node = node.start()?;
+        let shared = Arc::new(Group { members: Mutex::new(None), subscribers: Mutex::new(Vec::new()) });
+        let task = tokio::spawn(follow_sessions(self.path.clone(), node.clients(), shared.clone()));
+        Ok(GroupMember { node: Some(node), id: self.id, path: self.path, shared, task })
+    }
+}
+
+/// The group as last seen, and who wants to hear about changes.
+#[derive(Debug)]
+struct Group {
+    /// `None` until the first read.
+    members: Mutex<Option<Members>>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Members>>>,
+}
+
+impl Group {
+    fn publish(&self, members: Members) {
+        let mut current = lock(&self.members);
+        if current.as_ref() == Some(&members) {
+            return;
+        }
+        lock(&self.subscribers).retain(|tx| tx.send(members.clone()).is_ok());
+        *current = Some(members);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A member of a group (Curator's `GroupMember`): an ephemeral node `<path>/<id>` with this
+/// member's data, plus a view of every member.
+///
+/// # Session events
+///
+/// - **Disconnected** / **Reconnected**: nothing changes; the snapshot is refreshed when the
+///   watches fire again.
+/// - **Expired**: every ephemeral of the session is gone. With
+///   [`GroupMemberBuilder::renew_sessions`] a new session is opened, our node is created
+///   again and the group is followed on the new session (others see us leave and come back);
+///   without, membership ends and the members stream stops changing.
+///
+/// [`GroupMember::close`] leaves the group (deletes our node); dropping the member does the
+/// same in the background.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use futures::StreamExt;
+/// use zk_recipes::group::GroupMember;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let a = GroupMember::builder(server.client().await?, "/services/api", "a").data(b"10.0.0.1").start()?;
+/// let b = GroupMember::builder(server.client().await?, "/services/api", "b").data(b"10.0.0.2").start()?;
+/// let mut members = a.members();
+/// while let Some(m) = members.next().await {
+///     if m.len() == 2 {
+///         assert_eq!(m["b"], b"10.0.0.2");
+///         break;
+///     }
+/// }
+/// b.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GroupMember {
+    /// Always `Some` until `close`.
+    node: Option<PersistentNode>,
+    id: String,
+    path: String,
+    shared: Arc<Group>,
+    task: JoinHandle<()>,
+}
+
+impl GroupMember {
+    /// Options for member `id` of the group at `path`.
+    pub fn builder(client: Client, path: &str, id: &str) -> GroupMemberBuilder {
+        GroupMemberBuilder {
+            client,
+            path: path.to_owned(),
+            id: id.to_owned(),
+            data: Vec::new(),
+            factory: None,
+        }
+    }
+
+    /// This member's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The group's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Waits until our membership node has been created; `false` after `limit`.
+    ///
+    /// # Errors
+    /// As [`PersistentNode::wait_for_initial_create`].
+    ///
+    /// # Cancellation
+    /// Safe: only waits.
+    pub async fn wait_joined(&self, limit: Duration) -> Result<bool> {
+        match &self.node {
+            Some(node) => node.wait_for_initial_create(limit).await,
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// The members as last seen, always including this member with its data (as Curator's
+    /// `getCurrentMembers`).
+    pub fn current_members(&self) -> Members {
+        let mut m = lock(&self.shared.members).clone().unwrap_or_default();
+        if let Some(node) = &self.node {
+            m.entry(self.id.clone()).or_insert_with(|| node.data());
+        }
+        m
+    }
+
+    /// A stream of the group's members: the current snapshot first (once the group has been
+    /// read), then one per change seen. It ends when the member is dropped.
+    pub fn members(&self) -> MembersStream {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let current = lock(&self.shared.members);
+        if let Some(m) = current.as_ref() {
+            let _ = tx.send(m.clone());
+        }
+        lock(&self.shared.subscribers).push(tx);
+        MembersStream { rx }
+    }
+
+    /// Changes this member's data (see [`PersistentNode::set_data`]).
+    ///
+    /// # Errors
+    /// As [`PersistentNode::set_data`].
+    ///
+    /// # Cancellation
+    /// As [`PersistentNode::set_data`].
+    pub async fn set_data(&self, data: &[u8]) -> Result<()> {
+        match &self.node {
+            Some(node) => node.set_data(data).await,
+            None => Err(Error::Closed),
+        }
+    }
+
+    /// The client of the current session (`None` only while closing).
+    pub fn client(&self) -> Option<Client> {
+        self.node.as_ref().map(PersistentNode::client)
+    }
+
+    /// Leaves the group: stops watching and deletes our node.
+    ///
+    /// # Errors
+    /// As [`PersistentNode::close`].
+    ///
+    /// # Cancellation
+    /// If dropped, the delete continues in the background.
+    pub async fn close(mut self) -> Result<()> {
+        self.task.abort();
+        lock(&self.shared.subscribers).clear();
+        match self.node.take() {
+            Some(node) => node.close().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for GroupMember {
+    fn drop(&mut self) {
+        self.task.abort();
+        lock(&self.shared.subscribers).clear();
+    }
+}
+
+/// The stream of [`GroupMember::members`].
+#[derive(Debug)]
+pub struct MembersStream {
+    rx: mpsc::UnboundedReceiver<Members>,
+}
+
+impl Stream for MembersStream {
+    type Item = Members;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Members>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Follows the group on each session the membership node lives in.
+async fn follow_sessions(path: String, mut clients: watch::Receiver<Client>, group: Arc<Group>) {
+    for _ in 0..MAX_SESSIONS {
+        let client = clients.borrow_and_update().clone();
+        follow(&client, &path, &group).await;
+        if clients.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads the group with watches and publishes it, again after each watch event, until the
+/// session ends.
+async fn follow(client: &Client, path: &str, group: &Group) {
+    let mut failures = 0u32;
+    for _ in 0..MAX_ROUNDS {
+        let watchers = match read(client, path).await {
+            Ok((members, watchers)) => {
+                failures = 0;
+                group.publish(members);
+                watchers
+            }
+            Err(e) if e.is_retryable() => {
+                backoff(failures).await;
+                failures = failures.saturating_add(1);
+                continue;
+            }
+            Err(e) => {
+                if !e.is_terminal() {
+                    tracing::warn!(%path, error = %e, "group member: cannot read the group");
+                }
+                return;
+            }
+        };
+        let (fired, _, _) = futures::future::select_all(watchers).await;
+        if fired.is_err() {
+            return;
+        }
+    }
+}
+
+/// The members, with a children watch and a data watch per member (or an exists watch when
+/// the group node is missing).
+async fn read(client: &Client, path: &str) -> zk_core::Result<(Members, Vec<OneshotWatcher>)> {
+    let (names, _, children_watch) = match client.get_children_and_watch(path).await {
+        Ok(r) => r,
+        Err(zk_core::Error::NoNode) => {
+            return match client.exists_and_watch(path).await? {
+                (None, w) => Ok((Members::new(), vec![w])),
+                // Created meanwhile: a retryable error makes the caller read again.
+                (Some(_), _) => Err(zk_core::Error::ConnectionLoss),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    // Pipelined: every read is sent before the first reply is awaited.
+    let reads: Vec<_> = names.iter().map(|n| client.get_data_and_watch(&join(path, n))).collect();
+    let mut members = Members::new();
+    let mut watchers = vec![children_watch];
+    for (name, read) in names.into_iter().zip(reads) {
+        match read.await {
+            Ok((data, _, w)) => {
+                members.insert(name, data);
+                watchers.push(w);
+            }
+            // Left between the two reads: the children watch fires.
+            Err(zk_core::Error::NoNode) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((members, watchers))
+}

@@ -1,1 +1,545 @@
-//! `PersistentNode`: a node (often ephemeral) kept existing across connection loss and expiry.
+//! [`PersistentNode`]: Curator's `PersistentNode`, a node kept existing by a background task
+//! across connection loss, session expiry and deletion by others.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use zk_core::path::{parent, validate_path};
+use zk_core::{Client, ClientBuilder, CreateMode, EventType};
+
+use crate::error::{Error, Result};
+use crate::protected::{self, backoff, ensure_containers, Cleanup};
+
+/// Iterations of a session's keep-alive loop; each follows a watch event or an error.
+const MAX_ROUNDS: u64 = 10_000_000;
+/// New sessions a node may go through (each after an expiry).
+const MAX_SESSIONS: u32 = 100_000;
+/// Attempts of a delete on close failing with retryable errors.
+const DELETE_ATTEMPTS: u32 = 30;
+/// Attempts to open a new session before giving up for good.
+const CONNECT_ATTEMPTS: u32 = 1_000;
+
+type ConnectFuture = Pin<Box<dyn Future<Output = zk_core::Result<Client>> + Send>>;
+
+/// How a recipe opens a new session after its client's session ended (zk-core's [`Client`]
+/// is dead after an expiry; a new one is needed to carry on).
+#[derive(Clone)]
+pub struct SessionFactory(Arc<dyn Fn() -> ConnectFuture + Send + Sync>);
+
+impl SessionFactory {
+    /// A factory calling `connect` each time a new session is needed.
+    pub fn new<F, Fut>(connect: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = zk_core::Result<Client>> + Send + 'static,
+    {
+        SessionFactory(Arc::new(move || Box::pin(connect())))
+    }
+
+    /// A factory connecting with (a clone of) `builder` each time.
+    pub fn from_builder(builder: ClientBuilder) -> Self {
+        SessionFactory::new(move || builder.clone().connect())
+    }
+
+    async fn connect(&self) -> zk_core::Result<Client> {
+        (self.0)().await
+    }
+}
+
+impl std::fmt::Debug for SessionFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionFactory").finish_non_exhaustive()
+    }
+}
+
+/// What the background task publishes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Status {
+    /// The node's actual path while it is known to exist.
+    path: Option<String>,
+    /// Set once the task stopped for good (session ended without a factory, or a fatal error).
+    ended: Option<Error>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    path: String,
+    mode: CreateMode,
+    /// `_c_<uuid>-` for protected nodes, else empty.
+    prefix: String,
+    data: Mutex<Vec<u8>>,
+    client: watch::Sender<Client>,
+    status: watch::Sender<Status>,
+    factory: Option<SessionFactory>,
+}
+
+impl Shared {
+    fn data(&self) -> Vec<u8> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn set_path(&self, path: Option<String>) {
+        self.status.send_if_modified(|s| std::mem::replace(&mut s.path, path.clone()) != path);
+    }
+}
+
+/// Options of a [`PersistentNode`], from [`PersistentNode::builder`].
+#[derive(Debug)]
+#[must_use = "call start() to create the node"]
+pub struct PersistentNodeBuilder {
+    client: Client,
+    path: String,
+    mode: CreateMode,
+    data: Vec<u8>,
+    protected: bool,
+    factory: Option<SessionFactory>,
+}
+
+impl PersistentNodeBuilder {
+    /// The create mode (default [`CreateMode::Ephemeral`]). Sequential modes are always
+    /// protected.
+    pub fn mode(mut self, mode: CreateMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The node's initial data (default empty).
+    pub fn data(mut self, data: &[u8]) -> Self {
+        self.data = data.to_vec();
+        self
+    }
+
+    /// Prefixes the node's name with `_c_<uuid>-` (Curator's `useProtection`), so a create
+    /// whose reply was lost is found again.
+    pub fn protected(mut self, protected: bool) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// Opens a new session with `factory` when the session ends (expiry), and re-creates the
+    /// node there. Without one the node's task stops when the session ends.
+    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
+        self.factory = Some(factory);
+        self
+    }
+
+    /// Starts the background task that creates the node and keeps it.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with `InvalidPath` for a bad path; [`Error::InvalidArgument`] for the
+    /// root or a container/TTL mode (those are deleted by the server by design).
+    pub fn start(self) -> Result<PersistentNode> {
+        validate_path(&self.path)?;
+        if self.path == "/" {
+            return Err(Error::InvalidArgument("a persistent node cannot be the root".into()));
+        }
+        if !matches!(
+            self.mode,
+            CreateMode::Persistent
+                | CreateMode::Ephemeral
+                | CreateMode::PersistentSequential
+                | CreateMode::EphemeralSequential
+        ) {
+            return Err(Error::InvalidArgument(format!(
+                "unsupported mode for a persistent node: {:?}",
+                self.mode
+            )));
+        }
+        let protected = self.protected || self.mode.is_sequential();
+        let shared = Arc::new(Shared {
+            path: self.path,
+            mode: self.mode,
+            prefix: if protected { protected::new_prefix() } else { String::new() },
+            data: Mutex::new(self.data),
+            client: watch::Sender::new(self.client),
+            status: watch::Sender::new(Status::default()),
+            factory: self.factory,
+        });
+        let task = tokio::spawn(run(shared.clone()));
+        Ok(PersistentNode { shared, task: Some(task) })
+    }
+}
+
+/// A node kept existing (Curator's `PersistentNode`), most often an ephemeral one announcing
+/// a live process.
+///
+/// A background task creates the node (parents as containers) and watches it:
+///
+/// - deleted by someone else: created again (a sequential node gets a new name, see
+///   [`PersistentNode::actual_path`]);
+/// - **Disconnected** / **Reconnected**: nothing to do, the session and its ephemeral are
+///   intact; the watch is re-registered by the client;
+/// - **Expired**: the ephemeral is gone with the session. With
+///   [`PersistentNodeBuilder::renew_sessions`] a new session is opened and the node created
+///   there (readers see it vanish and come back); without, the task stops and
+///   [`PersistentNode::wait_for_initial_create`] reports [`Error::SessionEnded`].
+///
+/// A non-sequential node that already exists is taken over when it is persistent or ours;
+/// an ephemeral of another session is waited for until it goes.
+///
+/// [`PersistentNode::close`] stops the task and deletes the node; dropping it does the same
+/// in the background.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zk_core::CreateMode;
+/// use zk_recipes::persistent_node::{PersistentNode, SessionFactory};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
+/// let node = PersistentNode::builder(server.client().await?, "/services/api/host-1")
+///     .mode(CreateMode::Ephemeral)
+///     .data(b"10.0.0.1:8080")
+///     .renew_sessions(SessionFactory::from_builder(server.client_builder()))
+///     .start()?;
+/// assert!(node.wait_for_initial_create(Duration::from_secs(5)).await?);
+/// node.set_data(b"10.0.0.1:9090").await?;
+/// node.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PersistentNode {
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl PersistentNode {
+    /// Options for a node at `path` kept by `client`'s session (ephemeral, empty data and
+    /// unprotected by default).
+    pub fn builder(client: Client, path: &str) -> PersistentNodeBuilder {
+        PersistentNodeBuilder {
+            client,
+            path: path.to_owned(),
+            mode: CreateMode::Ephemeral,
+            data: Vec::new(),
+            protected: false,
+            factory: None,
+        }
+    }
+
+    /// Waits until the node has been created the first time (or exists right now); `false`
+    /// after `limit`.
+    ///
+    /// # Errors
+    /// [`Error::SessionEnded`] when the task stopped because the session ended (no
+    /// [`SessionFactory`]); [`Error::Zk`] when the task stopped on an error (e.g. `NoAuth`).
+    ///
+    /// # Cancellation
+    /// Safe: only waits.
+    pub async fn wait_for_initial_create(&self, limit: Duration) -> Result<bool> {
+        let mut rx = self.shared.status.subscribe();
+        let waited = timeout(limit, rx.wait_for(|s| s.path.is_some() || s.ended.is_some())).await;
+        match waited {
+            Err(_) => Ok(false),
+            Ok(Err(_)) => Err(Error::Closed),
+            Ok(Ok(s)) => match (&s.path, &s.ended) {
+                (Some(_), _) => Ok(true),
+                (None, Some(e)) => Err(e.clone()),
+                (None, None) => Ok(false),
+            },
+        }
+    }
+
+    /// The node's actual path (with the protected prefix and sequence suffix when it has
+    /// them) while it is known to exist; `None` while it is being created.
+    pub fn actual_path(&self) -> Option<String> {
+        self.shared.status.borrow().path.clone()
+    }
+
+    /// The data the node is kept with.
+    pub fn data(&self) -> Vec<u8> {
+        self.shared.data()
+    }
+
+    /// The client of the current session (a new one after an expiry with a
+    /// [`SessionFactory`]).
+    pub fn client(&self) -> Client {
+        self.shared.client.borrow().clone()
+    }
+
+    /// The configured path (for sequential or protected nodes, see
+    /// [`PersistentNode::actual_path`]).
+    pub fn path(&self) -> &str {
+        &self.shared.path
+    }
+
+    pub(crate) fn clients(&self) -> watch::Receiver<Client> {
+        self.shared.client.subscribe()
+    }
+
+    /// Replaces the node's data: kept for every later re-creation, and written to the node
+    /// now if it exists.
+    ///
+    /// # Errors
+    /// [`Error::Zk`] when writing the existing node fails (the new data is still used for
+    /// re-creations).
+    ///
+    /// # Cancellation
+    /// The data is recorded at once; the write may be applied or not.
+    pub async fn set_data(&self, data: &[u8]) -> Result<()> {
+        *self.shared.data.lock().unwrap_or_else(PoisonError::into_inner) = data.to_vec();
+        let Some(path) = self.actual_path() else { return Ok(()) };
+        match self.client().set_data(&path, data, None).await {
+            // Deleted meanwhile: the task re-creates it with the new data.
+            Ok(_) | Err(zk_core::Error::NoNode) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops the task and deletes the node (for a non-sequential ephemeral: only when it is
+    /// ours, never another session's that we were waiting for).
+    ///
+    /// # Errors
+    /// [`Error::Zk`] when the delete failed with a non-retryable error (retryable ones are
+    /// retried; a session that ended took an ephemeral with it and is not an error).
+    ///
+    /// # Cancellation
+    /// If dropped, a protected node's delete continues in the background.
+    pub async fn close(mut self) -> Result<()> {
+        let r = match self.stop() {
+            Some(Removal::Cleanup(cleanup)) => cleanup.run().await,
+            Some(Removal::IfOurs(client, path)) => delete_if_ours(&client, &path).await,
+            None => Ok(()),
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_terminal() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stops the task; returns what deletes the node.
+    fn stop(&mut self) -> Option<Removal> {
+        let task = self.task.take()?;
+        task.abort();
+        let client = self.client();
+        let s = &self.shared;
+        Some(if !s.prefix.is_empty() {
+            match self.actual_path() {
+                Some(p) => Removal::Cleanup(Cleanup::for_path(&client, &p)),
+                None => Removal::Cleanup(Cleanup::for_prefix(&client, parent(&s.path), &s.prefix)),
+            }
+        } else if s.mode.is_ephemeral() {
+            Removal::IfOurs(client, s.path.clone())
+        } else {
+            Removal::Cleanup(Cleanup::for_path(&client, &s.path))
+        })
+    }
+}
+
+impl Drop for PersistentNode {
+    fn drop(&mut self) {
+        match self.stop() {
+            // An armed cleanup deletes from a background task when dropped.
+            Some(Removal::Cleanup(cleanup)) => drop(cleanup),
+            Some(Removal::IfOurs(client, path)) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        if let Err(e) = delete_if_ours(&client, &path).await {
+                            if !e.is_terminal() {
+                                tracing::warn!(%path, error = %e, "could not delete a dropped persistent node");
+                            }
+                        }
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// How a stopped node is deleted.
+enum Removal {
+    /// A protected node (unique to us) or a persistent one.
+    Cleanup(Cleanup),
+    /// A non-sequential ephemeral: delete it only if our session owns it.
+    IfOurs(Client, String),
+}
+
+/// Deletes the ephemeral at `path` if `client`'s session owns it (retrying retryable errors,
+/// bounded): the version check makes sure it is the node we looked at.
+async fn delete_if_ours(client: &Client, path: &str) -> zk_core::Result<()> {
+    let mut last = zk_core::Error::ConnectionLoss;
+    for attempt in 0..DELETE_ATTEMPTS {
+        let r = match client.exists(path).await {
+            Ok(Some(stat)) if stat.ephemeral_owner == client.session_id() => {
+                client.delete(path, Some(stat.version)).await
+            }
+            Ok(_) => return Ok(()),
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
+            Err(e) if e.is_retryable() || e == zk_core::Error::BadVersion => {
+                last = e;
+                backoff(attempt).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// Why a session's loop returned.
+enum SessionEnd {
+    /// The session ended (expired, closed).
+    Ended(zk_core::Error),
+    /// A non-retryable error the node cannot get past.
+    Fatal(zk_core::Error),
+}
+
+/// The task: keeps the node in each session, opening new sessions when there is a factory.
+async fn run(shared: Arc<Shared>) {
+    for _ in 0..MAX_SESSIONS {
+        let client = shared.client.borrow().clone();
+        let end = keep(&shared, &client).await;
+        shared.set_path(None);
+        let (err, terminal) = match end {
+            SessionEnd::Ended(e) => (e, true),
+            SessionEnd::Fatal(e) => (e, false),
+        };
+        let Some(factory) = shared.factory.as_ref().filter(|_| terminal) else {
+            let ended = if terminal { Error::SessionEnded(err) } else { Error::Zk(err) };
+            tracing::warn!(path = %shared.path, error = %ended, "persistent node stopped");
+            shared.status.send_modify(|s| s.ended = Some(ended));
+            return;
+        };
+        tracing::info!(path = %shared.path, error = %err, "persistent node: opening a new session");
+        match reconnect(factory).await {
+            Some(c) => {
+                shared.client.send_replace(c);
+            }
+            None => {
+                shared.status.send_modify(|s| s.ended = Some(Error::SessionEnded(err)));
+                return;
+            }
+        }
+    }
+}
+
+async fn reconnect(factory: &SessionFactory) -> Option<Client> {
+    for attempt in 0..CONNECT_ATTEMPTS {
+        match factory.connect().await {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                tracing::debug!(error = %e, "persistent node: new session failed");
+                backoff(attempt).await;
+            }
+        }
+    }
+    None
+}
+
+/// Keeps the node existing in `client`'s session until it ends.
+async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
+    let mut node: Option<String> = None;
+    let mut failures = 0u32;
+    for _ in 0..MAX_ROUNDS {
+        let path = match &node {
+            Some(p) => p.clone(),
+            None => match create(shared, client).await {
+                Ok(Some(p)) => {
+                    failures = 0;
+                    shared.set_path(Some(p.clone()));
+                    node = Some(p.clone());
+                    p
+                }
+                // Held by another session's ephemeral that has now gone: try again.
+                Ok(None) => continue,
+                Err(e) => match classify(e, &mut failures).await {
+                    Some(end) => return end,
+                    None => continue,
+                },
+            },
+        };
+        match client.exists_and_watch(&path).await {
+            Ok((None, _)) => {
+                shared.set_path(None);
+                node = None;
+            }
+            Ok((Some(_), watcher)) => match watcher.await {
+                Ok(ev) if ev.event_type == EventType::NodeDeleted => {
+                    tracing::debug!(%path, "persistent node deleted: re-creating");
+                    shared.set_path(None);
+                    node = None;
+                }
+                Ok(_) => {}
+                Err(e) => return SessionEnd::Ended(e),
+            },
+            Err(e) => {
+                if let Some(end) = classify(e, &mut failures).await {
+                    return end;
+                }
+            }
+        }
+    }
+    SessionEnd::Fatal(zk_core::Error::Timeout)
+}
+
+/// Retryable errors back off (`None`: go on); others end the session's loop.
+async fn classify(e: zk_core::Error, failures: &mut u32) -> Option<SessionEnd> {
+    if e.is_retryable() {
+        backoff(*failures).await;
+        *failures = failures.saturating_add(1);
+        None
+    } else if e.is_terminal() {
+        Some(SessionEnd::Ended(e))
+    } else {
+        Some(SessionEnd::Fatal(e))
+    }
+}
+
+/// Creates the node (or takes over an existing one) and returns its path; `Ok(None)` when an
+/// ephemeral of another session held the path and has gone since.
+async fn create(shared: &Shared, client: &Client) -> zk_core::Result<Option<String>> {
+    let data = shared.data();
+    if !shared.prefix.is_empty() {
+        let dir = parent(&shared.path);
+        let name = shared.path.rsplit('/').next().unwrap_or_default();
+        // A node of ours from an earlier round (a persistent one outlives the session).
+        if let Some(found) = protected::find(client, dir, &shared.prefix).await? {
+            if adoptable(shared, client, &found).await? {
+                client.set_data(&found, &data, None).await?;
+                return Ok(Some(found));
+            }
+        }
+        return protected::create(client, dir, &shared.prefix, name, &data, shared.mode).await.map(Some);
+    }
+    match client.create(&shared.path, &data, shared.mode).await {
+        Ok((p, _)) => Ok(Some(p)),
+        Err(zk_core::Error::NoNode) => {
+            ensure_containers(client, parent(&shared.path)).await?;
+            Ok(None)
+        }
+        Err(zk_core::Error::NodeExists) => {
+            if adoptable(shared, client, &shared.path).await? {
+                client.set_data(&shared.path, &data, None).await?;
+                return Ok(Some(shared.path.clone()));
+            }
+            // Another session's ephemeral: wait until it goes.
+            match client.exists_and_watch(&shared.path).await? {
+                (None, _) => Ok(None),
+                (Some(_), watcher) => watcher.await.map(|_| None),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// True when the existing node at `path` may be taken over: a persistent node, or an
+/// ephemeral of this session.
+async fn adoptable(shared: &Shared, client: &Client, path: &str) -> zk_core::Result<bool> {
+    match client.exists(path).await? {
+        None => Ok(false),
+        Some(stat) => Ok(!shared.mode.is_ephemeral() || stat.ephemeral_owner == client.session_id()),
+    }
+}

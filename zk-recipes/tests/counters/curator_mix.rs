@@ -1,0 +1,102 @@
+//! Byte-layout interop with real Apache Curator (Debian's `libcurator-*-java` 5.4, running
+//! `CuratorCount.java`), on both backends: Curator's `SharedCount` and
+//! `DistributedAtomicLong` read the values we wrote, then Curator and we increment the same
+//! two counters concurrently, and both totals are exact (each side reads what the other
+//! wrote, or an increment would be lost or fail to parse).
+//!
+//! A missing Java or Curator fails the test with the command that installs them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+use zk_core::Client;
+use zk_recipes::counter::{DistributedAtomicLong, SharedCount};
+use zk_testing::java::{self, INSTALL_HINT};
+use zk_testing::Backend;
+
+use crate::atomic_long::contended_policy;
+use crate::within;
+
+zk_testing::both_backends!(worker_threads = 4; curator_reads_ours_and_we_read_curators);
+
+/// Increments per side and counter.
+const INCREMENTS: i64 = 50;
+/// Written by us before Curator reads it (needs all 8 bytes).
+const LONG_START: i64 = (1 << 40) + 5;
+const SHARED_START: i32 = -7;
+
+/// Compiles `CuratorCount.java` once per test process and returns the classes directory.
+async fn compiled() -> PathBuf {
+    static CLASSES: OnceCell<PathBuf> = OnceCell::const_new();
+    CLASSES
+        .get_or_init(|| async {
+            let classes =
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-count-{}", std::process::id()));
+            std::fs::create_dir_all(&classes).expect("create the classes directory");
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/counters/CuratorCount.java");
+            let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+            java::compile(&source, &classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                classes.join("CuratorCount.class").is_file(),
+                "javac wrote no CuratorCount.class; {INSTALL_HINT}"
+            );
+            classes
+        })
+        .await
+        .clone()
+}
+
+async fn curator_reads_ours_and_we_read_curators(b: &Backend) {
+    let classes = compiled().await;
+    let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+    let classpath = java::join_classpath(std::iter::once(classes).chain(jars));
+    let root = b.create_root("counters-curator").await;
+    let client = within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect");
+    let shared = SharedCount::new(client.clone(), &format!("{root}/shared"), 0).unwrap();
+    let long = DistributedAtomicLong::new(client.clone(), &format!("{root}/long"))
+        .unwrap()
+        .with_policy(contended_policy());
+    shared.set(SHARED_START).await.unwrap();
+    long.force_set(LONG_START).await.unwrap();
+
+    let mut jvm = java::jvm(&classpath, "CuratorCount").unwrap_or_else(|e| panic!("{e}"));
+    jvm.args([b.connect_string(), root.clone(), INCREMENTS.to_string()]);
+    let run = tokio::spawn(java::run(jvm, None, Duration::from_secs(60)));
+
+    // Curator creates <root>/go once it has read both values.
+    let go = format!("{root}/go");
+    within(45, "Curator's go node", async {
+        while client.exists(&go).await.expect("exists").is_none() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    for _ in 0..INCREMENTS {
+        let mut done = false;
+        for _ in 0..10_000 {
+            let seen = shared.versioned().await.expect("read the shared count");
+            if shared.try_set(&seen, seen.value + 1).await.expect("try_set") {
+                done = true;
+                break;
+            }
+        }
+        assert!(done, "no shared increment in 10000 attempts");
+        assert!(long.increment().await.expect("increment").succeeded);
+    }
+    let out =
+        run.await.expect("the JVM task").unwrap_or_else(|e| panic!("CuratorCount: {e}; {INSTALL_HINT}"));
+    assert!(
+        out.status.success() && out.stdout.contains("DONE"),
+        "{}: CuratorCount failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        b.name(),
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains(&format!("SHARED {SHARED_START}\n")), "{}: {}", b.name(), out.stdout);
+    assert!(out.stdout.contains(&format!("LONG {LONG_START}\n")), "{}: {}", b.name(), out.stdout);
+    assert_eq!(shared.get().await.unwrap(), SHARED_START + 2 * INCREMENTS as i32, "{}", b.name());
+    assert_eq!(long.get().await.unwrap(), LONG_START + 2 * INCREMENTS, "{}", b.name());
+    client.close().await;
+}

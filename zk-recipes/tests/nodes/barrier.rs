@@ -1,0 +1,105 @@
+//! `Barrier` and `DoubleBarrier` on the embedded server.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use zk_recipes::barrier::{Barrier, DoubleBarrier, READY_NODE};
+use zk_recipes::Error;
+
+use crate::{client, server, settle, within};
+
+#[tokio::test(start_paused = true)]
+async fn barrier_wait_returns_when_removed() {
+    let server = server(51).await;
+    let setter = Barrier::new(client(&server).await, "/b/gate").unwrap();
+    assert!(setter.wait(Some(Duration::from_secs(1))).await.unwrap(), "not set: passes");
+    setter.set_barrier().await.unwrap();
+    setter.set_barrier().await.unwrap();
+    let waiter = Barrier::new(client(&server).await, "/b/gate").unwrap();
+    assert!(!waiter.wait(Some(Duration::from_secs(2))).await.unwrap(), "times out while set");
+    let waiting = tokio::spawn(async move { waiter.wait(None).await });
+    settle().await;
+    assert!(!waiting.is_finished());
+    setter.remove_barrier().await.unwrap();
+    assert!(within(5, "released", waiting).await.unwrap().unwrap());
+    setter.remove_barrier().await.unwrap();
+    assert!(matches!(Barrier::new(client(&server).await, "/"), Err(Error::InvalidArgument(_))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn barrier_waiter_sees_session_end() {
+    let server = server(52).await;
+    let setter = Barrier::new(client(&server).await, "/b/gate2").unwrap();
+    setter.set_barrier().await.unwrap();
+    let c = client(&server).await;
+    let waiter = Barrier::new(c.clone(), "/b/gate2").unwrap();
+    let waiting = tokio::spawn(async move { waiter.wait(None).await });
+    settle().await;
+    assert!(server.expire_session(c.session_id()));
+    let r = within(60, "the waiter fails", waiting).await.unwrap();
+    assert!(matches!(r, Err(Error::SessionEnded(_))), "{r:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn double_barrier_nobody_passes_before_the_last_and_leave_waits_for_all() {
+    const N: usize = 4;
+    let server = server(53).await;
+    let entered = Arc::new(AtomicUsize::new(0));
+    let left = Arc::new(AtomicUsize::new(0));
+    let mut members = Vec::new();
+    for _ in 0..N {
+        members.push(Arc::new(DoubleBarrier::new(client(&server).await, "/b/double", N).unwrap()));
+    }
+    let mut tasks = Vec::new();
+    for m in &members[..N - 1] {
+        let (m, entered) = (m.clone(), entered.clone());
+        tasks.push(tokio::spawn(async move {
+            assert!(m.enter(None).await.unwrap());
+            entered.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    settle().await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(entered.load(Ordering::SeqCst), 0, "nobody passes before the N-th member");
+    assert_eq!(server.children("/b/double").len(), N - 1, "{:?}", server.children("/b/double"));
+    assert!(members[N - 1].enter(None).await.unwrap());
+    for t in tasks {
+        within(5, "everyone enters", t).await.unwrap();
+    }
+    assert_eq!(entered.load(Ordering::SeqCst), N - 1);
+    assert!(server.children("/b/double").iter().any(|c| c.ends_with(READY_NODE)));
+
+    // Leaving: nobody passes while one member is still in.
+    let mut tasks = Vec::new();
+    for m in &members[..N - 1] {
+        let (m, left) = (m.clone(), left.clone());
+        tasks.push(tokio::spawn(async move {
+            assert!(m.leave(None).await.unwrap());
+            left.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    settle().await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(left.load(Ordering::SeqCst), 0, "nobody leaves before the last member");
+    assert!(members[N - 1].leave(None).await.unwrap());
+    for t in tasks {
+        within(5, "everyone leaves", t).await.unwrap();
+    }
+    settle().await;
+    assert!(server.children("/b/double").is_empty(), "{:?}", server.children("/b/double"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn double_barrier_enter_times_out_and_cleans_up() {
+    let server = server(54).await;
+    let a = DoubleBarrier::new(client(&server).await, "/b/t", 2).unwrap();
+    assert!(!a.enter(Some(Duration::from_secs(3))).await.unwrap());
+    assert!(server.children("/b/t").is_empty(), "our node deleted after the timeout");
+    // A cancelled enter leaves nothing behind either.
+    let b = DoubleBarrier::new(client(&server).await, "/b/t", 2).unwrap();
+    assert!(tokio::time::timeout(Duration::from_secs(1), b.enter(None)).await.is_err());
+    settle().await;
+    assert!(server.children("/b/t").is_empty());
+    assert!(matches!(DoubleBarrier::new(client(&server).await, "/b/t", 0), Err(Error::InvalidArgument(_))));
+}

@@ -1,0 +1,90 @@
+//! `GroupMember` on the embedded server.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use zk_recipes::group::{GroupMember, Members};
+use zk_recipes::Error;
+
+use crate::{client, factory, owner, server, settle, within};
+
+fn ids(m: &Members) -> Vec<&str> {
+    m.keys().map(String::as_str).collect()
+}
+
+/// Waits (bounded) for a snapshot from `stream` that satisfies `cond`.
+async fn until(
+    stream: &mut zk_recipes::group::MembersStream,
+    what: &str,
+    cond: impl Fn(&Members) -> bool,
+) -> Members {
+    within(60, what, async {
+        loop {
+            let m = stream.next().await.expect("the stream goes on");
+            if cond(&m) {
+                return m;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_see_each_other_and_data_changes() {
+    let server = server(41).await;
+    let a = GroupMember::builder(client(&server).await, "/groups/g", "a").data(b"A1").start().unwrap();
+    assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
+    let mut stream = a.members();
+    until(&mut stream, "a alone", |m| ids(m) == ["a"]).await;
+    let b = GroupMember::builder(client(&server).await, "/groups/g", "b").data(b"B1").start().unwrap();
+    let m = until(&mut stream, "a and b", |m| m.len() == 2).await;
+    assert_eq!(m["b"], b"B1");
+    b.set_data(b"B2").await.unwrap();
+    until(&mut stream, "b's new data", |m| m.get("b").is_some_and(|d| d == b"B2")).await;
+    assert_eq!(a.current_members()["b"], b"B2");
+    b.close().await.unwrap();
+    until(&mut stream, "b left", |m| ids(m) == ["a"]).await;
+
+    assert!(matches!(
+        GroupMember::builder(client(&server).await, "/groups/g", "x/y").start(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        GroupMember::builder(client(&server).await, "/groups/g", "").start(),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn member_survives_expiry() {
+    let server = server(42).await;
+    let a = GroupMember::builder(client(&server).await, "/groups/h", "a")
+        .data(b"A")
+        .renew_sessions(factory(&server))
+        .start()
+        .unwrap();
+    let b = GroupMember::builder(client(&server).await, "/groups/h", "b")
+        .data(b"B")
+        .renew_sessions(factory(&server))
+        .start()
+        .unwrap();
+    let mut b_view = b.members();
+    until(&mut b_view, "both", |m| m.len() == 2).await;
+
+    let old = a.client().unwrap().session_id();
+    assert!(server.expire_session(old));
+    until(&mut b_view, "a gone with its session", |m| ids(m) == ["b"]).await;
+    let m = until(&mut b_view, "a back", |m| m.len() == 2).await;
+    assert_eq!(m["a"], b"A");
+    let new = a.client().unwrap().session_id();
+    assert_ne!(old, new);
+    assert_eq!(owner(&server, "/groups/h/a"), Some(new), "a's node belongs to its new session");
+
+    // a follows the group on its new session too.
+    settle().await;
+    let mut a_view = a.members();
+    b.set_data(b"B2").await.unwrap();
+    until(&mut a_view, "a sees b's change", |m| m.get("b").is_some_and(|d| d == b"B2")).await;
+    drop(a);
+    until(&mut b_view, "a left", |m| ids(m) == ["b"]).await;
+}

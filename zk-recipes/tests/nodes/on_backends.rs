@@ -1,0 +1,135 @@
+//! The key node scenarios on both backends (the shared real ZooKeeper 3.8 and an embedded
+//! server over TCP), in real time: the double barrier, and a group member surviving a
+//! session expiry (forced on the real server by closing the session from a second client).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use zk_core::Client;
+use zk_recipes::barrier::DoubleBarrier;
+use zk_recipes::group::{GroupMember, Members};
+use zk_recipes::persistent_node::SessionFactory;
+use zk_testing::{Backend, TcpProxy};
+
+use crate::within;
+
+zk_testing::both_backends!(worker_threads = 4; double_barrier, group_member_survives_expiry);
+
+async fn connect(b: &Backend) -> Client {
+    within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect")
+}
+
+/// Ends `client`'s session as an expiry would: a second client attaches to the session with
+/// its id and password and closes it, while `proxy` (which `client` connects through) refuses
+/// new connections. Otherwise `client`, whose connection the server closes on the takeover,
+/// reconnects at once and takes its session back before the close (the real server then
+/// ignores the close from the displaced connection).
+async fn force_expiry(b: &Backend, proxy: &TcpProxy, client: &Client) {
+    proxy.set_refusing(true);
+    let builder =
+        Client::builder(&b.connect_string()).session(client.session_id(), &client.session_password());
+    let twin = within(10, "attach to the session", builder.connect()).await.expect("attach");
+    assert_eq!(twin.session_id(), client.session_id());
+    within(5, "close the taken-over session", twin.close()).await;
+    proxy.set_refusing(false);
+}
+
+async fn double_barrier(b: &Backend) {
+    const N: usize = 3;
+    let root = b.create_root("nodes-double").await;
+    let path = format!("{root}/barrier");
+    let entered = Arc::new(AtomicUsize::new(0));
+    let mut members = Vec::new();
+    for _ in 0..N {
+        members.push(Arc::new(DoubleBarrier::new(connect(b).await, &path, N).unwrap()));
+    }
+    let mut tasks = Vec::new();
+    for m in &members[..N - 1] {
+        let (m, entered) = (m.clone(), entered.clone());
+        tasks.push(tokio::spawn(async move {
+            assert!(m.enter(Some(Duration::from_secs(30))).await.unwrap());
+            entered.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(entered.load(Ordering::SeqCst), 0, "{}: passed before the N-th member", b.name());
+    assert!(members[N - 1].enter(Some(Duration::from_secs(30))).await.unwrap());
+    for t in tasks {
+        within(10, "everyone enters", t).await.unwrap();
+    }
+    let left = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for m in &members[..N - 1] {
+        let (m, left) = (m.clone(), left.clone());
+        tasks.push(tokio::spawn(async move {
+            assert!(m.leave(Some(Duration::from_secs(30))).await.unwrap());
+            left.fetch_add(1, Ordering::SeqCst);
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(left.load(Ordering::SeqCst), 0, "{}: left before the last member", b.name());
+    assert!(members[N - 1].leave(Some(Duration::from_secs(30))).await.unwrap());
+    for t in tasks {
+        within(10, "everyone leaves", t).await.unwrap();
+    }
+    let c = connect(b).await;
+    assert_eq!(c.get_children(&path).await.unwrap_or_default(), Vec::<String>::new(), "{}", b.name());
+    c.close().await;
+}
+
+async fn next_matching(
+    stream: &mut zk_recipes::group::MembersStream,
+    what: &str,
+    cond: impl Fn(&Members) -> bool,
+) -> Members {
+    within(30, what, async {
+        loop {
+            let m = stream.next().await.expect("the stream goes on");
+            if cond(&m) {
+                return m;
+            }
+        }
+    })
+    .await
+}
+
+async fn group_member_survives_expiry(b: &Backend) {
+    let root = b.create_root("nodes-group").await;
+    let path = format!("{root}/service");
+    let connect_string = b.connect_string();
+    let factory = SessionFactory::new(move || {
+        let connect_string = connect_string.clone();
+        async move { Client::connect(&connect_string).await }
+    });
+    // a's first session goes through a proxy (see `force_expiry`); its new ones do not.
+    let proxy = b.proxy().await;
+    let first =
+        within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
+    let a = GroupMember::builder(first, &path, "a")
+        .data(b"host-a:1")
+        .renew_sessions(factory.clone())
+        .start()
+        .unwrap();
+    let observer = GroupMember::builder(connect(b).await, &path, "b")
+        .data(b"host-b:1")
+        .renew_sessions(factory)
+        .start()
+        .unwrap();
+    let mut view = observer.members();
+    next_matching(&mut view, "both members", |m| m.len() == 2).await;
+
+    let old = a.client().unwrap();
+    force_expiry(b, &proxy, &old).await;
+    next_matching(&mut view, "a gone", |m| !m.contains_key("a")).await;
+    let m = next_matching(&mut view, "a back", |m| m.len() == 2).await;
+    assert_eq!(m["a"], b"host-a:1", "{}", b.name());
+    let new = a.client().unwrap();
+    assert_ne!(old.session_id(), new.session_id(), "{}", b.name());
+    let stat = new.exists(&format!("{path}/a")).await.unwrap().expect("a's node");
+    assert_eq!(stat.ephemeral_owner, new.session_id(), "{}: owned by the new session", b.name());
+    a.close().await.unwrap();
+    next_matching(&mut view, "a left", |m| !m.contains_key("a")).await;
+    observer.close().await.unwrap();
+}

@@ -1,0 +1,178 @@
+//! `PersistentNode` on the embedded server.
+
+use std::time::Duration;
+
+use zk_core::CreateMode;
+use zk_recipes::persistent_node::PersistentNode;
+use zk_recipes::Error;
+
+use crate::{client, eventually, factory, owner, server, settle};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test(start_paused = true)]
+async fn created_kept_and_removed_on_close() {
+    let server = server(31).await;
+    let node = PersistentNode::builder(client(&server).await, "/svc/a/node").data(b"v1").start().unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    assert_eq!(node.actual_path().as_deref(), Some("/svc/a/node"));
+    let session = node.client().session_id();
+    assert_eq!(owner(&server, "/svc/a/node"), Some(session), "ephemeral of our session");
+    let other = client(&server).await;
+    assert_eq!(other.get_data("/svc/a/node").await.unwrap().0, b"v1");
+
+    node.set_data(b"v2").await.unwrap();
+    assert_eq!(other.get_data("/svc/a/node").await.unwrap().0, b"v2");
+
+    // Someone deletes it: it comes back, with the latest data.
+    other.delete("/svc/a/node", None).await.unwrap();
+    settle().await;
+    assert_eq!(other.get_data("/svc/a/node").await.unwrap().0, b"v2");
+    assert_eq!(node.actual_path().as_deref(), Some("/svc/a/node"));
+
+    node.close().await.unwrap();
+    assert_eq!(other.exists("/svc/a/node").await.unwrap(), None);
+    settle().await;
+    assert_eq!(other.exists("/svc/a/node").await.unwrap(), None, "not re-created after close");
+}
+
+#[tokio::test(start_paused = true)]
+async fn recreated_under_a_new_session_after_expiry() {
+    let server = server(32).await;
+    let node = PersistentNode::builder(client(&server).await, "/svc/b")
+        .data(b"me")
+        .renew_sessions(factory(&server))
+        .start()
+        .unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let old = node.client().session_id();
+    assert!(server.expire_session(old));
+    eventually(60, "the node is back under a new session", || {
+        owner(&server, "/svc/b").is_some_and(|o| o != old && o == node.client().session_id())
+    })
+    .await;
+    assert_eq!(node.actual_path().as_deref(), Some("/svc/b"));
+    let other = client(&server).await;
+    assert_eq!(other.get_data("/svc/b").await.unwrap().0, b"me");
+    // And again deleted by someone else, on the new session.
+    other.delete("/svc/b", None).await.unwrap();
+    settle().await;
+    assert_eq!(owner(&server, "/svc/b"), Some(node.client().session_id()));
+    drop(node);
+    settle().await;
+    assert_eq!(other.exists("/svc/b").await.unwrap(), None, "dropping deletes it");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_factory_expiry_ends_it() {
+    let server = server(33).await;
+    let c = client(&server).await;
+    let node = PersistentNode::builder(c.clone(), "/svc/c").start().unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    assert!(server.expire_session(c.session_id()));
+    eventually(60, "the node stops", || node.actual_path().is_none()).await;
+    settle().await;
+    let r = node.wait_for_initial_create(WAIT).await;
+    assert!(matches!(r, Err(Error::SessionEnded(_))), "{r:?}");
+    assert!(owner(&server, "/svc/c").is_none());
+    node.close().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn protected_sequential_node_keeps_one_node() {
+    let server = server(34).await;
+    let node = PersistentNode::builder(client(&server).await, "/seq/member-")
+        .mode(CreateMode::EphemeralSequential)
+        .data(b"x")
+        .renew_sessions(factory(&server))
+        .start()
+        .unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let first = node.actual_path().unwrap();
+    let name = first.rsplit('/').next().unwrap();
+    assert!(name.starts_with("_c_") && name.contains("-member-"), "{first}");
+    assert_eq!(server.children("/seq").len(), 1);
+
+    let other = client(&server).await;
+    other.delete(&first, None).await.unwrap();
+    settle().await;
+    let second = node.actual_path().unwrap();
+    assert_ne!(first, second, "a new sequence number");
+    assert_eq!(server.children("/seq").len(), 1);
+
+    assert!(server.expire_session(node.client().session_id()));
+    eventually(60, "re-created after expiry", || node.actual_path().is_some_and(|p| p != second)).await;
+    assert_eq!(server.children("/seq").len(), 1, "exactly one node");
+    node.close().await.unwrap();
+    assert!(server.children("/seq").is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn persistent_mode_takes_over_and_waits_out_foreign_ephemerals() {
+    let server = server(35).await;
+    let foreign = client(&server).await;
+    foreign.create("/held", b"theirs", CreateMode::Ephemeral).await.unwrap();
+    let c = client(&server).await;
+    let node = PersistentNode::builder(c.clone(), "/held").data(b"ours").start().unwrap();
+    assert!(!node.wait_for_initial_create(Duration::from_secs(2)).await.unwrap(), "held by another session");
+    // Closing a node that was waiting leaves the other session's node alone.
+    let waiting = PersistentNode::builder(c.clone(), "/held").start().unwrap();
+    settle().await;
+    waiting.close().await.unwrap();
+    assert_eq!(owner(&server, "/held"), Some(foreign.session_id()));
+    foreign.close().await;
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    assert_eq!(owner(&server, "/held"), Some(c.session_id()));
+
+    // A persistent node that already exists is taken over, with our data.
+    foreign_free_persistent(&server).await;
+    let p = PersistentNode::builder(c.clone(), "/config")
+        .mode(CreateMode::Persistent)
+        .data(b"new")
+        .start()
+        .unwrap();
+    assert!(p.wait_for_initial_create(WAIT).await.unwrap());
+    assert_eq!(c.get_data("/config").await.unwrap().0, b"new");
+    p.close().await.unwrap();
+    assert_eq!(c.exists("/config").await.unwrap(), None);
+
+    assert!(matches!(
+        PersistentNode::builder(c.clone(), "/x").mode(CreateMode::Container).start(),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(PersistentNode::builder(c, "bad").start(), Err(Error::Zk(_))));
+}
+
+async fn foreign_free_persistent(server: &zk_testing::TestServer) {
+    client(server).await.create("/config", b"old", CreateMode::Persistent).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn survives_connection_loss_and_lost_create_replies() {
+    let server = server(36).await;
+    // The reply of the protected create is lost: the node is found again, not duplicated.
+    server.lose_next_reply(zk_testing::RequestMatcher::any().path_prefix("/lost/"));
+    let node = PersistentNode::builder(client(&server).await, "/lost/node")
+        .protected(true)
+        .data(b"d")
+        .start()
+        .unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let path = node.actual_path().unwrap();
+    assert_eq!(server.children("/lost").len(), 1, "{:?}", server.children("/lost"));
+    let session = node.client().session_id();
+    assert_eq!(owner(&server, &path), Some(session));
+
+    // A dropped connection: same session, same node, and the watch still works after.
+    assert!(server.drop_connection(session));
+    settle().await;
+    assert_eq!(node.actual_path().as_deref(), Some(path.as_str()));
+    assert_eq!(node.client().session_id(), session);
+    client(&server).await.delete(&path, None).await.unwrap();
+    settle().await;
+    assert_eq!(server.children("/lost").len(), 1, "re-created after the reconnect");
+    assert_eq!(owner(&server, &node.actual_path().unwrap()), Some(session));
+    drop(node);
+    settle().await;
+    assert!(server.children("/lost").is_empty());
+}
