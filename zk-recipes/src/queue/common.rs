@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use zk_core::path::{join, parent, sequence_number};
-use zk_core::{Client, CreateMode};
+use zk_core::{Client, CreateMode, Op};
 
 use crate::error::{Error, Result};
 use crate::protected::{backoff, ensure_containers};
@@ -129,43 +129,88 @@ pub(crate) async fn create_item(
 pub(crate) enum Taken {
     /// We deleted it: the item is ours.
     Ours,
-    /// Someone else took it first (or, after a lost reply, we cannot tell: at most once).
+    /// Someone else took it first.
     NotOurs,
+}
+
+/// The name prefix of take receipts: `<receipt dir>/taken-<uuid>`, ephemeral.
+pub(crate) const RECEIPT_PREFIX: &str = "taken-";
+
+/// Where a consumer's take receipts go, and how that directory is made when missing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Receipts<'a> {
+    /// The directory (the lock path of a `DistributedQueue`, the directory of a
+    /// `SimpleDistributedQueue`). Its other children never start with [`RECEIPT_PREFIX`].
+    pub(crate) dir: &'a str,
+    /// How `dir` is made when missing.
+    pub(crate) kind: DirKind,
 }
 
 /// Deletes an item we read at `version` (`None`: any), keeping the item's `data` to put it
 /// back (at the end of the queue) if this future is dropped while the delete may have been
 /// applied: a cancelled take loses nothing.
 ///
-/// A delete whose reply was lost and that then finds no node is ambiguous: the item counts as
-/// not ours (at most once) and a warning is logged.
+/// The delete goes in one transaction with the creation of an ephemeral receipt
+/// `<receipts.dir>/taken-<uuid>`. When a reply is lost, the receipt tells whether the
+/// transaction was applied (the item is ours) or not (try again), so a lost reply neither
+/// loses the item nor delivers it twice. The receipt is deleted in the background once the
+/// take is settled (and dies with the session in any case).
 pub(crate) async fn delete_item(
     client: &Client,
     item: &str,
     version: Option<i32>,
     rescue: Rescue,
+    receipts: Receipts<'_>,
 ) -> zk_core::Result<Taken> {
     let mut rescue = rescue;
-    let mut ambiguous = false;
+    let receipt = join(receipts.dir, &format!("{RECEIPT_PREFIX}{}", uuid::Uuid::new_v4()));
     for attempt in 0..=MAX_RETRIES {
-        let fut: ZkFuture<()> = Box::pin(client.delete(item, version));
-        match rescue.watch(fut).await {
+        match rescue.watch(take_once(client, item, version, &receipt)).await {
             Ok(()) => return Ok(Taken::Ours),
-            Err(zk_core::Error::NoNode | zk_core::Error::BadVersion) => {
-                if ambiguous {
-                    tracing::warn!(node = %item, "queue: a delete's reply was lost and the item is gone; \
-                        counting it as taken by someone else (at most once)");
-                }
-                return Ok(Taken::NotOurs);
+            Err(zk_core::Error::MultiFailed { index: 0, error })
+                if matches!(*error, zk_core::Error::NoNode | zk_core::Error::BadVersion) =>
+            {
+                return Ok(Taken::NotOurs)
             }
-            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
-                ambiguous = true;
-                backoff(attempt).await;
+            Err(zk_core::Error::MultiFailed { index: 1, error }) if *error == zk_core::Error::NoNode => {
+                ensure_dir(client, receipts.dir, receipts.kind).await?;
             }
+            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => backoff(attempt).await,
             Err(e) => return Err(e),
         }
     }
     Err(zk_core::Error::ConnectionLoss)
+}
+
+/// One attempt of [`delete_item`]: `Ok` when the transaction was applied (confirmed by its
+/// receipt after a lost reply), a retryable error when it surely was not.
+fn take_once(client: &Client, item: &str, version: Option<i32>, receipt: &str) -> ZkFuture<()> {
+    let ops = [Op::delete(item, version), Op::create(receipt, b"", CreateMode::Ephemeral)];
+    let applied = client.multi(&ops);
+    let (client, receipt) = (client.clone(), receipt.to_owned());
+    Box::pin(async move {
+        let out = match applied.await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_retryable() => {
+                // Lost reply: catch up with the leader, then look for our receipt.
+                let dir = parent(&receipt).to_owned();
+                match retrying(|| client.sync(&dir)).await.and(retrying(|| client.exists(&receipt)).await) {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => Err(e),
+                    Err(e2) => Err(e2),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        if out.is_ok() {
+            // The receipt has served; it would die with the session anyway.
+            let forget = client.delete(&receipt, None);
+            tokio::spawn(async move {
+                let _ = forget.await;
+            });
+        }
+        out
+    })
 }
 
 /// Puts an item back at the end of its queue when the future deleting it is dropped midway.

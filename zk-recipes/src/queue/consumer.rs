@@ -17,7 +17,9 @@ use zk_core::path::{join, sequence_number};
 use zk_core::Client;
 
 use super::codec;
-use super::common::{delete_item, ensure_persistent, retrying, sorted_items, DirKind, Rescue, Taken};
+use super::common::{
+    delete_item, ensure_persistent, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
+};
 use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use super::delivery::{lock_item, Delivery};
 use super::distributed::{QueueShared, QUEUE_ITEM_PREFIX};
@@ -152,7 +154,10 @@ impl QueueItem {
 /// An at-most-once consumer ([`DistributedQueue::at_most_once`](super::DistributedQueue::at_most_once)):
 /// a [`Stream`] of the queue's items in sequence order (the items of a `put_many` node in
 /// their put order). Each node is deleted before its items are yielded (get data, then delete
-/// at that version: of several consumers racing for a node, exactly one gets it).
+/// at that version: of several consumers racing for a node, exactly one gets it). The delete
+/// goes in one transaction with an ephemeral receipt `<lock path>/taken-<uuid>`, so a take
+/// whose reply is lost is settled by looking for the receipt: no item is lost or delivered
+/// twice by a connection loss.
 ///
 /// The stream waits on a children watch while the queue is empty. It never ends on its own,
 /// except after yielding a terminal error.
@@ -250,7 +255,8 @@ impl AtMostOnceState {
             }
         };
         let rescue = Rescue::new(client, path, QUEUE_ITEM_PREFIX, data, DirKind::Persistent);
-        if delete_item(client, &item, Some(stat.version), rescue).await? == Taken::Ours {
+        let receipts = Receipts { dir: &self.cursor.shared.lock_path, kind: DirKind::Persistent };
+        if delete_item(client, &item, Some(stat.version), rescue, receipts).await? == Taken::Ours {
             let sequence = sequence_number(&name).unwrap_or_default();
             let taken = items.into_iter().map(|data| QueueItem { data, node: item.clone(), sequence });
             self.buffer.extend(taken);

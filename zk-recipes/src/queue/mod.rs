@@ -13,6 +13,12 @@
 //!
 //! Both wait on children watches when there is nothing to take, never by polling.
 //!
+//! Taking an item without a lock (at-most-once, `poll`, `take`) is one transaction with
+//! the creation of an ephemeral receipt, `<lock path>/taken-<uuid>` (`<path>/taken-<uuid>` for
+//! the simple queue), deleted right after. When the reply of a take is lost with the
+//! connection, the receipt tells whether the take was applied, so no item is lost or
+//! delivered twice. Curator's consumers list only `queue-`/`qn-` nodes and ignore receipts.
+//!
 //! # Layout
 //!
 //! | queue | item node | data | lock |

@@ -7,7 +7,9 @@ use tokio::time::Instant;
 use zk_core::path::{join, validate_path};
 use zk_core::Client;
 
-use super::common::{create_item, delete_item, ensure_dir, retrying, sorted_items, DirKind, Rescue, Taken};
+use super::common::{
+    create_item, delete_item, ensure_dir, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
+};
 use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use crate::error::{Error, Result};
 use crate::protected::backoff;
@@ -196,7 +198,16 @@ impl SimpleDistributedQueue {
             }
             let rescue =
                 Rescue::new(&self.client, &self.path, SIMPLE_ITEM_PREFIX, data.clone(), DirKind::Container);
-            if delete_item(&self.client, &item, None, rescue).await? == Taken::Ours {
+            if delete_item(
+                &self.client,
+                &item,
+                None,
+                rescue,
+                Receipts { dir: &self.path, kind: DirKind::Container },
+            )
+            .await?
+                == Taken::Ours
+            {
                 return Ok(Some(data));
             }
         }

@@ -54,3 +54,12 @@ impl<F: Future> Future for Polls<F> {
         self.inner.as_mut().poll(cx)
     }
 }
+
+/// The item nodes (`queue-`/`qn-` children) of a queue directory on the embedded server.
+pub(crate) fn queue_items(server: &TestServer, dir: &str) -> Vec<String> {
+    let is_item = |c: &String| {
+        let name = c.rsplit('/').next().unwrap_or_default();
+        name.starts_with("queue-") || name.starts_with("qn-")
+    };
+    server.children(dir).into_iter().filter(is_item).collect()
+}
