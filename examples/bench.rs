@@ -12,7 +12,7 @@
 //! `--ops`) runs N unmeasured operations first, so the JVM server's JIT is warm.
 //!
 //! Workloads: `create`, `get`, `set`, `delete`, `mixed` (80% get, 20% set), `lock`, `failover`,
-//! `cache`.
+//! `cache`, `queue`.
 //! For the
 //! data workloads `--concurrency` is the number of requests kept in flight on ONE client
 //! (pipelining); 1 is sequential. For `lock` (zk-recipes' InterProcessMutex) it is the number
@@ -25,6 +25,11 @@
 //! For `cache` (zk-recipes' TreeCache) `--concurrency` is the number of caches, each on its own
 //! session, on a tree of 100 nodes; each of the `--ops` samples is one `set_data` by a separate
 //! writer session, timed from the call until every cache has emitted its `NodeUpdated`.
+//! For `queue` (zk-recipes' DistributedQueue) `--concurrency` is the number of producers and of
+//! consumers, each on its own session: the producers put `--ops` items in total, then the
+//! consumers drain them at-most-once; then the same again drained at-least-once (each item
+//! acked). The JSON line has the put, at-most-once and at-least-once rates in items/s, and the
+//! CPU time of this process per 1,000 items (each put and taken once).
 //! Setup (creating the nodes to read or delete) and clean-up are not measured. The last
 //! output line is one JSON object: workload, ops, concurrency, payload, ops_per_sec, p50_us,
 //! p99_us, max_us, cpu_ms_per_kop (CPU time of this whole process per 1,000 ops).
@@ -81,11 +86,11 @@ fn parse_args() -> Result<Args, String> {
     if a.connect.is_empty() && !a.real {
         return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
     }
-    if !["create", "get", "set", "delete", "mixed", "lock", "failover", "cache"]
+    if !["create", "get", "set", "delete", "mixed", "lock", "failover", "cache", "queue"]
         .contains(&a.workload.as_str())
     {
         return Err(format!(
-            "unknown workload {:?}: use create, get, set, delete, mixed, lock, failover or cache",
+            "unknown workload {:?}: use create, get, set, delete, mixed, lock, failover, cache or queue",
             a.workload
         ));
     }
@@ -226,10 +231,11 @@ async fn run(mut a: Args) -> Result<String, Error> {
     } else {
         None
     };
-    if ["lock", "failover", "cache"].contains(&a.workload.as_str()) {
+    if ["lock", "failover", "cache", "queue"].contains(&a.workload.as_str()) {
         let out = match a.workload.as_str() {
             "lock" => lock_bench(&a).await,
             "failover" => failover_bench(&a).await,
+            "queue" => queue_bench(&a).await,
             _ => cache_bench(&a).await,
         };
         if let Some(zk) = real {
@@ -270,10 +276,6 @@ async fn run(mut a: Args) -> Result<String, Error> {
 async fn lock_bench(a: &Args) -> Result<String, Error> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    let zk = |e: zk_recipes::Error| match e {
-        zk_recipes::Error::Zk(e) => e,
-        other => Error::Protocol(other.to_string()),
-    };
     let path = format!("/zk-bench-{}-lock", std::process::id());
     let mut clients = Vec::new();
     for _ in 0..a.concurrency {
@@ -300,7 +302,7 @@ async fn lock_bench(a: &Args) -> Result<String, Error> {
         async move {
             let mut all = Vec::new();
             for t in tasks {
-                all.extend(t.await.map_err(|e| Error::Protocol(e.to_string()))?.map_err(zk)?);
+                all.extend(t.await.map_err(|e| Error::Protocol(e.to_string()))?.map_err(recipe_error)?);
             }
             Ok::<_, Error>(all)
         }
@@ -333,18 +335,14 @@ struct Participant {
 async fn failover_bench(a: &Args) -> Result<String, Error> {
     use std::time::Duration;
     use tokio::sync::mpsc;
-    let zk = |e: zk_recipes::Error| match e {
-        zk_recipes::Error::Zk(e) => e,
-        other => Error::Protocol(other.to_string()),
-    };
     let path = format!("/zk-bench-{}-failover", std::process::id());
     let (elected_tx, mut elected) = mpsc::unbounded_channel::<(usize, Instant)>();
     let join = |slot: usize| {
         let (connect, path, tx) = (a.connect.clone(), path.clone(), elected_tx.clone());
         async move {
             let client = Client::connect(&connect).await?;
-            let latch =
-                zk_recipes::LeaderLatch::new(client.clone(), &path, format!("p{slot}")).map_err(zk)?;
+            let latch = zk_recipes::LeaderLatch::new(client.clone(), &path, format!("p{slot}"))
+                .map_err(recipe_error)?;
             let mut stream = latch.events();
             let events = tokio::spawn(async move {
                 while let Some(ev) = stream.next().await {
@@ -400,6 +398,119 @@ async fn failover_bench(a: &Args) -> Result<String, Error> {
     Ok(summary(&head, a.ops, elapsed, cpu, lat_us))
 }
 
+/// `concurrency` producers put `ops` items, `concurrency` consumers drain them at-most-once,
+/// then the same at-least-once; returns the JSON line with the three rates.
+async fn queue_bench(a: &Args) -> Result<String, Error> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use zk_recipes::queue::DistributedQueue;
+    let path = format!("/zk-bench-{}-queue", std::process::id());
+    let mut queues = Vec::new();
+    for _ in 0..a.concurrency {
+        let q = DistributedQueue::new(Client::connect(&a.connect).await?, &path).map_err(recipe_error)?;
+        queues.push(q);
+    }
+    let payload = vec![b'x'; a.payload];
+    let mut rates = Vec::new();
+    let cpu0 = cpu_seconds();
+    for at_least_once in [false, true] {
+        // Put: each producer takes the next item number until `ops` are put.
+        let next = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let producers: Vec<_> = queues
+            .iter()
+            .map(|q| {
+                let (q, next, payload, ops) = (q.clone(), next.clone(), payload.clone(), a.ops);
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < ops {
+                        q.put(&payload).await?;
+                    }
+                    Ok::<_, zk_recipes::Error>(())
+                })
+            })
+            .collect();
+        for p in producers {
+            p.await.map_err(|e| Error::Protocol(e.to_string()))?.map_err(recipe_error)?;
+        }
+        if !at_least_once {
+            rates.push(a.ops as f64 / t0.elapsed().as_secs_f64());
+        }
+        // Consume: until `ops` items are taken in total.
+        let taken = Arc::new(AtomicUsize::new(0));
+        let t0 = Instant::now();
+        let consumers: Vec<_> = queues
+            .iter()
+            .map(|q| {
+                let (q, taken, ops) = (q.clone(), taken.clone(), a.ops);
+                tokio::spawn(async move {
+                    let mut amo = q.at_most_once();
+                    let mut alo = q.at_least_once();
+                    while taken.load(Ordering::Relaxed) < ops {
+                        let wait = std::time::Duration::from_millis(200);
+                        let got = if at_least_once {
+                            match tokio::time::timeout(wait, alo.next()).await {
+                                Ok(Some(d)) => {
+                                    d?.ack().await?;
+                                    true
+                                }
+                                _ => false,
+                            }
+                        } else {
+                            matches!(tokio::time::timeout(wait, amo.next()).await, Ok(Some(Ok(_))))
+                        };
+                        if got {
+                            taken.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Ok::<_, zk_recipes::Error>(())
+                })
+            })
+            .collect();
+        let deadline = tokio::time::sleep(std::time::Duration::from_secs(600));
+        tokio::pin!(deadline);
+        for c in consumers {
+            tokio::select! {
+                r = c => r.map_err(|e| Error::Protocol(e.to_string()))?.map_err(recipe_error)?,
+                () = &mut deadline => return Err(Error::Protocol("the queue was not drained within 600 s".into())),
+            }
+        }
+        rates.push(a.ops as f64 / t0.elapsed().as_secs_f64());
+    }
+    let cpu = cpu_seconds() - cpu0;
+    let admin = queues[0].client().clone();
+    for child in admin.get_children(&path).await.unwrap_or_default() {
+        for grandchild in admin.get_children(&format!("{path}/{child}")).await.unwrap_or_default() {
+            let _ = admin.delete(&format!("{path}/{child}/{grandchild}"), None).await;
+        }
+        let _ = admin.delete(&format!("{path}/{child}"), None).await;
+    }
+    let _ = admin.delete(&path, None).await;
+    for q in &queues {
+        q.client().close().await;
+    }
+    Ok(format!(
+        "{{\"workload\":\"queue\",\"items\":{},\"producers\":{},\"consumers\":{},\"payload\":{},\
+         \"put_per_sec\":{:.0},\"at_most_once_per_sec\":{:.0},\"at_least_once_per_sec\":{:.0},\
+         \"cpu_ms_per_kitem\":{:.2}}}",
+        a.ops,
+        a.concurrency,
+        a.concurrency,
+        a.payload,
+        rates[0],
+        rates[1],
+        rates[2],
+        cpu * 1000.0 / (2.0 * a.ops as f64 / 1000.0),
+    ))
+}
+
+/// A recipe error as a zk-core error, for the bench's one error type.
+fn recipe_error(e: zk_recipes::Error) -> Error {
+    match e {
+        zk_recipes::Error::Zk(e) => e,
+        other => Error::Protocol(other.to_string()),
+    }
+}
+
 /// Nodes in the cache workload's tree.
 const CACHE_NODES: usize = 100;
 
@@ -408,10 +519,6 @@ const CACHE_NODES: usize = 100;
 async fn cache_bench(a: &Args) -> Result<String, Error> {
     use std::time::Duration;
     use zk_recipes::cache::{TreeCache, TreeEvent};
-    let zk = |e: zk_recipes::Error| match e {
-        zk_recipes::Error::Zk(e) => e,
-        other => Error::Protocol(other.to_string()),
-    };
     let root = format!("/zk-bench-{}-cache", std::process::id());
     let writer = Client::connect(&a.connect).await?;
     writer.create(&root, b"", CreateMode::Persistent).await?;
@@ -421,9 +528,9 @@ async fn cache_bench(a: &Args) -> Result<String, Error> {
     }
     let mut caches = Vec::new();
     for _ in 0..a.concurrency {
-        let cache = TreeCache::new(Client::connect(&a.connect).await?, &root).map_err(zk)?;
+        let cache = TreeCache::new(Client::connect(&a.connect).await?, &root).map_err(recipe_error)?;
         cache.start();
-        cache.initialized().await.map_err(zk)?;
+        cache.initialized().await.map_err(recipe_error)?;
         caches.push(cache);
     }
     // Drain the start-up events (NodeAdded for every node, then Initialized).
