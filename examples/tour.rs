@@ -1,6 +1,7 @@
 //! The tour: three "services" (three ZooKeeper sessions in one process, standing in for three
-//! machines) register themselves, elect a leader, share a lock-protected job, then live through
-//! a leader failover and a session expiry, printing every event and a summary.
+//! machines) register themselves, elect a leader, share a lock-protected job, hand out work
+//! through a queue, follow a config node through caches, then live through a leader failover
+//! and a session expiry, printing every event and a summary.
 //!
 //! ```text
 //! cargo run --example tour                                 # on the embedded server
@@ -17,13 +18,18 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
 use zk_core::{AddWatchMode, Client, CreateMode, EventType, Op, SessionEvent, SessionState};
+use zk_recipes::cache::{NodeCache, NodeEvent};
+use zk_recipes::queue::DistributedQueue;
 use zk_recipes::{InterProcessMutex, LatchEvent, LeaderLatch};
+use zk_testing::TestServer;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const STEPS: usize = 8;
 /// Lock-protected job runs per service.
 const JOBS: usize = 2;
+/// Work items the leader puts in the queue.
+const WORK_ITEMS: usize = 6;
 /// The longest any one wait may take before the tour gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -35,11 +41,13 @@ enum Event {
     Registry(EventType, String),
 }
 
-/// One "service": its session, its registration node and its seat in the leader election.
+/// One "service": its session, its registration node, its seat in the leader election and its
+/// cache of the shared config node.
 struct Service {
     name: &'static str,
     client: Client,
     latch: LeaderLatch,
+    config: NodeCache,
 }
 
 /// The progress display: `[3/8] +0.042s step title`, indented lines for what happens within.
@@ -68,7 +76,7 @@ async fn main() -> Result<(), BoxError> {
     let (connect, server) = match std::env::var("ZK_CONNECT") {
         Ok(cs) => (cs, None),
         Err(_) => {
-            let server = zk_testing::TestServer::start().await?;
+            let server = TestServer::start().await?;
             (server.connect_string(), Some(server))
         }
     };
@@ -127,19 +135,27 @@ async fn main() -> Result<(), BoxError> {
         return Err(format!("lost updates: counter {runs}, expected {}", JOBS * services.len()).into());
     }
 
-    // 5. Work queue: a step goes here when zk_recipes::queue lands (issue 6): the leader
-    //    enqueues work items, the followers take them.
-    progress.step("work queue (lands with issue 6)");
+    // 5. Work queue (Curator's DistributedQueue layout): the leader puts work items, the
+    //    followers take them at-least-once: an item is deleted only when its taker acks it.
+    progress.step(&format!("work queue: {} puts {WORK_ITEMS} items, the followers take them", leaders[0]));
+    let work = work_queue(&services, leaders[0]).await?;
+    detail(&work);
 
-    // 6. Config cache: a step goes here when zk_recipes::cache lands (issue 6): a config node
-    //    watched by a NodeCache in every service, updated by the leader.
-    progress.step("config cache (lands with issue 6)");
+    // 6. Config cache: every service watches `/config` with a NodeCache (started with the
+    //    service) and sees the leader's changes as events; `current()` reads it locally.
+    progress.step(&format!("config cache: {} updates /config, every service sees it", leaders[0]));
+    let leader_client = service(&services, leaders[0])?.client.clone();
+    leader_client.create("/config", b"workers=2", CreateMode::Persistent).await?;
+    config_events(&mut services, &[], "Created", "workers=2").await?;
+    leader_client.set_data("/config", b"workers=4", None).await?;
+    config_events(&mut services, &[], "Changed", "workers=4").await?;
 
     // 7. Failover: the leader's process "dies" (its session is closed). Its ephemeral nodes go
     //    with it and the next service in line is elected.
     let old = leaders[0];
     progress.step(&format!("failover: {old}, the leader, goes away"));
     let killed = Instant::now();
+    service(&services, old)?.config.close().await; // the process is gone, its cache too
     service(&services, old)?.client.close().await;
     let lost = |e: &Event| matches!(e, Event::Latch(n, LatchEvent::Lost) if *n == old);
     let next = wait_for_leader(&mut events, &services, old, lost).await?;
@@ -147,13 +163,13 @@ async fn main() -> Result<(), BoxError> {
     detail(format_args!("{old} -> {next} in {:.1} ms", failover.as_secs_f64() * 1e3));
     leaders.push(next);
 
-    // 8. Session expiry: the new leader's session expires (forced the way that works on any
-    //    server: a second client attaches to the session and closes it). The service sees
-    //    Disconnected then Expired, loses leadership and its node, and rejoins with a new session.
+    // 8. Session expiry: the new leader's session expires. The service sees Disconnected then
+    //    Expired, loses leadership and its node, its config cache reports Lost; it rejoins with
+    //    a new session and rebuilds the cache, which catches up with the change it missed.
     let victim = next;
     progress.step(&format!("session expiry: {victim}'s session expires"));
     let expired_at = Instant::now();
-    force_expiry(&chrooted, &service(&services, victim)?.client).await?;
+    expire(server.as_ref(), &chrooted, &service(&services, victim)?.client).await?;
     let expired = |e: &Event| matches!(e, Event::Session(n, SessionEvent::Expired) if *n == victim);
     let third = wait_for_leader(&mut events, &services, victim, expired).await?;
     let expiry = expired_at.elapsed();
@@ -164,6 +180,11 @@ async fn main() -> Result<(), BoxError> {
         .await?;
     let follower = !service(&services, victim)?.latch.is_leader();
     detail(format_args!("{victim} rejoined with session 0x{rejoined:x}, as a follower: {follower}"));
+    // While it was away the new leader changed the config; the rebuilt cache reports that one
+    // difference, then Initialized.
+    service(&services, third)?.client.set_data("/config", b"workers=6", None).await?;
+    config_events(&mut services, &[old, victim], "Changed", "workers=6").await?;
+    let config = rebuild_config(service_mut(&mut services, victim)?).await?;
 
     // The summary, then clean up.
     println!("summary");
@@ -172,10 +193,11 @@ async fn main() -> Result<(), BoxError> {
     println!("  failover (close)    {:.1} ms", failover.as_secs_f64() * 1e3);
     println!("  failover (expiry)   {:.1} ms, expiry detection included", expiry.as_secs_f64() * 1e3);
     println!("  lock-protected job  {runs} runs, never two at once");
-    println!("  work queue          (lands with issue 6)");
-    println!("  config cache        (lands with issue 6)");
+    println!("  work queue          {work}");
+    println!("  config cache        {config}");
     println!("  total               {:.3} s", progress.started.elapsed().as_secs_f64());
     for s in &services {
+        s.config.close().await;
         s.latch.close().await?;
         s.client.close().await;
     }
@@ -193,6 +215,8 @@ impl Service {
         tx: &mpsc::UnboundedSender<Event>,
     ) -> Result<Self, BoxError> {
         let client = Self::connect(name, chrooted, tx).await?;
+        let config = NodeCache::new(client.clone(), "/config")?; // the node need not exist yet
+        config.start();
         let latch = LeaderLatch::new(client.clone(), "/leader", name)?;
         let mut latch_events = latch.events(); // subscribe first, to see every event
         let tx = tx.clone();
@@ -203,7 +227,7 @@ impl Service {
                 }
             }
         });
-        Ok(Service { name, client, latch })
+        Ok(Service { name, client, latch, config })
     }
 
     /// A new session that registers the service and reports its session events.
@@ -297,11 +321,19 @@ fn print_event(event: &Event) {
     }
 }
 
-/// Expires `victim`'s session the way that works on any ZooKeeper server: a second client
-/// attaches to the same session (id and password) and closes it. The victim may win the
-/// session back by reconnecting in between, so this tries a few times.
-async fn force_expiry(chrooted: &str, victim: &Client) -> Result<(), BoxError> {
+/// Expires `victim`'s session. The embedded server does it on request, a clean sequence
+/// (Disconnected, then Expired). A real ensemble has no such call: a second client attaches to
+/// the same session (id and password) and closes it. The victim may win the session back by
+/// reconnecting in between, so that is tried a few times.
+async fn expire(server: Option<&TestServer>, chrooted: &str, victim: &Client) -> Result<(), BoxError> {
     let mut state = victim.state_watch();
+    if let Some(server) = server {
+        if !server.expire_session(victim.session_id()) {
+            return Err("the embedded server does not know the session".into());
+        }
+        timeout(PATIENCE, state.wait_for(|s| *s == SessionState::Expired)).await??;
+        return Ok(());
+    }
     for _ in 0..20 {
         let thief =
             Client::builder(chrooted).session(victim.session_id(), &victim.session_password()).connect();
@@ -314,6 +346,112 @@ async fn force_expiry(chrooted: &str, victim: &Client) -> Result<(), BoxError> {
         }
     }
     Err("the session did not expire".into())
+}
+
+/// The leader puts WORK_ITEMS items; every follower consumes at-least-once (each item is
+/// locked by one taker and deleted when acked). Returns a line for the summary.
+async fn work_queue(services: &[Service], leader: &str) -> Result<String, BoxError> {
+    let queue = DistributedQueue::new(service(services, leader)?.client.clone(), "/work")?;
+    for i in 1..=WORK_ITEMS {
+        queue.put(format!("item-{i}").as_bytes()).await?;
+    }
+    let (done_tx, mut done) = mpsc::unbounded_channel();
+    let mut consumers = Vec::new();
+    for s in services.iter().filter(|s| s.name != leader) {
+        let (name, done_tx) = (s.name, done_tx.clone());
+        let mut items = DistributedQueue::new(s.client.clone(), "/work")?.at_least_once();
+        consumers.push(tokio::spawn(async move {
+            // Bounded: the main task stops the consumers once every item is acked.
+            for _ in 0..WORK_ITEMS {
+                let Some(delivery) = items.next().await else { break };
+                let delivery = delivery?;
+                let item = String::from_utf8_lossy(&delivery.items()[0]).into_owned();
+                tokio::time::sleep(Duration::from_millis(20)).await; // the work itself
+                delivery.ack().await?; // processed: delete it (dropping it would give it back)
+                detail(format_args!("{name} took and acked {item}"));
+                if done_tx.send(name).is_err() {
+                    break;
+                }
+            }
+            Ok::<_, BoxError>(())
+        }));
+    }
+    let mut taken: Vec<&str> = Vec::new();
+    while taken.len() < WORK_ITEMS {
+        let name = timeout(PATIENCE, done.recv()).await.map_err(|_| "the queue stalled")?;
+        taken.push(name.ok_or("the consumers stopped early")?);
+    }
+    for c in consumers {
+        c.abort(); // a consumer waiting for more work gives nothing up when dropped
+    }
+    let left = queue.node_count().await?;
+    if left != 0 {
+        return Err(format!("{left} items left in the queue").into());
+    }
+    let mut by: Vec<String> = Vec::new();
+    for s in services.iter().filter(|s| s.name != leader) {
+        by.push(format!("{} x{}", s.name, taken.iter().filter(|n| **n == s.name).count()));
+    }
+    Ok(format!("{WORK_ITEMS} items, each acked once ({}), queue empty", by.join(", ")))
+}
+
+/// Every service not in `skip` (gone, or rejoining) reads its config cache's next events up to one of `kind`
+/// with `value`, printing them (the first ones may be the initial Initialized).
+async fn config_events(
+    services: &mut [Service],
+    skip: &[&str],
+    kind: &str,
+    value: &str,
+) -> Result<(), BoxError> {
+    for s in services.iter_mut().filter(|s| !skip.contains(&s.name)) {
+        for _ in 0..4 {
+            let event = next_config(s).await?;
+            let wanted = match &event {
+                NodeEvent::Created(n) => kind == "Created" && n.data == value.as_bytes(),
+                NodeEvent::Changed(n) => kind == "Changed" && n.data == value.as_bytes(),
+                NodeEvent::Initialized => false,
+                other => return Err(format!("{}: unexpected config event {other:?}", s.name).into()),
+            };
+            if wanted {
+                break;
+            }
+        }
+        let current = s.config.current().map(|n| n.data);
+        if current.as_deref() != Some(value.as_bytes()) {
+            return Err(format!("{}'s config cache shows {current:?}, expected {value}", s.name).into());
+        }
+    }
+    Ok(())
+}
+
+/// After its session expired: the service's cache reported Lost; `rebuild` with the new
+/// client reports what changed meanwhile, then Initialized. Returns a line for the summary.
+async fn rebuild_config(s: &mut Service) -> Result<String, BoxError> {
+    let lost = next_config(s).await?;
+    if !matches!(lost, NodeEvent::Lost(zk_recipes::Error::SessionEnded(_))) {
+        return Err(format!("{}: expected Lost, got {lost:?}", s.name).into());
+    }
+    s.config.rebuild(s.client.clone()).await?;
+    let missed = next_config(s).await?;
+    let init = next_config(s).await?;
+    if !matches!(&missed, NodeEvent::Changed(n) if n.data == b"workers=6") || init != NodeEvent::Initialized {
+        return Err(format!("{}: after rebuild, expected Changed then Initialized", s.name).into());
+    }
+    Ok(format!("every change seen by every service; {} rebuilt after Lost and caught up", s.name))
+}
+
+/// The next event of a service's config cache, printed.
+async fn next_config(s: &mut Service) -> Result<NodeEvent, BoxError> {
+    let event = timeout(PATIENCE, s.config.next()).await.map_err(|_| "no config event")?;
+    let event = event.ok_or("the config cache ended")?;
+    match &event {
+        NodeEvent::Created(n) | NodeEvent::Changed(n) => {
+            let kind = if matches!(event, NodeEvent::Created(_)) { "Created" } else { "Changed" };
+            detail(format_args!("event: {} config {kind} {:?}", s.name, String::from_utf8_lossy(&n.data)))
+        }
+        other => detail(format_args!("event: {} config {other:?}", s.name)),
+    }
+    Ok(event)
 }
 
 /// Every service runs the job JOBS times, each run under the mutex; returns the final counter.
