@@ -10,9 +10,10 @@ pub enum Error {
     #[error(transparent)]
     Zk(#[from] zk_core::Error),
     /// The session ended (expired, closed or authentication failed; the inner error says
-    /// which) while waiting for a lock. No lock is held and the waiter's node died with the
-    /// session. Create a new client to try again.
-    #[error("the session ended while waiting for the lock: {0}")]
+    /// which) while a recipe waited or followed the server (for a lock, leadership, a queue
+    /// item, a barrier, a cache or a stream). Nothing is held and the recipe's ephemeral
+    /// nodes died with the session. Create a new client to go on.
+    #[error("the session ended: {0}")]
     SessionEnded(zk_core::Error),
     /// The session ended while the lock was held: the lock node is gone with it, so another
     /// participant may hold the lock now. Work done under the guard was not protected after

@@ -1,34 +1,61 @@
-//! zk-recipes: coordination recipes built on [`zk_core`], with the same znode layouts as
-//! Apache Curator, so our processes and Curator's cooperate on the same paths.
+//! zk-recipes: coordination recipes on [`zk_core`], with Apache Curator's znode layouts, so
+//! a Rust process and a Java/Curator process can share one lock, one election or one queue on
+//! the same paths.
 //!
-//! - [`InterProcessMutex`]: a re-entrant distributed mutex, interoperating with Curator's
-//!   `InterProcessMutex` (nodes `<path>/_c_<uuid>-lock-<seq>`, container parents). Acquiring
-//!   returns a [`MutexGuard`] (RAII): the guard's path is a fencing token,
-//!   [`MutexGuard::fenced`] runs writes only while the lock node exists, and dropping it
-//!   releases the lock in the background.
-//! - [`InterProcessReadWriteLock`]: many readers or one writer, interoperating with Curator's
-//!   `InterProcessReadWriteLock` (nodes `<path>/_c_<uuid>-__READ__<seq>` and
-//!   `<path>/_c_<uuid>-__WRIT__<seq>`): writers are not starved, and the writer may take the
-//!   read lock (downgrade). Guards are [`RwLockGuard`]s.
-//! - [`InterProcessSemaphore`]: N leases, interoperating with Curator's
-//!   `InterProcessSemaphoreV2` (`<path>/locks` mutex, `<path>/leases/_c_<uuid>-lease-<seq>`);
-//!   the lease count is fixed or read from a Curator `SharedCount` node. Each lease is a
-//!   [`Lease`] guard.
-//! - All locks share one contention core: ephemeral-sequential protected nodes, sorted as
-//!   Curator sorts them, each waiter watching only its predecessor (no herd effect).
-//! - Creates are protected (`_c_<uuid>-` prefix): after a `ConnectionLoss` the node is found
-//!   again, never duplicated or orphaned. Every acquisition is cancellation safe: dropping
-//!   its future deletes its node in the background.
-//! - Timeouts use `tokio::time`, so tests run on a paused clock.
+//! # The recipes
 //!
-//! # Session events
+//! | need | type | Curator's | layout under `path` |
+//! |---|---|---|---|
+//! | one holder at a time | [`InterProcessMutex`] | `InterProcessMutex` | `_c_<uuid>-lock-<seq>`, ephemeral |
+//! | many readers or one writer | [`InterProcessReadWriteLock`] | `InterProcessReadWriteLock` | `_c_<uuid>-__READ__<seq>`, `_c_<uuid>-__WRIT__<seq>` |
+//! | N holders | [`InterProcessSemaphore`] | `InterProcessSemaphoreV2` | `locks/`, `leases/_c_<uuid>-lease-<seq>` |
+//! | a leader among participants | [`LeaderLatch`] | `LeaderLatch` | `_c_<uuid>-latch-<seq>`, the id as data |
+//! | leadership in terms (campaign, resign) | [`Election`], [`Standby`], [`run_while_leader`] | `LeaderSelector` | `_c_<uuid>-lock-<seq>` |
+//! | a work queue | [`queue::DistributedQueue`] | `DistributedQueue` | `queue-<seq>`, locks in `lock/` |
+//! | ZooKeeper's classic queue | [`queue::SimpleDistributedQueue`] | `SimpleDistributedQueue` | `qn-<seq>` |
+//! | a shared number | [`counter::SharedCount`] (4 bytes), [`counter::DistributedAtomicLong`] (8 bytes) | same names | the node's data, big-endian |
+//! | follow one node, its children, a subtree | [`cache::NodeCache`], [`cache::PathCache`], [`cache::TreeCache`] | `NodeCache`, `PathChildrenCache`, `TreeCache`/`CuratorCache` | (reads only) |
+//! | wait for a signal, or for N members | [`barrier::Barrier`], [`barrier::DoubleBarrier`] | `DistributedBarrier`, `DistributedDoubleBarrier` | the node; `<uuid>` members and `ready` |
+//! | be listed while alive | [`group::GroupMember`] | `GroupMember` | `<id>`, ephemeral |
+//! | keep a node in place | [`persistent_node::PersistentNode`] | `PersistentNode` | the node (often ephemeral) |
 //!
-//! On **Disconnected** a holder's [`LockStatus`] becomes `Suspended` (the session may be
-//! expiring unseen; stop relying on exclusivity or use fenced writes); on **Reconnected** it is
-//! `Held` again (same session, same node); on **Expired** it is `Lost`, the guard's operations
-//! fail with [`Error::LockLost`], and a waiter fails with [`Error::SessionEnded`].
+//! Each recipe is built from a [`zk_core::Client`] and a path, and is cheap to create. The
+//! lock, semaphore, latch and election nodes are *protected* (`_c_<uuid>-` prefix): after a
+//! `ConnectionLoss` during a create, the node is found again, never duplicated or orphaned.
+//! Waiters watch only their predecessor, so a release or a leadership change wakes one
+//! participant, not all (no herd effect).
 //!
-//! # Examples
+//! # Sessions: Disconnected, Reconnected, Expired
+//!
+//! A recipe that holds something (a lock, a lease, leadership, a membership) follows its
+//! client's session:
+//!
+//! - **Disconnected**: the session may be expiring unseen. A lock guard's [`LockStatus`] is
+//!   `Suspended`; a leader under [`ConnectionPolicy::Standard`] (Curator's default) stops
+//!   leading at once and leads again only once **Reconnected** shows its node still stands.
+//! - **Expired**: what was held is gone (`Lost`, [`Error::LockLost`], [`Error::SessionEnded`]).
+//!   A zk-core client never opens a second session, so a recipe continues only with a new
+//!   client: [`LeaderLatch::rejoin`], the caches' `rebuild`, or a
+//!   [`persistent_node::SessionFactory`] given to a [`persistent_node::PersistentNode`] or a
+//!   [`group::GroupMember`], which then renew the session themselves.
+//!
+//! Streams ([`LatchEvents`], [`LeaderStream`], the caches, [`counter::CountChanges`],
+//! [`group::MembersStream`], the queue consumers) report these changes as items.
+//!
+//! # Errors and cancellation
+//!
+//! Every recipe returns [`Error`]: a ZooKeeper error ([`Error::Zk`]) or a condition of the
+//! recipe (lost lock, session ended, unreadable node data, invalid argument). Bad input is a
+//! typed error, never a panic. Every operation documents its errors and whether it is
+//! cancellation safe; acquisitions and takes are: dropping the future mid-way deletes the
+//! node it created, or gives the item back, in the background.
+//!
+//! # A tour in code
+//!
+//! Every example here runs against zk-testing's embedded server on a paused clock; in a service,
+//! give the recipes a [`zk_core::Client`] connected to your ensemble.
+//!
+//! A lock, and a waiter that gives up:
 //!
 //! ```
 //! use std::time::Duration;
@@ -49,6 +76,72 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A leader, and the successor taking over when its session ends:
+//!
+//! ```
+//! use std::time::Duration;
+//! use zk_recipes::LeaderLatch;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = zk_testing::TestServer::builder().no_tcp().seed(2).start().await?;
+//! let (first, second) = (server.client().await?, server.client().await?);
+//! let a = LeaderLatch::new(first.clone(), "/election/app", "a")?;
+//! let b = LeaderLatch::new(second, "/election/app", "b")?;
+//! a.start();
+//! assert!(a.await_leadership(Duration::from_secs(5)).await?);
+//! b.start();
+//! assert!(!b.await_leadership(Duration::from_secs(1)).await?);
+//!
+//! server.expire_session(first.session_id());
+//! assert!(b.await_leadership(Duration::from_secs(5)).await?);
+//! assert!(!a.is_leader());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A work queue whose item comes back when its consumer gives up, and a cache of the config:
+//!
+//! ```
+//! use futures::StreamExt;
+//! use zk_core::CreateMode;
+//! use zk_recipes::cache::{NodeCache, NodeEvent};
+//! use zk_recipes::queue::DistributedQueue;
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = zk_testing::TestServer::builder().no_tcp().seed(3).start().await?;
+//! let zk = server.client().await?;
+//!
+//! let queue = DistributedQueue::new(zk.clone(), "/jobs")?;
+//! queue.put(b"resize image 7").await?;
+//! let mut work = queue.at_least_once();
+//! let job = work.next().await.expect("a stream never ends by itself")?;
+//! assert_eq!(job.items(), [b"resize image 7".to_vec()]);
+//! job.release().await?; // not done: give it back
+//! let job = work.next().await.expect("the same item again")?;
+//! job.ack().await?; // done: now it is deleted
+//!
+//! let mut config = NodeCache::new(zk.clone(), "/app-config")?;
+//! config.start();
+//! config.initialized().await?;
+//! zk.create("/app-config", b"workers=4", CreateMode::Persistent).await?;
+//! loop {
+//!     match config.next().await {
+//!         Some(NodeEvent::Created(node)) => break assert_eq!(node.data, b"workers=4"),
+//!         Some(_) => continue, // Initialized
+//!         None => unreachable!("the cache runs until closed"),
+//!     }
+//! }
+//! assert_eq!(config.current().map(|n| n.data), Some(b"workers=4".to_vec()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The `examples/` directory of the repository has a runnable program for each kind
+//! (`lock`, `ha_master`, `work_queue`, `config_watch`, `service_registry`, `counter`) and
+//! `tour`, which shows them together.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 pub mod barrier;
