@@ -35,9 +35,10 @@
 //!   leading at once and leads again only once **Reconnected** shows its node still stands.
 //! - **Expired**: what was held is gone (`Lost`, [`Error::LockLost`], [`Error::SessionEnded`]).
 //!   A zk-core client never opens a second session, so a recipe continues only with a new
-//!   client: [`LeaderLatch::rejoin`], the caches' `rebuild`, or a
-//!   [`persistent_node::SessionFactory`] given to a [`persistent_node::PersistentNode`] or a
-//!   [`group::GroupMember`], which then renew the session themselves.
+//!   client: [`LeaderLatch::rejoin`] and the caches' `rebuild` take one, and a
+//!   [`SessionFactory`] given to a cache (`renew_sessions`), a
+//!   [`persistent_node::PersistentNode`] or a [`group::GroupMember`] lets them open new
+//!   sessions themselves.
 //!
 //! Streams ([`LatchEvents`], [`LeaderStream`], the caches, [`counter::CountChanges`],
 //! [`group::MembersStream`], the queue consumers) report these changes as items.
@@ -165,3 +166,4 @@ pub use lock::{
     layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, Lease, LockStatus,
     MutexGuard, Participant, RwLockGuard, RwLockHandle,
 };
+pub use persistent_node::SessionFactory;

@@ -46,7 +46,7 @@ impl SessionFactory {
         SessionFactory::new(move || builder.clone().connect())
     }
 
-    async fn connect(&self) -> zk_core::Result<Client> {
+    pub(crate) async fn connect(&self) -> zk_core::Result<Client> {
         (self.0)().await
     }
 }

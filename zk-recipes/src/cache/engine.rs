@@ -14,6 +14,7 @@ use super::model::{rel_depth, Change, Model};
 use super::task::Run;
 use super::WatchStrategy;
 use crate::error::{Error, Result};
+use crate::persistent_node::SessionFactory;
 
 /// Items a stream poll takes from the channel before yielding to the executor.
 const POLL_BUDGET: usize = 1024;
@@ -56,6 +57,7 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(super) struct Engine {
     client: Mutex<Client>,
+    factory: Option<SessionFactory>,
     scope: Scope,
     shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -69,6 +71,7 @@ impl Engine {
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Engine {
             client: Mutex::new(client),
+            factory: None,
             scope: Scope { root: root.to_owned(), max_depth },
             shared: Arc::default(),
             task: Mutex::new(None),
@@ -85,6 +88,10 @@ impl Engine {
         self.scope.max_depth = max_depth;
     }
 
+    pub(super) fn set_factory(&mut self, factory: SessionFactory) {
+        self.factory = Some(factory);
+    }
+
     pub(super) fn start(&self) {
         let mut task = lock(&self.task);
         if task.is_some() {
@@ -95,7 +102,8 @@ impl Engine {
             s.initialized = false;
             s.lost = None;
         });
-        let run = Run::new(lock(&self.client).clone(), self.scope.clone(), self.shared.clone(), tx);
+        let client = lock(&self.client).clone();
+        let run = Run::new(client, self.factory.clone(), self.scope.clone(), self.shared.clone(), tx);
         *task = Some(tokio::spawn(run.run()));
     }
 

@@ -35,11 +35,12 @@
 //!   differences from the snapshot are reported (a persistent watch does not replay what
 //!   changed while disconnected). Re-syncs that fail are retried with backoff.
 //! - **Expired** (or the client closed): `Lost(Error::SessionEnded(..))` is reported, the
-//!   snapshot is kept (stale) and the task ends. A zk-core client never opens a second
-//!   session, so the cache cannot rebuild by itself: give it a new client with `rebuild`,
-//!   which reads everything again with that client and reports only the differences from the
-//!   kept snapshot, then `Initialized` again (as [`LeaderLatch::rejoin`](crate::LeaderLatch::rejoin)
-//!   rejoins an election).
+//!   snapshot is kept (stale). A zk-core client never opens a second session, so the cache
+//!   needs a new one: given a [`SessionFactory`](crate::SessionFactory) with
+//!   `renew_sessions`, the cache opens a new session by itself; otherwise its task ends and
+//!   `rebuild(new_client)` carries on (as [`LeaderLatch::rejoin`](crate::LeaderLatch::rejoin)
+//!   rejoins an election). Either way it reads everything again, reports only the differences
+//!   from the kept snapshot, then `Initialized` again.
 //!
 //! Nodes this session may not read (`NoAuth`) are left out of the snapshot. Events are
 //! buffered without bound until the stream is polled.

@@ -74,6 +74,18 @@ impl NodeCache {
         Ok(NodeCache { engine: Engine::new(client, path, 0)? })
     }
 
+    /// Carries on by itself after the session expires: the cache reports
+    /// [`NodeEvent::Lost`], opens a new session with `factory` and reads everything again,
+    /// reporting only what differs from the kept snapshot, then [`NodeEvent::Initialized`]
+    /// (without a factory, it stops at `Lost` until [`NodeCache::rebuild`]).
+    ///
+    /// The new session is the cache's own: close it with [`NodeCache::close`] (or by dropping
+    /// the cache), not through the client given to `new`.
+    pub fn renew_sessions(mut self, factory: crate::SessionFactory) -> Self {
+        self.engine.set_factory(factory);
+        self
+    }
+
     /// The watched path.
     pub fn path(&self) -> &str {
         self.engine.root()

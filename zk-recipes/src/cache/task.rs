@@ -24,6 +24,7 @@ use super::engine::{lock, Scope, Shared};
 use super::model::{Applied, Change};
 use super::WatchStrategy;
 use crate::error::Error;
+use crate::persistent_node::SessionFactory;
 
 /// Rounds of the task's loop; each follows a notification, a session change or a timer, so
 /// this is never reached in practice.
@@ -32,6 +33,8 @@ const MAX_ROUNDS: u64 = 100_000_000;
 const MAX_NODES: usize = 1_000_000;
 /// Failed re-syncs in a row before the cache gives up and reports [`Change::Lost`].
 const MAX_FAILURES: u32 = 60;
+/// Attempts to open a new session (with the cache's [`SessionFactory`]) after an expiry.
+const CONNECT_ATTEMPTS: u32 = 100;
 /// Attempts at reading a missing root with an exists watch while it keeps flickering.
 const ROOT_ATTEMPTS: u32 = 10;
 
@@ -71,6 +74,8 @@ struct Loop {
 /// The background task.
 pub(super) struct Run {
     client: Client,
+    /// Opens a new session after an expiry, if the cache was given one.
+    factory: Option<SessionFactory>,
     scope: Scope,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Change>,
@@ -84,12 +89,14 @@ pub(super) struct Run {
 impl Run {
     pub(super) fn new(
         client: Client,
+        factory: Option<SessionFactory>,
         scope: Scope,
         shared: Arc<Shared>,
         tx: mpsc::UnboundedSender<Change>,
     ) -> Self {
         Run {
             client,
+            factory,
             scope,
             shared,
             tx,
@@ -142,9 +149,19 @@ impl Run {
                 }
             };
             let Err(e) = step else { continue };
-            if let Err(lost) = self.on_error(&mut l, e) {
+            let Err(lost) = self.on_error(&mut l, e) else { continue };
+            let Some(factory) = self.factory.clone() else { return self.lose(lost) };
+            if lost != Error::SessionEnded(zk_core::Error::SessionExpired) {
                 return self.lose(lost);
             }
+            // Expired, with a factory: report the gap, then follow the server again with a
+            // new session; the re-sync reports only the differences, then Initialized.
+            self.report_lost(lost);
+            if let Err(e) = self.renew(&factory).await {
+                return self.lose(e);
+            }
+            session = self.client.session_events();
+            l = Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true };
         }
         self.lose(Error::RetriesExhausted("cache task rounds"));
     }
@@ -204,8 +221,40 @@ impl Run {
 
     fn lose(self, e: Error) {
         tracing::debug!(error = %e, root = %self.scope.root, "cache stops following the server");
+        self.report_lost(e);
+    }
+
+    fn report_lost(&self, e: Error) {
         self.shared.status.send_modify(|s| s.lost = Some(e.clone()));
         self.emit(Change::Lost(e));
+    }
+
+    /// Opens a new session with `factory` (bounded attempts with backoff) and makes it the
+    /// task's client, with no watch set yet.
+    async fn renew(&mut self, factory: &SessionFactory) -> Result<(), Error> {
+        let mut last = zk_core::Error::ConnectionLoss;
+        for attempt in 1..=CONNECT_ATTEMPTS {
+            match factory.connect().await {
+                Ok(client) => {
+                    tracing::debug!(root = %self.scope.root, session = client.session_id(), "cache renewed its session");
+                    self.client = client;
+                    self.watcher = None;
+                    self.pending.clear();
+                    self.oneshots = FuturesUnordered::new();
+                    self.shared.status.send_modify(|s| {
+                        s.lost = None;
+                        s.initialized = false;
+                    });
+                    return Ok(());
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, root = %self.scope.root, "cache could not open a new session");
+                    last = e;
+                    tokio::time::sleep(backoff_delay(attempt)).await;
+                }
+            }
+        }
+        Err(Error::SessionEnded(last))
     }
 
     /// Sets the persistent watch if needed, then re-reads the whole subtree.

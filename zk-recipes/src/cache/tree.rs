@@ -75,6 +75,18 @@ impl TreeCache {
         self
     }
 
+    /// Carries on by itself after the session expires: the cache reports
+    /// [`TreeEvent::Lost`], opens a new session with `factory` and reads everything again,
+    /// reporting only what differs from the kept snapshot, then [`TreeEvent::Initialized`]
+    /// (without a factory, it stops at `Lost` until [`TreeCache::rebuild`]).
+    ///
+    /// The new session is the cache's own: close it with [`TreeCache::close`] (or by dropping
+    /// the cache), not through the client given to `new`.
+    pub fn renew_sessions(mut self, factory: crate::SessionFactory) -> Self {
+        self.engine.set_factory(factory);
+        self
+    }
+
     /// The root's path.
     pub fn path(&self) -> &str {
         self.engine.root()

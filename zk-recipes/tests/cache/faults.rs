@@ -147,6 +147,58 @@ async fn session_expiry_and_rebuild_with_one_shot_watches() {
     expiry(true).await;
 }
 
+/// With a session factory the cache carries on by itself after an expiry: Lost, then only
+/// the differences made while it was away, then Initialized, on a new session.
+async fn expiry_renewed(fallback: bool) {
+    let server = server_with(35, fallback).await;
+    let zk = client(&server).await;
+    for (p, d) in [("/app", ""), ("/app/a", "1"), ("/app/b", "1")] {
+        zk.create(p, d.as_bytes(), CreateMode::Persistent).await.unwrap();
+    }
+    let cz = client(&server).await;
+    let factory = zk_recipes::SessionFactory::from_builder(server.client_builder());
+    let mut cache = TreeCache::new(cz.clone(), "/app").unwrap().renew_sessions(factory);
+    cache.start();
+    assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
+
+    // Changes while the cache's session is cut off and then expired by the server.
+    assert!(server.partition_session(cz.session_id(), Duration::from_secs(60)));
+    zk.set_data("/app/a", b"2", None).await.unwrap();
+    zk.delete("/app/b", None).await.unwrap();
+    zk.create("/app/c", b"3", CreateMode::Persistent).await.unwrap();
+    assert!(server.expire_session(cz.session_id()));
+    // The cut-off client declares the expiry itself, one session timeout after it last heard
+    // from the server.
+    let lost = tokio::time::timeout(Duration::from_secs(60), cache.next()).await.unwrap();
+    assert_eq!(lost, Some(TreeEvent::Lost(Error::SessionEnded(zk_core::Error::SessionExpired))));
+    let mut got = take(&mut cache, 4, TreeCache::show).await;
+    assert_eq!(got.pop().as_deref(), Some("init"));
+    assert_eq!(sorted(got), ["+/app/c=3", "-/app/b", "~/app/a=2"]);
+    cache.initialized().await.unwrap();
+    check(&mut cache, Truth::Server(&server), "/app", 0, usize::MAX).await;
+    assert_eq!(cache.strategy(), strategy(fallback));
+
+    // It follows the server on its new session.
+    let sessions: Vec<i64> = server.sessions().into_iter().map(|s| s.id).collect();
+    assert!(!sessions.contains(&cz.session_id()));
+    zk.delete("/app/c", None).await.unwrap();
+    assert_eq!(TreeCache::show(&next(&mut cache).await), "-/app/c");
+    let before = server.sessions().len();
+    cache.close().await;
+    settle().await;
+    assert_eq!(server.sessions().len(), before - 1, "closing the cache closes its own session");
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_session_factory_the_cache_renews_itself_after_expiry() {
+    expiry_renewed(false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_a_session_factory_one_shot_watches_renew_too() {
+    expiry_renewed(true).await;
+}
+
 /// The paths under `/app` the session watches on the server.
 fn watched(server: &zk_testing::TestServer, session: i64) -> Vec<String> {
     let mut out: Vec<String> = server
