@@ -36,7 +36,7 @@
 //! - **Expired**: what was held is gone (`Lost`, [`Error::LockLost`], [`Error::SessionEnded`]).
 //!   A zk-core client never opens a second session, so a recipe continues only with a new
 //!   client: [`LeaderLatch::rejoin`] and the caches' `rebuild` take one, and a
-//!   [`SessionFactory`] given to a cache (`renew_sessions`), a
+//!   [`SessionFactory`] given to a [`LeaderLatch`] or a cache (`renew_sessions`), a
 //!   [`persistent_node::PersistentNode`] or a [`group::GroupMember`] lets them open new
 //!   sessions themselves.
 //!

@@ -22,6 +22,7 @@ use zk_core::{Client, CreateMode, OneshotWatcher};
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::{layout, Participant};
+use crate::persistent_node::SessionFactory;
 use crate::protected::{self, backoff, Cleanup};
 
 /// The name of latch nodes, after the protected prefix (Curator's `LeaderLatch.LOCK_NAME`).
@@ -72,6 +73,8 @@ struct Status {
 /// State shared by a latch and its task.
 #[derive(Debug)]
 struct Shared {
+    /// The client of the current session (replaced by a rejoin or a renewal).
+    client: Mutex<Client>,
     status: watch::Sender<Status>,
     subscribers: Mutex<Vec<mpsc::UnboundedSender<LatchEvent>>>,
     node: Mutex<Option<String>>,
@@ -92,7 +95,14 @@ impl Shared {
     fn set_node(&self, node: Option<String>) {
         *lock(&self.node) = node;
     }
+
+    fn client(&self) -> Client {
+        lock(&self.client).clone()
+    }
 }
+
+/// Attempts to open a new session (with the latch's [`SessionFactory`]) after an expiry.
+const CONNECT_ATTEMPTS: u32 = 100;
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -114,9 +124,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// - **Reconnected** (same session): the latch looks again; if our node still stands and is
 ///   first, [`LatchEvent::Elected`]. After a local `Lost` the old node is deleted and a new one
 ///   created (Curator's reset).
-/// - **Expired** (or the client closed): [`LatchEvent::Lost`], leadership gone, and the
-///   background task ends. zk-core's client cannot open a new session itself, so rejoining
-///   needs a new [`Client`]: call [`LeaderLatch::rejoin`].
+/// - **Expired** (or the client closed): [`LatchEvent::Lost`], leadership gone. zk-core's
+///   client cannot open a new session itself, so rejoining needs a new [`Client`]: after an
+///   expiry a latch given a [`SessionFactory`] ([`LeaderLatch::renew_sessions`]) opens one and
+///   rejoins with a new node by itself; otherwise the task ends and
+///   [`LeaderLatch::rejoin`] takes the new client.
 ///
 /// Dropping the latch leaves the election: its node is deleted in the background.
 ///
@@ -143,10 +155,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// ```
 #[derive(Debug)]
 pub struct LeaderLatch {
-    client: Mutex<Client>,
     path: String,
     id: Vec<u8>,
     policy: ConnectionPolicy,
+    factory: Option<SessionFactory>,
     shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -160,15 +172,16 @@ impl LeaderLatch {
     pub fn new(client: Client, path: &str, id: impl AsRef<[u8]>) -> Result<Self> {
         validate_path(path)?;
         let shared = Arc::new(Shared {
+            client: Mutex::new(client),
             status: watch::Sender::new(Status::default()),
             subscribers: Mutex::new(Vec::new()),
             node: Mutex::new(None),
         });
         Ok(LeaderLatch {
-            client: Mutex::new(client),
             path: path.to_owned(),
             id: id.as_ref().to_vec(),
             policy: ConnectionPolicy::default(),
+            factory: None,
             shared,
             task: Mutex::new(None),
         })
@@ -177,6 +190,18 @@ impl LeaderLatch {
     /// Sets the reaction to lost connections (default [`ConnectionPolicy::Standard`]).
     pub fn with_policy(mut self, policy: ConnectionPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// Rejoins by itself after the session expires: the latch reports [`LatchEvent::Lost`],
+    /// opens a new session with `factory` and joins again with a new node (at the end of the
+    /// queue), as Curator's latch does on its framework's new session. Without a factory the
+    /// task ends at `Lost` until [`LeaderLatch::rejoin`].
+    ///
+    /// The new session is the latch's own: [`LeaderLatch::close`] (or dropping the latch)
+    /// leaves the election, and the session closes once the latch is dropped.
+    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
+        self.factory = Some(factory);
         self
     }
 
@@ -192,10 +217,11 @@ impl LeaderLatch {
         }
         self.shared.status.send_replace(Status::default());
         let run = Run {
-            client: lock(&self.client).clone(),
+            client: self.shared.client(),
             path: self.path.clone(),
             id: self.id.clone(),
             policy: self.policy,
+            factory: self.factory.clone(),
             shared: self.shared.clone(),
         };
         *task = Some(tokio::spawn(run.run()));
@@ -208,7 +234,7 @@ impl LeaderLatch {
     /// As [`LeaderLatch::close`] (for leaving with the old client).
     pub async fn rejoin(&self, client: Client) -> Result<()> {
         self.close().await?;
-        *lock(&self.client) = client;
+        *lock(&self.shared.client) = client;
         self.start();
         Ok(())
     }
@@ -231,7 +257,7 @@ impl LeaderLatch {
         self.shared.set_leader(false);
         let node = lock(&self.shared.node).take();
         let Some(node) = node else { return Ok(()) };
-        let client = lock(&self.client).clone();
+        let client = self.shared.client();
         match Cleanup::for_path(&client, &node).run().await {
             Ok(()) => Ok(()),
             Err(e) if e.is_terminal() => Ok(()),
@@ -288,7 +314,7 @@ impl LeaderLatch {
     /// # Errors
     /// [`Error::Zk`] when reading the children or a node fails.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        let client = lock(&self.client).clone();
+        let client = self.shared.client();
         let mut out = Vec::new();
         for name in sorted_children(&client, &self.path).await? {
             let node = join(&self.path, &name);
@@ -338,6 +364,7 @@ struct Run {
     path: String,
     id: Vec<u8>,
     policy: ConnectionPolicy,
+    factory: Option<SessionFactory>,
     shared: Arc<Shared>,
 }
 
@@ -348,7 +375,7 @@ struct Ours {
 }
 
 impl Run {
-    async fn run(self) {
+    async fn run(mut self) {
         let mut states = self.client.state_watch();
         let mut ours: Option<Ours> = None;
         let (mut suspended, mut lost_at, mut lost_locally) = (false, None::<Instant>, false);
@@ -356,7 +383,15 @@ impl Run {
         for _ in 0..MAX_ROUNDS {
             let state = *states.borrow_and_update();
             if state.is_terminal() {
-                return self.end(ours, lost_locally);
+                let renewing = self.factory.is_some() && state == zk_core::SessionState::Expired;
+                self.end(ours.take(), lost_locally, !renewing);
+                if !renewing || !self.renew().await {
+                    self.shared.status.send_modify(|s| s.ended = true);
+                    return;
+                }
+                states = self.client.state_watch();
+                (suspended, lost_at, lost_locally, retries) = (false, None, false, 0);
+                continue;
             }
             if !state.is_connected() {
                 if !suspended {
@@ -369,7 +404,7 @@ impl Run {
                 }
                 let deadline = lost_at.filter(|_| !lost_locally);
                 tokio::select! {
-                    r = states.changed() => if r.is_err() { return self.end(ours, lost_locally) },
+                    r = states.changed() => if r.is_err() { return self.end(ours, lost_locally, true) },
                     () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                         lost_locally = true;
                         self.shared.emit(LatchEvent::Lost);
@@ -412,13 +447,38 @@ impl Run {
         tracing::warn!(path = %self.path, "leader latch: gave up after too many rounds");
     }
 
-    /// The session ended: leadership is lost, the task ends.
-    fn end(&self, ours: Option<Ours>, lost_already: bool) {
+    /// After an expiry, opens a new session with the factory (bounded attempts with backoff)
+    /// and makes it the latch's client; false when there is no factory or no new session.
+    async fn renew(&mut self) -> bool {
+        let Some(factory) = self.factory.clone() else { return false };
+        for attempt in 0..CONNECT_ATTEMPTS {
+            match factory.connect().await {
+                Ok(client) => {
+                    tracing::debug!(path = %self.path, session = client.session_id(), "leader latch: new session");
+                    *lock(&self.shared.client) = client.clone();
+                    self.client = client;
+                    return true;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, path = %self.path, "leader latch: no new session yet");
+                    backoff(attempt).await;
+                }
+            }
+        }
+        tracing::warn!(path = %self.path, "leader latch: could not open a new session; the task ends");
+        false
+    }
+
+    /// The session ended: leadership is lost; `for_good` when the task ends (it does not
+    /// renew its session).
+    fn end(&self, ours: Option<Ours>, lost_already: bool, for_good: bool) {
         self.shared.set_leader(false);
         if !lost_already {
             self.shared.emit(LatchEvent::Lost);
         }
-        self.shared.status.send_modify(|s| s.ended = true);
+        if for_good {
+            self.shared.status.send_modify(|s| s.ended = true);
+        }
         self.shared.set_node(None);
         // The node died with the session.
         if let Some(o) = ours {

@@ -232,3 +232,50 @@ async fn five_participants_failover(b: &Backend) {
     let expected: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
     assert_eq!(elected_order(&log), expected, "{}: leader order", b.name());
 }
+
+/// Given a session factory, a latch whose session expires reports Lost, opens a new session
+/// and rejoins at the end of the queue by itself; it leads again when its turn comes.
+#[tokio::test(start_paused = true)]
+async fn with_a_session_factory_an_expired_latch_rejoins_by_itself() {
+    use futures::FutureExt;
+    let server = server(58).await;
+    let a_client = client(&server).await;
+    let factory = zk_recipes::SessionFactory::from_builder(
+        server.client_builder().session_timeout(Duration::from_secs(30)),
+    );
+    let a = LeaderLatch::new(a_client.clone(), "/election/renew", "a").unwrap().renew_sessions(factory);
+    let mut events = a.events();
+    a.start();
+    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
+    let b = LeaderLatch::new(client(&server).await, "/election/renew", "b").unwrap();
+    b.start();
+    settle().await;
+
+    assert!(server.expire_session(a_client.session_id()));
+    assert!(b.await_leadership(Duration::from_secs(60)).await.unwrap(), "b succeeds a");
+    settle().await;
+    let node = a.node().expect("a rejoined with a new node");
+    let owner = server.tree().into_iter().find(|n| n.path == node).unwrap().stat.ephemeral_owner;
+    assert_ne!(owner, a_client.session_id(), "on a new session");
+    assert!(server.sessions().iter().any(|s| s.id == owner));
+    let ids: Vec<Vec<u8>> = b.participants().await.unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, [b"b".to_vec(), b"a".to_vec()], "a queues behind b");
+    assert!(!a.is_leader());
+
+    b.close().await.unwrap();
+    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap(), "a leads on its new session");
+    let mut seen = Vec::new();
+    while let Some(Some(ev)) = events.next().now_or_never() {
+        seen.push(ev);
+    }
+    assert_eq!(
+        seen,
+        [
+            LatchEvent::Elected,
+            LatchEvent::Suspended,
+            LatchEvent::NotLeader,
+            LatchEvent::Lost,
+            LatchEvent::Elected
+        ]
+    );
+}
