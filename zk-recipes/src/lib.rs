@@ -167,3 +167,9 @@ pub use lock::{
     MutexGuard, Participant, RwLockGuard, RwLockHandle,
 };
 pub use persistent_node::SessionFactory;
+
+/// The README's Rust code blocks, compiled as doc tests so the quick start cannot drift from
+/// the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
