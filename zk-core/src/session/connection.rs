@@ -456,7 +456,10 @@ impl Session {
                     self.last_zxid = hdr.zxid;
                 }
                 if let Some(w) = p.watch {
-                    self.registry.register(w, hdr.err == 0, hdr.err == ErrorCode::NoNode.code());
+                    let nonode = hdr.err == ErrorCode::NoNode.code();
+                    if let Some((path, wt)) = self.registry.register(w, hdr.err == 0, nonode) {
+                        self.send_remove_watches(conn, path, wt);
+                    }
                 }
                 if hdr.err == 0 {
                     if let Some((path, wt)) = p.remove {

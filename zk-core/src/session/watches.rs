@@ -4,7 +4,7 @@
 //! Paths here are server paths (chroot included); they are turned into client paths when an
 //! event is handed out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -62,6 +62,9 @@ pub(crate) struct Registry {
     /// Watch requests written but not yet answered, by path: the server-side watch they set
     /// must not be removed because an older watcher on the same path was dropped.
     in_flight: HashMap<String, usize>,
+    /// Paths whose server-side removal waits for their in-flight registrations to complete
+    /// (a watcher there was dropped meanwhile).
+    deferred: HashSet<String>,
 }
 
 impl WatchReg {
@@ -94,33 +97,73 @@ impl Registry {
     /// The connection is gone: nothing is in flight any more.
     pub(crate) fn connection_lost(&mut self) {
         self.in_flight.clear();
+        // The server forgets this connection's watches; the next ones come from SetWatches.
+        self.deferred.clear();
     }
 
     /// Completes a registration after its request's reply (`ok` = err 0, `nonode` = NONODE).
-    pub(crate) fn register(&mut self, reg: WatchReg, ok: bool, nonode: bool) {
+    ///
+    /// When the caller dropped its future before the reply (nobody will ever hold the
+    /// watcher), the watch is forgotten again at once; returns the server-side removal to
+    /// send then, as [`Registry::unregister`] does for a dropped watcher.
+    pub(crate) fn register(
+        &mut self,
+        reg: WatchReg,
+        ok: bool,
+        nonode: bool,
+    ) -> Option<(String, WatcherType)> {
         if let Some(n) = self.in_flight.get_mut(reg.path()) {
             *n -= 1;
             if *n == 0 {
                 self.in_flight.remove(reg.path());
             }
         }
-        match reg {
+        let idle = |r: &Registry, path: &str| !r.in_flight.contains_key(path);
+        let (path, id, kind, abandoned) = match reg {
             WatchReg::OneShot { path, id, on_ok, exist_on_nonode, tx } => {
                 let kind = if ok {
                     on_ok
                 } else if nonode && exist_on_nonode {
                     WatchKind::Exist
                 } else {
-                    return;
+                    return None;
                 };
-                self.one_shot_map(kind).entry(path).or_default().push((id, tx));
+                let abandoned = tx.is_closed();
+                self.one_shot_map(kind).entry(path.clone()).or_default().push((id, tx));
+                (path, id, kind, abandoned)
             }
             WatchReg::Persistent { path, id, recursive, tx } => {
-                if ok {
-                    let map = if recursive { &mut self.recursive } else { &mut self.persistent };
-                    map.entry(path).or_default().push((id, tx));
+                if !ok {
+                    return None;
                 }
+                let abandoned = tx.is_closed();
+                let (map, kind) = if recursive {
+                    (&mut self.recursive, WatchKind::Recursive)
+                } else {
+                    (&mut self.persistent, WatchKind::Persistent)
+                };
+                map.entry(path.clone()).or_default().push((id, tx));
+                (path, id, kind, abandoned)
             }
+        };
+        let mut removal = if abandoned { self.unregister(kind, &path, id) } else { None };
+        if idle(self, &path) && self.deferred.remove(&path) {
+            removal = self.unused_on_server(&path);
+        }
+        removal.map(|wt| (path, wt))
+    }
+
+    /// The widest removal that no local watcher on `path` still needs, for a removal that
+    /// was deferred while registrations were in flight.
+    fn unused_on_server(&self, path: &str) -> Option<WatcherType> {
+        let data_used = self.data.contains_key(path) || self.exist.contains_key(path);
+        let child_used = self.child.contains_key(path);
+        let persist_used = self.persistent.contains_key(path) || self.recursive.contains_key(path);
+        match (data_used, child_used, persist_used) {
+            (false, false, false) => Some(WatcherType::Any),
+            (false, true, false) => Some(WatcherType::Data),
+            (true, false, false) => Some(WatcherType::Children),
+            _ => None,
         }
     }
 
@@ -175,7 +218,12 @@ impl Registry {
             WatchKind::Recursive => remove_id(&mut self.recursive, path, id),
             k => remove_id(self.one_shot_map(k), path, id),
         };
-        if !removed || self.in_flight.contains_key(path) {
+        if !removed {
+            return None;
+        }
+        if self.in_flight.contains_key(path) {
+            // A registration in flight may set the server's watch again: decide once it is in.
+            self.deferred.insert(path.to_owned());
             return None;
         }
         let data_used = self.data.contains_key(path) || self.exist.contains_key(path);

@@ -96,3 +96,27 @@ async fn a_dropped_watcher_is_removed_before_the_next_request() {
     }
     c.close().await;
 }
+
+/// A watch whose request's future is dropped before the reply (nobody can ever hold the
+/// watcher) is removed on the server when the reply comes, persistent or one-shot.
+#[tokio::test(start_paused = true)]
+async fn a_watch_abandoned_in_flight_is_removed_on_the_server() {
+    use zk_core::AddWatchMode;
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = server.client().await.unwrap();
+    c.create("/w", b"", CreateMode::Persistent).await.unwrap();
+    server.set_latency(Duration::from_millis(100));
+    let persistent = c.add_watch("/w", AddWatchMode::PersistentRecursive);
+    assert!(tokio::time::timeout(Duration::from_millis(10), persistent).await.is_err(), "still in flight");
+    let one_shot = c.get_data_and_watch("/w");
+    assert!(tokio::time::timeout(Duration::from_millis(10), one_shot).await.is_err(), "still in flight");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.set_latency(Duration::ZERO);
+    let sync = c.sync("/w");
+    sync.await.unwrap();
+    assert!(server.watches().iter().all(|(_, p)| p.is_empty()), "{:?}", server.watches());
+    let before = server.notifications_sent();
+    c.set_data("/w", b"x", None).await.unwrap();
+    assert_eq!(server.notifications_sent(), before, "no event for the abandoned watches");
+    c.close().await;
+}
