@@ -16,33 +16,23 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::timeout;
-use zk_core::{Client, CreateMode, SessionState};
+use zk_core::{Client, CreateMode};
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::cache::{NodeCache, NodeEvent};
 use zk_recipes::Error;
-use zk_testing::TestServer;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long any one step may take before the example gives up.
 const STEP: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // The embedded server unless ZK_CONNECT names an ensemble; `server` keeps it running.
-    let (connect, server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = TestServer::start().await?;
-            (server.connect_string(), Some(server))
-        }
-    };
-    let root = format!("/config-watch-{}", std::process::id());
-    let admin = Client::connect(&connect).await?;
-    admin.create(&root, b"", CreateMode::Persistent).await?;
-    // Both sessions are chrooted to the example's root: "/config" is `<root>/config`.
-    let chrooted = format!("{connect}{root}");
-    let operator = Client::connect(&chrooted).await?;
-    let service = Client::builder(&chrooted).session_timeout(Duration::from_secs(10)).connect().await?;
+    // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    // lib.rs). Both sessions are chrooted to the example's root, `/config-watch-<pid>`:
+    // "/config" is `<root>/config`.
+    let sandbox = Sandbox::create("config-watch").await?;
+    let chrooted = &sandbox.chrooted;
+    let operator = Client::connect(chrooted).await?;
+    let service = Client::builder(chrooted).session_timeout(Duration::from_secs(10)).connect().await?;
 
     // The service's cache. The node need not exist yet: the cache reports it when it appears.
     let mut cache = NodeCache::new(service.clone(), "/config")?;
@@ -68,14 +58,14 @@ async fn main() -> Result<(), BoxError> {
         .await?;
 
     // The service's session expires. The cache keeps its (now stale) snapshot and reports Lost.
-    expire(server.as_ref(), &chrooted, &service).await?;
+    sandbox.expire(&service, STEP).await?;
     expect(&mut cache, "Lost(SessionEnded)", |e| matches!(e, NodeEvent::Lost(Error::SessionEnded(_))))
         .await?;
     // The operator changes the config while the service is away.
     operator.set_data("/config", b"pool=40", None).await?;
     // What to do on Lost: a new session, and `rebuild` with it. The cache reads the node again
     // and reports only what differs from its snapshot (here: one change), then Initialized.
-    let service = Client::builder(&chrooted).session_timeout(Duration::from_secs(10)).connect().await?;
+    let service = Client::builder(chrooted).session_timeout(Duration::from_secs(10)).connect().await?;
     cache.rebuild(service.clone()).await?;
     expect(&mut cache, "Changed(pool=40)", |e| matches!(e, NodeEvent::Changed(n) if n.data == b"pool=40"))
         .await?;
@@ -88,8 +78,7 @@ async fn main() -> Result<(), BoxError> {
     cache.close().await;
     service.close().await;
     operator.close().await;
-    delete_tree(&admin, &root).await?;
-    admin.close().await;
+    sandbox.remove().await?;
     println!("config_watch example complete");
     Ok(())
 }
@@ -119,53 +108,4 @@ fn show(event: &NodeEvent) -> String {
         NodeEvent::Deleted(n) => format!("Deleted (was {:?})", text(n)),
         other => format!("{other:?}"),
     }
-}
-
-/// Expires the service's session. On the embedded server the server does it on request; a
-/// real ensemble has no such call, so a second client attaches to the same session (id and
-/// password) and closes it. The victim may win the session back by reconnecting in between,
-/// so that is tried a few times.
-async fn expire(server: Option<&TestServer>, chrooted: &str, victim: &Client) -> Result<(), BoxError> {
-    let mut state = victim.state_watch();
-    if let Some(server) = server {
-        if !server.expire_session(victim.session_id()) {
-            return Err("the embedded server does not know the session".into());
-        }
-        timeout(STEP, state.wait_for(|s| *s == SessionState::Expired)).await??;
-        return Ok(());
-    }
-    for _ in 0..20 {
-        let thief =
-            Client::builder(chrooted).session(victim.session_id(), &victim.session_password()).connect();
-        if let Ok(Ok(thief)) = timeout(STEP, thief).await {
-            thief.close().await;
-        }
-        let expired = state.wait_for(|s| *s == SessionState::Expired);
-        if let Ok(Ok(_)) = timeout(Duration::from_millis(250), expired).await {
-            return Ok(());
-        }
-    }
-    Err("the session did not expire".into())
-}
-
-/// Deletes `path` and everything below it (bounded: the example's tree is small).
-async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }

@@ -20,10 +20,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::timeout;
-use zk_core::{Client, CreateMode};
+use zk_core::Client;
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::counter::{CountChanges, DistributedAtomicLong, SharedCount};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long any one step may take before the example gives up.
 const STEP: Duration = Duration::from_secs(20);
@@ -32,22 +31,14 @@ const INCREMENTS: usize = 5;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // The embedded server unless ZK_CONNECT names an ensemble; `_server` keeps it running.
-    let (connect, _server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = zk_testing::TestServer::start().await?;
-            (server.connect_string(), Some(server))
-        }
-    };
-    let root = format!("/counter-{}", std::process::id());
-    let admin = Client::connect(&connect).await?;
-    admin.create(&root, b"", CreateMode::Persistent).await?;
+    // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    // lib.rs). Everything lives under the example's own root, `/counter-<pid>`.
+    let sandbox = Sandbox::create("counter").await?;
     // Every session is chrooted to the example's root: "/counters" is `<root>/counters`.
-    let chrooted = format!("{connect}{root}");
+    let chrooted = &sandbox.chrooted;
     let mut sessions = Vec::new();
     for _ in 0..WORKERS {
-        sessions.push(Client::connect(&chrooted).await?);
+        sessions.push(Client::connect(chrooted).await?);
     }
 
     atomic_long(&sessions).await?;
@@ -56,8 +47,7 @@ async fn main() -> Result<(), BoxError> {
     for s in sessions {
         s.close().await;
     }
-    delete_tree(&admin, &root).await?;
-    admin.close().await;
+    sandbox.remove().await?;
     println!("counter example complete");
     Ok(())
 }
@@ -148,26 +138,4 @@ async fn seen(changes: &mut CountChanges, value: i32) -> Result<(), BoxError> {
         return Err(format!("the watcher saw {}, expected {value}", next.value).into());
     }
     Ok(())
-}
-
-/// Deletes `path` and everything below it (bounded: the example's tree is small).
-async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use zk_core::Client;
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::{run_while_leader, Election, StandbyReport};
 
 const STANDBYS: usize = 3;
@@ -19,22 +20,21 @@ const KILLS: usize = 2;
 const STEP: Duration = Duration::from_secs(10);
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (connect, server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = zk_testing::TestServer::start().await?;
-            println!("embedded ZooKeeper-compatible server at {}", server.connect_string());
-            (server.connect_string(), Some(server))
-        }
-    };
-    let path = format!("/ha-master-{}/election", std::process::id());
+async fn main() -> Result<(), BoxError> {
+    // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    // lib.rs). The election lives under the example's own root, `/ha-master-<pid>`.
+    let sandbox = Sandbox::create("ha-master").await?;
+    if let Some(server) = sandbox.server() {
+        println!("embedded ZooKeeper-compatible server at {}", server.connect_string());
+    }
+    let path = format!("{}/election", sandbox.root);
     let (elected_tx, mut elected_rx) = mpsc::unbounded_channel::<(usize, String, Instant)>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut clients = Vec::new();
     let mut standbys = Vec::new();
     for i in 0..STANDBYS {
-        let client = Client::builder(&connect).session_timeout(Duration::from_secs(4)).connect().await?;
+        let client =
+            Client::builder(&sandbox.connect).session_timeout(Duration::from_secs(4)).connect().await?;
         let election = Election::new(client.clone(), &path, format!("standby-{i}").as_bytes())?;
         clients.push(client);
         standbys.push(tokio::spawn(standby(i, election, elected_tx.clone(), stop_rx.clone())));
@@ -62,15 +62,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("standby-{i}: {} term(s), {ended}", report.terms.len());
     }
     let list: Vec<String> = handoffs.iter().map(|ms| format!("{ms:.3}")).collect();
-    let backend = if server.is_some() { "embedded" } else { "ZK_CONNECT" };
+    let backend = if sandbox.server().is_some() { "embedded" } else { "ZK_CONNECT" };
     println!("{{\"workload\":\"failover\",\"backend\":\"{backend}\",\"handoff_ms\":[{}]}}", list.join(","));
-    if let Ok(c) = Client::connect(&connect).await {
-        let root = zk_core::path::parent(&path).to_owned();
-        for p in [path.as_str(), root.as_str()] {
-            let _ = c.delete(p, None).await;
-        }
+    // Clean up: the standbys' sessions end (their nodes go with them), then the example's nodes.
+    for c in &clients {
         c.close().await;
     }
+    sandbox.remove().await?;
     Ok(())
 }
 
@@ -100,6 +98,6 @@ async fn standby(
 
 async fn next_master(
     rx: &mut mpsc::UnboundedReceiver<(usize, String, Instant)>,
-) -> Result<(usize, String, Instant), Box<dyn std::error::Error>> {
+) -> Result<(usize, String, Instant), BoxError> {
     tokio::time::timeout(STEP, rx.recv()).await?.ok_or_else(|| "all standbys stopped".into())
 }

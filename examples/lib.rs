@@ -1,1 +1,157 @@
-//! Shared helpers for the example programs (nothing yet).
+//! The plumbing the example programs share, so that each example shows its recipe and little
+//! else:
+//!
+//! - [`Sandbox`]: where ZooKeeper is (zk-testing's embedded server unless `ZK_CONNECT` names an
+//!   ensemble) and a private subtree `/<name>-<pid>` for one run, with a connect string
+//!   chrooted into it; [`Sandbox::remove`] deletes the subtree at the end.
+//! - [`Sandbox::expire`]: ends a session as if it had been cut off too long, on the embedded
+//!   server or on a real ensemble.
+//! - [`delete_tree`]: deletes a node and everything below it.
+//!
+//! Copying an example into your own program? Connect to your ensemble's connect string
+//! (with a chroot of your choosing) where the example uses the sandbox's `chrooted`.
+
+use std::time::Duration;
+
+use tokio::time::timeout;
+use zk_core::{Client, CreateMode, SessionState};
+use zk_testing::TestServer;
+
+/// The examples' error type: any error, and it can cross tasks.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where an example runs: a ZooKeeper to talk to, and a subtree of its own on it.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), zk_examples::BoxError> {
+/// let sandbox = zk_examples::Sandbox::create("demo").await?; // everything under /demo-<pid>
+/// let client = zk_core::Client::connect(&sandbox.chrooted).await?; // "/" is /demo-<pid>
+/// client.create("/x", b"", zk_core::CreateMode::Persistent).await?;
+/// client.close().await;
+/// sandbox.remove().await?; // deletes /demo-<pid> and everything in it
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Sandbox {
+    /// The ensemble's connect string (no chroot).
+    pub connect: String,
+    /// The run's root, `/<name>-<pid>`, so runs never collide: the example creates
+    /// everything below it.
+    pub root: String,
+    /// `connect` chrooted to `root`: sessions connected with it see `root` as `/`.
+    pub chrooted: String,
+    /// A session on the whole tree (not chrooted); it created `root` and deletes it again.
+    pub admin: Client,
+    /// The embedded server, `None` when `ZK_CONNECT` named an ensemble. It stops when the
+    /// sandbox is dropped.
+    server: Option<TestServer>,
+}
+
+impl Sandbox {
+    /// Finds ZooKeeper: the ensemble `ZK_CONNECT` names (`host:port,host:port`) if it is set,
+    /// otherwise zk-testing's embedded ZooKeeper-compatible server, started on a free loopback
+    /// port. Then creates the persistent node `/<name>-<pid>` for this run.
+    ///
+    /// # Errors
+    /// When the server does not start, or connecting or creating the root fails.
+    pub async fn create(name: &str) -> Result<Sandbox, BoxError> {
+        let (connect, server) = match std::env::var("ZK_CONNECT") {
+            Ok(cs) => (cs, None),
+            Err(_) => {
+                let server = TestServer::start().await?;
+                (server.connect_string(), Some(server))
+            }
+        };
+        let root = format!("/{name}-{}", std::process::id());
+        let admin = Client::connect(&connect).await?;
+        admin.create(&root, b"", CreateMode::Persistent).await?;
+        let chrooted = format!("{connect}{root}");
+        Ok(Sandbox { connect, root, chrooted, admin, server })
+    }
+
+    /// The embedded server, `None` when running on the ensemble `ZK_CONNECT` names.
+    pub fn server(&self) -> Option<&TestServer> {
+        self.server.as_ref()
+    }
+
+    /// Which ZooKeeper this is, for printing: `embedded server at <address>` or
+    /// `ZK_CONNECT=<connect string>`.
+    pub fn backend(&self) -> String {
+        match self.server {
+            Some(_) => format!("embedded server at {}", self.connect),
+            None => format!("ZK_CONNECT={}", self.connect),
+        }
+    }
+
+    /// Expires `victim`'s session, waiting up to `patience` for each attempt, and returns once
+    /// `victim` has seen it expire. The embedded server does it on request, a clean sequence
+    /// (Disconnected, then Expired). A real ensemble has no such call: a second client attaches
+    /// to the same session (id and password, through `chrooted`) and closes it. The victim may
+    /// win the session back by reconnecting in between, so that is tried a few times.
+    ///
+    /// # Errors
+    /// When the session is not expired after the attempts.
+    pub async fn expire(&self, victim: &Client, patience: Duration) -> Result<(), BoxError> {
+        let mut state = victim.state_watch();
+        if let Some(server) = &self.server {
+            if !server.expire_session(victim.session_id()) {
+                return Err("the embedded server does not know the session".into());
+            }
+            timeout(patience, state.wait_for(|s| *s == SessionState::Expired)).await??;
+            return Ok(());
+        }
+        for _ in 0..20 {
+            let thief = Client::builder(&self.chrooted)
+                .session(victim.session_id(), &victim.session_password())
+                .connect();
+            if let Ok(Ok(thief)) = timeout(patience, thief).await {
+                thief.close().await;
+            }
+            let expired = state.wait_for(|s| *s == SessionState::Expired);
+            if let Ok(Ok(_)) = timeout(Duration::from_millis(250), expired).await {
+                return Ok(());
+            }
+        }
+        Err("the session did not expire".into())
+    }
+
+    /// Cleans up: deletes `root` and everything below it, closes `admin`, and stops the
+    /// embedded server if there is one. Close the example's own sessions first, so that none
+    /// of them creates a node meanwhile.
+    ///
+    /// # Errors
+    /// As [`delete_tree`].
+    pub async fn remove(self) -> Result<(), BoxError> {
+        delete_tree(&self.admin, &self.root).await?;
+        self.admin.close().await;
+        Ok(())
+    }
+}
+
+/// Deletes `path` and everything below it, depth first. Nodes that are already gone (deleted
+/// meanwhile, or containers the server removed) are fine. Bounded: an example's tree is small.
+///
+/// # Errors
+/// On ZooKeeper errors other than `NoNode`, or when the tree has more than 5,000 nodes.
+pub async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
+    let mut stack = vec![(path.to_owned(), false)];
+    for _ in 0..10_000 {
+        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
+        if expanded {
+            // Its children are gone: the node itself.
+            match client.delete(&p, None).await {
+                Ok(()) | Err(zk_core::Error::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
+        }
+        stack.push((p.clone(), true));
+        match client.get_children(&p).await {
+            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
+            Err(zk_core::Error::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err("tree too large to delete".into())
+}

@@ -16,9 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zk_core::{Client, CreateMode, Op};
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::{InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const WORKERS: usize = 4;
 const ROUNDS: usize = 5;
@@ -27,21 +26,13 @@ const STEP: Duration = Duration::from_secs(20);
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // The embedded server unless ZK_CONNECT names an ensemble; `_server` keeps it running.
-    let (connect, _server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = zk_testing::TestServer::start().await?;
-            (server.connect_string(), Some(server))
-        }
-    };
-    // Everything lives under one root, chrooted, so runs never collide.
-    let root = format!("/lock-example-{}", std::process::id());
-    let admin = Client::connect(&connect).await?;
-    admin.create(&root, b"", CreateMode::Persistent).await?;
+    // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    // lib.rs). Everything lives under one root, `/lock-example-<pid>`, so runs never collide;
+    // every worker's session is chrooted to it.
+    let sandbox = Sandbox::create("lock-example").await?;
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
-        workers.push(Client::connect(&format!("{connect}{root}")).await?);
+        workers.push(Client::connect(&sandbox.chrooted).await?);
     }
 
     mutex(&workers).await?;
@@ -51,8 +42,7 @@ async fn main() -> Result<(), BoxError> {
     for w in &workers {
         w.close().await;
     }
-    delete_tree(&admin, &root).await?;
-    admin.close().await;
+    sandbox.remove().await?;
     println!("lock example complete");
     Ok(())
 }
@@ -152,27 +142,4 @@ async fn semaphore(workers: &[Client]) -> Result<(), BoxError> {
         return Err(format!("{peak} workers held leases at once, limit {LEASES}").into());
     }
     Ok(())
-}
-
-/// Deletes `path` and everything below it (bounded depth: the example's tree is shallow).
-async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            // Container parents may already be gone: that is fine.
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }

@@ -19,10 +19,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::time::timeout;
 use zk_core::{Client, CreateMode};
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::cache::{PathCache, PathEvent};
 use zk_recipes::group::GroupMember;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long any one step may take before the example gives up.
 const STEP: Duration = Duration::from_secs(20);
@@ -31,27 +30,20 @@ const SERVICE: &str = "/services/search";
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // The embedded server unless ZK_CONNECT names an ensemble; `_server` keeps it running.
-    let (connect, _server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = zk_testing::TestServer::start().await?;
-            (server.connect_string(), Some(server))
-        }
-    };
-    let root = format!("/registry-{}", std::process::id());
-    let admin = Client::connect(&connect).await?;
-    admin.create(&root, b"", CreateMode::Persistent).await?;
+    // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    // lib.rs). Everything lives under the example's own root, `/registry-<pid>`.
+    let sandbox = Sandbox::create("registry").await?;
     // Every session is chrooted to the example's root: "/services" is `<root>/services`.
-    let chrooted = format!("{connect}{root}");
+    let chrooted = &sandbox.chrooted;
+    let (admin, root) = (&sandbox.admin, &sandbox.root);
     admin.create(&format!("{root}/services"), b"", CreateMode::Persistent).await?;
     admin.create(&format!("{root}{SERVICE}"), b"", CreateMode::Persistent).await?;
 
     // One instance is up before the client starts looking.
-    let mut instances = vec![Instance::register(&chrooted, "search-1", "127.0.0.1:9001").await?];
+    let mut instances = vec![Instance::register(chrooted, "search-1", "127.0.0.1:9001").await?];
 
     // The client's cache: first the instances already there, then Initialized.
-    let discovery = Client::connect(&chrooted).await?;
+    let discovery = Client::connect(chrooted).await?;
     let mut cache = PathCache::new(discovery.clone(), SERVICE)?; // keeps the children's data
     cache.start();
     expect(&mut cache, |e| matches!(e, PathEvent::ChildAdded { name, .. } if name == "search-1")).await?;
@@ -59,7 +51,7 @@ async fn main() -> Result<(), BoxError> {
 
     // Two more instances start; the cache reports each.
     for (name, address) in [("search-2", "127.0.0.1:9002"), ("search-3", "127.0.0.1:9003")] {
-        instances.push(Instance::register(&chrooted, name, address).await?);
+        instances.push(Instance::register(chrooted, name, address).await?);
         expect(&mut cache, |e| matches!(e, PathEvent::ChildAdded { name: n, .. } if n == name)).await?;
     }
     // Requests go round-robin over the snapshot: reading it costs no round trip.
@@ -91,8 +83,7 @@ async fn main() -> Result<(), BoxError> {
         instance.member.close().await?; // leaves the group: deletes its node
         instance.client.close().await;
     }
-    delete_tree(&admin, &root).await?;
-    admin.close().await;
+    sandbox.remove().await?;
     println!("service_registry example complete");
     Ok(())
 }
@@ -149,26 +140,4 @@ async fn expect(cache: &mut PathCache, ok: impl Fn(&PathEvent) -> bool) -> Resul
         return Err(format!("unexpected event {event:?}").into());
     }
     Ok(())
-}
-
-/// Deletes `path` and everything below it (bounded: the example's tree is small).
-async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }

@@ -17,13 +17,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
-use zk_core::{AddWatchMode, Client, CreateMode, EventType, Op, SessionEvent, SessionState};
+use zk_core::{AddWatchMode, Client, CreateMode, EventType, Op, SessionEvent};
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::cache::{NodeCache, NodeEvent};
 use zk_recipes::queue::DistributedQueue;
 use zk_recipes::{InterProcessMutex, LatchEvent, LeaderLatch};
-use zk_testing::TestServer;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 const STEPS: usize = 8;
 /// Lock-protected job runs per service.
@@ -71,25 +69,15 @@ fn detail(line: impl std::fmt::Display) {
 async fn main() -> Result<(), BoxError> {
     let mut progress = Progress { started: Instant::now(), step: 0 };
 
-    // 1. Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble.
+    // 1. Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    //    lib.rs). Everything the tour creates lives under its own root, `/tour-<pid>`.
     progress.step("connecting");
-    let (connect, server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = TestServer::start().await?;
-            (server.connect_string(), Some(server))
-        }
-    };
-    let backend = match server {
-        Some(_) => format!("embedded server at {connect}"),
-        None => format!("ZK_CONNECT={connect}"),
-    };
+    let sandbox = Sandbox::create("tour").await?;
+    let backend = sandbox.backend();
     detail(&backend);
-    let root = format!("/tour-{}", std::process::id());
-    let admin = Client::connect(&connect).await?;
-    admin.create(&root, b"", CreateMode::Persistent).await?;
+    let (admin, root) = (&sandbox.admin, &sandbox.root);
     // The services see only the tour's subtree: a chroot in the connect string.
-    let chrooted = format!("{connect}{root}");
+    let chrooted = &sandbox.chrooted;
     let (tx, mut events) = mpsc::unbounded_channel();
 
     // 2. Three services, each with its own session, register with ephemeral nodes: a node
@@ -108,7 +96,7 @@ async fn main() -> Result<(), BoxError> {
     });
     let mut services = Vec::new();
     for name in ["alpha", "beta", "gamma"] {
-        let service = Service::start(name, &chrooted, &tx).await?;
+        let service = Service::start(name, chrooted, &tx).await?;
         detail(format_args!("{name}: session 0x{:x}", service.client.session_id()));
         services.push(service);
     }
@@ -169,13 +157,13 @@ async fn main() -> Result<(), BoxError> {
     let victim = next;
     progress.step(&format!("session expiry: {victim}'s session expires"));
     let expired_at = Instant::now();
-    expire(server.as_ref(), &chrooted, &service(&services, victim)?.client).await?;
+    sandbox.expire(&service(&services, victim)?.client, PATIENCE).await?;
     let expired = |e: &Event| matches!(e, Event::Session(n, SessionEvent::Expired) if *n == victim);
     let third = wait_for_leader(&mut events, &services, victim, expired).await?;
     let expiry = expired_at.elapsed();
     detail(format_args!("{victim} -> {third} in {:.1} ms", expiry.as_secs_f64() * 1e3));
     leaders.push(third);
-    let rejoined = service_mut(&mut services, victim)?.rejoin(&chrooted, &tx).await?;
+    let rejoined = service_mut(&mut services, victim)?.rejoin(chrooted, &tx).await?;
     wait_for(&mut events, |e| matches!(e, Event::Registry(EventType::NodeCreated, p) if p.ends_with(victim)))
         .await?;
     let follower = !service(&services, victim)?.latch.is_leader();
@@ -201,8 +189,7 @@ async fn main() -> Result<(), BoxError> {
         s.latch.close().await?;
         s.client.close().await;
     }
-    delete_tree(&admin, &root).await?;
-    admin.close().await;
+    sandbox.remove().await?;
     Ok(())
 }
 
@@ -319,33 +306,6 @@ fn print_event(event: &Event) {
         Event::Session(name, e) => detail(format_args!("event: {name} session {e:?}")),
         Event::Registry(t, path) => detail(format_args!("event: registry {t:?} {path}")),
     }
-}
-
-/// Expires `victim`'s session. The embedded server does it on request, a clean sequence
-/// (Disconnected, then Expired). A real ensemble has no such call: a second client attaches to
-/// the same session (id and password) and closes it. The victim may win the session back by
-/// reconnecting in between, so that is tried a few times.
-async fn expire(server: Option<&TestServer>, chrooted: &str, victim: &Client) -> Result<(), BoxError> {
-    let mut state = victim.state_watch();
-    if let Some(server) = server {
-        if !server.expire_session(victim.session_id()) {
-            return Err("the embedded server does not know the session".into());
-        }
-        timeout(PATIENCE, state.wait_for(|s| *s == SessionState::Expired)).await??;
-        return Ok(());
-    }
-    for _ in 0..20 {
-        let thief =
-            Client::builder(chrooted).session(victim.session_id(), &victim.session_password()).connect();
-        if let Ok(Ok(thief)) = timeout(PATIENCE, thief).await {
-            thief.close().await;
-        }
-        let expired = state.wait_for(|s| *s == SessionState::Expired);
-        if let Ok(Ok(_)) = timeout(Duration::from_millis(250), expired).await {
-            return Ok(());
-        }
-    }
-    Err("the session did not expire".into())
 }
 
 /// The leader puts WORK_ITEMS items; every follower consumes at-least-once (each item is
@@ -479,27 +439,4 @@ async fn lock_protected_job(services: &[Service]) -> Result<usize, BoxError> {
     }
     let (data, _) = services[0].client.get_data("/job-counter").await?;
     Ok(String::from_utf8(data)?.parse()?)
-}
-
-/// Deletes `path` and everything below it (bounded: the tour's tree is small).
-async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            // Container parents may already be gone: that is fine.
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }

@@ -20,10 +20,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
-use zk_core::{Client, CreateMode};
+use zk_core::Client;
+use zk_examples::{BoxError, Sandbox};
 use zk_recipes::queue::DistributedQueue;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// How long any one step may take before the example gives up.
 const STEP: Duration = Duration::from_secs(20);
@@ -34,24 +33,17 @@ const QUEUE: &str = "/jobs";
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    // The embedded server unless ZK_CONNECT names an ensemble; `_server` keeps it running.
-    let (connect, _server) = match std::env::var("ZK_CONNECT") {
-        Ok(cs) => (cs, None),
-        Err(_) => {
-            let server = zk_testing::TestServer::start().await?;
-            (server.connect_string(), Some(server))
-        }
-    };
-    let root = format!("/work-queue-{}", std::process::id());
-    let admin = Client::connect(&connect).await?;
-    admin.create(&root, b"", CreateMode::Persistent).await?;
+    // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
+    // lib.rs). Everything lives under the example's own root, `/work-queue-<pid>`.
+    let sandbox = Sandbox::create("work-queue").await?;
     // Every session is chrooted to the example's root: the queue is `<root>/jobs`.
-    let chrooted = format!("{connect}{root}");
+    let chrooted = &sandbox.chrooted;
+    let (admin, root) = (&sandbox.admin, &sandbox.root);
 
     // Producers, each its own session (its own process, in real life), put their jobs.
     let mut expected = BTreeSet::new();
     for p in 1..=PRODUCERS {
-        let producer = Client::connect(&chrooted).await?;
+        let producer = Client::connect(chrooted).await?;
         let queue = DistributedQueue::new(producer.clone(), QUEUE)?; // creates the path if needed
         for j in 1..=JOBS_PER_PRODUCER {
             let job = format!("p{p}-job{j}");
@@ -64,7 +56,7 @@ async fn main() -> Result<(), BoxError> {
 
     // A consumer takes the first job and dies before acking it: its process exits, its session
     // ends, its ephemeral lock goes, and the job is back in the queue at its place.
-    let doomed = Client::connect(&chrooted).await?;
+    let doomed = Client::connect(chrooted).await?;
     let mut stream = DistributedQueue::new(doomed.clone(), QUEUE)?.at_least_once();
     let delivery = timeout(STEP, stream.next()).await?.ok_or("the queue stream ended")??;
     let abandoned = String::from_utf8_lossy(&delivery.items()[0]).into_owned();
@@ -80,7 +72,7 @@ async fn main() -> Result<(), BoxError> {
     let (done_tx, mut done) = mpsc::unbounded_channel();
     let mut consumers = Vec::new();
     for name in ["a", "b"] {
-        let client = Client::connect(&chrooted).await?;
+        let client = Client::connect(chrooted).await?;
         let mut items = DistributedQueue::new(client.clone(), QUEUE)?.at_least_once();
         let done_tx = done_tx.clone();
         consumers.push((
@@ -130,30 +122,7 @@ async fn main() -> Result<(), BoxError> {
         task.abort();
         client.close().await;
     }
-    delete_tree(&admin, &root).await?;
-    admin.close().await;
+    sandbox.remove().await?;
     println!("work_queue example complete");
     Ok(())
-}
-
-/// Deletes `path` and everything below it (bounded: the example's tree is small).
-async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }
