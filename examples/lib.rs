@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::time::timeout;
 use zk_core::{Client, CreateMode, SessionState};
-use zk_testing::TestServer;
+use zk_testing::{TcpProxy, TestServer};
 
 /// The examples' error type: any error, and it can cross tasks.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -39,13 +39,17 @@ pub struct Sandbox {
     /// The run's root, `/<name>-<pid>`, so runs never collide: the example creates
     /// everything below it.
     pub root: String,
-    /// `connect` chrooted to `root`: sessions connected with it see `root` as `/`.
+    /// `connect` chrooted to `root`: sessions connected with it see `root` as `/`. With
+    /// `ZK_CONNECT` it leads to the ensemble's first server through a local
+    /// [`zk_testing::TcpProxy`], so that [`Sandbox::expire`] can hold a session off.
     pub chrooted: String,
     /// A session on the whole tree (not chrooted); it created `root` and deletes it again.
     pub admin: Client,
     /// The embedded server, `None` when `ZK_CONNECT` named an ensemble. It stops when the
     /// sandbox is dropped.
     server: Option<TestServer>,
+    /// With `ZK_CONNECT`: the proxy `chrooted` goes through.
+    proxy: Option<TcpProxy>,
 }
 
 impl Sandbox {
@@ -56,18 +60,24 @@ impl Sandbox {
     /// # Errors
     /// When the server does not start, or connecting or creating the root fails.
     pub async fn create(name: &str) -> Result<Sandbox, BoxError> {
-        let (connect, server) = match std::env::var("ZK_CONNECT") {
-            Ok(cs) => (cs, None),
+        let (connect, server, proxy) = match std::env::var("ZK_CONNECT") {
+            Ok(cs) => {
+                let first = cs.split(['/', ',']).next().unwrap_or_default();
+                let upstream =
+                    tokio::net::lookup_host(first).await?.next().ok_or("ZK_CONNECT: no address")?;
+                (cs, None, Some(TcpProxy::start(upstream).await?))
+            }
             Err(_) => {
                 let server = TestServer::start().await?;
-                (server.connect_string(), Some(server))
+                (server.connect_string(), Some(server), None)
             }
         };
         let root = format!("/{name}-{}", std::process::id());
         let admin = Client::connect(&connect).await?;
         admin.create(&root, b"", CreateMode::Persistent).await?;
-        let chrooted = format!("{connect}{root}");
-        Ok(Sandbox { connect, root, chrooted, admin, server })
+        let sessions = proxy.as_ref().map_or_else(|| connect.clone(), TcpProxy::connect_string);
+        let chrooted = format!("{sessions}{root}");
+        Ok(Sandbox { connect, root, chrooted, admin, server, proxy })
     }
 
     /// The embedded server, `None` when running on the ensemble `ZK_CONNECT` names.
@@ -84,14 +94,15 @@ impl Sandbox {
         }
     }
 
-    /// Expires `victim`'s session, waiting up to `patience` for each attempt, and returns once
-    /// `victim` has seen it expire. The embedded server does it on request, a clean sequence
-    /// (Disconnected, then Expired). A real ensemble has no such call: a second client attaches
-    /// to the same session (id and password, through `chrooted`) and closes it. The victim may
-    /// win the session back by reconnecting in between, so that is tried a few times.
+    /// Expires `victim`'s session (a session connected through `chrooted`), waiting up to
+    /// `patience`, and returns once `victim` has seen it expire. The embedded server does it
+    /// on request, a clean sequence (Disconnected, then Expired). A real ensemble has no such
+    /// call: while the sandbox's proxy refuses new connections (so the victim cannot win its
+    /// session back), a second client attaches to the session with its id and password and
+    /// closes it; then the victim reconnects and hears that its session expired.
     ///
     /// # Errors
-    /// When the session is not expired after the attempts.
+    /// When the session is not expired within `patience`.
     pub async fn expire(&self, victim: &Client, patience: Duration) -> Result<(), BoxError> {
         let mut state = victim.state_watch();
         if let Some(server) = &self.server {
@@ -101,19 +112,22 @@ impl Sandbox {
             timeout(patience, state.wait_for(|s| *s == SessionState::Expired)).await??;
             return Ok(());
         }
-        for _ in 0..20 {
-            let thief = Client::builder(&self.chrooted)
-                .session(victim.session_id(), &victim.session_password())
-                .connect();
-            if let Ok(Ok(thief)) = timeout(patience, thief).await {
+        let proxy = self.proxy.as_ref().ok_or("no proxy in front of the ensemble")?;
+        proxy.set_refusing(true);
+        let thief =
+            Client::builder(&self.connect).session(victim.session_id(), &victim.session_password()).connect();
+        let closed: Result<(), BoxError> = match timeout(patience, thief).await {
+            Ok(Ok(thief)) => {
                 thief.close().await;
+                Ok(())
             }
-            let expired = state.wait_for(|s| *s == SessionState::Expired);
-            if let Ok(Ok(_)) = timeout(Duration::from_millis(250), expired).await {
-                return Ok(());
-            }
-        }
-        Err("the session did not expire".into())
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err("attaching to the session timed out".into()),
+        };
+        proxy.set_refusing(false);
+        closed?;
+        timeout(patience, state.wait_for(|s| *s == SessionState::Expired)).await??;
+        Ok(())
     }
 
     /// Cleans up: deletes `root` and everything below it, closes `admin`, and stops the
