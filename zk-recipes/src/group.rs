@@ -174,7 +174,9 @@ impl GroupMember {
     /// Waits until our membership node has been created; `false` after `limit`.
     ///
     /// # Errors
-    /// As [`PersistentNode::wait_for_initial_create`].
+    /// As [`PersistentNode::wait_for_initial_create`]; notably [`Error::InvalidArgument`]
+    /// when a persistent node already sits at `<path>/<id>` (membership never starts: the
+    /// ephemeral membership node cannot take it over).
     ///
     /// # Cancellation
     /// Safe: only waits.
@@ -207,7 +209,8 @@ impl GroupMember {
         MembersStream { rx }
     }
 
-    /// Changes this member's data (see [`PersistentNode::set_data`]).
+    /// Changes this member's data (see [`PersistentNode::set_data`]); a change made while
+    /// the membership node is being created is written once it exists.
     ///
     /// # Errors
     /// As [`PersistentNode::set_data`].

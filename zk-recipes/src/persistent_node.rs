@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use zk_core::path::{parent, validate_path};
-use zk_core::{Client, ClientBuilder, CreateMode, EventType};
+use zk_core::{Client, ClientBuilder, CreateMode, EventType, Stat};
 
 use crate::error::{Error, Result};
 use crate::protected::{self, backoff, ensure_containers, Cleanup};
@@ -66,13 +66,25 @@ struct Status {
     ended: Option<Error>,
 }
 
+/// The node's data and its generation (bumped by each [`PersistentNode::set_data`]).
+#[derive(Debug, Default)]
+struct Data {
+    bytes: Vec<u8>,
+    generation: u64,
+}
+
 #[derive(Debug)]
 struct Shared {
     path: String,
     mode: CreateMode,
     /// `_c_<uuid>-` for protected nodes, else empty.
     prefix: String,
-    data: Mutex<Vec<u8>>,
+    data: Mutex<Data>,
+    /// Held by [`PersistentNode::set_data`] while it records and writes new data, and by the
+    /// task while it brings a node it just created (or took over) up to date and publishes
+    /// its path: a change made before the path is published is written by the task, one
+    /// made after by `set_data` itself.
+    writes: tokio::sync::Mutex<()>,
     client: watch::Sender<Client>,
     status: watch::Sender<Status>,
     factory: Option<SessionFactory>,
@@ -80,7 +92,17 @@ struct Shared {
 
 impl Shared {
     fn data(&self) -> Vec<u8> {
-        self.data.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.lock_data().bytes.clone()
+    }
+
+    /// The data and its generation.
+    fn versioned_data(&self) -> (Vec<u8>, u64) {
+        let d = self.lock_data();
+        (d.bytes.clone(), d.generation)
+    }
+
+    fn lock_data(&self) -> std::sync::MutexGuard<'_, Data> {
+        self.data.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn set_path(&self, path: Option<String>) {
@@ -155,7 +177,8 @@ impl PersistentNodeBuilder {
             path: self.path,
             mode: self.mode,
             prefix: if protected { protected::new_prefix() } else { String::new() },
-            data: Mutex::new(self.data),
+            data: Mutex::new(Data { bytes: self.data, generation: 0 }),
+            writes: tokio::sync::Mutex::new(()),
             client: watch::Sender::new(self.client),
             status: watch::Sender::new(Status::default()),
             factory: self.factory,
@@ -179,8 +202,12 @@ impl PersistentNodeBuilder {
 ///   there (readers see it vanish and come back); without, the task stops and
 ///   [`PersistentNode::wait_for_initial_create`] reports [`Error::SessionEnded`].
 ///
-/// A non-sequential node that already exists is taken over when it is persistent or ours;
-/// an ephemeral of another session is waited for until it goes.
+/// A non-sequential node that already exists is taken over (its data replaced) by a
+/// persistent mode whatever it is, and by an ephemeral mode when it is an ephemeral of this
+/// session. An ephemeral mode waits for another session's ephemeral to go; it cannot take
+/// over a **persistent** (or container/TTL) node at its path, which would never go away by
+/// itself: the task stops and [`PersistentNode::wait_for_initial_create`] reports
+/// [`Error::InvalidArgument`].
 ///
 /// [`PersistentNode::close`] stops the task and deletes the node; dropping it does the same
 /// in the background.
@@ -231,7 +258,9 @@ impl PersistentNode {
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the task stopped because the session ended (no
-    /// [`SessionFactory`]); [`Error::Zk`] when the task stopped on an error (e.g. `NoAuth`).
+    /// [`SessionFactory`]); [`Error::InvalidArgument`] when an ephemeral mode found a
+    /// persistent node at its path, which it cannot take over; [`Error::Zk`] when the task
+    /// stopped on an error (e.g. `NoAuth`).
     ///
     /// # Cancellation
     /// Safe: only waits.
@@ -277,16 +306,25 @@ impl PersistentNode {
     }
 
     /// Replaces the node's data: kept for every later re-creation, and written to the node
-    /// now if it exists.
+    /// now if it exists. While the node is being created (or taken over) the task writes the
+    /// new data once the create has landed, before [`PersistentNode::actual_path`] shows
+    /// the node.
     ///
     /// # Errors
     /// [`Error::Zk`] when writing the existing node fails (the new data is still used for
     /// re-creations).
     ///
     /// # Cancellation
-    /// The data is recorded at once; the write may be applied or not.
+    /// The data is recorded once the call gets its turn (after the task has finished bringing
+    /// a just-created node up to date); the write may be applied or not.
     pub async fn set_data(&self, data: &[u8]) -> Result<()> {
-        *self.shared.data.lock().unwrap_or_else(PoisonError::into_inner) = data.to_vec();
+        let _turn = self.shared.writes.lock().await;
+        {
+            let mut d = self.shared.lock_data();
+            d.bytes = data.to_vec();
+            d.generation = d.generation.wrapping_add(1);
+        }
+        // Not published yet: the task writes the new data before publishing the path.
         let Some(path) = self.actual_path() else { return Ok(()) };
         match self.client().set_data(&path, data, None).await {
             // Deleted meanwhile: the task re-creates it with the new data.
@@ -395,6 +433,8 @@ enum SessionEnd {
     Ended(zk_core::Error),
     /// A non-retryable error the node cannot get past.
     Fatal(zk_core::Error),
+    /// The node cannot be kept at all (a new session would not help).
+    Refused(Error),
 }
 
 /// The task: keeps the node in each session, opening new sessions when there is a factory.
@@ -406,6 +446,11 @@ async fn run(shared: Arc<Shared>) {
         let (err, terminal) = match end {
             SessionEnd::Ended(e) => (e, true),
             SessionEnd::Fatal(e) => (e, false),
+            SessionEnd::Refused(e) => {
+                tracing::warn!(path = %shared.path, error = %e, "persistent node stopped");
+                shared.status.send_modify(|s| s.ended = Some(e));
+                return;
+            }
         };
         let Some(factory) = shared.factory.as_ref().filter(|_| terminal) else {
             let ended = if terminal { Error::SessionEnded(err) } else { Error::Zk(err) };
@@ -446,15 +491,16 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
     for _ in 0..MAX_ROUNDS {
         let path = match &node {
             Some(p) => p.clone(),
-            None => match create(shared, client).await {
-                Ok(Some(p)) => {
+            None => match create_and_publish(shared, client).await {
+                Ok(Created::Node(p, _)) => {
                     failures = 0;
-                    shared.set_path(Some(p.clone()));
                     node = Some(p.clone());
                     p
                 }
-                // Held by another session's ephemeral that has now gone: try again.
-                Ok(None) => continue,
+                // Held by another session's ephemeral that has now gone, or deleted before
+                // it could be published: try again.
+                Ok(Created::Again) => continue,
+                Ok(Created::Refused(e)) => return SessionEnd::Refused(e),
                 Err(e) => match classify(e, &mut failures).await {
                     Some(end) => return end,
                     None => continue,
@@ -498,48 +544,96 @@ async fn classify(e: zk_core::Error, failures: &mut u32) -> Option<SessionEnd> {
     }
 }
 
-/// Creates the node (or takes over an existing one) and returns its path; `Ok(None)` when an
-/// ephemeral of another session held the path and has gone since.
-async fn create(shared: &Shared, client: &Client) -> zk_core::Result<Option<String>> {
-    let data = shared.data();
+/// What one create round came to.
+enum Created {
+    /// The node exists at this path, holding the data of this generation.
+    Node(String, u64),
+    /// Nothing to keep yet (an ephemeral of another session held the path and has gone,
+    /// the parents were missing, or the node vanished meanwhile): go again.
+    Again,
+    /// The node cannot be kept: stop for good with this error.
+    Refused(Error),
+}
+
+/// Creates (or takes over) the node, writes the data changed meanwhile by
+/// [`PersistentNode::set_data`] and publishes the node's path, all under the write lock so
+/// that no change falls between the two.
+async fn create_and_publish(shared: &Shared, client: &Client) -> zk_core::Result<Created> {
+    let created = create(shared, client).await?;
+    let Created::Node(path, written) = created else { return Ok(created) };
+    let _turn = shared.writes.lock().await;
+    let (data, generation) = shared.versioned_data();
+    if generation != written {
+        // set_data holds the lock while it changes the data, so this write is the latest.
+        match client.set_data(&path, &data, None).await {
+            Ok(_) => {}
+            Err(zk_core::Error::NoNode) => return Ok(Created::Again),
+            Err(e) => return Err(e),
+        }
+    }
+    shared.set_path(Some(path.clone()));
+    Ok(Created::Node(path, generation))
+}
+
+/// Creates the node (or takes over an existing one); the data written is the one of the
+/// generation returned, possibly older than the current one.
+async fn create(shared: &Shared, client: &Client) -> zk_core::Result<Created> {
+    let (data, generation) = shared.versioned_data();
     if !shared.prefix.is_empty() {
         let dir = parent(&shared.path);
         let name = shared.path.rsplit('/').next().unwrap_or_default();
         // A node of ours from an earlier round (a persistent one outlives the session).
         if let Some(found) = protected::find(client, dir, &shared.prefix).await? {
-            if adoptable(shared, client, &found).await? {
+            let stat = client.exists(&found).await?;
+            if stat.is_some_and(|stat| adoptable(shared, client, &stat)) {
                 client.set_data(&found, &data, None).await?;
-                return Ok(Some(found));
+                return Ok(Created::Node(found, generation));
             }
         }
-        return protected::create(client, dir, &shared.prefix, name, &data, shared.mode).await.map(Some);
+        let p = protected::create(client, dir, &shared.prefix, name, &data, shared.mode).await?;
+        return Ok(Created::Node(p, generation));
     }
     match client.create(&shared.path, &data, shared.mode).await {
-        Ok((p, _)) => Ok(Some(p)),
+        Ok((p, _)) => Ok(Created::Node(p, generation)),
         Err(zk_core::Error::NoNode) => {
             ensure_containers(client, parent(&shared.path)).await?;
-            Ok(None)
+            Ok(Created::Again)
         }
         Err(zk_core::Error::NodeExists) => {
-            if adoptable(shared, client, &shared.path).await? {
+            let Some(stat) = client.exists(&shared.path).await? else { return Ok(Created::Again) };
+            if adoptable(shared, client, &stat) {
                 client.set_data(&shared.path, &data, None).await?;
-                return Ok(Some(shared.path.clone()));
+                return Ok(Created::Node(shared.path.clone(), generation));
+            }
+            if !is_session_owner(stat.ephemeral_owner) {
+                return Ok(Created::Refused(in_the_way(shared)));
             }
             // Another session's ephemeral: wait until it goes.
             match client.exists_and_watch(&shared.path).await? {
-                (None, _) => Ok(None),
-                (Some(_), watcher) => watcher.await.map(|_| None),
+                (None, _) => Ok(Created::Again),
+                (Some(_), watcher) => watcher.await.map(|_| Created::Again),
             }
         }
         Err(e) => Err(e),
     }
 }
 
-/// True when the existing node at `path` may be taken over: a persistent node, or an
-/// ephemeral of this session.
-async fn adoptable(shared: &Shared, client: &Client, path: &str) -> zk_core::Result<bool> {
-    match client.exists(path).await? {
-        None => Ok(false),
-        Some(stat) => Ok(!shared.mode.is_ephemeral() || stat.ephemeral_owner == client.session_id()),
-    }
+/// Whether the existing node with `stat` may be taken over: any node for a persistent mode,
+/// an ephemeral of this session for an ephemeral one.
+fn adoptable(shared: &Shared, client: &Client, stat: &Stat) -> bool {
+    !shared.mode.is_ephemeral() || stat.ephemeral_owner == client.session_id()
+}
+
+/// True when `owner` (a node's `ephemeral_owner`) is a session, so the node goes with it;
+/// servers report 0 for persistent, container and TTL nodes.
+fn is_session_owner(owner: i64) -> bool {
+    owner != 0
+}
+
+/// The error of an ephemeral mode finding a persistent node at its path.
+fn in_the_way(shared: &Shared) -> Error {
+    Error::InvalidArgument(format!(
+        "{} holds a persistent (or container) node, which an ephemeral PersistentNode cannot take over",
+        shared.path
+    ))
 }

@@ -214,18 +214,29 @@ impl DistributedAtomicLong {
             if self.write(stat.as_ref(), post).await? {
                 return Ok(AtomicValue { succeeded: true, pre_value: pre, post_value: post, attempts });
             }
-            match next_delay(&self.policy, attempts - 1, start.elapsed()) {
+            match retry_delay(&self.policy, attempts - 1, start) {
                 Some(delay) if attempts < MAX_ATTEMPTS => sleep(delay).await,
                 _ => return Ok(AtomicValue { succeeded: false, pre_value: pre, post_value: pre, attempts }),
             }
         }
     }
 
+    /// Reads the node, retrying retryable errors per the policy (with the same overflow-safe
+    /// delays as lost races, rather than `zk_core::retry`).
     async fn read(&self) -> Result<Current> {
-        match zk_core::retry(&self.policy, || self.client.get_data(&self.path)).await {
-            Ok((data, stat)) => Ok((decode_i64(&self.path, &data)?, Some(stat))),
-            Err(zk_core::Error::NoNode) => Ok((0, None)),
-            Err(e) => Err(e.into()),
+        let start = Instant::now();
+        let mut retry = 0;
+        loop {
+            match self.client.get_data(&self.path).await {
+                Ok((data, stat)) => return Ok((decode_i64(&self.path, &data)?, Some(stat))),
+                Err(zk_core::Error::NoNode) => return Ok((0, None)),
+                Err(e) if e.is_retryable() => match retry_delay(&self.policy, retry, start) {
+                    Some(delay) if retry + 1 < MAX_ATTEMPTS => sleep(delay).await,
+                    _ => return Err(e.into()),
+                },
+                Err(e) => return Err(e.into()),
+            }
+            retry += 1;
         }
     }
 
@@ -255,9 +266,17 @@ impl DistributedAtomicLong {
     }
 }
 
+/// The delay before retry number `retry` (0-based) of an operation started at `start`, or
+/// `None` when the policy gives up, or when the delay would end past what the clock can
+/// represent (a user-supplied policy with durations near [`Duration::MAX`]).
+fn retry_delay(policy: &RetryPolicy, retry: u32, start: Instant) -> Option<Duration> {
+    next_delay(policy, retry, start.elapsed()).filter(|d| Instant::now().checked_add(*d).is_some())
+}
+
 /// The delay before optimistic retry number `retry` (0-based), or `None` when the policy
 /// gives up. Mirrors [`RetryPolicy`]'s documented behaviour, applied to lost races rather
-/// than to retryable errors.
+/// than to retryable errors. Never overflows: sums saturate, and an `UntilElapsed` budget
+/// that cannot even be computed is exceeded.
 fn next_delay(policy: &RetryPolicy, retry: u32, elapsed: Duration) -> Option<Duration> {
     match policy {
         RetryPolicy::ExponentialBackoff { base, max_delay, max_retries } => {
@@ -265,11 +284,11 @@ fn next_delay(policy: &RetryPolicy, retry: u32, elapsed: Duration) -> Option<Dur
                 return None;
             }
             let exp = base.saturating_mul(1 << retry.min(20)).min(*max_delay);
-            Some(exp + jitter(*base))
+            Some(exp.saturating_add(jitter(*base)))
         }
         RetryPolicy::NTimes { n, delay } => ((retry as usize) < *n).then_some(*delay),
         RetryPolicy::UntilElapsed { max_elapsed, delay } => {
-            (elapsed + *delay <= *max_elapsed).then_some(*delay)
+            elapsed.checked_add(*delay).is_some_and(|end| end <= *max_elapsed).then_some(*delay)
         }
         _ => None,
     }
@@ -308,5 +327,17 @@ mod tests {
         };
         assert!(next_delay(&until, 0, Duration::from_millis(600)).is_some());
         assert!(next_delay(&until, 0, Duration::from_millis(700)).is_none());
+    }
+
+    #[test]
+    fn extreme_durations_do_not_overflow() {
+        let huge =
+            RetryPolicy::ExponentialBackoff { base: Duration::MAX, max_delay: Duration::MAX, max_retries: 3 };
+        assert_eq!(next_delay(&huge, 0, Duration::ZERO), Some(Duration::MAX));
+        let until = RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(1), delay: Duration::MAX };
+        assert_eq!(next_delay(&until, 0, Duration::from_millis(1)), None);
+        let unbounded = RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::MAX };
+        assert_eq!(next_delay(&unbounded, 0, Duration::from_millis(1)), None);
+        assert_eq!(next_delay(&unbounded, 0, Duration::ZERO), Some(Duration::MAX));
     }
 }

@@ -128,3 +128,45 @@ async fn golden_bytes_and_malformed_data() {
         assert_eq!(raw(&server, &path), Some(bad.to_vec()), "left untouched");
     }
 }
+
+/// Retry policies with extreme durations: every update returns (applied or given up), none
+/// panics on a `Duration` overflow.
+#[tokio::test(start_paused = true)]
+async fn extreme_retry_policies_never_panic() {
+    let server = server(25).await;
+    let c = client(&server).await;
+    let policies = [
+        RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(1), delay: Duration::MAX },
+        RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::MAX },
+        RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::from_millis(10) },
+        RetryPolicy::ExponentialBackoff { base: Duration::MAX, max_delay: Duration::MAX, max_retries: 5 },
+        RetryPolicy::ExponentialBackoff {
+            base: Duration::MAX - Duration::from_secs(1),
+            max_delay: Duration::MAX - Duration::from_secs(1),
+            max_retries: usize::MAX,
+        },
+    ];
+    for (i, policy) in policies.into_iter().enumerate() {
+        let path = format!("/extreme/{i}");
+        let counter = DistributedAtomicLong::new(c.clone(), &path).unwrap().with_policy(policy.clone());
+        counter.force_set(1).await.unwrap();
+        // One lost race, then one retryable read error.
+        server.fail_next(
+            zk_testing::RequestMatcher::op(zk_core::proto::OpCode::SetData),
+            zk_core::proto::ErrorCode::BadVersion,
+        );
+        let r = counter.increment().await.unwrap();
+        assert_eq!(r.pre_value, 1, "{policy:?}");
+        let expected = if r.succeeded { 2 } else { 1 };
+        assert_eq!(counter.get().await.unwrap(), expected, "{policy:?}: {r:?}");
+        server.fail_next(
+            zk_testing::RequestMatcher::op(zk_core::proto::OpCode::GetData),
+            zk_core::proto::ErrorCode::ConnectionLoss,
+        );
+        match counter.get().await {
+            Ok(v) => assert_eq!(v, expected, "{policy:?}"),
+            Err(Error::Zk(zk_core::Error::ConnectionLoss)) => {}
+            Err(e) => panic!("{policy:?}: {e:?}"),
+        }
+    }
+}

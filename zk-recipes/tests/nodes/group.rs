@@ -88,3 +88,39 @@ async fn member_survives_expiry() {
     drop(a);
     until(&mut b_view, "a left", |m| ids(m) == ["b"]).await;
 }
+
+/// `set_data` while the membership node's create is in flight is not lost.
+#[tokio::test(start_paused = true)]
+async fn set_data_while_joining_is_not_lost() {
+    let server = server(43).await;
+    let other = client(&server).await;
+    other.create("/groups", b"", zk_core::CreateMode::Persistent).await.unwrap();
+    other.create("/groups/r", b"", zk_core::CreateMode::Persistent).await.unwrap();
+    let c = client(&server).await;
+    server.set_latency(Duration::from_millis(50));
+    let a = GroupMember::builder(c, "/groups/r", "a").data(b"A1").start().unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    a.set_data(b"A2").await.unwrap();
+    assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
+    settle().await;
+    server.set_latency(Duration::ZERO);
+    assert_eq!(other.get_data("/groups/r/a").await.unwrap().0, b"A2");
+    let mut view = a.members();
+    until(&mut view, "a with its new data", |m| m.get("a").is_some_and(|d| d == b"A2")).await;
+}
+
+/// A persistent node at the member's path: joining fails with `InvalidArgument` rather than
+/// waiting forever.
+#[tokio::test(start_paused = true)]
+async fn joining_over_a_persistent_node_reports_it() {
+    let server = server(44).await;
+    let other = client(&server).await;
+    other.create("/groups", b"", zk_core::CreateMode::Persistent).await.unwrap();
+    other.create("/groups/p", b"", zk_core::CreateMode::Persistent).await.unwrap();
+    other.create("/groups/p/a", b"stale", zk_core::CreateMode::Persistent).await.unwrap();
+    let a = GroupMember::builder(client(&server).await, "/groups/p", "a").start().unwrap();
+    let r = a.wait_joined(Duration::from_secs(600)).await;
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    a.close().await.unwrap();
+    assert_eq!(other.get_data("/groups/p/a").await.unwrap().0, b"stale", "left untouched");
+}

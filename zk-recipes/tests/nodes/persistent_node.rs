@@ -176,3 +176,63 @@ async fn survives_connection_loss_and_lost_create_replies() {
     settle().await;
     assert!(server.children("/lost").is_empty());
 }
+
+/// `set_data` while the create is in flight (its reply delayed): the create carries the old
+/// data and `actual_path` is still `None`, yet the node must end up with the new data.
+#[tokio::test(start_paused = true)]
+async fn set_data_during_the_create_is_not_lost() {
+    let server = server(37).await;
+    let other = client(&server).await;
+    // The parent exists, so the very first create is the one in flight.
+    other.create("/race", b"", CreateMode::Persistent).await.unwrap();
+    let c = client(&server).await;
+    server.set_latency(Duration::from_millis(50));
+    let node = PersistentNode::builder(c, "/race/node").data(b"old").start().unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(node.actual_path(), None, "the create's reply is still on its way");
+    node.set_data(b"new").await.unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    settle().await;
+    server.set_latency(Duration::ZERO);
+    assert_eq!(other.get_data("/race/node").await.unwrap().0, b"new");
+    assert_eq!(node.data(), b"new");
+    node.close().await.unwrap();
+}
+
+/// `set_data` while an existing persistent node is being taken over (the take-over writes
+/// the data read before the change): the node must end up with the new data.
+#[tokio::test(start_paused = true)]
+async fn set_data_during_a_take_over_is_not_lost() {
+    let server = server(38).await;
+    let other = client(&server).await;
+    other.create("/adopt", b"theirs", CreateMode::Persistent).await.unwrap();
+    let c = client(&server).await;
+    server.set_latency(Duration::from_millis(50));
+    let node =
+        PersistentNode::builder(c, "/adopt").mode(CreateMode::Persistent).data(b"old").start().unwrap();
+    // create -> NodeExists at 50 ms, exists -> found at 100 ms, then the take-over's write.
+    tokio::time::sleep(Duration::from_millis(75)).await;
+    assert_eq!(node.actual_path(), None, "still taking over");
+    node.set_data(b"new").await.unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    settle().await;
+    server.set_latency(Duration::ZERO);
+    assert_eq!(other.get_data("/adopt").await.unwrap().0, b"new");
+    node.close().await.unwrap();
+}
+
+/// An ephemeral node cannot take over a persistent node sitting at its path: the task stops
+/// with `InvalidArgument` instead of waiting forever, and the other node is left alone.
+#[tokio::test(start_paused = true)]
+async fn ephemeral_node_reports_a_persistent_node_in_the_way() {
+    let server = server(39).await;
+    let other = client(&server).await;
+    other.create("/taken", b"theirs", CreateMode::Persistent).await.unwrap();
+    let node = PersistentNode::builder(client(&server).await, "/taken").data(b"ours").start().unwrap();
+    let r = node.wait_for_initial_create(Duration::from_secs(600)).await;
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    assert_eq!(node.actual_path(), None);
+    node.close().await.unwrap();
+    let (data, stat) = other.get_data("/taken").await.unwrap();
+    assert_eq!((data.as_slice(), stat.ephemeral_owner), (&b"theirs"[..], 0), "left untouched");
+}
