@@ -78,7 +78,8 @@ impl RetryPolicy {
 
     fn deadline(&self, start: Instant) -> Option<Instant> {
         match self {
-            RetryPolicy::UntilElapsed { max_elapsed, .. } => Some(start + *max_elapsed),
+            // Past what the clock can hold: no deadline in practice.
+            RetryPolicy::UntilElapsed { max_elapsed, .. } => start.checked_add(*max_elapsed),
             _ => None,
         }
     }
@@ -110,7 +111,7 @@ where
             Err(e) => return Err(e),
         };
         let Some(delay) = delays.next() else { return Err(err) };
-        if deadline.is_some_and(|d| Instant::now() + delay > d) {
+        if deadline.is_some_and(|d| Instant::now().checked_add(delay).is_none_or(|t| t > d)) {
             return Err(err);
         }
         tracing::debug!(error = %err, ?delay, "retrying");
@@ -162,6 +163,29 @@ mod tests {
             RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(10), delay: Duration::from_secs(3) };
         let (n, took) = count_attempts(policy, Error::ConnectionLoss).await;
         assert_eq!((n, took), (4, Duration::from_secs(9)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn durations_past_the_clock_do_not_panic() {
+        // No deadline in practice: retries until the op succeeds.
+        let policy = RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::from_secs(1) };
+        let n = AtomicUsize::new(0);
+        let r = retry(&policy, || {
+            let k = n.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k < 3 {
+                    Err(Error::ConnectionLoss)
+                } else {
+                    Ok(k)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(3));
+        // A delay that would end past the deadline gives up at once instead of overflowing.
+        let policy = RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(5), delay: Duration::MAX };
+        let (n, took) = count_attempts(policy, Error::ConnectionLoss).await;
+        assert_eq!((n, took), (1, Duration::ZERO));
     }
 
     #[tokio::test(start_paused = true)]
