@@ -146,81 +146,145 @@ pub(crate) struct Receipts<'a> {
     pub(crate) kind: DirKind,
 }
 
-/// Deletes an item we read at `version` (`None`: any), keeping the item's `data` to put it
-/// back (at the end of the queue) if this future is dropped while the delete may have been
-/// applied: a cancelled take loses nothing.
+/// Deletes an item we read at `version` (`None`: any). Runs under `rescue`: if this future is
+/// dropped before the take is settled, the take is finished in the background and, when the
+/// item turned out to be ours, it is put back (at the end of the queue): a cancelled take
+/// loses nothing.
 ///
 /// The delete goes in one transaction with the creation of an ephemeral receipt
-/// `<receipts.dir>/taken-<uuid>`. When a reply is lost, the receipt tells whether the
-/// transaction was applied (the item is ours) or not (try again), so a lost reply neither
-/// loses the item nor delivers it twice. The receipt is deleted in the background once the
-/// take is settled (and dies with the session in any case).
+/// `<receipts.dir>/taken-<uuid>`. After a reply is lost, no new attempt is sent before the
+/// receipt has told whether the last one was applied (the item is ours) or not, so a lost
+/// reply neither loses the item nor delivers it twice. The receipt is deleted in the
+/// background once the take is settled (and dies with the session in any case).
+///
+/// One window remains: when the session ends (or the retries run out) after a lost reply
+/// and before the receipt could be read, the outcome is unknown, and an item whose take was
+/// applied is lost with the error returned.
 pub(crate) async fn delete_item(
     client: &Client,
     item: &str,
     version: Option<i32>,
-    rescue: Rescue,
+    mut rescue: Rescue,
     receipts: Receipts<'_>,
 ) -> zk_core::Result<Taken> {
-    let mut rescue = rescue;
-    let receipt = join(receipts.dir, &format!("{RECEIPT_PREFIX}{}", uuid::Uuid::new_v4()));
+    let take = take(client.clone(), item.to_owned(), version, receipts.dir.to_owned(), receipts.kind);
+    rescue.watch(Box::pin(take)).await
+}
+
+/// The take of [`delete_item`], owning what it needs so that it can finish in the background.
+async fn take(
+    client: Client,
+    item: String,
+    version: Option<i32>,
+    dir: String,
+    kind: DirKind,
+) -> zk_core::Result<Taken> {
+    let receipt = join(&dir, &format!("{RECEIPT_PREFIX}{}", uuid::Uuid::new_v4()));
+    let ops = [Op::delete(&item, version), Op::create(&receipt, b"", CreateMode::Ephemeral)];
+    let applied = settle(&client, &ops, &receipt, &dir, kind).await?;
+    Ok(if applied { Taken::Ours } else { Taken::NotOurs })
+}
+
+/// Applies `ops` (whose last op creates the ephemeral `receipt` in `dir`) exactly once:
+/// `true` when applied, `false` when the first op failed with `NoNode` or `BadVersion` (the
+/// node is someone else's). After a lost reply the receipt decides before any new attempt.
+/// The receipt is deleted in the background once applied.
+async fn settle(
+    client: &Client,
+    ops: &[Op],
+    receipt: &str,
+    dir: &str,
+    kind: DirKind,
+) -> zk_core::Result<bool> {
+    let mut unknown = false;
     for attempt in 0..=MAX_RETRIES {
-        match rescue.watch(take_once(client, item, version, &receipt)).await {
-            Ok(()) => return Ok(Taken::Ours),
+        if unknown {
+            match receipt_exists(client, receipt).await {
+                Ok(true) => {
+                    forget_receipt(client, receipt);
+                    return Ok(true);
+                }
+                Ok(false) => unknown = false,
+                Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
+                    backoff(attempt).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        match client.multi(ops).await {
+            Ok(_) => {
+                forget_receipt(client, receipt);
+                return Ok(true);
+            }
             Err(zk_core::Error::MultiFailed { index: 0, error })
                 if matches!(*error, zk_core::Error::NoNode | zk_core::Error::BadVersion) =>
             {
-                return Ok(Taken::NotOurs)
+                return Ok(false)
             }
-            Err(zk_core::Error::MultiFailed { index: 1, error }) if *error == zk_core::Error::NoNode => {
-                ensure_dir(client, receipts.dir, receipts.kind).await?;
+            Err(zk_core::Error::MultiFailed { index, error })
+                if index + 1 == ops.len() && *error == zk_core::Error::NoNode =>
+            {
+                ensure_dir(client, dir, kind).await?;
             }
-            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => backoff(attempt).await,
+            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
+                unknown = true;
+                backoff(attempt).await;
+            }
             Err(e) => return Err(e),
         }
     }
     Err(zk_core::Error::ConnectionLoss)
 }
 
-/// One attempt of [`delete_item`]: `Ok` when the transaction was applied (confirmed by its
-/// receipt after a lost reply), a retryable error when it surely was not.
-fn take_once(client: &Client, item: &str, version: Option<i32>, receipt: &str) -> ZkFuture<()> {
-    let ops = [Op::delete(item, version), Op::create(receipt, b"", CreateMode::Ephemeral)];
-    let applied = client.multi(&ops);
-    let (client, receipt) = (client.clone(), receipt.to_owned());
-    Box::pin(async move {
-        let out = match applied.await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_retryable() => {
-                // Lost reply: catch up with the leader, then look for our receipt.
-                let dir = parent(&receipt).to_owned();
-                match retrying(|| client.sync(&dir)).await.and(retrying(|| client.exists(&receipt)).await) {
-                    Ok(Some(_)) => Ok(()),
-                    Ok(None) => Err(e),
-                    Err(e2) => Err(e2),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        if out.is_ok() {
-            // The receipt has served; it would die with the session anyway.
-            let forget = client.delete(&receipt, None);
-            tokio::spawn(async move {
-                let _ = forget.await;
-            });
-        }
-        out
-    })
+/// Whether our receipt exists, after catching up with the leader (so a transaction applied
+/// before the connection was lost is visible).
+async fn receipt_exists(client: &Client, receipt: &str) -> zk_core::Result<bool> {
+    client.sync(parent(receipt)).await?;
+    Ok(client.exists(receipt).await?.is_some())
 }
 
-/// Puts an item back at the end of its queue when the future deleting it is dropped midway.
+/// Deletes a receipt that has served, in the background.
+fn forget_receipt(client: &Client, receipt: &str) {
+    let forget = client.delete(receipt, None);
+    tokio::spawn(async move {
+        let _ = forget.await;
+    });
+}
+
+/// Puts items back at the end of a queue: creates `<dir>/<prefix><seq>` with `data`, exactly
+/// once (with a receipt under `receipts`, as takes do), retrying connection losses.
+pub(crate) async fn put_back(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+    data: &[u8],
+    receipts: Receipts<'_>,
+) -> zk_core::Result<()> {
+    let receipt = join(receipts.dir, &format!("{RECEIPT_PREFIX}{}", uuid::Uuid::new_v4()));
+    let ops = [
+        Op::create(&join(dir, prefix), data, CreateMode::PersistentSequential),
+        Op::create(&receipt, b"", CreateMode::Ephemeral),
+    ];
+    // The item's directory and the receipts' are made when missing (`settle` makes the
+    // receipts' one; the item's one is ensured first, since its failure is index 0).
+    ensure_dir(client, dir, if receipts.dir == dir { receipts.kind } else { DirKind::Persistent }).await?;
+    match settle(client, &ops, &receipt, receipts.dir, receipts.kind).await? {
+        true => Ok(()),
+        false => Err(zk_core::Error::NoNode),
+    }
+}
+
+/// Finishes a take in the background when the future taking an item is dropped midway, and
+/// puts the item back if the take turned out to be ours.
 pub(crate) struct Rescue {
     client: Client,
     dir: String,
     prefix: &'static str,
     data: Vec<u8>,
-    kind: DirKind,
-    pending: Option<ZkFuture<()>>,
+    receipts_dir: String,
+    receipts_kind: DirKind,
+    pending: Option<ZkFuture<Taken>>,
 }
 
 impl std::fmt::Debug for Rescue {
@@ -230,21 +294,29 @@ impl std::fmt::Debug for Rescue {
 }
 
 impl Rescue {
-    /// Ready to put `data` back as `<dir>/<prefix><seq>`.
+    /// Ready to put `data` back as `<dir>/<prefix><seq>`, with receipts in `receipts`.
     pub(crate) fn new(
         client: &Client,
         dir: &str,
         prefix: &'static str,
         data: Vec<u8>,
-        kind: DirKind,
+        receipts: Receipts<'_>,
     ) -> Rescue {
-        Rescue { client: client.clone(), dir: dir.to_owned(), prefix, data, kind, pending: None }
+        Rescue {
+            client: client.clone(),
+            dir: dir.to_owned(),
+            prefix,
+            data,
+            receipts_dir: receipts.dir.to_owned(),
+            receipts_kind: receipts.kind,
+            pending: None,
+        }
     }
 
-    /// Awaits `delete`; if dropped before it completes, the item is put back in the
-    /// background when the delete turns out to have been applied.
-    async fn watch(&mut self, delete: ZkFuture<()>) -> zk_core::Result<()> {
-        self.pending = Some(delete);
+    /// Awaits `take`; if dropped before it completes, `take` is finished in the background
+    /// and the item put back if it was ours.
+    async fn watch(&mut self, take: ZkFuture<Taken>) -> zk_core::Result<Taken> {
+        self.pending = Some(take);
         let out = std::future::poll_fn(|cx| match self.pending.as_mut() {
             Some(f) => f.as_mut().poll(cx),
             None => std::task::Poll::Ready(Err(zk_core::Error::Closed)),
@@ -257,17 +329,19 @@ impl Rescue {
 
 impl Drop for Rescue {
     fn drop(&mut self) {
-        let Some(delete) = self.pending.take() else { return };
+        let Some(take) = self.pending.take() else { return };
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             tracing::warn!(dir = %self.dir, "queue: no runtime to put back an item whose take was dropped");
             return;
         };
-        let (client, dir, prefix, kind) = (self.client.clone(), self.dir.clone(), self.prefix, self.kind);
+        let (client, dir, prefix) = (self.client.clone(), self.dir.clone(), self.prefix);
+        let (receipts_dir, receipts_kind) = (self.receipts_dir.clone(), self.receipts_kind);
         let data = std::mem::take(&mut self.data);
         rt.spawn(async move {
-            if delete.await.is_ok() {
-                match create_item(&client, &dir, prefix, &data, kind).await {
-                    Ok(path) => tracing::debug!(%path, "queue: put back an item whose take was dropped"),
+            if let Ok(Taken::Ours) = take.await {
+                let receipts = Receipts { dir: &receipts_dir, kind: receipts_kind };
+                match put_back(&client, &dir, prefix, &data, receipts).await {
+                    Ok(()) => tracing::debug!(%dir, "queue: put back an item whose take was dropped"),
                     Err(e) => tracing::warn!(%dir, error = %e, "queue: could not put back a dropped item"),
                 }
             }

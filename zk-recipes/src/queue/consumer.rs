@@ -254,8 +254,8 @@ impl AtMostOnceState {
                 return Err(StepError::Recipe(e));
             }
         };
-        let rescue = Rescue::new(client, path, QUEUE_ITEM_PREFIX, data, DirKind::Persistent);
         let receipts = Receipts { dir: &self.cursor.shared.lock_path, kind: DirKind::Persistent };
+        let rescue = Rescue::new(client, path, QUEUE_ITEM_PREFIX, data, receipts);
         if delete_item(client, &item, Some(stat.version), rescue, receipts).await? == Taken::Ours {
             let sequence = sequence_number(&name).unwrap_or_default();
             let taken = items.into_iter().map(|data| QueueItem { data, node: item.clone(), sequence });
@@ -279,8 +279,10 @@ impl Drop for AtMostOnceState {
         rt.spawn(async move {
             let put = match codec::encode(&items) {
                 Ok(data) => {
-                    super::common::create_item(&shared.client, &shared.path, QUEUE_ITEM_PREFIX, &data, DirKind::Persistent)
+                    let receipts = Receipts { dir: &shared.lock_path, kind: DirKind::Persistent };
+                    super::common::put_back(&shared.client, &shared.path, QUEUE_ITEM_PREFIX, &data, receipts)
                         .await
+                        .map_err(Error::Zk)
                 }
                 Err(e) => Err(e),
             };

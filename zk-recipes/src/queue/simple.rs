@@ -144,7 +144,11 @@ impl SimpleDistributedQueue {
     /// # Cancellation
     /// As [`take`](Self::take).
     pub async fn take_timeout(&self, timeout: Duration) -> Result<Option<Vec<u8>>> {
-        self.take_until(Some(Instant::now() + timeout)).await
+        if timeout.is_zero() {
+            return self.poll().await;
+        }
+        // Past what the clock can hold: no deadline in practice.
+        self.take_until(Instant::now().checked_add(timeout)).await
     }
 
     /// The number of items now. For monitoring: it may be stale as soon as it returns.
@@ -196,18 +200,9 @@ impl SimpleDistributedQueue {
             if !remove {
                 return Ok(Some(data));
             }
-            let rescue =
-                Rescue::new(&self.client, &self.path, SIMPLE_ITEM_PREFIX, data.clone(), DirKind::Container);
-            if delete_item(
-                &self.client,
-                &item,
-                None,
-                rescue,
-                Receipts { dir: &self.path, kind: DirKind::Container },
-            )
-            .await?
-                == Taken::Ours
-            {
+            let receipts = Receipts { dir: &self.path, kind: DirKind::Container };
+            let rescue = Rescue::new(&self.client, &self.path, SIMPLE_ITEM_PREFIX, data.clone(), receipts);
+            if delete_item(&self.client, &item, None, rescue, receipts).await? == Taken::Ours {
                 return Ok(Some(data));
             }
         }
@@ -218,11 +213,27 @@ impl SimpleDistributedQueue {
     async fn take_until(&self, deadline: Option<Instant>) -> Result<Option<Vec<u8>>> {
         let mut retries = 0;
         for _ in 0..MAX_ROUNDS {
-            match self.take_round(deadline).await {
+            // The deadline bounds every round, reads and retries included; a take cut short
+            // is finished in the background and its item put back (see `Rescue`).
+            let round = match deadline {
+                None => self.take_round(None).await,
+                Some(d) => match tokio::time::timeout_at(d, self.take_round(Some(d))).await {
+                    Ok(round) => round,
+                    Err(_) => return Ok(None),
+                },
+            };
+            match round {
                 Ok(Some(out)) => return Ok(out),
                 Ok(None) => retries = 0,
                 Err(e) if e.is_retryable() && retries < MAX_RETRIES => {
-                    backoff(retries).await;
+                    match deadline {
+                        None => backoff(retries).await,
+                        Some(d) => {
+                            if tokio::time::timeout_at(d, backoff(retries)).await.is_err() {
+                                return Ok(None);
+                            }
+                        }
+                    }
                     retries += 1;
                 }
                 Err(e) => return Err(Error::while_waiting(e)),

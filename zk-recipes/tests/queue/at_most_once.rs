@@ -359,3 +359,31 @@ async fn a_take_with_a_lost_reply_delivers_the_item_once() {
     settle().await;
     assert!(server.children("/lost/lock").is_empty(), "the receipts are cleaned up");
 }
+
+/// After a lost reply the receipt decides before any new attempt, however long reading it
+/// takes: here the first reads of the receipt fail (throttled) and the item is still
+/// delivered once, not counted as someone else's by a second attempt.
+#[tokio::test(start_paused = true)]
+async fn a_lost_reply_whose_receipt_is_slow_to_read_still_delivers_once() {
+    use zk_core::proto::{ErrorCode, OpCode};
+    use zk_testing::RequestMatcher;
+    let server = server(10).await;
+    let producer = DistributedQueue::new(client(&server).await, "/slow").unwrap();
+    for i in 0..3 {
+        producer.put(format!("{i}").as_bytes()).await.unwrap();
+    }
+    let consumer = DistributedQueue::new(client(&server).await, "/slow").unwrap();
+    let mut items = consumer.at_most_once();
+    let first = tokio::time::timeout(Duration::from_secs(30), items.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.data(), b"0");
+    server.lose_next_reply(RequestMatcher::op(OpCode::Multi));
+    server.fail_times(RequestMatcher::op(OpCode::Sync), ErrorCode::ThrottledOp, 5);
+    server.fail_times(RequestMatcher::op(OpCode::Exists), ErrorCode::ThrottledOp, 5);
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        let item = tokio::time::timeout(Duration::from_secs(60), items.next()).await.unwrap().unwrap();
+        got.push(String::from_utf8(item.unwrap().into_data()).unwrap());
+    }
+    assert_eq!(got, ["1", "2"]);
+    assert!(queue_items(&server, "/slow").is_empty());
+}

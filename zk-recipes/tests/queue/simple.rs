@@ -157,3 +157,21 @@ async fn take_fails_with_session_ended_when_the_session_expires() {
     let got = tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
     assert!(matches!(got, Err(Error::SessionEnded(_))), "{got:?}");
 }
+
+/// `take_timeout` waits at most its timeout, even when the server does not answer (a paused
+/// connection): the reads and retries are bounded by the deadline too.
+#[tokio::test(start_paused = true)]
+async fn take_timeout_keeps_its_deadline_while_the_server_is_silent() {
+    let server = server(31).await;
+    let zk = client(&server).await;
+    let queue = SimpleDistributedQueue::new(zk.clone(), "/silent").unwrap();
+    queue.offer(b"x").await.unwrap();
+    assert!(server.pause_connection(zk.session_id(), Duration::from_secs(20)));
+    let started = tokio::time::Instant::now();
+    let got = queue.take_timeout(Duration::from_millis(100)).await.unwrap();
+    assert_eq!(got, None, "nothing could be read in time");
+    assert!(started.elapsed() < Duration::from_millis(200), "took {:?}", started.elapsed());
+    // The item is still there once the server answers again.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(queue.take_timeout(Duration::from_secs(5)).await.unwrap().as_deref(), Some(&b"x"[..]));
+}
