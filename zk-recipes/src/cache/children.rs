@@ -59,9 +59,10 @@ pub enum PathEvent {
 /// name -> [`ChildData`] ([`PathCache::current`]).
 ///
 /// It holds one persistent recursive watch on the parent (events deeper than the children
-/// are ignored), or one-shot watches where the server lacks `addWatch`. The parent need not
-/// exist: children appear when it is created. See the [module docs](super) for the session
-/// events and the ordering guarantees.
+/// are ignored), or, where the server lacks `addWatch`, one-shot watches: data and children
+/// of the parent, data of each child (the child counters of a child's `Stat` are then as of
+/// its last data read). The parent need not exist: children appear when it is created. See
+/// the [module docs](super) for the session events and the ordering guarantees.
 ///
 /// # Examples
 ///
@@ -101,10 +102,13 @@ impl PathCache {
         Ok(PathCache { engine: Engine::new(client, path, 1)?, with_data: true })
     }
 
-    /// Whether to keep the children's data (default true). Without it, snapshots and events
-    /// carry `data: None`; a change of a child's data is still reported (its stat changed).
+    /// Whether to keep the children's data (default true), as Curator's `cacheData`. Without
+    /// it the cache still reads each child's data (with its stat) but does not keep it:
+    /// snapshots and events carry `data: None`, and a change of a child's data is still
+    /// reported (its stat changed).
     pub fn with_data(mut self, keep: bool) -> Self {
         self.with_data = keep;
+        self.engine.set_keep_data(keep);
         self
     }
 
@@ -218,5 +222,32 @@ impl Stream for PathCache {
             Change::Initialized => Some(PathEvent::Initialized),
             Change::Lost(e) => Some(PathEvent::Lost(e)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use zk_core::CreateMode;
+
+    use super::{PathCache, PathEvent};
+
+    /// Without data the model itself keeps none (not only the events and snapshots).
+    #[tokio::test(start_paused = true)]
+    async fn without_data_the_model_keeps_none() {
+        let server = zk_testing::TestServer::builder().no_tcp().seed(5).start().await.unwrap();
+        let zk = server.client().await.unwrap();
+        zk.create("/w", b"parent", CreateMode::Persistent).await.unwrap();
+        zk.create("/w/a", b"secret", CreateMode::Persistent).await.unwrap();
+        let mut cache = PathCache::new(zk.clone(), "/w").unwrap().with_data(false);
+        cache.start();
+        assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { .. })));
+        assert_eq!(cache.next().await, Some(PathEvent::Initialized));
+        zk.create("/w/b", b"more", CreateMode::Persistent).await.unwrap();
+        zk.set_data("/w/a", b"other", None).await.unwrap();
+        assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { .. })));
+        assert!(matches!(cache.next().await, Some(PathEvent::ChildUpdated { .. })));
+        let kept = cache.engine.with_model(|m| m.nodes.values().map(|n| n.data.len()).collect::<Vec<_>>());
+        assert_eq!(kept, [0, 0, 0], "the parent and both children, without their data");
     }
 }

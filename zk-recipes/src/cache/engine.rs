@@ -25,6 +25,8 @@ pub(super) struct Scope {
     pub(super) root: String,
     /// 0: the root only; 1: the root and its children; ...
     pub(super) max_depth: usize,
+    /// Whether the model keeps the nodes' data (else it is read but dropped).
+    pub(super) keep_data: bool,
 }
 
 impl Scope {
@@ -72,7 +74,7 @@ impl Engine {
         Ok(Engine {
             client: Mutex::new(client),
             factory: None,
-            scope: Scope { root: root.to_owned(), max_depth },
+            scope: Scope { root: root.to_owned(), max_depth, keep_data: true },
             shared: Arc::default(),
             task: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
@@ -86,6 +88,10 @@ impl Engine {
 
     pub(super) fn set_max_depth(&mut self, max_depth: usize) {
         self.scope.max_depth = max_depth;
+    }
+
+    pub(super) fn set_keep_data(&mut self, keep: bool) {
+        self.scope.keep_data = keep;
     }
 
     pub(super) fn set_factory(&mut self, factory: SessionFactory) {

@@ -14,26 +14,58 @@
 //! On ZooKeeper 3.6+ a cache holds **one** persistent watch, recursive below its root (plain
 //! for a [`NodeCache`]), as Curator's `CuratorCache` does, and re-reads each node a
 //! notification names. Where the server answers `addWatch` with `Unimplemented` the cache
-//! falls back to one-shot data and child watches on every cached node (Curator's `TreeCache`
-//! way); [`WatchStrategy`] tells which one is in use.
+//! falls back to one-shot watches (Curator's `TreeCache` way): a data watch on every cached
+//! node, and a child watch on every cached node above the depth limit (none for a
+//! [`NodeCache`], only the parent's for a [`PathCache`]). [`WatchStrategy`] tells which one is
+//! in use. In that mode the [`Stat`] of a node at the depth limit (the node of a
+//! [`NodeCache`], the children of a [`PathCache`]) is as of its last data read: its child
+//! counters (`cversion`, `numChildren`, `pzxid`) may lag, as in Curator.
+//!
+//! # What the events promise
 //!
 //! Every event is a real difference between the snapshot before and after it: the snapshot is
 //! updated first, then the event sent, so when you see an event the snapshot already shows
-//! it. No event is duplicated. Changes are reported in the order the server made them (its
-//! zxid order); a node changed several times before the cache re-read it is reported once,
-//! with its latest data (ZooKeeper sends no data with notifications; Curator coalesces the
-//! same way). The snapshot always converges to the server's state.
+//! it. No event is duplicated, and the snapshot always converges to the server's state.
+//!
+//! ZooKeeper sends no data with its notifications, so each one makes the cache re-read the
+//! node's *current* state. Hence:
+//!
+//! - **per node**, events come in the order of that node's changes, and each shows the
+//!   node's latest state when it was read; a node changed several times before it was
+//!   re-read is reported once, with its latest data (a node deleted and created again before
+//!   the cache handled the deletion is reported updated, one created and deleted before the
+//!   cache read it is not reported);
+//! - **across nodes**, no order is promised: a later change of one node may be reported
+//!   before an earlier change of another (the zxids in the events' [`Stat`]s tell the
+//!   server's order). Curator's caches behave the same;
+//! - a [`TreeCache`] reports parents before children when nodes are added, and children
+//!   before parents when they are removed; a node whose parent is not cached (for example a
+//!   parent this session may not read) is not cached either.
+//!
+//! # Throughput
+//!
+//! The notifications a persistent watch has delivered are handled in batches of up to 1024:
+//! a node named several times in a batch is read once, and all the batch's reads are sent
+//! together (pipelined on the session's connection), their answers applied in the order
+//! sent; nodes found new are listed after that. A busy subtree thus costs about one round
+//! trip per batch rather than per notification. Notifications not handled yet wait in the
+//! watch's queue, which is not bounded (zk-core buffers them as the server sends them). In
+//! the one-shot mode each fired watch is handled on its own (the server sends at most one
+//! notification per watch until it is set again).
 //!
 //! # Life cycle and session events
 //!
 //! `new` checks the arguments, `start` spawns the background task; the first events describe
 //! the nodes already there (added events, parents before children), then `Initialized`.
 //! `close` (or dropping the cache) stops the task and removes its watch; the stream then ends.
+//! Until then the cache follows the server however many changes it sees (there is no cap).
 //!
 //! - **Disconnected**: the snapshot is kept as it was; nothing is reported.
-//! - **Reconnected** (same session): the whole cached subtree is read again and only the
-//!   differences from the snapshot are reported (a persistent watch does not replay what
-//!   changed while disconnected). Re-syncs that fail are retried with backoff.
+//! - **Reconnected** (same session), or connected to a read-only server: the whole cached
+//!   subtree is read again and only the differences from the snapshot are reported (a
+//!   persistent watch does not replay what changed while disconnected). Re-syncs that fail
+//!   are retried with backoff; after more than 60 failures in a row the cache reports
+//!   `Lost(Error::RetriesExhausted(..))`.
 //! - **Expired** (or the client closed): `Lost(Error::SessionEnded(..))` is reported, the
 //!   snapshot is kept (stale). A zk-core client never opens a second session, so the cache
 //!   needs a new one: given a [`SessionFactory`](crate::SessionFactory) with
@@ -42,8 +74,8 @@
 //!   rejoins an election). Either way it reads everything again, reports only the differences
 //!   from the kept snapshot, then `Initialized` again.
 //!
-//! Nodes this session may not read (`NoAuth`) are left out of the snapshot. Events are
-//! buffered without bound until the stream is polled.
+//! Nodes this session may not read (`NoAuth`) are left out of the snapshot, and so are the
+//! nodes below them. Events are buffered without bound until the stream is polled.
 //!
 //! # Examples
 //!
@@ -105,7 +137,7 @@ pub enum WatchStrategy {
     /// One persistent watch (`addWatch`, ZooKeeper 3.6+): recursive below the root, plain
     /// for a single node.
     Persistent,
-    /// One-shot data and child watches on every cached node, set again after each fires (for
-    /// servers without `addWatch`).
+    /// One-shot watches, set again after each fires (for servers without `addWatch`): a data
+    /// watch on every cached node, a child watch on every cached node above the depth limit.
     OneShot,
 }

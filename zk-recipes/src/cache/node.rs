@@ -34,8 +34,9 @@ pub enum NodeEvent {
 /// ([`NodeCache::current`]).
 ///
 /// It holds one persistent (non-recursive) watch on the node, or a one-shot data watch where
-/// the server lacks `addWatch`. See the [module docs](super) for the session events and the
-/// ordering guarantees.
+/// the server lacks `addWatch` (no child watch: in that mode the child counters of the
+/// node's [`Stat`](zk_core::Stat) are as of its last data read). See the
+/// [module docs](super) for the session events and the ordering guarantees.
 ///
 /// # Examples
 ///

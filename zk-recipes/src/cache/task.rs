@@ -3,11 +3,18 @@
 //!
 //! With ZooKeeper 3.6+ it holds one persistent watch (recursive below the root, plain for a
 //! single node) and re-reads each node a notification names. Where `addWatch` is
-//! unimplemented it falls back to one-shot data and child watches on every cached node, as
-//! Curator's `TreeCache` does. After a reconnect it re-reads the whole subtree (a persistent
-//! watch does not replay what changed meanwhile) and reports only the differences.
+//! unimplemented it falls back to one-shot watches, as Curator's `TreeCache` does: a data
+//! watch on every cached node and a child watch on every cached node above the depth limit.
+//! After a reconnect (or on connecting to a read-only server) it re-reads the whole subtree
+//! (a persistent watch does not replay what changed meanwhile) and reports only the
+//! differences. A node whose parent is not cached is not cached either: the parent is read
+//! instead.
+//!
+//! The notifications a persistent watch has delivered are taken in batches: one re-read per
+//! node however many notifications named it, all the batch's reads sent at once (zk-core
+//! pipelines them on the connection), their answers applied in the order sent.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -26,9 +33,8 @@ use super::WatchStrategy;
 use crate::error::Error;
 use crate::persistent_node::SessionFactory;
 
-/// Rounds of the task's loop; each follows a notification, a session change or a timer, so
-/// this is never reached in practice.
-const MAX_ROUNDS: u64 = 100_000_000;
+/// Notifications of the persistent watch taken (and coalesced) in one batch.
+const MAX_BATCH: usize = 1024;
 /// Nodes one refresh may read before giving up (the cached subtree's size bound).
 const MAX_NODES: usize = 1_000_000;
 /// Failed re-syncs in a row before the cache gives up and reports [`Change::Lost`].
@@ -47,6 +53,28 @@ enum How {
     Children,
     /// Everything, and the same for every child (a re-sync).
     Deep,
+    /// Only its list of children: it was just read and found new (a batch defers listing).
+    List,
+}
+
+/// What the notifications of one batch ask about one node.
+#[derive(Debug, Clone, Copy, Default)]
+struct Need {
+    /// The node's last notification in the batch: `Some(true)` created or changed (read it),
+    /// `Some(false)` deleted (drop it without reading).
+    data: Option<bool>,
+    /// Its child counters changed (read its stat).
+    stat: bool,
+}
+
+/// A read of a batch, sent and not answered yet.
+enum Pending {
+    Data(BoxFuture<'static, zk_core::Result<(Vec<u8>, Stat)>>),
+    Stat(BoxFuture<'static, zk_core::Result<Option<Stat>>>),
+    /// Deleted: dropped without a read.
+    Gone,
+    /// Nothing to read.
+    Nothing,
 }
 
 /// Which one-shot watch fired.
@@ -119,10 +147,18 @@ impl Run {
         let mut session = self.client.session_events();
         let mut l =
             Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true };
-        for _ in 0..MAX_ROUNDS {
+        // Not bounded in count: the cache follows the server for as long as it lives (a cap
+        // would stop a busy cache after a while). Each round is bounded in time: it waits for
+        // a session event, a batch of notifications, a fired one-shot watch or a timer, then
+        // does a bounded amount of I/O (at most `MAX_BATCH` notifications, `MAX_NODES` reads,
+        // each request ending with the session's timeout at the latest). The session's end
+        // leaves the loop (`lose`), and so do re-syncs failing `MAX_FAILURES` times in a row.
+        loop {
             let step = tokio::select! {
                 ev = session.next_event() => match ev {
-                    Some(SessionEvent::Reconnected) => {
+                    // A read-only server may hold an older state, and changes made while
+                    // disconnected are not replayed: re-read everything either way.
+                    Some(SessionEvent::Reconnected | SessionEvent::ConnectedReadOnly) => {
                         l.resync_at.get_or_insert_with(Instant::now);
                         Ok(())
                     }
@@ -132,12 +168,16 @@ impl Run {
                     Some(_) => Ok(()),
                 },
                 ev = next_watch(&mut self.watcher), if self.watcher.is_some() => match ev {
-                    Some(ev) if ev.event_type != EventType::PersistentWatchRemoved => self.on_event(ev).await,
+                    Some(ev) if ev.event_type != EventType::PersistentWatchRemoved => {
+                        let (batch, ended) = self.drain(ev);
+                        let step = self.on_events(&batch).await;
+                        if ended {
+                            self.watch_ended(&mut l);
+                        }
+                        step
+                    }
                     _ => {
-                        // The watch ended without the session ending: set it again.
-                        self.watcher = None;
-                        l.need_watch = true;
-                        l.resync_at.get_or_insert_with(Instant::now);
+                        self.watch_ended(&mut l);
                         Ok(())
                     }
                 },
@@ -163,7 +203,28 @@ impl Run {
             session = self.client.session_events();
             l = Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true };
         }
-        self.lose(Error::RetriesExhausted("cache task rounds"));
+    }
+
+    /// The persistent watch ended without the session ending: set it again and re-sync.
+    fn watch_ended(&mut self, l: &mut Loop) {
+        self.watcher = None;
+        l.need_watch = true;
+        l.resync_at.get_or_insert_with(Instant::now);
+    }
+
+    /// `first` and the notifications already delivered after it (at most [`MAX_BATCH`]),
+    /// and whether the watch ended meanwhile.
+    fn drain(&mut self, first: WatchedEvent) -> (Vec<WatchedEvent>, bool) {
+        let mut batch = vec![first];
+        let Some(w) = self.watcher.as_mut() else { return (batch, false) };
+        while batch.len() < MAX_BATCH {
+            match w.next_event().now_or_never() {
+                None => break,
+                Some(Some(ev)) if ev.event_type != EventType::PersistentWatchRemoved => batch.push(ev),
+                Some(_) => return (batch, true),
+            }
+        }
+        (batch, false)
     }
 
     /// A failed step: the session's end stops the cache; anything else is repaired by a
@@ -281,35 +342,108 @@ impl Run {
         self.refresh(&root, How::Deep).await
     }
 
-    /// One notification of the persistent watch.
-    async fn on_event(&mut self, ev: WatchedEvent) -> zk_core::Result<()> {
-        let in_scope = self.scope.depth(&ev.path).is_some();
-        match ev.event_type {
-            EventType::NodeCreated | EventType::NodeDataChanged if in_scope => {
-                self.refresh(&ev.path, How::Data).await?;
+    /// A batch of notifications of the persistent watch. Each node named is handled once,
+    /// as its last notification says (a node deleted last is dropped without a read), in the
+    /// order the nodes were first named; every read is sent before the first answer is
+    /// awaited, and the answers are applied in the order sent, so each node's events keep
+    /// their order and show its latest state. Listing the children of a node found new waits
+    /// until the whole batch is applied (a later read must not be overtaken by an earlier one).
+    async fn on_events(&mut self, batch: &[WatchedEvent]) -> zk_core::Result<()> {
+        let mut order: Vec<&str> = Vec::new();
+        let mut needs: HashMap<&str, Need> = HashMap::new();
+        for ev in batch {
+            let path = ev.path.as_str();
+            let in_scope = self.scope.depth(path).is_some();
+            let data = match ev.event_type {
+                EventType::NodeCreated | EventType::NodeDataChanged if in_scope => Some(true),
+                EventType::NodeDeleted if in_scope => Some(false),
+                _ => None,
+            };
+            let stat = ev.event_type == EventType::NodeChildrenChanged && in_scope;
+            if data.is_some() || stat {
+                let need = needs.entry(path).or_insert_with(|| {
+                    order.push(path);
+                    Need::default()
+                });
+                need.data = data.or(need.data);
+                need.stat |= stat;
             }
-            EventType::NodeDeleted if in_scope => self.remove(&ev.path),
-            EventType::NodeChildrenChanged if in_scope => return self.refresh_stat(&ev.path).await,
-            _ => {}
+            if matches!(ev.event_type, EventType::NodeCreated | EventType::NodeDeleted)
+                && path != self.scope.root
+                && self.scope.depth(parent(path)).is_some()
+            {
+                // The parent's child counters changed; recursive watches do not say so.
+                needs
+                    .entry(parent(path))
+                    .or_insert_with(|| {
+                        order.push(parent(path));
+                        Need::default()
+                    })
+                    .stat = true;
+            }
         }
-        if matches!(ev.event_type, EventType::NodeCreated | EventType::NodeDeleted)
-            && ev.path != self.scope.root
-        {
-            // The parent's child counters changed; recursive watches do not say so.
-            self.refresh_stat(parent(&ev.path)).await?;
+        // Send every read first...
+        let pending: Vec<(&str, Pending)> = order
+            .iter()
+            .map(|&path| {
+                let need = needs[path];
+                let read = match need.data {
+                    Some(true) => Pending::Data(self.client.get_data(path).boxed()),
+                    Some(false) => Pending::Gone,
+                    // Only a cached node's counters are kept; a read brings the others'.
+                    None if !lock(&self.shared.model).contains(path) => Pending::Nothing,
+                    None => Pending::Stat(self.client.exists(path).boxed()),
+                };
+                (path, read)
+            })
+            .collect();
+        // ...then apply the answers in the order sent.
+        let mut later = VecDeque::new();
+        for (path, read) in pending {
+            match read {
+                Pending::Nothing => {}
+                Pending::Gone => self.remove(path),
+                Pending::Stat(f) => {
+                    if let Some(Some(stat)) = skip_missing(f.await)? {
+                        lock(&self.shared.model).apply_stat(path, stat);
+                    }
+                }
+                Pending::Data(f) => {
+                    let read = skip_missing(f.await)?;
+                    if self.orphan(path) {
+                        later.push_back((parent(path).to_owned(), How::Children));
+                    } else if self.apply_data(path, read) == Some(Applied::New)
+                        && self.scope.depth(path).is_some_and(|d| d < self.scope.max_depth)
+                    {
+                        later.push_back((path.to_owned(), How::List));
+                    }
+                }
+            }
         }
-        Ok(())
+        self.refresh_all(later).await
     }
 
-    /// Takes the child counters of a cached node's current stat.
-    async fn refresh_stat(&mut self, path: &str) -> zk_core::Result<()> {
-        if self.scope.depth(path).is_none() || !lock(&self.shared.model).contains(path) {
-            return Ok(());
+    /// True when `path` is not the root and its parent is not cached: it must not be added
+    /// (parents come before children; a parent this session may not read hides its subtree).
+    fn orphan(&self, path: &str) -> bool {
+        path != self.scope.root && !lock(&self.shared.model).contains(parent(path))
+    }
+
+    /// Records a read of `path` (`None`: missing or unreadable, so dropped) and sends the
+    /// change it makes; `None` when the node is gone.
+    fn apply_data(&self, path: &str, read: Option<(Vec<u8>, Stat)>) -> Option<Applied> {
+        let Some((mut data, stat)) = read else {
+            self.remove(path);
+            return None;
+        };
+        if !self.scope.keep_data {
+            data = Vec::new();
         }
-        if let Some(stat) = self.client.exists(path).await? {
-            lock(&self.shared.model).apply_stat(path, stat);
+        let (applied, change) = lock(&self.shared.model).apply_read(path, data, stat);
+        if let Some(c) = change {
+            self.emit(c);
         }
-        Ok(())
+        Some(applied)
     }
 
     fn remove(&self, path: &str) {
@@ -321,12 +455,17 @@ impl Run {
 
     /// Re-reads `start` (and, as `how` says, its children), breadth first.
     async fn refresh(&mut self, start: &str, how: How) -> zk_core::Result<()> {
-        let mut queue = VecDeque::from([(start.to_owned(), how)]);
+        self.refresh_all(VecDeque::from([(start.to_owned(), how)])).await
+    }
+
+    /// Re-reads the nodes of `queue` (and, as each one's `How` says, its children), breadth
+    /// first.
+    async fn refresh_all(&mut self, mut queue: VecDeque<(String, How)>) -> zk_core::Result<()> {
         for _ in 0..MAX_NODES {
             let Some((path, how)) = queue.pop_front() else { return Ok(()) };
             self.refresh_one(&path, how, &mut queue).await?;
         }
-        Err(zk_core::Error::BadArguments(format!("more than {MAX_NODES} nodes below {start}")))
+        Err(zk_core::Error::BadArguments(format!("more than {MAX_NODES} nodes to re-read at once")))
     }
 
     async fn refresh_one(
@@ -336,22 +475,31 @@ impl Run {
         queue: &mut VecDeque<(String, How)>,
     ) -> zk_core::Result<()> {
         let Some(depth) = self.scope.depth(path) else { return Ok(()) };
-        let Some((data, stat)) = self.read_data(path).await? else {
-            self.remove(path);
+        if self.orphan(path) {
+            // Its parent is not cached (unreadable, or gone and back meanwhile): read the
+            // parent and its children instead.
+            queue.push_back((parent(path).to_owned(), How::Children));
             return Ok(());
-        };
-        let (applied, change) = lock(&self.shared.model).apply_read(path, data, stat);
-        if let Some(c) = change {
-            self.emit(c);
         }
-        let expand = depth < self.scope.max_depth;
-        let list = if self.one_shot() {
-            how != How::Data
-                || applied == Applied::New
-                || !self.pending.contains(&(path.to_owned(), Kind::Children))
+        let applied = if how == How::List {
+            if !lock(&self.shared.model).contains(path) {
+                return Ok(());
+            }
+            Applied::New
         } else {
-            expand && (how != How::Data || applied == Applied::New)
+            let read = self.read_data(path).await?;
+            let Some(applied) = self.apply_data(path, read) else { return Ok(()) };
+            applied
         };
+        let expand = depth < self.scope.max_depth;
+        let list = expand
+            && if self.one_shot() {
+                how != How::Data
+                    || applied == Applied::New
+                    || !self.pending.contains(&(path.to_owned(), Kind::Children))
+            } else {
+                how != How::Data || applied == Applied::New
+            };
         if !list {
             return Ok(());
         }
@@ -360,9 +508,6 @@ impl Run {
             return Ok(());
         };
         lock(&self.shared.model).apply_stat(path, stat);
-        if !expand {
-            return Ok(());
-        }
         names.sort();
         let known = lock(&self.shared.model).children(path);
         for gone in known.iter().filter(|k| names.binary_search(k).is_err()) {

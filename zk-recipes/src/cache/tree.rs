@@ -50,9 +50,10 @@ pub enum TreeEvent {
 /// [`TreeEvent`]s and a snapshot full path -> [`NodeData`] ([`TreeCache::current`]).
 ///
 /// It holds one persistent recursive watch on the root (events below the depth limit are
-/// ignored), or one-shot data and child watches on every cached node where the server lacks
-/// `addWatch`. The root need not exist. See the [module docs](super) for an example, the
-/// session events and the ordering guarantees.
+/// ignored), or, where the server lacks `addWatch`, one-shot watches: a data watch on every
+/// cached node and a child watch on every cached node above the depth limit. The root need
+/// not exist. See the [module docs](super) for an example, the session events and the
+/// ordering guarantees.
 #[derive(Debug)]
 pub struct TreeCache {
     engine: Engine,

@@ -1,6 +1,7 @@
 //! Integration tests of the caches, against zk-testing's embedded server on a paused clock
 //! (and the key scripted scenarios on both backends).
 
+mod batch;
 mod faults;
 mod node;
 mod on_backends;
@@ -102,5 +103,19 @@ pub(crate) async fn read_nodes(c: &Client, root: &str, min: usize, max: usize) -
             }
         }
     }
+    out
+}
+
+/// The paths below `prefix` (included) that `session` watches on the embedded server, sorted.
+pub(crate) fn watched(server: &TestServer, session: i64, prefix: &str) -> Vec<String> {
+    let mut out: Vec<String> = server
+        .watches()
+        .into_iter()
+        .filter(|(s, _)| *s == session)
+        .flat_map(|(_, paths)| paths)
+        .filter(|p| depth(prefix, p).is_some())
+        .collect();
+    out.sort();
+    out.dedup();
     out
 }

@@ -6,7 +6,7 @@ use zk_recipes::cache::{NodeCache, NodeEvent};
 
 use crate::script::{check, run, Probe, Truth, NODE_STEPS};
 use crate::tree::{server_with, strategy};
-use crate::{client, next, take};
+use crate::{client, next, settle, take, watched};
 
 async fn scripted(fallback: bool) {
     let server = server_with(21, fallback).await;
@@ -41,4 +41,25 @@ async fn existing_node_at_start() {
     cache.start();
     assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+v", "init"]);
     check(&mut cache, Truth::Server(&server), "/n", 0, 0).await;
+}
+
+/// With one-shot watches a NodeCache sets only its node's data watch: a child created below
+/// the node fires nothing, a change of the node is still seen.
+#[tokio::test(start_paused = true)]
+async fn one_shot_mode_sets_only_a_data_watch() {
+    let server = server_with(23, true).await;
+    let zk = client(&server).await;
+    zk.create("/n", b"v", CreateMode::Persistent).await.unwrap();
+    let cz = client(&server).await;
+    let mut cache = NodeCache::new(cz.clone(), "/n").unwrap();
+    cache.start();
+    assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+v", "init"]);
+    settle().await;
+    assert_eq!(watched(&server, cz.session_id(), "/n"), ["/n"]);
+    let sent = server.notifications_sent();
+    zk.create("/n/child", b"", CreateMode::Persistent).await.unwrap();
+    settle().await;
+    assert_eq!(server.notifications_sent(), sent, "no child watch on the node");
+    zk.set_data("/n", b"w", None).await.unwrap();
+    assert_eq!(NodeCache::show(&next(&mut cache).await), "~w");
 }

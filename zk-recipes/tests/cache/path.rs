@@ -6,7 +6,7 @@ use zk_recipes::cache::{PathCache, PathEvent};
 
 use crate::script::{check, run, Op, Probe, Step, Truth, PATH_STEPS};
 use crate::tree::{server_with, strategy};
-use crate::{client, next, take};
+use crate::{client, next, settle, take, watched};
 
 async fn scripted(fallback: bool) {
     let server = server_with(11, fallback).await;
@@ -82,4 +82,27 @@ async fn without_data() {
     let snap = cache.current();
     assert_eq!(snap["a"].data, None);
     assert_eq!(snap["a"].stat, server.tree().into_iter().find(|n| n.path == "/w/a").unwrap().stat);
+}
+
+/// With one-shot watches a PathCache watches the parent's children and each child's data,
+/// not the children's children: a grandchild created fires nothing.
+#[tokio::test(start_paused = true)]
+async fn one_shot_mode_sets_no_child_watch_on_the_children() {
+    let server = server_with(14, true).await;
+    let zk = client(&server).await;
+    zk.create("/w", b"", CreateMode::Persistent).await.unwrap();
+    zk.create("/w/a", b"1", CreateMode::Persistent).await.unwrap();
+    let cz = client(&server).await;
+    let mut cache = PathCache::new(cz.clone(), "/w").unwrap();
+    cache.start();
+    assert_eq!(take(&mut cache, 2, PathCache::show).await, ["+a=1", "init"]);
+    settle().await;
+    assert_eq!(watched(&server, cz.session_id(), "/w"), ["/w", "/w/a"]);
+    let sent = server.notifications_sent();
+    zk.create("/w/a/deep", b"", CreateMode::Persistent).await.unwrap();
+    settle().await;
+    assert_eq!(server.notifications_sent(), sent, "no child watch on /w/a");
+    zk.create("/w/b", b"2", CreateMode::Persistent).await.unwrap();
+    assert_eq!(PathCache::show(&next(&mut cache).await), "+b=2");
+    check(&mut cache, Truth::Server(&server), "/w", 1, 1).await;
 }

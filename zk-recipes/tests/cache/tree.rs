@@ -92,8 +92,9 @@ async fn initial_tree_is_reported_parents_first_with_one_shot_watches() {
     initial_tree(true).await;
 }
 
-/// Nodes below the depth limit are neither cached nor reported, but the child counters of
-/// the deepest cached nodes stay exact.
+/// Nodes below the depth limit are neither cached nor reported; with a persistent watch the
+/// child counters of the deepest cached nodes stay exact (one-shot watches set no child watch
+/// there, as Curator's `TreeCache`).
 async fn depth_limit(fallback: bool) {
     let server = server_with(3, fallback).await;
     let zk = client(&server).await;
