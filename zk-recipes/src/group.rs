@@ -24,8 +24,6 @@ use crate::protected::backoff;
 /// A snapshot of a group: member id -> member data.
 pub type Members = BTreeMap<String, Vec<u8>>;
 
-/// Iterations of the members loop per session; each follows a watch event or an error.
-const MAX_ROUNDS: u64 = 10_000_000;
 /// Sessions the members loop follows (a new one after each expiry).
 const MAX_SESSIONS: u32 = 100_000;
 
@@ -282,7 +280,9 @@ async fn follow_sessions(path: String, mut clients: watch::Receiver<Client>, gro
 /// session ends.
 async fn follow(client: &Client, path: &str, group: &Group) {
     let mut failures = 0u32;
-    for _ in 0..MAX_ROUNDS {
+    // No cap on rounds: each waits for a membership change (or backs off after an error,
+    // with the failures in a row bounded), for as long as the session lives.
+    loop {
         let watchers = match read(client, path).await {
             Ok((members, watchers)) => {
                 failures = 0;

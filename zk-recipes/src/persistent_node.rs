@@ -15,8 +15,6 @@ use zk_core::{Client, ClientBuilder, CreateMode, EventType, Stat};
 use crate::error::{Error, Result};
 use crate::protected::{self, backoff, ensure_containers, Cleanup};
 
-/// Iterations of a session's keep-alive loop; each follows a watch event or an error.
-const MAX_ROUNDS: u64 = 10_000_000;
 /// New sessions a node may go through (each after an expiry).
 const MAX_SESSIONS: u32 = 100_000;
 /// Attempts of a delete on close failing with retryable errors.
@@ -488,7 +486,10 @@ async fn reconnect(factory: &SessionFactory) -> Option<Client> {
 async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
     let mut node: Option<String> = None;
     let mut failures = 0u32;
-    for _ in 0..MAX_ROUNDS {
+    // No cap on rounds: each waits for a watch event on the node (or backs off after an
+    // error, with `classify` bounding the failures in a row), and the node lives as long as
+    // the session.
+    loop {
         let path = match &node {
             Some(p) => p.clone(),
             None => match create_and_publish(shared, client).await {
@@ -528,7 +529,6 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
             }
         }
     }
-    SessionEnd::Fatal(zk_core::Error::Timeout)
 }
 
 /// Retryable errors back off (`None`: go on); others end the session's loop.

@@ -28,10 +28,6 @@ use crate::protected::{self, backoff, Cleanup};
 /// The name of latch nodes, after the protected prefix (Curator's `LeaderLatch.LOCK_NAME`).
 pub const LATCH_NAME: &str = "latch-";
 
-/// Iterations of the election loop; each follows a watch, a session change or an error, so
-/// this is never reached in practice.
-const MAX_ROUNDS: u64 = 10_000_000;
-
 /// A change of a latch's leadership or connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -380,7 +376,9 @@ impl Run {
         let mut ours: Option<Ours> = None;
         let (mut suspended, mut lost_at, mut lost_locally) = (false, None::<Instant>, false);
         let mut retries = 0;
-        for _ in 0..MAX_ROUNDS {
+        // No cap on rounds: each waits for a session change or a change of the election (or
+        // backs off after an error), for as long as the latch runs.
+        loop {
             let state = *states.borrow_and_update();
             if state.is_terminal() {
                 let renewing = self.factory.is_some() && state == zk_core::SessionState::Expired;
@@ -444,7 +442,6 @@ impl Run {
                 }
             }
         }
-        tracing::warn!(path = %self.path, "leader latch: gave up after too many rounds");
     }
 
     /// After an expiry, opens a new session with the factory (bounded attempts with backoff)
