@@ -7,7 +7,11 @@ mod node;
 mod on_backends;
 mod path;
 mod script;
+#[path = "../support/mod.rs"]
+mod support;
 mod tree;
+
+pub(crate) use support::{client, server, settle};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,21 +22,6 @@ use zk_testing::TestServer;
 
 /// What the tests compare: full path -> (data, stat).
 pub(crate) type Nodes = BTreeMap<String, (Vec<u8>, Stat)>;
-
-/// A fresh embedded server (in-process clients only).
-pub(crate) async fn server(seed: u64) -> TestServer {
-    TestServer::builder().no_tcp().seed(seed).start().await.expect("server starts")
-}
-
-/// A client with a 30 s session timeout.
-pub(crate) async fn client(server: &TestServer) -> Client {
-    server.client_builder().session_timeout(Duration::from_secs(30)).connect().await.expect("connects")
-}
-
-/// Lets every in-flight request and background task finish (the paused clock jumps ahead).
-pub(crate) async fn settle() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-}
 
 /// The next item of `s`, failing the test after 10 s.
 pub(crate) async fn next<S: Stream + Unpin>(s: &mut S) -> S::Item {

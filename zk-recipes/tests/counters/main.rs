@@ -5,21 +5,14 @@ mod atomic_long;
 mod curator_mix;
 mod on_backends;
 mod shared_count;
+#[path = "../support/mod.rs"]
+mod support;
+
+pub(crate) use support::{client, server};
 
 use std::time::Duration;
 
-use zk_core::Client;
 use zk_testing::TestServer;
-
-/// A fresh embedded server (in-process clients only).
-pub(crate) async fn server(seed: u64) -> TestServer {
-    TestServer::builder().no_tcp().seed(seed).start().await.expect("server starts")
-}
-
-/// A client with a 30 s session timeout.
-pub(crate) async fn client(server: &TestServer) -> Client {
-    server.client_builder().session_timeout(Duration::from_secs(30)).connect().await.expect("connects")
-}
 
 /// The raw data of `path` as the server holds it.
 pub(crate) fn raw(server: &TestServer, path: &str) -> Option<Vec<u8>> {

@@ -5,22 +5,15 @@ mod barrier;
 mod group;
 mod on_backends;
 mod persistent_node;
+#[path = "../support/mod.rs"]
+mod support;
+
+pub(crate) use support::{client, server, settle};
 
 use std::time::Duration;
 
-use zk_core::Client;
 use zk_recipes::persistent_node::SessionFactory;
 use zk_testing::TestServer;
-
-/// A fresh embedded server (in-process clients only).
-pub(crate) async fn server(seed: u64) -> TestServer {
-    TestServer::builder().no_tcp().seed(seed).start().await.expect("server starts")
-}
-
-/// A client with a 30 s session timeout.
-pub(crate) async fn client(server: &TestServer) -> Client {
-    server.client_builder().session_timeout(Duration::from_secs(30)).connect().await.expect("connects")
-}
 
 /// New sessions on `server`, for recipes that outlive an expiry.
 pub(crate) fn factory(server: &TestServer) -> SessionFactory {
@@ -30,11 +23,6 @@ pub(crate) fn factory(server: &TestServer) -> SessionFactory {
 /// The ephemeral owner of `path` on the server, if the node exists.
 pub(crate) fn owner(server: &TestServer, path: &str) -> Option<i64> {
     server.tree().into_iter().find(|n| n.path == path).map(|n| n.stat.ephemeral_owner)
-}
-
-/// Lets every in-flight request and background task finish (the paused clock jumps ahead).
-pub(crate) async fn settle() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
 /// Waits (bounded) for `fut`, failing the test with `what` on timeout.

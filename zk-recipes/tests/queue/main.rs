@@ -6,31 +6,18 @@ mod at_most_once;
 mod curator_mix;
 mod on_backends;
 mod simple;
+#[path = "../support/mod.rs"]
+mod support;
+
+pub(crate) use support::{client, server, settle};
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use zk_core::Client;
 use zk_testing::TestServer;
-
-/// A fresh embedded server (in-process clients only).
-pub(crate) async fn server(seed: u64) -> TestServer {
-    TestServer::builder().no_tcp().seed(seed).start().await.expect("server starts")
-}
-
-/// A client with a 30 s session timeout.
-pub(crate) async fn client(server: &TestServer) -> Client {
-    server.client_builder().session_timeout(Duration::from_secs(30)).connect().await.expect("connects")
-}
-
-/// Lets every in-flight request and background task finish (the paused clock jumps ahead).
-pub(crate) async fn settle() {
-    tokio::time::sleep(Duration::from_millis(500)).await;
-}
 
 /// Wraps a future and counts how often it is polled: a consumer waiting on a watch is polled
 /// a handful of times, one that polls the server is woken by every reply.
