@@ -6,10 +6,8 @@
 //!
 //! A missing Java or Curator fails the test with the command that installs them.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
 use zk_core::Client;
 use zk_recipes::counter::{DistributedAtomicLong, SharedCount};
 use zk_testing::java::{self, INSTALL_HINT};
@@ -26,31 +24,8 @@ const INCREMENTS: i64 = 50;
 const LONG_START: i64 = (1 << 40) + 5;
 const SHARED_START: i32 = -7;
 
-/// Compiles `CuratorCount.java` once per test process and returns the classes directory.
-async fn compiled() -> PathBuf {
-    static CLASSES: OnceCell<PathBuf> = OnceCell::const_new();
-    CLASSES
-        .get_or_init(|| async {
-            let classes =
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-count-{}", std::process::id()));
-            std::fs::create_dir_all(&classes).expect("create the classes directory");
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/counters/CuratorCount.java");
-            let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-            java::compile(&source, &classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
-            assert!(
-                classes.join("CuratorCount.class").is_file(),
-                "javac wrote no CuratorCount.class; {INSTALL_HINT}"
-            );
-            classes
-        })
-        .await
-        .clone()
-}
-
 async fn curator_reads_ours_and_we_read_curators(b: &Backend) {
-    let classes = compiled().await;
-    let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-    let classpath = java::join_classpath(std::iter::once(classes).chain(jars));
+    let classpath = crate::support::curator_program("counters/CuratorCount.java", "CuratorCount").await;
     let root = b.create_root("counters-curator").await;
     let client = within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect");
     let shared = SharedCount::new(client.clone(), &format!("{root}/shared"), 0).unwrap();

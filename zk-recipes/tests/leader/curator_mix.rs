@@ -20,12 +20,10 @@
 //! A missing Java or Curator fails the test with the command that installs them.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::OnceCell;
 use zk_core::{Client, CreateMode, Op};
 use zk_recipes::{layout, Election, LeaderLatch, Participant, LATCH_NAME};
 use zk_testing::java::{self, INSTALL_HINT};
@@ -65,28 +63,6 @@ impl Mode {
             Mode::Selector => layout::MUTEX_LOCK_NAME,
         }
     }
-}
-
-/// Compiles `CuratorLeader.java` once per test process (javac is killed after 90 s) and
-/// returns the classes directory.
-async fn compiled() -> PathBuf {
-    static CLASSES: OnceCell<PathBuf> = OnceCell::const_new();
-    CLASSES
-        .get_or_init(|| async {
-            let classes =
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-leader-{}", std::process::id()));
-            std::fs::create_dir_all(&classes).expect("create the classes directory");
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/leader/CuratorLeader.java");
-            let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-            java::compile(&source, &classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
-            assert!(
-                classes.join("CuratorLeader.class").is_file(),
-                "javac wrote no CuratorLeader.class; {INSTALL_HINT}"
-            );
-            classes
-        })
-        .await
-        .clone()
 }
 
 async fn connect(connect_string: &str) -> Client {
@@ -210,7 +186,7 @@ async fn selector_mix(b: &Backend) {
 
 async fn mix(b: &Backend, mode: Mode) {
     let name = b.name();
-    let classes = compiled().await;
+    let cp = crate::support::curator_program("leader/CuratorLeader.java", "CuratorLeader").await;
     let root = b.create_root(&format!("leader-curator-{}", mode.arg())).await;
     let setup = connect(&b.connect_string()).await;
     for (node, data) in [("owner", ""), ("terms", "0"), ("log", ""), ("election", "")] {
@@ -220,8 +196,6 @@ async fn mix(b: &Backend, mode: Mode) {
             .expect("setup");
     }
 
-    let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-    let cp = java::join_classpath(std::iter::once(classes.clone()).chain(jars));
     let mut jvm = java::jvm(&cp, "CuratorLeader").unwrap_or_else(|e| panic!("{e}"));
     jvm.args([mode.arg(), &b.connect_string(), &root, &ROUNDS.to_string()]);
     let jvm = tokio::spawn(java::run(jvm, None, JVM_TIMEOUT));

@@ -14,13 +14,12 @@
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::sync::OnceCell;
 use zk_core::CreateMode;
 use zk_recipes::{layout, InterProcessMutex};
 use zk_testing::java::{self, INSTALL_HINT};
@@ -33,34 +32,6 @@ zk_testing::both_backends!(worker_threads = 4; curator_and_us_on_one_lock);
 const ITERATIONS: u64 = 15;
 /// The JVM is killed (by PID) if it runs longer; its own watchdog fires at 40 s.
 const JVM_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// Curator's jars and the classes directory, joined for `-cp`.
-fn classpath(classes: &Path) -> String {
-    let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-    java::join_classpath(std::iter::once(classes.to_path_buf()).chain(jars))
-}
-
-/// Compiles `CuratorLocker.java` once per test process (bounded: javac is killed by PID after
-/// 90 s) and returns the classes directory.
-async fn compiled() -> PathBuf {
-    static CLASSES: OnceCell<PathBuf> = OnceCell::const_new();
-    CLASSES
-        .get_or_init(|| async {
-            let classes =
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-locker-{}", std::process::id()));
-            std::fs::create_dir_all(&classes).expect("create the classes directory");
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/locks/CuratorLocker.java");
-            let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-            java::compile(&source, &classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
-            assert!(
-                classes.join("CuratorLocker.class").is_file(),
-                "javac wrote no CuratorLocker.class; {INSTALL_HINT}"
-            );
-            classes
-        })
-        .await
-        .clone()
-}
 
 /// Appends one line to the shared log with a single `O_APPEND` write.
 fn log_line(file: &Path, line: &str) {
@@ -76,16 +47,17 @@ fn seq_of(node_name: &str) -> u64 {
 }
 
 async fn curator_and_us_on_one_lock(b: &Backend) {
-    let classes = compiled().await;
+    let classpath = crate::support::curator_program("locks/CuratorLocker.java", "CuratorLocker").await;
     let root = b.create_root("locks-curator-mix").await;
     let lock = format!("{root}/lock");
     let counter = format!("{root}/counter");
     let setup = b.client().await;
     setup.create(&counter, b"0", CreateMode::Persistent).await.expect("create the counter");
-    let log_file = classes.join(format!("mix-{}.log", root.trim_start_matches('/')));
+    let log_file =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("mix-{}.log", root.trim_start_matches('/')));
     let _ = std::fs::remove_file(&log_file);
 
-    let mut jvm = java::jvm(&classpath(&classes), "CuratorLocker").unwrap_or_else(|e| panic!("{e}"));
+    let mut jvm = java::jvm(&classpath, "CuratorLocker").unwrap_or_else(|e| panic!("{e}"));
     jvm.args([&b.connect_string(), &root, &ITERATIONS.to_string()])
         .arg(&log_file)
         .stdin(Stdio::null())

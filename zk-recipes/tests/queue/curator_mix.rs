@@ -5,14 +5,12 @@
 //!
 //! A missing Java or Curator fails the test with the command that installs them.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::OnceCell;
 use zk_core::Client;
 use zk_recipes::queue::DistributedQueue;
-use zk_testing::java::{self, INSTALL_HINT};
+use zk_testing::java;
 use zk_testing::Backend;
 
 zk_testing::both_backends!(curator_and_us_share_a_queue);
@@ -22,37 +20,11 @@ const JVM_TIMEOUT: Duration = Duration::from_secs(45);
 /// Items each side puts one by one (plus a two-item multi node).
 const COUNT: usize = 5;
 
-fn classpath(classes: &Path) -> String {
-    let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-    java::join_classpath(std::iter::once(classes.to_path_buf()).chain(jars))
-}
-
-/// Compiles `CuratorQueue.java` once per test process and returns the classes directory.
-async fn compiled() -> PathBuf {
-    static CLASSES: OnceCell<PathBuf> = OnceCell::const_new();
-    CLASSES
-        .get_or_init(|| async {
-            let classes =
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("curator-queue-{}", std::process::id()));
-            std::fs::create_dir_all(&classes).expect("create the classes directory");
-            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/queue/CuratorQueue.java");
-            let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-            java::compile(&source, &classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
-            assert!(
-                classes.join("CuratorQueue.class").is_file(),
-                "javac wrote no CuratorQueue.class; {INSTALL_HINT}"
-            );
-            classes
-        })
-        .await
-        .clone()
-}
-
 /// Runs `CuratorQueue` with `args` and returns its stdout; fails the test unless it ends
 /// with "DONE".
 async fn curator(b: &Backend, args: &[&str]) -> String {
-    let classes = compiled().await;
-    let mut jvm = java::jvm(&classpath(&classes), "CuratorQueue").unwrap_or_else(|e| panic!("{e}"));
+    let classpath = crate::support::curator_program("queue/CuratorQueue.java", "CuratorQueue").await;
+    let mut jvm = java::jvm(&classpath, "CuratorQueue").unwrap_or_else(|e| panic!("{e}"));
     jvm.arg(b.connect_string()).args(args);
     let out = java::run(jvm, None, JVM_TIMEOUT).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(

@@ -24,3 +24,25 @@ pub(crate) async fn client(server: &TestServer) -> Client {
 pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
+
+/// Compiles the Curator program `tests/<source>` (class `class`) once per test process
+/// (javac is bounded and killed by PID by `zk_testing::java::compile`) and returns the
+/// classpath to run it with: its classes directory, then Curator's jars.
+pub(crate) async fn curator_program(source: &str, class: &str) -> String {
+    static CLASSES: tokio::sync::OnceCell<std::path::PathBuf> = tokio::sync::OnceCell::const_new();
+    use zk_testing::java::{self, INSTALL_HINT};
+    let jars = || java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
+    let classes = CLASSES
+        .get_or_init(|| async {
+            let dir = format!("{}-{}", class.to_lowercase(), std::process::id());
+            let classes = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+            std::fs::create_dir_all(&classes).expect("create the classes directory");
+            let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(source);
+            java::compile(&source, &classes, &jars()).await.unwrap_or_else(|e| panic!("{e}"));
+            let class_file = classes.join(format!("{class}.class"));
+            assert!(class_file.is_file(), "javac wrote no {class}.class; {INSTALL_HINT}");
+            classes
+        })
+        .await;
+    java::join_classpath(std::iter::once(classes.clone()).chain(jars()))
+}
