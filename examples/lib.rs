@@ -113,19 +113,7 @@ impl Sandbox {
             return Ok(());
         }
         let proxy = self.proxy.as_ref().ok_or("no proxy in front of the ensemble")?;
-        proxy.set_refusing(true);
-        let thief =
-            Client::builder(&self.connect).session(victim.session_id(), &victim.session_password()).connect();
-        let closed: Result<(), BoxError> = match timeout(patience, thief).await {
-            Ok(Ok(thief)) => {
-                thief.close().await;
-                Ok(())
-            }
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err("attaching to the session timed out".into()),
-        };
-        proxy.set_refusing(false);
-        closed?;
+        timeout(patience, proxy.expire_session(victim)).await??;
         timeout(patience, state.wait_for(|s| *s == SessionState::Expired)).await??;
         Ok(())
     }

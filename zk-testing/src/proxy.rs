@@ -128,6 +128,36 @@ impl TcpProxy {
         self.shared.refusing.store(refusing, Ordering::SeqCst);
     }
 
+    /// Ends the session of `client`, a client connected through this proxy, as an expiry on
+    /// the server behind it would: works on a real ZooKeeper, which has no call for it.
+    ///
+    /// While the proxy refuses new connections (so `client` cannot win its session back by
+    /// reconnecting), a second client attaches to the session directly with its id and
+    /// password, which makes the server close `client`'s connection, and closes the session.
+    /// Then refusals stop: `client` reconnects and hears that its session expired, and its
+    /// ephemeral nodes are gone. On [`TestServer`](crate::TestServer),
+    /// [`TestServer::expire_session`](crate::TestServer::expire_session) is simpler.
+    ///
+    /// # Errors
+    /// The second client's connect error (for example [`zk_core::Error::SessionExpired`]
+    /// when the session had already ended).
+    pub async fn expire_session(&self, client: &zk_core::Client) -> zk_core::Result<()> {
+        self.set_refusing(true);
+        let attach = zk_core::Client::builder(&self.upstream.to_string())
+            .session(client.session_id(), &client.session_password())
+            .connect()
+            .await;
+        let out = match attach {
+            Ok(twin) => {
+                twin.close().await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        self.set_refusing(false);
+        out
+    }
+
     /// How many proxied connections are open now (refused ones never count).
     pub fn connections(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)

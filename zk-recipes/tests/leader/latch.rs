@@ -193,7 +193,7 @@ async fn standard_latch_leader_is_suspended_by_a_short_disconnect() {
     assert!(leads, "re-elected once the reconnected session confirms its node");
 }
 
-zk_testing::both_backends!(worker_threads = 4; five_participants_failover);
+zk_testing::both_backends!(worker_threads = 4; five_participants_failover, expired_leader_is_lost_then_rejoins_behind);
 
 /// Five participants on five sessions over TCP in real time: one leader, and each close hands
 /// leadership to exactly the next participant by sequence.
@@ -231,6 +231,80 @@ async fn five_participants_failover(b: &Backend) {
     }
     let expected: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
     assert_eq!(elected_order(&log), expected, "{}: leader order", b.name());
+}
+
+/// The leader's session is expired on the server (through a proxy, so this works on a real
+/// ZooKeeper too): the old leader is Suspended, then Lost, the next one leads, and with a
+/// session factory the old leader rejoins behind the others on a new session.
+async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
+    let root = b.create_root("leader-latch-expiry").await;
+    let path = format!("{root}/election");
+    let connect = b.connect_string();
+    let connect_in_time = |cs: String| async move {
+        tokio::time::timeout(Duration::from_secs(10), zk_core::Client::connect(&cs))
+            .await
+            .expect("connect in time")
+    };
+    let proxy = b.proxy().await;
+    let log: Log = Arc::default();
+    let factory = {
+        let connect = connect.clone();
+        zk_recipes::SessionFactory::from_builder(zk_core::Client::builder(&connect))
+    };
+    let (mut latches, mut p0_client) = (Vec::new(), None);
+    for i in 0..3 {
+        // p0, the first leader, talks through the proxy.
+        let cs = if i == 0 { proxy.connect_string() } else { connect.clone() };
+        let zk = connect_in_time(cs).await.expect("connect");
+        if i == 0 {
+            p0_client = Some(zk.clone());
+        }
+        let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap().renew_sessions(factory.clone());
+        record(&latch, format!("p{i}"), &log);
+        latch.start();
+        for _ in 0..500 {
+            if latch.node().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latches.push(latch);
+    }
+    assert!(latches[0].await_leadership(Duration::from_secs(10)).await.unwrap(), "{}", b.name());
+    let old = latches[0].participants().await.unwrap();
+    assert_eq!(old.len(), 3, "{}", b.name());
+
+    let p0_client = p0_client.expect("p0 joined");
+    tokio::time::timeout(Duration::from_secs(10), proxy.expire_session(&p0_client))
+        .await
+        .expect("expire in time")
+        .expect("expired");
+    assert!(latches[1].await_leadership(Duration::from_secs(30)).await.unwrap(), "{}: p1 succeeds", b.name());
+    // p0 comes back on a new session, behind p2.
+    let mut ids = Vec::new();
+    for _ in 0..500 {
+        ids = latches[1].participants().await.unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>();
+        if ids.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ids, [b"p1".to_vec(), b"p2".to_vec(), b"p0".to_vec()], "{}", b.name());
+    let log = log.lock().unwrap().clone();
+    let p0: Vec<LatchEvent> = log.iter().filter(|e| e.0 == "p0").map(|e| e.1).collect();
+    assert_eq!(
+        p0,
+        [LatchEvent::Elected, LatchEvent::Suspended, LatchEvent::NotLeader, LatchEvent::Lost],
+        "{}",
+        b.name()
+    );
+    // No order across clients is asserted here: p0's disconnect crosses the proxy while p1
+    // hears of the deletion directly, so either may come first in real time. The server's
+    // own order (connection closed before the deletions) is checked on the paused clock in
+    // `expired_leader_is_suspended_then_lost`.
+    for latch in &latches {
+        latch.close().await.unwrap();
+    }
 }
 
 /// Given a session factory, a latch whose session expires reports Lost, opens a new session
