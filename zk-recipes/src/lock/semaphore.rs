@@ -87,10 +87,10 @@ impl InterProcessSemaphore {
     ///
     /// # Errors
     /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path, or
-    /// [`zk_core::Error::BadArguments`] when `max_leases` is 0.
+    /// [`Error::InvalidArgument`] when `max_leases` is 0.
     pub fn new(client: Client, path: &str, max_leases: usize) -> Result<Self> {
         if max_leases == 0 {
-            return Err(zk_core::Error::BadArguments("max_leases must be at least 1".into()).into());
+            return Err(Error::InvalidArgument("max_leases must be at least 1".into()));
         }
         Self::build(client, path, MaxLeases::Fixed(max_leases))
     }
@@ -127,8 +127,8 @@ impl InterProcessSemaphore {
     /// waiting; [`Error::NodeVanished`] when someone deletes our lease node while we wait;
     /// [`Error::Zk`] for other ZooKeeper errors (retryable ones are retried a bounded number
     /// of times first), including [`zk_core::Error::NoNode`] when the shared count node is
-    /// missing and [`zk_core::Error::BadArguments`] when it does not hold 4 bytes. No node is
-    /// left behind on error.
+    /// missing; [`Error::Malformed`] when it does not hold 4 bytes. No node is left behind on
+    /// error.
     ///
     /// # Cancellation safety
     /// Safe to drop at any await: our lease node and mutex node (created or being created) are
@@ -143,7 +143,7 @@ impl InterProcessSemaphore {
     ///
     /// # Errors
     /// As [`InterProcessSemaphore::acquire`]; also [`Error::Zk`] with
-    /// [`zk_core::Error::BadArguments`] when `n` is 0 or exceeds a fixed limit (it could never
+    /// [`Error::InvalidArgument`] when `n` is 0 or exceeds a fixed limit (it could never
     /// be satisfied).
     ///
     /// # Cancellation safety
@@ -219,7 +219,7 @@ impl InterProcessSemaphore {
         let too_many = matches!(self.max, MaxLeases::Fixed(max) if n > max);
         if n == 0 || too_many {
             let why = format!("cannot acquire {n} leases (limit {:?})", self.max);
-            return Err(zk_core::Error::BadArguments(why).into());
+            return Err(Error::InvalidArgument(why));
         }
         let mut leases = Vec::with_capacity(n);
         for _ in 0..n {
@@ -340,18 +340,16 @@ impl InterProcessSemaphore {
             MaxLeases::Fixed(n) => Ok((*n, None)),
             MaxLeases::Shared(path) => {
                 let (data, _, watcher) = self.client.get_data_and_watch(path).await?;
-                Ok((decode_count(&data)?, Some(watcher)))
+                Ok((decode_count(path, &data)?, Some(watcher)))
             }
         }
     }
 }
 
-/// A Curator `SharedCount` value: a big-endian `i32`; negative counts admit nobody.
-fn decode_count(data: &[u8]) -> Result<usize> {
-    let bytes: [u8; 4] = data.try_into().map_err(|_| {
-        zk_core::Error::BadArguments(format!("a shared count holds 4 bytes, not {}", data.len()))
-    })?;
-    Ok(usize::try_from(i32::from_be_bytes(bytes)).unwrap_or(0))
+/// A Curator `SharedCount` value at `path` (see [`crate::counter::SharedCount`]); negative
+/// counts admit nobody.
+fn decode_count(path: &str, data: &[u8]) -> Result<usize> {
+    Ok(usize::try_from(crate::counter::decode_i32(path, data)?).unwrap_or(0))
 }
 
 /// One lease of an [`InterProcessSemaphore`]: its node under `<path>/leases`.
@@ -423,8 +421,8 @@ mod tests {
 
     #[test]
     fn shared_count_is_a_big_endian_i32() {
-        assert_eq!(decode_count(&3i32.to_be_bytes()).unwrap(), 3);
-        assert_eq!(decode_count(&(-1i32).to_be_bytes()).unwrap(), 0);
-        assert!(decode_count(b"abc").is_err());
+        assert_eq!(decode_count("/c", &3i32.to_be_bytes()).unwrap(), 3);
+        assert_eq!(decode_count("/c", &(-1i32).to_be_bytes()).unwrap(), 0);
+        assert!(matches!(decode_count("/c", b"abc"), Err(Error::Malformed { .. })));
     }
 }
