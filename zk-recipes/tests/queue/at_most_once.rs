@@ -285,7 +285,7 @@ async fn a_consumer_ends_with_session_ended_when_its_session_expires() {
 /// is ever delivered twice, and none is lost: a take whose reply was lost is settled by its
 /// receipt.
 #[tokio::test(start_paused = true)]
-async fn under_chaos_no_item_is_delivered_twice() {
+async fn under_chaos_every_item_is_delivered_exactly_once() {
     const ITEMS: usize = 300;
     let server = server(8).await;
     let producer = DistributedQueue::new(client(&server).await, "/chaos").unwrap();
