@@ -284,6 +284,25 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let _ = w.shutdown().await;
 }
 
+/// The requests a read-only server answers with NOTREADONLY (§2.6).
+fn is_write_class(req: &Request) -> bool {
+    matches!(
+        req,
+        Request::Create(_)
+            | Request::Create2(_)
+            | Request::CreateContainer(_)
+            | Request::CreateTtl(_)
+            | Request::Delete(_)
+            | Request::DeleteContainer(_)
+            | Request::SetData(_)
+            | Request::SetAcl(_)
+            | Request::Check(_)
+            | Request::Multi(_)
+            | Request::Reconfig(_)
+            | Request::Sync(_)
+    )
+}
+
 /// Encodes a reply frame.
 pub(crate) fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(20 + body.len());
@@ -310,13 +329,14 @@ pub(crate) fn connect_frame(
     timeout_ms: i32,
     session_id: i64,
     passwd: &[u8],
+    server_read_only: bool,
 ) -> Vec<u8> {
     let resp = ConnectResponse {
         protocol_version: 0,
         timeout_ms,
         session_id,
         passwd: passwd.to_vec(),
-        read_only: req.read_only.map(|_| false),
+        read_only: req.read_only.map(|_| server_read_only),
     };
     let mut v = Vec::with_capacity(48);
     write_frame(&mut v, |b| resp.encode(b));
@@ -368,6 +388,10 @@ impl Core {
                 return Flow::Continue;
             }
         };
+        if self.read_only && is_write_class(&req) {
+            self.reply(conn, hdr.xid, ErrorCode::NotReadOnly.code(), &[], now);
+            return Flow::Continue;
+        }
         let action = self.faults.on_request(&req, &mut self.rng);
         match action {
             Some(Action::Fail(code)) => {

@@ -26,7 +26,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
         let _ = writeln!(out, "Connections: {conns}");
         let _ = writeln!(out, "Outstanding: 0");
         let _ = writeln!(out, "Zxid: 0x{zxid:x}");
-        let _ = writeln!(out, "Mode: standalone");
+        let _ = writeln!(out, "Mode: {}", if core.read_only { "read-only" } else { "standalone" });
         let _ = writeln!(out, "Node count: {nodes}");
     };
     let now = Instant::now();
@@ -50,7 +50,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
     };
     match word {
         "ruok" => out.push_str("imok"),
-        "isro" => out.push_str("rw"),
+        "isro" => out.push_str(if core.read_only { "ro" } else { "rw" }),
         "srvr" => stats(&mut out),
         "stat" => {
             let _ = writeln!(out, "Zookeeper version: {VERSION}");

@@ -146,6 +146,7 @@
 //! | authentication | digest, SASL, x509, ... | digest only (plus the implicit `ip` identity and an optional super digest); SASL and other schemes get AUTHFAILED and the connection closes | a test server needs no Kerberos |
 //! | auth replies | answered on receipt, may overtake earlier replies | answered in order | kazoo matches the -4 reply with its oldest pending request (§3.3) |
 //! | `whoAmI` order | the identities in Java `HashSet` order | in the order they were added | no contract; zkCli output is compared with the lines sorted |
+//! | read-only mode | only a partitioned member with `readonlymode.enabled=true`; its sessions are local and not resumable elsewhere | on command ([`TestServer::set_read_only`], or the builder), with the §2.6 behaviour (refuses clients that do not accept it, NOTREADONLY for writes and `sync`); one session table, so sessions resume across the switch | lets a test reach ConnectedReadOnly without an ensemble |
 //! | four-letter words | `srvr` only unless whitelisted | all of `ruok srvr stat cons mntr conf envi wchs dump isro` | nothing to hide in a test |
 //! | container/TTL reaper | every 60 s by default, at most 10,000 a minute | every 1 s by default ([`TestServerBuilder::reap_interval`]), at most 10,000 a run | tests should not wait a minute |
 //! | session ids and passwords | from the start time and `java.util.Random` | from the seed | reproducible traces |

@@ -52,6 +52,8 @@ pub(crate) struct Core {
     pub(crate) up: bool,
     /// Sessions cut off from the server until the given time.
     pub(crate) partitions: HashMap<i64, Instant>,
+    /// Serving as a read-only server (§2.6): only read-only-aware clients, no writes.
+    pub(crate) read_only: bool,
 }
 
 /// State shared by the server handle, its tasks and its connections.
@@ -77,9 +79,12 @@ impl Shared {
     pub(crate) fn handshake(&self, mut handle: ConnHandle, req: &ConnectRequest) -> Option<ConnId> {
         let now = Instant::now();
         let mut core = self.lock();
-        if !core.up || req.last_zxid_seen > core.state.last_zxid() {
+        // A read-only server closes on clients that do not accept one, without a reply (§2.4).
+        let refused_read_only = core.read_only && req.read_only != Some(true);
+        if !core.up || refused_read_only || req.last_zxid_seen > core.state.last_zxid() {
             return None;
         }
+        let read_only = core.read_only;
         core.next_conn += 1;
         let conn = core.next_conn;
         let timeout = core.sessions.negotiate(req.timeout_ms);
@@ -89,7 +94,7 @@ impl Shared {
             let (id, pw) = sessions.create(timeout, conn, now, rng);
             core.state.create_session();
             handle.session = id;
-            Ok(connect_frame(req, timeout_ms, id, &pw))
+            Ok(connect_frame(req, timeout_ms, id, &pw, read_only))
         } else {
             let resumed = core.sessions.resume(req.session_id, &req.passwd, timeout, conn, now);
             let old = match &resumed {
@@ -101,9 +106,9 @@ impl Shared {
             match resumed {
                 Ok(_) => {
                     handle.session = req.session_id;
-                    Ok(connect_frame(req, timeout_ms, req.session_id, &req.passwd))
+                    Ok(connect_frame(req, timeout_ms, req.session_id, &req.passwd, read_only))
                 }
-                Err(_) => Err(connect_frame(req, 0, 0, &[0; 16])),
+                Err(_) => Err(connect_frame(req, 0, 0, &[0; 16], read_only)),
             }
         };
         let peer = handle.peer.clone();
@@ -225,12 +230,19 @@ async fn housekeeping(shared: Weak<Shared>, tick: Duration, reap_every: Duration
 pub struct TestServerBuilder {
     config: Config,
     seed: Option<u64>,
+    read_only: bool,
 }
 
 impl TestServerBuilder {
     /// Listen on this address (port 0 picks a free one).
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.config.addr = Some(addr);
+        self
+    }
+
+    /// Start as a read-only server (see [`TestServer::set_read_only`]); default false.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
         self
     }
 
@@ -315,6 +327,7 @@ impl TestServerBuilder {
             config_super_digest: self.config.super_digest.clone(),
             up: true,
             partitions: HashMap::new(),
+            read_only: self.read_only,
         };
         let shared =
             Arc::new(Shared { core: Mutex::new(core), config: self.config.clone(), start, epoch_ms });
@@ -404,6 +417,7 @@ impl TestServer {
                 epoch_ms: None,
             },
             seed: None,
+            read_only: false,
         }
     }
 
@@ -490,6 +504,24 @@ impl TestServer {
     /// Cuts every connection.
     pub fn drop_all_connections(&self) {
         self.shared.lock().kill_all();
+    }
+
+    /// Switches to (`true`) or from read-only mode, as an ensemble member does when it loses
+    /// or regains its quorum with `readonlymode.enabled=true` (§2.6): every connection is cut.
+    /// A read-only server accepts only clients that accept a read-only server (and tells
+    /// them it is one), serves reads, and answers writes and `sync` with `NotReadOnly`.
+    ///
+    /// Unlike a real read-only member, which knows only its own local sessions, the embedded
+    /// server keeps one session table: a session resumes across the switch.
+    pub fn set_read_only(&self, read_only: bool) {
+        let mut core = self.shared.lock();
+        core.read_only = read_only;
+        core.kill_all();
+    }
+
+    /// True while serving read-only (see [`TestServer::set_read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.shared.lock().read_only
     }
 
     /// Freezes a session's connection for `d` (a partition: no bytes either way). False if it

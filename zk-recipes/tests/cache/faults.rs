@@ -80,6 +80,32 @@ async fn reconnect_reports_exactly_the_differences_with_one_shot_watches() {
     reconnect(true).await;
 }
 
+/// A cache whose client comes back on a read-only server (its ensemble member lost quorum
+/// meanwhile) re-syncs there too: it reports what changed while it was cut off.
+#[tokio::test(start_paused = true)]
+async fn reconnecting_to_a_read_only_server_resyncs() {
+    let server = server_with(36, false).await;
+    let zk = client(&server).await;
+    for (p, d) in [("/app", ""), ("/app/a", "1"), ("/app/b", "1")] {
+        zk.create(p, d.as_bytes(), CreateMode::Persistent).await.unwrap();
+    }
+    let cz = server.client_builder().read_only(true).connect().await.unwrap();
+    let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
+    cache.start();
+    assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
+    let mut states = cz.session_events();
+    assert!(server.partition_session(cz.session_id(), Duration::from_secs(5)));
+    assert!(server.drop_connection(cz.session_id()));
+    zk.set_data("/app/a", b"2", None).await.unwrap();
+    zk.delete("/app/b", None).await.unwrap();
+    settle().await;
+    server.set_read_only(true);
+    wait_for(&mut states, SessionEvent::ConnectedReadOnly).await;
+    settle().await;
+    assert_eq!(sorted(ready(&mut cache, TreeCache::show)), ["-/app/b", "~/app/a=2"]);
+    check(&mut cache, Truth::Server(&server), "/app", 0, usize::MAX).await;
+}
+
 /// A PathCache whose connection is merely dropped (it reconnects at once) converges too.
 #[tokio::test(start_paused = true)]
 async fn path_cache_converges_after_a_dropped_connection() {

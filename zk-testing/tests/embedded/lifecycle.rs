@@ -120,3 +120,66 @@ async fn a_watch_abandoned_in_flight_is_removed_on_the_server() {
     assert_eq!(server.notifications_sent(), before, "no event for the abandoned watches");
     c.close().await;
 }
+
+/// Read-only mode (protocol reference §2.4, §2.6), and zk-core's side of it: a client that
+/// accepts a read-only server is ConnectedReadOnly there, reads work and writes fail with
+/// NotReadOnly; a client that does not is refused; when the server is read-write again both
+/// carry on in their sessions.
+#[tokio::test(start_paused = true)]
+async fn read_only_mode_serves_reads_and_refuses_writes() {
+    use zk_core::{Error, Op, SessionState};
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let plain = server.client().await.unwrap();
+    plain.create("/ro", b"v1", CreateMode::Persistent).await.unwrap();
+    let ro_ok = server.client_builder().read_only(true).connect().await.unwrap();
+    assert_eq!(ro_ok.state(), SessionState::Connected, "a read-write server says so");
+    let mut ro_events = ro_ok.session_events();
+    let mut plain_events = plain.session_events();
+
+    server.set_read_only(true);
+    assert!(server.is_read_only());
+    assert_eq!(next(&mut ro_events).await, Some(SessionEvent::Disconnected));
+    assert_eq!(next(&mut ro_events).await, Some(SessionEvent::ConnectedReadOnly));
+    assert_eq!(ro_ok.state(), SessionState::ConnectedReadOnly);
+    assert_eq!(ro_ok.get_data("/ro").await.unwrap().0, b"v1", "reads are served");
+    assert!(ro_ok.get_children("/").await.unwrap().contains(&"ro".to_owned()));
+    assert_eq!(ro_ok.create("/x", b"", CreateMode::Persistent).await.err(), Some(Error::NotReadOnly));
+    assert_eq!(ro_ok.set_data("/ro", b"v2", None).await.err(), Some(Error::NotReadOnly));
+    assert_eq!(ro_ok.delete("/ro", None).await.err(), Some(Error::NotReadOnly));
+    assert_eq!(ro_ok.sync("/ro").await.err(), Some(Error::NotReadOnly));
+    let multi = ro_ok.multi(&[Op::set_data("/ro", b"v3", None)]).await;
+    assert!(matches!(multi, Err(Error::NotReadOnly) | Err(Error::MultiFailed { .. })), "{multi:?}");
+    // A client that does not accept a read-only server is refused: no session.
+    assert_eq!(next(&mut plain_events).await, Some(SessionEvent::Disconnected));
+    // (Kept well inside the plain client's session timeout, or it would expire meanwhile.)
+    let refused = server.client_builder().session_timeout(Duration::from_secs(4)).connect();
+    let err = tokio::time::timeout(Duration::from_secs(15), refused).await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::ConnectFailed(_)), "{err:?}");
+    assert!(!plain.state().is_connected(), "the plain client waits for a read-write server");
+
+    server.set_read_only(false);
+    assert_eq!(next(&mut ro_events).await, Some(SessionEvent::Disconnected));
+    assert_eq!(next(&mut ro_events).await, Some(SessionEvent::Reconnected));
+    assert_eq!(next(&mut plain_events).await, Some(SessionEvent::Reconnected));
+    ro_ok.set_data("/ro", b"v2", None).await.unwrap();
+    assert_eq!(plain.get_data("/ro").await.unwrap().0, b"v2");
+    ro_ok.close().await;
+    plain.close().await;
+}
+
+/// A read-only server says so to `isro` and `srvr`.
+#[tokio::test]
+async fn read_only_mode_shows_in_four_letter_words() {
+    let server = TestServer::builder().read_only(true).start().await.unwrap();
+    let addr = server.addr().unwrap();
+    assert_eq!(zk_testing::four_letter_word(addr, "isro").await.unwrap(), "ro");
+    assert!(zk_testing::four_letter_word(addr, "srvr").await.unwrap().contains("Mode: read-only"));
+    server.set_read_only(false);
+    assert_eq!(zk_testing::four_letter_word(addr, "isro").await.unwrap(), "rw");
+    assert!(zk_testing::four_letter_word(addr, "srvr").await.unwrap().contains("Mode: standalone"));
+}
+
+/// The next session event, within 30 s.
+async fn next(events: &mut zk_core::SessionEvents) -> Option<SessionEvent> {
+    tokio::time::timeout(Duration::from_secs(30), events.next_event()).await.unwrap()
+}
