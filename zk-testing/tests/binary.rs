@@ -96,3 +96,19 @@ fn a_corrupt_snapshot_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--read-only` starts a read-only server: it says so, and a plain client gets no session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_flag_serves_read_only() {
+    let (child, connect) = start(&["--read-only"]);
+    let addr: std::net::SocketAddr = connect.parse().unwrap();
+    assert_eq!(zk_testing::four_letter_word(addr, "isro").await.unwrap(), "ro");
+    let ro = zk_core::Client::builder(&connect).read_only(true).connect().await.unwrap();
+    assert_eq!(ro.state(), zk_core::SessionState::ConnectedReadOnly);
+    assert_eq!(
+        ro.create("/x", b"", zk_core::CreateMode::Persistent).await.err(),
+        Some(zk_core::Error::NotReadOnly)
+    );
+    ro.close().await;
+    terminate(child);
+}

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run -p zk-testing --bin zk-testing-server -- --port 2181
 //!     [--addr 127.0.0.1] [--tick-ms 2000] [--seed N] [--snapshot FILE] [--no-ttl]
-//!     [--reap-interval-ms 1000]
+//!     [--reap-interval-ms 1000] [--read-only]
 //! ```
 //!
 //! Prints `connect string: 127.0.0.1:PORT` once it is serving, then serves until it gets
@@ -26,10 +26,11 @@ struct Args {
     snapshot: Option<PathBuf>,
     ttl: bool,
     reap_ms: u64,
+    read_only: bool,
 }
 
 const USAGE: &str = "usage: zk-testing-server [--addr IP] [--port N] [--tick-ms MS] [--seed N] \
-                     [--snapshot FILE] [--no-ttl] [--reap-interval-ms MS]";
+                     [--snapshot FILE] [--no-ttl] [--reap-interval-ms MS] [--read-only]";
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
@@ -40,6 +41,7 @@ fn parse() -> Result<Args, String> {
         snapshot: None,
         ttl: true,
         reap_ms: 1000,
+        read_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +66,7 @@ fn parse() -> Result<Args, String> {
             }
             "--snapshot" => a.snapshot = Some(PathBuf::from(value()?)),
             "--no-ttl" => a.ttl = false,
+            "--read-only" => a.read_only = true,
             "--reap-interval-ms" => {
                 let v = value()?;
                 a.reap_ms = v.parse().ok().filter(|t| *t > 0).ok_or_else(|| bad(&v))?;
@@ -80,6 +83,7 @@ async fn run(a: Args) -> Result<(), String> {
         .addr(SocketAddr::new(a.addr, a.port))
         .tick(Duration::from_millis(a.tick_ms))
         .extended_types(a.ttl)
+        .read_only(a.read_only)
         .reap_interval(Duration::from_millis(a.reap_ms));
     if let Some(seed) = a.seed {
         b = b.seed(seed);
