@@ -9,9 +9,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use zk_recipes::queue::{Delivery, DistributedQueue};
 use zk_recipes::Error;
-use zk_testing::Chaos;
 
-use crate::{client, server, settle, Polls};
+use crate::{chaos_queue, client, server, settle, Polls};
 
 async fn next(stream: &mut zk_recipes::queue::AtLeastOnce) -> Delivery {
     tokio::time::timeout(Duration::from_secs(10), stream.next())
@@ -257,19 +256,9 @@ async fn several_producers_and_consumers_process_everything_once() {
 async fn under_chaos_nothing_is_lost() {
     const ITEMS: usize = 150;
     let server = server(17).await;
-    let producer = DistributedQueue::new(client(&server).await, "/chaos").unwrap();
-    for i in 0..ITEMS {
-        producer.put(format!("{i}").as_bytes()).await.unwrap();
-    }
-    server.set_chaos(Some(Chaos {
-        drop_connection: 0.02,
-        lose_reply: 0.02,
-        max_latency: Duration::from_millis(2),
-    }));
     let processed = Arc::new(Mutex::new(HashSet::new()));
     let mut consumers = Vec::new();
-    for _ in 0..3 {
-        let q = DistributedQueue::new(client(&server).await, "/chaos").unwrap();
+    for q in chaos_queue(&server, "/chaos", ITEMS).await {
         let processed = processed.clone();
         consumers.push(tokio::spawn(async move {
             let mut stream = q.at_least_once();

@@ -12,7 +12,7 @@ use zk_recipes::queue::{DistributedQueue, QueueItem};
 use zk_recipes::Error;
 use zk_testing::Chaos;
 
-use crate::{client, queue_items, server, settle, Polls};
+use crate::{chaos_queue, client, queue_items, server, settle, Polls};
 
 /// Per consumer, the `(sequence, payload)` of each item it took, in order.
 pub(crate) type Logs = Arc<Mutex<Vec<Vec<(i32, String)>>>>;
@@ -288,19 +288,9 @@ async fn a_consumer_ends_with_session_ended_when_its_session_expires() {
 async fn under_chaos_every_item_is_delivered_exactly_once() {
     const ITEMS: usize = 300;
     let server = server(8).await;
-    let producer = DistributedQueue::new(client(&server).await, "/chaos").unwrap();
-    for i in 0..ITEMS {
-        producer.put(format!("{i}").as_bytes()).await.unwrap();
-    }
-    server.set_chaos(Some(Chaos {
-        drop_connection: 0.02,
-        lose_reply: 0.02,
-        max_latency: Duration::from_millis(2),
-    }));
     let got = Arc::new(Mutex::new(Vec::new()));
     let mut consumers = Vec::new();
-    for _ in 0..3 {
-        let q = DistributedQueue::new(client(&server).await, "/chaos").unwrap();
+    for q in chaos_queue(&server, "/chaos", ITEMS).await {
         let got = got.clone();
         consumers.push(tokio::spawn(async move {
             let mut items = q.at_most_once();

@@ -50,3 +50,28 @@ pub(crate) fn queue_items(server: &TestServer, dir: &str) -> Vec<String> {
     };
     server.children(dir).into_iter().filter(is_item).collect()
 }
+
+/// Puts `items` items (`"0"`, `"1"`, ...) in the queue at `path`, turns on seeded chaos
+/// (dropped connections, lost replies, random delays) and returns three handles on the queue,
+/// each on its own session, for the consumers.
+pub(crate) async fn chaos_queue(
+    server: &TestServer,
+    path: &str,
+    items: usize,
+) -> Vec<zk_recipes::queue::DistributedQueue> {
+    use zk_recipes::queue::DistributedQueue;
+    let producer = DistributedQueue::new(client(server).await, path).unwrap();
+    for i in 0..items {
+        producer.put(format!("{i}").as_bytes()).await.unwrap();
+    }
+    server.set_chaos(Some(zk_testing::Chaos {
+        drop_connection: 0.02,
+        lose_reply: 0.02,
+        max_latency: std::time::Duration::from_millis(2),
+    }));
+    let mut queues = Vec::new();
+    for _ in 0..3 {
+        queues.push(DistributedQueue::new(client(server).await, path).unwrap());
+    }
+    queues
+}
