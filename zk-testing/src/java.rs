@@ -123,24 +123,29 @@ pub fn clean_env(command: &mut Command) -> &mut Command {
     command
 }
 
-/// Compiles `java_file` with `javac` into `out_dir` against `classpath` (plus `out_dir`),
-/// killing `javac` after [`COMPILE_TIMEOUT`].
+/// Compiles `java_files` (together, so they may use each other) with `javac` into `out_dir`
+/// against `classpath` (plus `out_dir`), killing `javac` after [`COMPILE_TIMEOUT`].
 ///
 /// # Errors
 ///
 /// When `javac` is missing, cannot start, times out or fails (the error holds its output).
-pub async fn compile<P: AsRef<Path>>(java_file: &Path, out_dir: &Path, classpath: &[P]) -> io::Result<()> {
+pub async fn compile<P: AsRef<Path>>(
+    java_files: &[&Path],
+    out_dir: &Path,
+    classpath: &[P],
+) -> io::Result<()> {
     let cp = join_classpath(std::iter::once(out_dir).chain(classpath.iter().map(AsRef::as_ref)));
     let mut command = Command::new(javac()?);
     command.args(["-nowarn", "-Xlint:none", "-encoding", "UTF-8", "-d"]).arg(out_dir).arg("-cp").arg(cp);
-    clean_env(command.arg(java_file));
+    clean_env(command.args(java_files));
     let output = run(command, None, COMPILE_TIMEOUT).await?;
     if output.status.success() {
         return Ok(());
     }
+    let files: Vec<String> = java_files.iter().map(|f| f.display().to_string()).collect();
     Err(io::Error::other(format!(
         "javac {} failed ({}); {INSTALL_HINT}\nstdout:\n{}\nstderr:\n{}",
-        java_file.display(),
+        files.join(" "),
         output.status,
         output.stdout,
         output.stderr

@@ -171,7 +171,7 @@ mod curator {
     async fn compile(classes: &Path) {
         let source = interop_dir().join("CuratorSmoke.java");
         let jars = java::curator_classpath().unwrap_or_else(|e| panic!("{e}"));
-        java::compile(&source, classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
+        java::compile(&[&source], classes, &jars).await.unwrap_or_else(|e| panic!("{e}"));
         assert!(
             classes.join("CuratorSmoke.class").is_file(),
             "javac wrote no CuratorSmoke.class; {INSTALL_HINT}"

@@ -10,24 +10,15 @@
 // does the same; prints "DONE". "FAIL <what>" and status 1 on a failure; a watchdog halts with status 2.
 // Compiled and run by zk-recipes/tests/counters/curator_mix.rs.
 
-import java.util.concurrent.TimeUnit;
-
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.atomic.AtomicValue;
 import org.apache.curator.framework.recipes.atomic.DistributedAtomicLong;
 import org.apache.curator.framework.recipes.shared.SharedCount;
 import org.apache.curator.framework.recipes.shared.VersionedValue;
-import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.curator.retry.RetryNTimes;
 
 public final class CuratorCount {
     private static final int WATCHDOG_SECONDS = 50;
-
-    private static synchronized void out(String line) {
-        System.out.println(line);
-        System.out.flush();
-    }
 
     public static void main(String[] args) throws Exception {
         if (args.length != 3) {
@@ -36,41 +27,27 @@ public final class CuratorCount {
         }
         String root = args[1];
         int increments = Integer.parseInt(args[2]);
-        Thread watchdog = new Thread(() -> {
-            try {
-                Thread.sleep(WATCHDOG_SECONDS * 1000L);
-            } catch (InterruptedException e) {
-                return;
-            }
-            out("FAIL watchdog: the run took longer than " + WATCHDOG_SECONDS + " s");
-            Runtime.getRuntime().halt(2);
-        });
-        watchdog.setDaemon(true);
-        watchdog.start();
-
-        CuratorFramework client = CuratorFrameworkFactory.builder()
-                .connectString(args[0])
-                .sessionTimeoutMs(10_000)
-                .connectionTimeoutMs(5_000)
-                .retryPolicy(new ExponentialBackoffRetry(50, 5))
-                .build();
-        client.start();
+        CuratorSupport.startWatchdog(WATCHDOG_SECONDS);
+        CuratorFramework client;
         try {
-            if (!client.blockUntilConnected(20, TimeUnit.SECONDS)) {
-                out("FAIL connect");
-                System.exit(1);
-            }
+            client = CuratorSupport.connect(args[0], null, 20);
+        } catch (IllegalStateException e) {
+            CuratorSupport.out("FAIL connect");
+            System.exit(1);
+            return;
+        }
+        try {
             SharedCount shared = new SharedCount(client, root + "/shared", -1);
             shared.start();
             DistributedAtomicLong along =
                     new DistributedAtomicLong(client, root + "/long", new RetryNTimes(10_000, 2));
             AtomicValue<Long> initial = along.get();
             if (!initial.succeeded()) {
-                out("FAIL get long");
+                CuratorSupport.out("FAIL get long");
                 System.exit(1);
             }
-            out("SHARED " + shared.getCount());
-            out("LONG " + initial.postValue());
+            CuratorSupport.out("SHARED " + shared.getCount());
+            CuratorSupport.out("LONG " + initial.postValue());
             client.create().forPath(root + "/go");
             for (int i = 0; i < increments; i++) {
                 boolean done = false;
@@ -82,16 +59,16 @@ public final class CuratorCount {
                     }
                 }
                 if (!done) {
-                    out("FAIL shared increment");
+                    CuratorSupport.out("FAIL shared increment");
                     System.exit(1);
                 }
                 if (!along.increment().succeeded()) {
-                    out("FAIL long increment");
+                    CuratorSupport.out("FAIL long increment");
                     System.exit(1);
                 }
             }
             shared.close();
-            out("DONE");
+            CuratorSupport.out("DONE");
         } finally {
             client.close();
         }

@@ -32,12 +32,10 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.leader.LeaderLatch;
 import org.apache.curator.framework.recipes.leader.LeaderSelector;
 import org.apache.curator.framework.recipes.leader.LeaderSelectorListenerAdapter;
 import org.apache.curator.framework.recipes.leader.Participant;
-import org.apache.curator.retry.ExponentialBackoffRetry;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.data.Stat;
 
@@ -48,11 +46,6 @@ public final class CuratorLeader {
 
     private static final AtomicInteger LEADERS_HERE = new AtomicInteger();
     private static final AtomicInteger NEXT_ID = new AtomicInteger();
-
-    private static synchronized void out(String line) {
-        System.out.println(line);
-        System.out.flush();
-    }
 
     private static String str(byte[] data) {
         return data == null ? "" : new String(data, StandardCharsets.UTF_8);
@@ -90,7 +83,7 @@ public final class CuratorLeader {
         } catch (Exception e) {
             throw new IllegalStateException("two leaders: " + who + " could not take the owner node", e);
         }
-        out("QUEUE " + who + " " + queue.stream().map(Participant::getId).collect(Collectors.joining(",")));
+        CuratorSupport.out("QUEUE " + who + " " + queue.stream().map(Participant::getId).collect(Collectors.joining(",")));
         Thread.sleep(HOLD_MS);
         if (!check.stillLeader()) {
             throw new IllegalStateException(who + " lost leadership during its term");
@@ -185,39 +178,20 @@ public final class CuratorLeader {
         String connect = args[1];
         String root = args[2];
         int rounds = Integer.parseInt(args[3]);
-        Thread watchdog = new Thread(() -> {
-            try {
-                Thread.sleep(WATCHDOG_SECONDS * 1000L);
-            } catch (InterruptedException e) {
-                return;
-            }
-            out("FAIL watchdog: the run took longer than " + WATCHDOG_SECONDS + " s");
-            Runtime.getRuntime().halt(2);
-        });
-        watchdog.setDaemon(true);
-        watchdog.start();
+        CuratorSupport.startWatchdog(WATCHDOG_SECONDS);
 
         List<CuratorFramework> clients = new ArrayList<>();
         try {
             for (int i = 0; i < SLOTS; i++) {
-                CuratorFramework c = CuratorFrameworkFactory.builder()
-                        .connectString(connect)
-                        .sessionTimeoutMs(10_000)
-                        .connectionTimeoutMs(5_000)
-                        .retryPolicy(new ExponentialBackoffRetry(50, 5))
-                        .build();
-                c.start();
-                if (!c.blockUntilConnected(10, TimeUnit.SECONDS)) {
-                    throw new IllegalStateException("client " + i + " did not connect");
-                }
+                CuratorFramework c = CuratorSupport.connect(connect, null, 10);
                 clients.add(c);
             }
         } catch (Exception e) {
-            out("FAIL connect: " + e);
+            CuratorSupport.out("FAIL connect: " + e);
             e.printStackTrace();
             System.exit(1);
         }
-        out("READY");
+        CuratorSupport.out("READY");
         try {
             clients.get(0).create().forPath(root + "/jvm-ready");
             long deadline = System.currentTimeMillis() + 20_000;
@@ -228,7 +202,7 @@ public final class CuratorLeader {
                 Thread.sleep(5);
             }
         } catch (Exception e) {
-            out("FAIL go: " + e);
+            CuratorSupport.out("FAIL go: " + e);
             e.printStackTrace();
             System.exit(1);
         }
@@ -245,7 +219,7 @@ public final class CuratorLeader {
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
-                    out("FAIL slot: " + e + (e.getCause() != null ? " caused by " + e.getCause() : ""));
+                    CuratorSupport.out("FAIL slot: " + e + (e.getCause() != null ? " caused by " + e.getCause() : ""));
                     e.printStackTrace();
                 }
             }, "slot-" + i);
@@ -261,7 +235,7 @@ public final class CuratorLeader {
         if (failure.get() != null) {
             System.exit(1);
         }
-        out("DONE");
+        CuratorSupport.out("DONE");
         System.exit(0);
     }
 }

@@ -27,18 +27,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.locks.InterProcessMutex;
-import org.apache.curator.retry.ExponentialBackoffRetry;
 
 public final class CuratorLocker {
     private static final int WATCHDOG_SECONDS = 40;
     private static final int CLIENTS = 2;
-
-    private static synchronized void out(String line) {
-        System.out.println(line);
-        System.out.flush();
-    }
 
     private static void log(Path file, String line) throws Exception {
         // One small O_APPEND write per line: lines from both processes never interleave.
@@ -55,40 +48,21 @@ public final class CuratorLocker {
         String root = args[1];
         int iterations = Integer.parseInt(args[2]);
         Path logFile = Paths.get(args[3]);
-        Thread watchdog = new Thread(() -> {
-            try {
-                Thread.sleep(WATCHDOG_SECONDS * 1000L);
-            } catch (InterruptedException e) {
-                return;
-            }
-            out("FAIL watchdog: the run took longer than " + WATCHDOG_SECONDS + " s");
-            Runtime.getRuntime().halt(2);
-        });
-        watchdog.setDaemon(true);
-        watchdog.start();
+        CuratorSupport.startWatchdog(WATCHDOG_SECONDS);
 
         List<CuratorFramework> clients = new ArrayList<>();
         try {
             for (int i = 0; i < CLIENTS; i++) {
-                CuratorFramework c = CuratorFrameworkFactory.builder()
-                        .connectString(connect)
-                        .sessionTimeoutMs(10_000)
-                        .connectionTimeoutMs(5_000)
-                        .retryPolicy(new ExponentialBackoffRetry(50, 5))
-                        .defaultData(("curator-" + i).getBytes(StandardCharsets.UTF_8))
-                        .build();
-                c.start();
-                if (!c.blockUntilConnected(10, TimeUnit.SECONDS)) {
-                    throw new IllegalStateException("client " + i + " did not connect");
-                }
+                byte[] defaultData = ("curator-" + i).getBytes(StandardCharsets.UTF_8);
+                CuratorFramework c = CuratorSupport.connect(connect, defaultData, 10);
                 clients.add(c);
             }
         } catch (Exception e) {
-            out("FAIL connect: " + e);
+            CuratorSupport.out("FAIL connect: " + e);
             e.printStackTrace();
             System.exit(1);
         }
-        out("READY");
+        CuratorSupport.out("READY");
         try {
             long deadline = System.currentTimeMillis() + 20_000;
             while (clients.get(0).checkExists().forPath(root + "/go") == null) {
@@ -98,7 +72,7 @@ public final class CuratorLocker {
                 Thread.sleep(5);
             }
         } catch (Exception e) {
-            out("FAIL go: " + e);
+            CuratorSupport.out("FAIL go: " + e);
             e.printStackTrace();
             System.exit(1);
         }
@@ -123,7 +97,7 @@ public final class CuratorLocker {
                             c.setData().forPath(root + "/counter",
                                     Long.toString(value + 1).getBytes(StandardCharsets.UTF_8));
                             Collection<String> queue = mutex.getParticipantNodes();
-                            out("QUEUE " + who + " " + String.join(",", queue));
+                            CuratorSupport.out("QUEUE " + who + " " + String.join(",", queue));
                             log(logFile, who + " released");
                         } finally {
                             mutex.release();
@@ -131,7 +105,7 @@ public final class CuratorLocker {
                     }
                 } catch (Throwable e) {
                     failure.compareAndSet(null, e);
-                    out("FAIL " + who + ": " + e);
+                    CuratorSupport.out("FAIL " + who + ": " + e);
                     e.printStackTrace();
                 }
             }, who);
@@ -147,7 +121,7 @@ public final class CuratorLocker {
         if (failure.get() != null) {
             System.exit(1);
         }
-        out("DONE");
+        CuratorSupport.out("DONE");
         System.exit(0);
     }
 }

@@ -17,22 +17,15 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import org.apache.curator.framework.CuratorFramework;
-import org.apache.curator.framework.CuratorFrameworkFactory;
 import org.apache.curator.framework.recipes.queue.DistributedQueue;
 import org.apache.curator.framework.recipes.queue.MultiItem;
 import org.apache.curator.framework.recipes.queue.QueueBuilder;
 import org.apache.curator.framework.recipes.queue.QueueConsumer;
 import org.apache.curator.framework.recipes.queue.QueueSerializer;
 import org.apache.curator.framework.state.ConnectionState;
-import org.apache.curator.retry.ExponentialBackoffRetry;
 
 public final class CuratorQueue {
     private static final int WATCHDOG_SECONDS = 40;
-
-    private static synchronized void out(String line) {
-        System.out.println(line);
-        System.out.flush();
-    }
 
     private static final QueueSerializer<byte[]> BYTES = new QueueSerializer<byte[]>() {
         @Override
@@ -48,39 +41,28 @@ public final class CuratorQueue {
 
     public static void main(String[] args) throws Exception {
         if (args.length != 5) {
-            out("FAIL usage: CuratorQueue <connect> <queue path> <lock path> produce|consume <count>");
+            CuratorSupport.out("FAIL usage: CuratorQueue <connect> <queue path> <lock path> produce|consume <count>");
             System.exit(1);
         }
-        Thread watchdog = new Thread(() -> {
-            try {
-                Thread.sleep(WATCHDOG_SECONDS * 1000L);
-                out("FAIL watchdog: still running after " + WATCHDOG_SECONDS + " s");
-                Runtime.getRuntime().halt(2);
-            } catch (InterruptedException e) {
-                // finished in time
-            }
-        });
-        watchdog.setDaemon(true);
-        watchdog.start();
+        CuratorSupport.startWatchdog(WATCHDOG_SECONDS);
         String connect = args[0], path = args[1], lockPath = args[2], mode = args[3];
         int count = Integer.parseInt(args[4]);
-        CuratorFramework client = CuratorFrameworkFactory.newClient(connect, new ExponentialBackoffRetry(100, 3));
-        client.start();
+        CuratorFramework client = null;
         try {
-            if (!client.blockUntilConnected(20, TimeUnit.SECONDS)) {
-                throw new IllegalStateException("not connected");
-            }
+            client = CuratorSupport.connect(connect, null, 20);
             if (mode.equals("produce")) {
                 produce(client, path, count);
             } else {
                 consume(client, path, lockPath, count);
             }
-            out("DONE");
+            CuratorSupport.out("DONE");
         } catch (Exception e) {
-            out("FAIL " + mode + ": " + e);
+            CuratorSupport.out("FAIL " + mode + ": " + e);
             System.exit(1);
         } finally {
-            client.close();
+            if (client != null) {
+                client.close();
+            }
         }
         System.exit(0);
     }
@@ -108,7 +90,7 @@ public final class CuratorQueue {
         QueueConsumer<byte[]> consumer = new QueueConsumer<byte[]>() {
             @Override
             public void consumeMessage(byte[] item) {
-                out("GOT " + new String(item, StandardCharsets.UTF_8));
+                CuratorSupport.out("GOT " + new String(item, StandardCharsets.UTF_8));
                 left.countDown();
             }
 

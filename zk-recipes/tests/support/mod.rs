@@ -25,7 +25,8 @@ pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
-/// Compiles the Curator program `tests/<source>` (class `class`) once per test process
+/// Compiles the Curator program `tests/<source>` (class `class`), with the
+/// `CuratorSupport` class it uses, once per test process
 /// (javac is bounded and killed by PID by `zk_testing::java::compile`) and returns the
 /// classpath to run it with: its classes directory, then Curator's jars.
 pub(crate) async fn curator_program(source: &str, class: &str) -> String {
@@ -37,8 +38,9 @@ pub(crate) async fn curator_program(source: &str, class: &str) -> String {
             let dir = format!("{}-{}", class.to_lowercase(), std::process::id());
             let classes = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
             std::fs::create_dir_all(&classes).expect("create the classes directory");
-            let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(source);
-            java::compile(&source, &classes, &jars()).await.unwrap_or_else(|e| panic!("{e}"));
+            let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+            let (source, support) = (tests.join(source), tests.join("support/CuratorSupport.java"));
+            java::compile(&[&source, &support], &classes, &jars()).await.unwrap_or_else(|e| panic!("{e}"));
             let class_file = classes.join(format!("{class}.class"));
             assert!(class_file.is_file(), "javac wrote no {class}.class; {INSTALL_HINT}");
             classes
