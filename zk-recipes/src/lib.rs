@@ -168,6 +168,12 @@ pub use lock::{
 };
 pub use persistent_node::SessionFactory;
 
+/// Locks `m`, ignoring poisoning: the recipes keep their shared state consistent after every
+/// statement, so a panic elsewhere leaves nothing half-done behind the lock.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The README's Rust code blocks, compiled as doc tests so the quick start cannot drift from
 /// the API.
 #[cfg(doctest)]

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -44,8 +44,25 @@ impl SessionFactory {
         SessionFactory::new(move || builder.clone().connect())
     }
 
-    pub(crate) async fn connect(&self) -> zk_core::Result<Client> {
+    async fn connect(&self) -> zk_core::Result<Client> {
         (self.0)().await
+    }
+
+    /// Opens a new session, trying up to `attempts` times with [`backoff`] in between;
+    /// returns the last error when none succeeded.
+    pub(crate) async fn connect_retrying(&self, attempts: u32) -> zk_core::Result<Client> {
+        let mut last = zk_core::Error::ConnectionLoss;
+        for attempt in 0..attempts {
+            match self.connect().await {
+                Ok(client) => return Ok(client),
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt, "no new session yet");
+                    last = e;
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Err(last)
     }
 }
 
@@ -100,7 +117,7 @@ impl Shared {
     }
 
     fn lock_data(&self) -> std::sync::MutexGuard<'_, Data> {
-        self.data.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock(&self.data)
     }
 
     fn set_path(&self, path: Option<String>) {
@@ -457,7 +474,7 @@ async fn run(shared: Arc<Shared>) {
             return;
         };
         tracing::info!(path = %shared.path, error = %err, "persistent node: opening a new session");
-        match reconnect(factory).await {
+        match factory.connect_retrying(CONNECT_ATTEMPTS).await.ok() {
             Some(c) => {
                 shared.client.send_replace(c);
             }
@@ -467,19 +484,6 @@ async fn run(shared: Arc<Shared>) {
             }
         }
     }
-}
-
-async fn reconnect(factory: &SessionFactory) -> Option<Client> {
-    for attempt in 0..CONNECT_ATTEMPTS {
-        match factory.connect().await {
-            Ok(c) => return Some(c),
-            Err(e) => {
-                tracing::debug!(error = %e, "persistent node: new session failed");
-                backoff(attempt).await;
-            }
-        }
-    }
-    None
 }
 
 /// Keeps the node existing in `client`'s session until it ends.

@@ -48,8 +48,12 @@ pub(crate) fn normalize(name: &str) -> &str {
 
 /// Exponential backoff, 10 ms doubling to 1 s, on tokio's clock.
 pub(crate) async fn backoff(attempt: u32) {
-    let ms = 10u64.saturating_mul(1 << attempt.min(7)).min(1000);
-    sleep(Duration::from_millis(ms)).await;
+    sleep(backoff_delay(attempt)).await;
+}
+
+/// The delay of [`backoff`] for `attempt`: 10 ms doubling, at most 1 s.
+pub(crate) fn backoff_delay(attempt: u32) -> Duration {
+    Duration::from_millis(10u64.saturating_mul(1 << attempt.min(7)).min(1000))
 }
 
 /// Creates `<dir>/<prefix><name>` with `mode`, creating `dir` and its ancestors as containers

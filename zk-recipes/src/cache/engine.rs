@@ -2,7 +2,7 @@
 //! background task ([`Run`]), and the state both share (the snapshot [`Model`] and a
 //! [`Status`]).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, watch};
@@ -51,9 +51,7 @@ pub(super) struct Shared {
     pub(super) status: watch::Sender<Status>,
 }
 
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+pub(super) use crate::lock;
 
 /// The handle part shared by every cache: client, task, snapshot and the change channel.
 #[derive(Debug)]

@@ -32,6 +32,7 @@ use super::model::{Applied, Change};
 use super::WatchStrategy;
 use crate::error::Error;
 use crate::persistent_node::SessionFactory;
+use crate::protected::backoff_delay;
 
 /// Notifications of the persistent watch taken (and coalesced) in one batch.
 const MAX_BATCH: usize = 1024;
@@ -293,29 +294,17 @@ impl Run {
     /// Opens a new session with `factory` (bounded attempts with backoff) and makes it the
     /// task's client, with no watch set yet.
     async fn renew(&mut self, factory: &SessionFactory) -> Result<(), Error> {
-        let mut last = zk_core::Error::ConnectionLoss;
-        for attempt in 1..=CONNECT_ATTEMPTS {
-            match factory.connect().await {
-                Ok(client) => {
-                    tracing::debug!(root = %self.scope.root, session = client.session_id(), "cache renewed its session");
-                    self.client = client;
-                    self.watcher = None;
-                    self.pending.clear();
-                    self.oneshots = FuturesUnordered::new();
-                    self.shared.status.send_modify(|s| {
-                        s.lost = None;
-                        s.initialized = false;
-                    });
-                    return Ok(());
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, attempt, root = %self.scope.root, "cache could not open a new session");
-                    last = e;
-                    tokio::time::sleep(backoff_delay(attempt)).await;
-                }
-            }
-        }
-        Err(Error::SessionEnded(last))
+        let client = factory.connect_retrying(CONNECT_ATTEMPTS).await.map_err(Error::SessionEnded)?;
+        tracing::debug!(root = %self.scope.root, session = client.session_id(), "cache renewed its session");
+        self.client = client;
+        self.watcher = None;
+        self.pending.clear();
+        self.oneshots = FuturesUnordered::new();
+        self.shared.status.send_modify(|s| {
+            s.lost = None;
+            s.initialized = false;
+        });
+        Ok(())
     }
 
     /// Sets the persistent watch if needed, then re-reads the whole subtree.
@@ -590,9 +579,4 @@ async fn next_watch(w: &mut Option<PersistentWatcher>) -> Option<WatchedEvent> {
         Some(w) => w.next_event().await,
         None => None,
     }
-}
-
-fn backoff_delay(failures: u32) -> std::time::Duration {
-    let ms = 10u64.saturating_mul(1 << failures.min(7)).min(1000);
-    std::time::Duration::from_millis(ms)
 }

@@ -234,7 +234,7 @@ async fn retry_or_report(tx: &Tx, e: zk_core::Error, failures: &mut u32) -> bool
         *failures = failures.saturating_add(1);
         return true;
     }
-    let err = if e.is_terminal() { Error::SessionEnded(e) } else { Error::Zk(e) };
+    let err = Error::while_waiting(e);
     let _ = tx.send(Err(err));
     false
 }

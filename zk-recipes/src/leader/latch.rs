@@ -8,7 +8,7 @@
 //! participant. The whole election runs in one background task per latch.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -100,9 +100,7 @@ impl Shared {
 /// Attempts to open a new session (with the latch's [`SessionFactory`]) after an expiry.
 const CONNECT_ATTEMPTS: u32 = 100;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
+use crate::lock;
 
 /// A participant of a leader election (Curator's `LeaderLatch`).
 ///
@@ -448,19 +446,11 @@ impl Run {
     /// and makes it the latch's client; false when there is no factory or no new session.
     async fn renew(&mut self) -> bool {
         let Some(factory) = self.factory.clone() else { return false };
-        for attempt in 0..CONNECT_ATTEMPTS {
-            match factory.connect().await {
-                Ok(client) => {
-                    tracing::debug!(path = %self.path, session = client.session_id(), "leader latch: new session");
-                    *lock(&self.shared.client) = client.clone();
-                    self.client = client;
-                    return true;
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, attempt, path = %self.path, "leader latch: no new session yet");
-                    backoff(attempt).await;
-                }
-            }
+        if let Ok(client) = factory.connect_retrying(CONNECT_ATTEMPTS).await {
+            tracing::debug!(path = %self.path, session = client.session_id(), "leader latch: new session");
+            *lock(&self.shared.client) = client.clone();
+            self.client = client;
+            return true;
         }
         tracing::warn!(path = %self.path, "leader latch: could not open a new session; the task ends");
         false

@@ -6,7 +6,7 @@
 //! than create two nodes) and the held state (our node and how many guards share it). The
 //! node is deleted when the last [`ReentrantGuard`] is released or dropped.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
@@ -35,7 +35,7 @@ pub(crate) fn new_held_cell() -> HeldCell {
 
 /// Locks `cell`, ignoring poisoning (the state is consistent after every statement).
 pub(crate) fn lock_cell(cell: &HeldCell) -> std::sync::MutexGuard<'_, Option<Held>> {
-    cell.lock().unwrap_or_else(PoisonError::into_inner)
+    crate::lock(cell)
 }
 
 #[derive(Debug)]
