@@ -15,11 +15,11 @@
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
-use zk_core::path::{join, parent, validate_path};
+use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use crate::error::{Error, Result};
-use crate::protected::{backoff, ensure_containers, Cleanup};
+use crate::protected::{backoff, create_with_parents, Cleanup};
 
 /// Curator's `DistributedDoubleBarrier.READY_NODE`.
 pub const READY_NODE: &str = "ready";
@@ -104,9 +104,8 @@ impl Barrier {
     /// The node may be created or not.
     pub async fn set_barrier(&self) -> Result<()> {
         for attempt in 0..WRITE_ATTEMPTS {
-            match self.client.create(&self.path, b"", CreateMode::Persistent).await {
-                Ok(_) | Err(zk_core::Error::NodeExists) => return Ok(()),
-                Err(zk_core::Error::NoNode) => ensure_containers(&self.client, parent(&self.path)).await?,
+            match create_with_parents(&self.client, &self.path, b"", CreateMode::Persistent).await {
+                Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
@@ -261,10 +260,9 @@ impl DoubleBarrier {
 
     async fn create_member(&self, ours: &str) -> Result<()> {
         for attempt in 0..WRITE_ATTEMPTS {
-            match self.client.create(ours, b"", CreateMode::Ephemeral).await {
-                // The name is ours alone: NodeExists means an earlier attempt got through.
-                Ok(_) | Err(zk_core::Error::NodeExists) => return Ok(()),
-                Err(zk_core::Error::NoNode) => ensure_containers(&self.client, &self.path).await?,
+            // The name is ours alone: an existing node means an earlier attempt got through.
+            match create_with_parents(&self.client, ours, b"", CreateMode::Ephemeral).await {
+                Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() => backoff(attempt).await,
                 Err(e) => return Err(Error::while_waiting(e)),
             }

@@ -135,6 +135,27 @@ pub(crate) async fn ensure_containers(client: &Client, path: &str) -> zk_core::R
     Ok(())
 }
 
+/// Creates `path` with `data` and `mode`, making missing ancestors containers (Curator's
+/// `creatingParentContainersIfNeeded`): `true` when created, `false` when it already existed.
+/// Other errors, retryable ones included, are the caller's to handle.
+pub(crate) async fn create_with_parents(
+    client: &Client,
+    path: &str,
+    data: &[u8],
+    mode: CreateMode,
+) -> zk_core::Result<bool> {
+    // A few times: a container parent may be reaped between ensuring it and creating in it.
+    for _ in 0..3 {
+        match client.create(path, data, mode).await {
+            Ok(_) => return Ok(true),
+            Err(zk_core::Error::NodeExists) => return Ok(false),
+            Err(zk_core::Error::NoNode) => ensure_containers(client, parent(path)).await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(zk_core::Error::NoNode)
+}
+
 /// Which node a [`Cleanup`] deletes.
 #[derive(Debug, Clone)]
 enum Target {

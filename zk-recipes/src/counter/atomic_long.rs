@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
-use zk_core::path::{parent, validate_path};
+use zk_core::path::validate_path;
 use zk_core::{Client, CreateMode, RetryPolicy, Stat};
 
 use super::{decode_i64, encode_i64};
 use crate::error::{Error, Result};
-use crate::protected::ensure_containers;
+use crate::protected::create_with_parents;
 
 /// Hard cap on optimistic attempts, whatever the policy says.
 const MAX_ATTEMPTS: u32 = 100_000;
@@ -245,18 +245,7 @@ impl DistributedAtomicLong {
     async fn write(&self, stat: Option<&Stat>, value: i64) -> Result<bool> {
         let data = encode_i64(value);
         let Some(stat) = stat else {
-            // Twice: the first create may find the parents missing.
-            for _ in 0..2 {
-                match self.client.create(&self.path, &data, CreateMode::Persistent).await {
-                    Ok(_) => return Ok(true),
-                    Err(zk_core::Error::NodeExists) => return Ok(false),
-                    Err(zk_core::Error::NoNode) => {
-                        ensure_containers(&self.client, parent(&self.path)).await?
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            return Ok(false);
+            return Ok(create_with_parents(&self.client, &self.path, &data, CreateMode::Persistent).await?);
         };
         match self.client.set_data(&self.path, &data, Some(stat.version)).await {
             Ok(_) => Ok(true),

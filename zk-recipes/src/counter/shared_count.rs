@@ -6,12 +6,12 @@ use std::task::{Context, Poll};
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use zk_core::path::{parent, validate_path};
+use zk_core::path::validate_path;
 use zk_core::{Client, CreateMode, RetryPolicy};
 
 use super::{decode_i32, encode_i32, VersionedValue};
 use crate::error::{Error, Result};
-use crate::protected::{backoff, ensure_containers};
+use crate::protected::{backoff, create_with_parents};
 
 /// Rounds of a create-or-set loop (each one lost to a concurrent create or delete).
 const WRITE_ROUNDS: u32 = 20;
@@ -149,10 +149,10 @@ impl SharedCount {
     /// Creates the node with `value`; `false` when it already existed.
     async fn create(&self, value: i32) -> Result<bool> {
         for attempt in 0..WRITE_ROUNDS {
-            match self.client.create(&self.path, &encode_i32(value), CreateMode::Persistent).await {
-                Ok(_) => return Ok(true),
-                Err(zk_core::Error::NodeExists) => return Ok(false),
-                Err(zk_core::Error::NoNode) => ensure_containers(&self.client, parent(&self.path)).await?,
+            match create_with_parents(&self.client, &self.path, &encode_i32(value), CreateMode::Persistent)
+                .await
+            {
+                Ok(created) => return Ok(created),
                 Err(e) if e.is_retryable() => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }

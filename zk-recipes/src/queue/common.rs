@@ -9,7 +9,7 @@ use zk_core::path::{join, parent, sequence_number};
 use zk_core::{Client, CreateMode, Op};
 
 use crate::error::{Error, Result};
-use crate::protected::{backoff, ensure_containers};
+use crate::protected::{backoff, create_with_parents, ensure_containers};
 
 /// Consecutive retryable errors tolerated by one step before it gives up.
 pub(crate) const MAX_RETRIES: u32 = 60;
@@ -70,14 +70,7 @@ where
 /// Creates `path` as a persistent node with its missing ancestors as containers (Curator's
 /// `create().creatingParentContainersIfNeeded()`); an existing node is fine.
 pub(crate) async fn ensure_persistent(client: &Client, path: &str) -> zk_core::Result<()> {
-    retrying(|| async {
-        ensure_containers(client, parent(path)).await?;
-        match client.create(path, b"", CreateMode::Persistent).await {
-            Ok(_) | Err(zk_core::Error::NodeExists) => Ok(()),
-            Err(e) => Err(e),
-        }
-    })
-    .await
+    retrying(|| create_with_parents(client, path, b"", CreateMode::Persistent)).await.map(|_| ())
 }
 
 /// How a queue's directory is made when missing.
