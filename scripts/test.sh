@@ -5,7 +5,7 @@
 # every example on the embedded server, and the tour once against a real ZooKeeper 3.8
 # (scripts/real-zk.sh).
 #
-# Extra arguments go to both cargo test invocations, e.g. `bash scripts/test.sh -- --nocapture`.
+# Extra arguments go to cargo test, e.g. `bash scripts/test.sh -- --nocapture`.
 # Runs everything, then exits with the first failing status.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,8 +21,10 @@ failed() {
     [[ $status -ne 0 ]] || status=$rc
 }
 
-cargo test --workspace --all-targets "$@" || failed "cargo test"
-cargo test --workspace --doc "$@" || failed "doc tests"
+# One run for every kind of test: unit, integration, doc tests and the example marked
+# `test = true`. It builds the examples as programs too, so the loop below does not compile
+# them again.
+cargo test --workspace --no-fail-fast "$@" || failed "cargo test"
 
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)
