@@ -129,10 +129,7 @@ impl SimpleDistributedQueue {
     /// As [`poll`](Self::poll): safe to drop while waiting; dropped mid-delete, the item is
     /// put back at the tail.
     pub async fn take(&self) -> Result<Vec<u8>> {
-        match self.take_until(None).await? {
-            Some(data) => Ok(data),
-            None => Err(Error::RetriesExhausted("take: the wait ended without an item")),
-        }
+        self.take_loop().await
     }
 
     /// Like [`take`](Self::take), but waits at most `timeout` (tokio time): `None` when it
@@ -148,7 +145,15 @@ impl SimpleDistributedQueue {
             return self.poll().await;
         }
         // Past what the clock can hold: no deadline in practice.
-        self.take_until(Instant::now().checked_add(timeout)).await
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return self.take_loop().await.map(Some);
+        };
+        // The deadline bounds the whole wait, reads and retries included; a take cut short is
+        // finished in the background and its item put back (see `Rescue`).
+        match tokio::time::timeout_at(deadline, self.take_loop()).await {
+            Ok(taken) => taken.map(Some),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The number of items now. For monitoring: it may be stale as soon as it returns.
@@ -209,31 +214,15 @@ impl SimpleDistributedQueue {
         Ok(None)
     }
 
-    /// Takes the head, waiting until `deadline` (`None`: no deadline).
-    async fn take_until(&self, deadline: Option<Instant>) -> Result<Option<Vec<u8>>> {
+    /// Takes the head, waiting as long as it takes.
+    async fn take_loop(&self) -> Result<Vec<u8>> {
         let mut retries = 0;
         for _ in 0..MAX_ROUNDS {
-            // The deadline bounds every round, reads and retries included; a take cut short
-            // is finished in the background and its item put back (see `Rescue`).
-            let round = match deadline {
-                None => self.take_round(None).await,
-                Some(d) => match tokio::time::timeout_at(d, self.take_round(Some(d))).await {
-                    Ok(round) => round,
-                    Err(_) => return Ok(None),
-                },
-            };
-            match round {
-                Ok(Some(out)) => return Ok(out),
+            match self.take_round().await {
+                Ok(Some(data)) => return Ok(data),
                 Ok(None) => retries = 0,
                 Err(e) if e.is_retryable() && retries < MAX_RETRIES => {
-                    match deadline {
-                        None => backoff(retries).await,
-                        Some(d) => {
-                            if tokio::time::timeout_at(d, backoff(retries)).await.is_err() {
-                                return Ok(None);
-                            }
-                        }
-                    }
+                    backoff(retries).await;
                     retries += 1;
                 }
                 Err(e) => return Err(Error::while_waiting(e)),
@@ -242,9 +231,8 @@ impl SimpleDistributedQueue {
         Err(Error::RetriesExhausted("waiting for a queue item"))
     }
 
-    /// One look: `Some(Some(data))` taken, `Some(None)` deadline passed, `None` look again
-    /// (the children changed).
-    async fn take_round(&self, deadline: Option<Instant>) -> zk_core::Result<Option<Option<Vec<u8>>>> {
+    /// One look: `Some(data)` taken, `None` look again (the children changed).
+    async fn take_round(&self) -> zk_core::Result<Option<Vec<u8>>> {
         let (children, _, watcher) = match self.client.get_children_and_watch(&self.path).await {
             Ok(r) => r,
             Err(zk_core::Error::NoNode) => {
@@ -254,14 +242,8 @@ impl SimpleDistributedQueue {
             Err(e) => return Err(e),
         };
         if let Some(data) = self.first_of(children, true).await? {
-            return Ok(Some(Some(data)));
+            return Ok(Some(data));
         }
-        match deadline {
-            None => watcher.await.map(|_| None),
-            Some(d) => match tokio::time::timeout_at(d, watcher).await {
-                Ok(fired) => fired.map(|_| None),
-                Err(_) => Ok(Some(None)),
-            },
-        }
+        watcher.await.map(|_| None)
     }
 }
