@@ -123,18 +123,29 @@ impl Backend {
         format!("/{name}-{}-{nanos}-{n}", std::process::id())
     }
 
+    /// A client connected to the backend itself (no chroot), with default options.
+    ///
+    /// # Panics
+    ///
+    /// When the connection fails, or is not established within 10 s (the message names the
+    /// connect string).
+    pub async fn client(&self) -> Client {
+        tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(&self.connect))
+            .await
+            .unwrap_or_else(|_| panic!("timed out after {CONNECT_TIMEOUT:?}: connect to {}", self.connect))
+            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.connect))
+    }
+
     /// Creates a fresh persistent [`unique_root`](Self::unique_root) for one test, so tests
     /// sharing a server never see each other's nodes, and returns its path.
     ///
     /// # Panics
     ///
-    /// When connecting (bounded by 10 s) or creating the node fails.
+    /// When connecting (bounded by 10 s, as [`client`](Self::client)) or creating the node
+    /// fails.
     pub async fn create_root(&self, name: &str) -> String {
         let root = Self::unique_root(name);
-        let c = tokio::time::timeout(CONNECT_TIMEOUT, Client::connect(&self.connect))
-            .await
-            .unwrap_or_else(|_| panic!("timed out: connect to create {root}"))
-            .expect("connect for sandbox");
+        let c = self.client().await;
         match c.create(&root, b"", CreateMode::Persistent).await {
             Ok(_) | Err(Error::NodeExists) => {}
             Err(e) => panic!("create sandbox {root}: {e}"),

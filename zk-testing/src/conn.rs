@@ -9,8 +9,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{sleep_until, timeout, Instant};
 use zk_core::proto::{
-    four_letter_word, peek_frame, write_frame, ConnectRequest, ConnectResponse, ErrorCode, OpCode, Record,
-    ReplyHeader, Request, RequestHeader, WatcherEvent, XID_NOTIFICATION,
+    encode_frame, encode_reply, four_letter_word, peek_frame, write_frame, ConnectRequest, ConnectResponse,
+    ErrorCode, OpCode, Record, ReplyHeader, Request, RequestHeader, WatcherEvent, XID_NOTIFICATION,
 };
 
 use crate::fault::Action;
@@ -315,11 +315,8 @@ pub(crate) fn reply_frame(xid: i32, zxid: i64, err: i32, body: &[u8]) -> Vec<u8>
 
 /// Encodes a watch notification (zxid -1, as ZooKeeper 3.8 sends).
 pub(crate) fn notification_frame(ev: &WatcherEvent) -> Vec<u8> {
-    let mut v = Vec::with_capacity(32 + ev.path.len());
-    write_frame(&mut v, |b| {
-        ReplyHeader { xid: XID_NOTIFICATION, zxid: -1, err: 0 }.encode(b);
-        ev.encode(b);
-    });
+    let mut v = Vec::new();
+    encode_reply(&mut v, &ReplyHeader { xid: XID_NOTIFICATION, zxid: -1, err: 0 }, ev);
     v
 }
 
@@ -338,8 +335,8 @@ pub(crate) fn connect_frame(
         passwd: passwd.to_vec(),
         read_only: req.read_only.map(|_| server_read_only),
     };
-    let mut v = Vec::with_capacity(48);
-    write_frame(&mut v, |b| resp.encode(b));
+    let mut v = Vec::new();
+    encode_frame(&mut v, &resp);
     v
 }
 
@@ -468,10 +465,7 @@ impl Core {
             return Flow::Close;
         }
         let id = crate::state::digest_id(&String::from_utf8_lossy(auth));
-        if self.config_super_digest.as_deref() == Some(id.as_str()) {
-            let user = id.split(':').next().unwrap_or_default().to_owned();
-            self.state.add_identity(conn, "super", &user);
-        }
+        // Also makes the connection a super user when `id` is the configured super digest.
         self.state.add_identity(conn, "digest", &id);
         // Answered in order with the other replies (kazoo-safe, §3.3).
         self.reply_with_zxid(conn, xid, 0, 0, &[], now);
@@ -506,5 +500,35 @@ fn op_name(op: OpCode) -> &'static str {
         OpCode::CloseSession => "CLOS",
         OpCode::Auth => "AUTH",
         _ => "OTHR",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notification_and_connect_frames_are_byte_exact() {
+        let ev = WatcherEvent { event_type: 3, state: 3, path: "/a/b".into() };
+        let mut expected = Vec::new();
+        write_frame(&mut expected, |b| {
+            ReplyHeader { xid: XID_NOTIFICATION, zxid: -1, err: 0 }.encode(b);
+            ev.encode(b);
+        });
+        assert_eq!(notification_frame(&ev), expected);
+
+        for read_only in [None, Some(false), Some(true)] {
+            let req = ConnectRequest { read_only, ..ConnectRequest::default() };
+            let resp = ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: 4000,
+                session_id: 0x0100_0000_0000_0007,
+                passwd: vec![7; 16],
+                read_only: read_only.map(|_| true),
+            };
+            let mut expected = Vec::new();
+            write_frame(&mut expected, |b| resp.encode(b));
+            assert_eq!(connect_frame(&req, 4000, 0x0100_0000_0000_0007, &[7; 16], true), expected);
+        }
     }
 }

@@ -290,7 +290,7 @@ impl RealZooKeeperBuilder {
     /// `bash scripts/zookeeper.sh`); `TimedOut` if the server is not ready in time; `Other` if
     /// it exits. The last two carry the tail of the server log.
     pub async fn start(self) -> io::Result<RealZooKeeper> {
-        let java = find_java()?;
+        let java = crate::java::java()?;
         if !Path::new(ZOOKEEPER_JAR).is_file() {
             return Err(not_found(format!("{ZOOKEEPER_JAR} not found; {INSTALL_HINT}")));
         }
@@ -515,19 +515,6 @@ impl Drop for Guard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn find_java() -> io::Result<PathBuf> {
-    let from_home = std::env::var_os("JAVA_HOME").map(|home| Path::new(&home).join("bin/java"));
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("java"));
-    from_home
-        .into_iter()
-        .chain(on_path)
-        .find(|candidate| candidate.is_file())
-        .ok_or_else(|| not_found(format!("no java on PATH or in JAVA_HOME; {INSTALL_HINT}")))
 }
 
 /// A loopback port that was free when we looked; see the retry in [`RealZooKeeperBuilder::start`].

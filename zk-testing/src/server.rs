@@ -34,6 +34,13 @@ pub(crate) struct Config {
     pub(crate) epoch_ms: Option<i64>,
 }
 
+impl Config {
+    /// The options the state machine needs.
+    pub(crate) fn state_config(&self) -> StateConfig {
+        StateConfig { extended_types: self.extended_types, super_digest: self.super_digest.clone() }
+    }
+}
+
 /// Everything behind the server lock.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -47,7 +54,6 @@ pub(crate) struct Core {
     pub(crate) packets_sent: u64,
     /// Watch notifications queued to connections, ever.
     pub(crate) notifications_sent: u64,
-    pub(crate) config_super_digest: Option<String>,
     /// False while the server is down (between stop and start of a restart).
     pub(crate) up: bool,
     /// Sessions cut off from the server until the given time.
@@ -185,6 +191,12 @@ impl Core {
         self.deliver(notes, now);
     }
 
+    /// The connection currently bound to `session`, if any.
+    pub(crate) fn conn_of(&self, session: i64) -> Option<&ConnHandle> {
+        let conn = self.sessions.get(session)?.conn?;
+        self.conns.get(&conn)
+    }
+
     fn kill_all(&mut self) {
         for c in self.conns.values() {
             let _ = c.kill.send(true);
@@ -310,12 +322,8 @@ impl TestServerBuilder {
         let mut rng = StdRng::seed_from_u64(seed);
         let start = Instant::now();
         let epoch_ms = self.config.epoch_ms.unwrap_or_else(wall_ms);
-        let state_config = StateConfig {
-            extended_types: self.config.extended_types,
-            super_digest: self.config.super_digest.clone(),
-        };
         let core = Core {
-            state: state.unwrap_or_else(|| State::new(state_config)),
+            state: state.unwrap_or_else(|| State::new(self.config.state_config())),
             sessions: Sessions::new(self.config.tick, start, &mut rng),
             conns: HashMap::new(),
             faults: Faults::default(),
@@ -324,7 +332,6 @@ impl TestServerBuilder {
             packets_received: 0,
             packets_sent: 0,
             notifications_sent: 0,
-            config_super_digest: self.config.super_digest.clone(),
             up: true,
             partitions: HashMap::new(),
             read_only: self.read_only,
@@ -494,11 +501,7 @@ impl TestServer {
     /// Cuts the connection of a session (the session lives on). False if it has none.
     pub fn drop_connection(&self, session_id: i64) -> bool {
         let core = self.shared.lock();
-        let conn = core.sessions.get(session_id).and_then(|s| s.conn);
-        match conn.and_then(|c| core.conns.get(&c)) {
-            Some(c) => c.kill.send(true).is_ok(),
-            None => false,
-        }
+        core.conn_of(session_id).is_some_and(|c| c.kill.send(true).is_ok())
     }
 
     /// Cuts every connection.
@@ -528,11 +531,7 @@ impl TestServer {
     /// has none.
     pub fn pause_connection(&self, session_id: i64, d: Duration) -> bool {
         let core = self.shared.lock();
-        let conn = core.sessions.get(session_id).and_then(|s| s.conn);
-        match conn.and_then(|c| core.conns.get(&c)) {
-            Some(c) => c.paused_until.send(Some(Instant::now() + d)).is_ok(),
-            None => false,
-        }
+        core.conn_of(session_id).is_some_and(|c| c.paused_until.send(Some(Instant::now() + d)).is_ok())
     }
 
     /// Cuts a session off from the server for `d`: its connection freezes and any new
@@ -547,8 +546,7 @@ impl TestServer {
         }
         core.partitions.retain(|_, t| *t > Instant::now());
         core.partitions.insert(session_id, until);
-        let conn = core.sessions.get(session_id).and_then(|s| s.conn);
-        if let Some(c) = conn.and_then(|c| core.conns.get(&c)) {
+        if let Some(c) = core.conn_of(session_id) {
             let _ = c.paused_until.send(Some(until));
         }
         true
@@ -631,16 +629,17 @@ impl TestServer {
         core.state.dump().into_iter().map(|(path, stat, data)| NodeInfo { path, stat, data }).collect()
     }
 
+    /// One node's path, stat and data, or `None` when it does not exist. Unlike
+    /// [`TestServer::tree`] it copies only that node, so prefer it to searching the tree.
+    pub fn node(&self, path: &str) -> Option<NodeInfo> {
+        let (stat, data) = self.shared.lock().state.node(path)?;
+        Some(NodeInfo { path: path.to_owned(), stat, data })
+    }
+
     /// The full paths of the direct children of `path`, sorted (empty when it has none or
     /// does not exist).
     pub fn children(&self, path: &str) -> Vec<String> {
-        let prefix = if path == "/" { "/".to_owned() } else { format!("{path}/") };
-        self.tree()
-            .into_iter()
-            .filter(|n| n.path.len() > prefix.len() && n.path.starts_with(&prefix))
-            .filter(|n| !n.path[prefix.len()..].contains('/'))
-            .map(|n| n.path)
-            .collect()
+        self.shared.lock().state.children(path)
     }
 
     /// Number of znodes (including `/` and the `/zookeeper` subtree).
@@ -661,6 +660,19 @@ impl TestServer {
     /// # Errors
     /// When the TCP address cannot be bound again.
     pub async fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        tokio::task::yield_now().await;
+        self.spawn_housekeeping();
+        if let Some(addr) = self.addr {
+            self.listen(addr).await?;
+        }
+        self.shared.lock().up = true;
+        Ok(())
+    }
+
+    /// Marks the server down, cuts every connection and aborts its tasks (listener and
+    /// housekeeping); `restart` then spawns them again.
+    fn stop(&self) {
         {
             let mut core = self.shared.lock();
             core.up = false;
@@ -669,13 +681,6 @@ impl TestServer {
         for t in self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
             t.abort();
         }
-        tokio::task::yield_now().await;
-        self.spawn_housekeeping();
-        if let Some(addr) = self.addr {
-            self.listen(addr).await?;
-        }
-        self.shared.lock().up = true;
-        Ok(())
     }
 
     /// Stops serving: cuts every connection and ends the server's tasks.
@@ -691,26 +696,15 @@ impl TestServerBuilder {
     /// # Errors
     /// `InvalidData` for bytes that are not a snapshot; bind errors as [`Self::start`].
     pub async fn start_from(self, snapshot: &[u8]) -> io::Result<TestServer> {
-        let config = StateConfig {
-            extended_types: self.config.extended_types,
-            super_digest: self.config.super_digest.clone(),
-        };
-        let state =
-            State::restore(snapshot, config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let state = State::restore(snapshot, self.config.state_config())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         self.start_with(Some(state)).await
     }
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        {
-            let mut core = self.shared.lock();
-            core.up = false;
-            core.kill_all();
-        }
-        for t in self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain(..) {
-            t.abort();
-        }
+        self.stop();
         if std::thread::panicking() {
             eprintln!("zk-testing: server seed {0}; rerun with ZK_TEST_SEED={0}", self.shared.config.seed);
         }

@@ -46,10 +46,7 @@ impl Sessions {
 
     /// The deadline `timeout` after `now`, rounded up to the next tick boundary.
     fn deadline(&self, now: Instant, timeout: Duration) -> Instant {
-        let tick = self.tick.as_nanos().max(1);
-        let since = (now + timeout).duration_since(self.epoch).as_nanos();
-        let buckets = since.div_ceil(tick);
-        self.epoch + Duration::from_nanos((buckets * tick).min(u64::MAX as u128) as u64)
+        tick_deadline(self.epoch, self.tick, now + timeout)
     }
 
     /// Creates a session bound to `conn`; returns its id and password.
@@ -95,13 +92,9 @@ impl Sessions {
     /// Every frame from the session's connection pushes its deadline out.
     /// False when the session no longer exists (the frame is dropped).
     pub(crate) fn touch(&mut self, id: i64, now: Instant) -> bool {
-        let tick_deadline = match self.sessions.get(&id) {
-            Some(s) => self.deadline(now, s.timeout),
-            None => return false,
-        };
-        if let Some(s) = self.sessions.get_mut(&id) {
-            s.deadline = tick_deadline;
-        }
+        let (epoch, tick) = (self.epoch, self.tick);
+        let Some(s) = self.sessions.get_mut(&id) else { return false };
+        s.deadline = tick_deadline(epoch, tick, now + s.timeout);
         true
     }
 
@@ -147,6 +140,14 @@ impl Sessions {
     pub(crate) fn len(&self) -> usize {
         self.sessions.len()
     }
+}
+
+/// `at`, rounded up to the next multiple of `tick` after `epoch`.
+fn tick_deadline(epoch: Instant, tick: Duration, at: Instant) -> Instant {
+    let tick = tick.as_nanos().max(1);
+    let since = at.duration_since(epoch).as_nanos();
+    let buckets = since.div_ceil(tick);
+    epoch + Duration::from_nanos((buckets * tick).min(u64::MAX as u128) as u64)
 }
 
 #[cfg(test)]

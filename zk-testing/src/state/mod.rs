@@ -39,7 +39,8 @@ pub(crate) struct StateConfig {
     /// TTL nodes allowed (`zookeeper.extendedTypesEnabled`); otherwise TTL creates answer
     /// UNIMPLEMENTED (§5.7).
     pub(crate) extended_types: bool,
-    /// `super:<base64 sha1>`: a connection holding this digest id bypasses every ACL.
+    /// `super:<base64 sha1>`: a connection authenticating with this digest id becomes a super
+    /// user (see [`State::add_identity`]) and bypasses every ACL.
     pub(crate) super_digest: Option<String>,
 }
 
@@ -175,13 +176,18 @@ impl State {
     }
 
     /// Adds an identity after a successful auth (duplicates ignored).
+    ///
+    /// This is the one place the super user is decided: a `digest` id equal to the configured
+    /// `super_digest` first adds a `super` identity named after its user (as ZooKeeper's
+    /// `DigestAuthenticationProvider` does), which then bypasses every ACL check.
     pub(crate) fn add_identity(&mut self, conn: ConnId, scheme: &str, id: &str) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            let pair = (scheme.to_owned(), id.to_owned());
-            if !c.ids.contains(&pair) {
-                c.ids.push(pair);
-            }
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let is_super = scheme == "digest" && self.config.super_digest.as_deref() == Some(id);
+        if is_super {
+            let user = id.split(':').next().unwrap_or_default();
+            push_unique(&mut c.ids, "super", user);
         }
+        push_unique(&mut c.ids, scheme, id);
     }
 
     /// The connection's identities as whoAmI reports them: `(scheme, user)`, where a digest
@@ -274,6 +280,24 @@ impl State {
         all
     }
 
+    /// One node's stat and data (null data as `None`), if it exists.
+    pub(crate) fn node(&self, path: &str) -> Option<(Stat, Option<Vec<u8>>)> {
+        let n = self.tree.node(self.tree.lookup(path)?);
+        Some((n.stat(), n.data().map(<[u8]>::to_vec)))
+    }
+
+    /// The full paths of `path`'s direct children, sorted; empty when it does not exist. As
+    /// `TestServer::children` always has, `""` names the root.
+    pub(crate) fn children(&self, path: &str) -> Vec<String> {
+        let path = if path.is_empty() { "/" } else { path };
+        let Some(idx) = self.tree.lookup(path) else { return Vec::new() };
+        let prefix = if path == "/" { "" } else { path };
+        let mut kids: Vec<String> =
+            self.tree.child_names(idx).into_iter().map(|name| format!("{prefix}/{name}")).collect();
+        kids.sort_unstable();
+        kids
+    }
+
     /// Each connection holding watches, with its watched paths (both sorted).
     pub(crate) fn watches_by_conn(&self) -> Vec<(ConnId, Vec<String>)> {
         self.watches.by_conn()
@@ -296,7 +320,7 @@ impl State {
     /// Whether `conn` holds any bit of `perm` on node `idx` (§9.2).
     fn allowed(&self, conn: ConnId, idx: Idx, perm: Perms) -> bool {
         let acl = self.tree.acls.get(self.tree.node(idx).acl);
-        acl::allowed(acl, self.ids(conn), perm, self.config.super_digest.as_deref())
+        acl::allowed(acl, self.ids(conn), perm)
     }
 
     /// Queues `kind` on node `idx` for the watches (nothing when nobody watches anything).
@@ -325,13 +349,20 @@ impl State {
     fn flush(&mut self) -> Vec<Notification> {
         for ev in std::mem::take(&mut self.pending) {
             for conn in self.watches.trigger(ev.kind, &ev.path) {
-                let super_digest = self.config.super_digest.as_deref();
-                if acl::allowed(&ev.acl, self.ids(conn), Perms::READ, super_digest) {
+                if acl::allowed(&ev.acl, self.ids(conn), Perms::READ) {
                     self.out.push(notification(conn, ev.kind, ev.path.clone()));
                 }
             }
         }
         std::mem::take(&mut self.out)
+    }
+}
+
+/// Appends `(scheme, id)` unless already present.
+fn push_unique(ids: &mut Vec<(String, String)>, scheme: &str, id: &str) {
+    let pair = (scheme.to_owned(), id.to_owned());
+    if !ids.contains(&pair) {
+        ids.push(pair);
     }
 }
 

@@ -145,6 +145,30 @@ fn super_users_bypass_every_check() {
 }
 
 #[test]
+fn super_digest_is_decided_at_auth() {
+    let secret = digest_id("super:secret");
+    let mut t = T::with(StateConfig { extended_types: true, super_digest: Some(secret.clone()) });
+    with_acl(&mut t, "/locked", vec![Acl::new(Perms::ALL, "digest", digest_id("owner:pw"))]);
+    // Another digest of the same user is not the super digest.
+    t.s.add_identity(2, "digest", &digest_id("super:wrong"));
+    assert_eq!(t.get(2, "/locked"), Err(ErrorCode::NoAuth));
+    // whoAmI shows `super` (named after the digest's user) before the digest itself, once.
+    t.s.add_identity(2, "digest", &secret);
+    t.s.add_identity(2, "digest", &secret);
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    let expected =
+        [pair("ip", "127.0.0.1"), pair("digest", "super"), pair("super", "super"), pair("digest", "super")];
+    assert_eq!(t.s.identities(2), expected);
+    assert!(t.get(2, "/locked").is_ok());
+    // Without a configured super digest the same digest is an ordinary identity.
+    let mut u = T::new();
+    with_acl(&mut u, "/locked", vec![Acl::new(Perms::ALL, "digest", digest_id("owner:pw"))]);
+    u.s.add_identity(2, "digest", &secret);
+    assert_eq!(u.s.identities(2), [pair("ip", "127.0.0.1"), pair("digest", "super")]);
+    assert_eq!(u.get(2, "/locked"), Err(ErrorCode::NoAuth));
+}
+
+#[test]
 fn ip_acls_match_the_connection_address() {
     let mut t = T::new();
     t.s.connection_opened(3, S2, "10.1.2.3");

@@ -206,3 +206,27 @@ impl T {
         r.path
     }
 }
+
+#[test]
+fn node_and_children_agree_with_the_dump() {
+    let mut t = T::new();
+    for p in ["/w", "/w/b", "/w/a", "/w/a/deep", "/wx"] {
+        t.mk(p);
+    }
+    let dump = t.s.dump();
+    for (path, stat, data) in &dump {
+        assert_eq!(t.s.node(path), Some((*stat, data.clone())), "{path}");
+        // The direct children, as a filter over the sorted dump finds them.
+        let prefix = if path == "/" { "/".to_owned() } else { format!("{path}/") };
+        let kids: Vec<String> = dump
+            .iter()
+            .map(|d| d.0.clone())
+            .filter(|p| p.len() > prefix.len() && p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
+            .collect();
+        assert_eq!(t.s.children(path), kids, "{path}");
+    }
+    assert_eq!(t.s.children("/w"), ["/w/a", "/w/b"]);
+    assert_eq!(t.s.children(""), t.s.children("/"));
+    assert!(t.s.node("/missing").is_none() && t.s.children("/missing").is_empty());
+    assert!(t.s.children("/w/").is_empty() && t.s.node("/w/").is_none());
+}
