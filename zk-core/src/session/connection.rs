@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
-use super::{Command, ReplyTx, Request, Session, Terminal};
+use super::{Command, ReplyTx, Request, Session, Terminal, Unwatch};
 use crate::error::{Error, Result};
 use crate::proto::{
     peek_frame, write_frame, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, EventType, OpCode,
@@ -83,6 +83,13 @@ impl Conn {
         self.last_send = Instant::now();
     }
 
+    /// Whether a request setting a watch on `path` is written but not yet answered.
+    ///
+    /// A linear scan: only asked when a watcher is dropped or a deferred removal waits.
+    fn watch_in_flight(&self, path: &str) -> bool {
+        self.pending.iter().any(|p| p.watch.as_ref().is_some_and(|w| w.path() == path))
+    }
+
     fn fail_pending(&mut self, err: &Error) {
         for p in self.pending.drain(..) {
             if let Some(tx) = p.reply {
@@ -146,8 +153,9 @@ impl Session {
                 out = &mut fut => return Ok(out),
                 cmd = self.cmd_rx.recv() => self.hold(cmd)?,
                 Some(u) = self.unwatch_rx.recv() => {
-                    // The next connection's SetWatches simply leaves it out.
-                    self.unwatch(u);
+                    // The next connection's SetWatches simply leaves it out; with no
+                    // connection, nothing is in flight.
+                    self.unwatch(u, |_| false);
                 }
             }
         }
@@ -331,18 +339,12 @@ impl Session {
                         // Watchers dropped before this command was issued are removed first, so a
                         // caller that drops its watcher and then changes the node is not notified.
                         while let Ok(u) = self.unwatch_rx.try_recv() {
-                            if let Some((path, wt)) = self.unwatch(u) {
-                                self.send_remove_watches(conn, path, wt);
-                            }
+                            self.apply_unwatch(conn, u);
                         }
                         self.handle(conn, cmd)
                     }
                 },
-                Some(u) = self.unwatch_rx.recv() => {
-                    if let Some((path, wt)) = self.unwatch(u) {
-                        self.send_remove_watches(conn, path, wt);
-                    }
-                },
+                Some(u) = self.unwatch_rx.recv() => self.apply_unwatch(conn, u),
                 () = &mut timer => {
                     let now = Instant::now();
                     if now >= conn.last_recv + read_timeout {
@@ -374,6 +376,14 @@ impl Session {
         Instant::now() + wait.min(Duration::from_secs(5))
     }
 
+    /// Drops a watcher whose handle is gone, removing the server's watch when no other local
+    /// watcher (nor a registration in flight) still needs it.
+    fn apply_unwatch(&mut self, conn: &mut Conn, u: Unwatch) {
+        if let Some((path, wt)) = self.unwatch(u, |p| conn.watch_in_flight(p)) {
+            self.send_remove_watches(conn, path, wt);
+        }
+    }
+
     fn send_remove_watches(&mut self, conn: &mut Conn, path: String, wt: WatcherType) {
         let body = crate::proto::RemoveWatchesRequest { path, watcher_type: wt.code() };
         let frame = encode_request(OpCode::RemoveWatches, &body);
@@ -398,9 +408,6 @@ impl Session {
     fn write_request(&mut self, conn: &mut Conn, mut r: Request) {
         let xid = self.next_xid();
         r.frame[4..8].copy_from_slice(&xid.to_be_bytes());
-        if let Some(w) = &r.watch {
-            self.registry.sent(w);
-        }
         conn.wbuf.extend_from_slice(&r.frame);
         conn.last_send = Instant::now();
         conn.pending.push_back(Pending { xid, op: r.op, reply: r.reply, watch: r.watch, remove: r.remove });
@@ -457,7 +464,9 @@ impl Session {
                 }
                 if let Some(w) = p.watch {
                     let nonode = hdr.err == ErrorCode::NoNode.code();
-                    if let Some((path, wt)) = self.registry.register(w, hdr.err == 0, nonode) {
+                    // `p` is already popped: only other registrations count as in flight.
+                    let in_flight = |path: &str| conn.watch_in_flight(path);
+                    if let Some((path, wt)) = self.registry.register(w, hdr.err == 0, nonode, in_flight) {
                         self.send_remove_watches(conn, path, wt);
                     }
                 }

@@ -263,8 +263,9 @@ impl Session {
     }
 
     /// Drops a watcher locally; returns the server-side removal to send, if any.
-    fn unwatch(&mut self, u: Unwatch) -> Option<(String, WatcherType)> {
-        self.registry.unregister(u.kind, &u.path, u.id).map(|wt| (u.path, wt))
+    /// `in_flight(path)` tells whether a request setting a watch on `path` awaits its reply.
+    fn unwatch(&mut self, u: Unwatch, in_flight: impl FnOnce(&str) -> bool) -> Option<(String, WatcherType)> {
+        self.registry.unregister(u.kind, &u.path, u.id, || in_flight(&u.path)).map(|wt| (u.path, wt))
     }
 
     /// Ends the session for good: every waiter learns why.

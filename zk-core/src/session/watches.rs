@@ -59,16 +59,17 @@ pub(crate) struct Registry {
     child: HashMap<String, Vec<(u64, OneShotTx)>>,
     persistent: HashMap<String, Vec<(u64, PersistTx)>>,
     recursive: HashMap<String, Vec<(u64, PersistTx)>>,
-    /// Watch requests written but not yet answered, by path: the server-side watch they set
-    /// must not be removed because an older watcher on the same path was dropped.
-    in_flight: HashMap<String, usize>,
     /// Paths whose server-side removal waits for their in-flight registrations to complete
-    /// (a watcher there was dropped meanwhile).
+    /// (a watcher there was dropped meanwhile): the server-side watch those requests set must
+    /// not be removed because an older watcher on the same path was dropped. What is in flight
+    /// is the connection's to know; callers tell it to [`Registry::register`] and
+    /// [`Registry::unregister`].
     deferred: HashSet<String>,
 }
 
 impl WatchReg {
-    fn path(&self) -> &str {
+    /// The server path the watch is set on.
+    pub(crate) fn path(&self) -> &str {
         match self {
             WatchReg::OneShot { path, .. } | WatchReg::Persistent { path, .. } => path,
         }
@@ -89,14 +90,9 @@ fn notify(slots: Option<&mut Vec<(u64, PersistTx)>>, ev: &WatchedEvent) {
 }
 
 impl Registry {
-    /// A request carrying `reg` was written to the server.
-    pub(crate) fn sent(&mut self, reg: &WatchReg) {
-        *self.in_flight.entry(reg.path().to_owned()).or_default() += 1;
-    }
-
-    /// The connection is gone: nothing is in flight any more.
+    /// The connection is gone, and with it whatever was in flight: removals waiting for it
+    /// are moot.
     pub(crate) fn connection_lost(&mut self) {
-        self.in_flight.clear();
         // The server forgets this connection's watches; the next ones come from SetWatches.
         self.deferred.clear();
     }
@@ -106,19 +102,17 @@ impl Registry {
     /// When the caller dropped its future before the reply (nobody will ever hold the
     /// watcher), the watch is forgotten again at once; returns the server-side removal to
     /// send then, as [`Registry::unregister`] does for a dropped watcher.
+    ///
+    /// `in_flight(path)` tells whether other requests setting a watch on `path` are written
+    /// but not yet answered (this one's excluded); it is asked only when a removal on that
+    /// path waits for them.
     pub(crate) fn register(
         &mut self,
         reg: WatchReg,
         ok: bool,
         nonode: bool,
+        in_flight: impl Fn(&str) -> bool,
     ) -> Option<(String, WatcherType)> {
-        if let Some(n) = self.in_flight.get_mut(reg.path()) {
-            *n -= 1;
-            if *n == 0 {
-                self.in_flight.remove(reg.path());
-            }
-        }
-        let idle = |r: &Registry, path: &str| !r.in_flight.contains_key(path);
         let (path, id, kind, abandoned) = match reg {
             WatchReg::OneShot { path, id, on_ok, exist_on_nonode, tx } => {
                 let kind = if ok {
@@ -146,8 +140,10 @@ impl Registry {
                 (path, id, kind, abandoned)
             }
         };
-        let mut removal = if abandoned { self.unregister(kind, &path, id) } else { None };
-        if idle(self, &path) && self.deferred.remove(&path) {
+        let mut removal =
+            if abandoned { self.unregister(kind, &path, id, || in_flight(&path)) } else { None };
+        if self.deferred.contains(&path) && !in_flight(&path) {
+            self.deferred.remove(&path);
             removal = self.unused_on_server(&path);
         }
         removal.map(|wt| (path, wt))
@@ -156,15 +152,22 @@ impl Registry {
     /// The widest removal that no local watcher on `path` still needs, for a removal that
     /// was deferred while registrations were in flight.
     fn unused_on_server(&self, path: &str) -> Option<WatcherType> {
-        let data_used = self.data.contains_key(path) || self.exist.contains_key(path);
-        let child_used = self.child.contains_key(path);
-        let persist_used = self.persistent.contains_key(path) || self.recursive.contains_key(path);
-        match (data_used, child_used, persist_used) {
+        match self.usage(path) {
             (false, false, false) => Some(WatcherType::Any),
             (false, true, false) => Some(WatcherType::Data),
             (true, false, false) => Some(WatcherType::Children),
             _ => None,
         }
+    }
+
+    /// Which local watchers on `path` still need a server-side watch there:
+    /// `(data_used, child_used, persist_used)` for data or exist, child, and persistent or
+    /// recursive watchers.
+    fn usage(&self, path: &str) -> (bool, bool, bool) {
+        let data_used = self.data.contains_key(path) || self.exist.contains_key(path);
+        let child_used = self.child.contains_key(path);
+        let persist_used = self.persistent.contains_key(path) || self.recursive.contains_key(path);
+        (data_used, child_used, persist_used)
     }
 
     fn one_shot_map(&mut self, kind: WatchKind) -> &mut HashMap<String, Vec<(u64, OneShotTx)>> {
@@ -212,7 +215,16 @@ impl Registry {
 
     /// Forgets one watcher (its handle was dropped). Returns the server-side removal to send,
     /// if no other local watcher still needs the server's watch on that path.
-    pub(crate) fn unregister(&mut self, kind: WatchKind, path: &str, id: u64) -> Option<WatcherType> {
+    ///
+    /// `in_flight()` tells whether a request setting a watch on `path` is written but not yet
+    /// answered; it is asked only when the watcher was still registered.
+    pub(crate) fn unregister(
+        &mut self,
+        kind: WatchKind,
+        path: &str,
+        id: u64,
+        in_flight: impl FnOnce() -> bool,
+    ) -> Option<WatcherType> {
         let removed = match kind {
             WatchKind::Persistent => remove_id(&mut self.persistent, path, id),
             WatchKind::Recursive => remove_id(&mut self.recursive, path, id),
@@ -221,14 +233,12 @@ impl Registry {
         if !removed {
             return None;
         }
-        if self.in_flight.contains_key(path) {
+        if in_flight() {
             // A registration in flight may set the server's watch again: decide once it is in.
             self.deferred.insert(path.to_owned());
             return None;
         }
-        let data_used = self.data.contains_key(path) || self.exist.contains_key(path);
-        let child_used = self.child.contains_key(path);
-        let persist_used = self.persistent.contains_key(path) || self.recursive.contains_key(path);
+        let (data_used, child_used, persist_used) = self.usage(path);
         match kind {
             WatchKind::Data | WatchKind::Exist if !data_used && !persist_used => Some(WatcherType::Data),
             WatchKind::Child if !child_used && !persist_used => Some(WatcherType::Children),
@@ -387,7 +397,12 @@ mod tests {
         ok: bool,
     ) -> oneshot::Receiver<Result<WatchedEvent>> {
         let (tx, rx) = oneshot::channel();
-        reg.register(WatchReg::OneShot { path: path.into(), id, on_ok, exist_on_nonode: true, tx }, ok, !ok);
+        reg.register(
+            WatchReg::OneShot { path: path.into(), id, on_ok, exist_on_nonode: true, tx },
+            ok,
+            !ok,
+            |_| false,
+        );
         rx
     }
 
@@ -413,7 +428,12 @@ mod tests {
         let mut r = Registry::default();
         let c = Chroot::new("/app").unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        r.register(WatchReg::Persistent { path: "/app".into(), id: 1, recursive: true, tx }, true, false);
+        r.register(
+            WatchReg::Persistent { path: "/app".into(), id: 1, recursive: true, tx },
+            true,
+            false,
+            |_| false,
+        );
         r.dispatch(EventType::NodeCreated, "/app/x/y", 5, &c);
         r.dispatch(EventType::NodeChildrenChanged, "/app/x", 5, &c);
         r.dispatch(EventType::NodeDataChanged, "/other", 6, &c);
@@ -427,9 +447,9 @@ mod tests {
         let mut r = Registry::default();
         let _a = one_shot(&mut r, "/a", 1, WatchKind::Data, true);
         let _b = one_shot(&mut r, "/a", 2, WatchKind::Data, true);
-        assert_eq!(r.unregister(WatchKind::Data, "/a", 1), None);
-        assert_eq!(r.unregister(WatchKind::Data, "/a", 2), Some(WatcherType::Data));
-        assert_eq!(r.unregister(WatchKind::Data, "/a", 2), None);
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 1, || false), None);
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2, || false), Some(WatcherType::Data));
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2, || false), None);
     }
 
     #[test]
@@ -444,22 +464,47 @@ mod tests {
             exist_on_nonode: false,
             tx,
         };
-        r.sent(&new);
         // The old watcher is dropped while the new request is on the wire.
-        assert_eq!(r.unregister(WatchKind::Data, "/a", 1), None);
-        r.register(new, true, false);
-        assert_eq!(r.unregister(WatchKind::Data, "/a", 2), Some(WatcherType::Data));
-        // A lost connection forgets what was in flight.
-        let (tx, _rx) = oneshot::channel();
-        r.sent(&WatchReg::OneShot {
-            path: "/b".into(),
-            id: 3,
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 1, || true), None);
+        r.register(new, true, false, |_| false);
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2, || false), Some(WatcherType::Data));
+        // A lost connection forgets the removals that waited for what was in flight.
+        let _b = one_shot(&mut r, "/b", 3, WatchKind::Data, true);
+        assert_eq!(r.unregister(WatchKind::Data, "/b", 3, || true), None);
+        r.connection_lost();
+        assert!(r.deferred.is_empty());
+    }
+
+    #[test]
+    fn deferred_removal_waits_for_the_last_in_flight_reply() {
+        let mut r = Registry::default();
+        let _old = one_shot(&mut r, "/a", 1, WatchKind::Child, true);
+        // Nothing deferred: the connection is never asked what is in flight.
+        let (tx, new) = oneshot::channel();
+        let reg = |id, tx| WatchReg::OneShot {
+            path: "/a".into(),
+            id,
             on_ok: WatchKind::Data,
             exist_on_nonode: false,
             tx,
-        });
-        r.connection_lost();
-        assert!(r.in_flight.is_empty());
+        };
+        r.register(reg(2, tx), true, false, |_| panic!("asked without a deferred removal"));
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 9, || panic!("asked for an unknown watcher")), None);
+        drop(new);
+        // Two more registrations are on the wire when the data and child watchers go.
+        let (tx3, _w3) = oneshot::channel();
+        let (tx4, w4) = oneshot::channel();
+        assert_eq!(r.unregister(WatchKind::Data, "/a", 2, || true), None);
+        assert_eq!(r.unregister(WatchKind::Child, "/a", 1, || true), None);
+        // The first reply: the other one is still in flight, so the removal still waits.
+        assert_eq!(r.register(reg(3, tx3), true, false, |p| p == "/a"), None);
+        assert!(r.deferred.contains("/a"));
+        // The last reply, for a watcher abandoned in flight: only data watcher 3 is left, so
+        // the child watch goes.
+        drop(w4);
+        let removal = r.register(reg(4, tx4), true, false, |_| false);
+        assert_eq!(removal, Some(("/a".to_string(), WatcherType::Children)));
+        assert!(r.deferred.is_empty());
     }
 
     #[test]
@@ -476,7 +521,12 @@ mod tests {
             (9, &["/a".to_string()][..], &["/b".to_string()][..], &["/c".to_string()][..])
         );
         let (tx, _rx) = mpsc::unbounded_channel();
-        r.register(WatchReg::Persistent { path: "/p".into(), id: 4, recursive: false, tx }, true, false);
+        r.register(
+            WatchReg::Persistent { path: "/p".into(), id: 4, recursive: false, tx },
+            true,
+            false,
+            |_| false,
+        );
         assert!(matches!(r.set_watches(9)[0], SetWatchesReq::V2(_)));
     }
 
