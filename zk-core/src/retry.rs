@@ -55,8 +55,38 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The retry schedule of one operation that starts now: the delay to wait before each
+    /// retry, ending when the policy gives up. That is when its retries are used up, or when
+    /// the next delay would end past the [`UntilElapsed`](RetryPolicy::UntilElapsed) budget
+    /// (counted from this call) or past what the clock can represent (durations near
+    /// [`Duration::MAX`]). [`ExponentialBackoff`](RetryPolicy::ExponentialBackoff) delays are
+    /// jittered. Tokio time, like [`retry`], which runs on this schedule; use it directly to
+    /// retry on something other than an error, say a lost compare-and-set race.
+    ///
+    /// Take the next delay after each failed attempt (not ahead of time: the budget is
+    /// checked against the current time).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use zk_core::RetryPolicy;
+    /// let mut delays = RetryPolicy::NTimes { n: 2, delay: Duration::from_millis(5) }.schedule();
+    /// assert_eq!(delays.next(), Some(Duration::from_millis(5)));
+    /// assert_eq!(delays.next(), Some(Duration::from_millis(5)));
+    /// assert_eq!(delays.next(), None);
+    /// ```
+    pub fn schedule(&self) -> impl Iterator<Item = Duration> + Send + Sync {
+        let mut delays = self.delays();
+        let deadline = self.deadline(Instant::now());
+        std::iter::from_fn(move || {
+            let delay = delays.next()?;
+            let end = Instant::now().checked_add(delay)?;
+            deadline.is_none_or(|d| end <= d).then_some(delay)
+        })
+        .fuse()
+    }
+
     /// The delays before each retry.
-    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send> {
+    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send + Sync> {
         match self {
             RetryPolicy::Never => Box::new(std::iter::empty()),
             RetryPolicy::ExponentialBackoff { base, max_delay, max_retries } => Box::new(
@@ -65,6 +95,9 @@ impl RetryPolicy {
                     .with_max_delay(*max_delay)
                     .with_max_times(*max_retries)
                     .with_jitter()
+                    // backon is built without `std`, where its jitter seed is a constant:
+                    // seed it here so concurrent clients spread out.
+                    .with_jitter_seed(rand::random())
                     .build(),
             ),
             RetryPolicy::NTimes { n, delay } => {
@@ -101,9 +134,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let start = Instant::now();
-    let deadline = policy.deadline(start);
-    let mut delays = policy.delays();
+    let mut delays = policy.schedule();
     loop {
         let err = match op().await {
             Ok(v) => return Ok(v),
@@ -111,9 +142,6 @@ where
             Err(e) => return Err(e),
         };
         let Some(delay) = delays.next() else { return Err(err) };
-        if deadline.is_some_and(|d| Instant::now().checked_add(delay).is_none_or(|t| t > d)) {
-            return Err(err);
-        }
         tracing::debug!(error = %err, ?delay, "retrying");
         sleep(delay).await;
     }
@@ -204,6 +232,53 @@ mod tests {
         );
         let (n, _) = count_attempts(policy, Error::ConnectionLoss).await;
         assert_eq!(n, 6);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn schedule_follows_the_policy() {
+        assert_eq!(RetryPolicy::Never.schedule().next(), None);
+        let n = RetryPolicy::NTimes { n: 2, delay: Duration::from_millis(5) };
+        assert_eq!(n.schedule().collect::<Vec<_>>(), [Duration::from_millis(5); 2]);
+        let exp = RetryPolicy::ExponentialBackoff {
+            base: Duration::from_millis(10),
+            max_delay: Duration::from_millis(40),
+            max_retries: 4,
+        };
+        let delays: Vec<_> = exp.schedule().collect();
+        assert_eq!(delays.len(), 4);
+        // Doubling up to the max, each plus a jitter below itself.
+        for (d, cur) in delays.iter().zip([10, 20, 40, 40]) {
+            let cur = Duration::from_millis(cur);
+            assert!(*d >= cur && *d < 2 * cur, "{delays:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn schedule_budget_counts_from_its_creation() {
+        let until = RetryPolicy::UntilElapsed {
+            max_elapsed: Duration::from_secs(1),
+            delay: Duration::from_millis(400),
+        };
+        let mut delays = until.schedule();
+        tokio::time::advance(Duration::from_millis(600)).await;
+        assert_eq!(delays.next(), Some(Duration::from_millis(400)), "ends right at the budget");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(delays.next(), None);
+        assert_eq!(delays.next(), None, "stays given up");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn schedule_gives_up_on_delays_past_the_clock() {
+        let huge =
+            RetryPolicy::ExponentialBackoff { base: Duration::MAX, max_delay: Duration::MAX, max_retries: 3 };
+        assert_eq!(huge.schedule().next(), None);
+        let until = RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(1), delay: Duration::MAX };
+        assert_eq!(until.schedule().next(), None);
+        let unbounded = RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::MAX };
+        assert_eq!(unbounded.schedule().next(), None);
+        let unbounded =
+            RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::from_secs(1) };
+        assert_eq!(unbounded.schedule().take(3).count(), 3);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,9 +1,7 @@
 //! [`DistributedAtomicLong`]: Curator's `DistributedAtomicLong`, an 8-byte big-endian `i64`
 //! updated by optimistic compare-and-set.
 
-use std::time::Duration;
-
-use tokio::time::{sleep, Instant};
+use tokio::time::sleep;
 use zk_core::path::validate_path;
 use zk_core::{Client, CreateMode, RetryPolicy, Stat};
 
@@ -203,7 +201,7 @@ impl DistributedAtomicLong {
     /// Reads, computes, writes conditionally; retries per the policy when someone else wrote
     /// in between. `f` returning `None` stops without writing.
     async fn optimistic(&self, f: impl Fn(i64) -> Option<i64>) -> Result<AtomicValue<i64>> {
-        let start = Instant::now();
+        let mut delays = self.policy.schedule();
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -214,29 +212,19 @@ impl DistributedAtomicLong {
             if self.write(stat.as_ref(), post).await? {
                 return Ok(AtomicValue { succeeded: true, pre_value: pre, post_value: post, attempts });
             }
-            match retry_delay(&self.policy, attempts - 1, start) {
+            match delays.next() {
                 Some(delay) if attempts < MAX_ATTEMPTS => sleep(delay).await,
                 _ => return Ok(AtomicValue { succeeded: false, pre_value: pre, post_value: pre, attempts }),
             }
         }
     }
 
-    /// Reads the node, retrying retryable errors per the policy (with the same overflow-safe
-    /// delays as lost races, rather than `zk_core::retry`).
+    /// Reads the node, retrying retryable errors per the policy.
     async fn read(&self) -> Result<Current> {
-        let start = Instant::now();
-        let mut retry = 0;
-        loop {
-            match self.client.get_data(&self.path).await {
-                Ok((data, stat)) => return Ok((decode_i64(&self.path, &data)?, Some(stat))),
-                Err(zk_core::Error::NoNode) => return Ok((0, None)),
-                Err(e) if e.is_retryable() => match retry_delay(&self.policy, retry, start) {
-                    Some(delay) if retry + 1 < MAX_ATTEMPTS => sleep(delay).await,
-                    _ => return Err(e.into()),
-                },
-                Err(e) => return Err(e.into()),
-            }
-            retry += 1;
+        match zk_core::retry(&self.policy, || self.client.get_data(&self.path)).await {
+            Ok((data, stat)) => Ok((decode_i64(&self.path, &data)?, Some(stat))),
+            Err(zk_core::Error::NoNode) => Ok((0, None)),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -252,81 +240,5 @@ impl DistributedAtomicLong {
             Err(zk_core::Error::BadVersion | zk_core::Error::NoNode) => Ok(false),
             Err(e) => Err(e.into()),
         }
-    }
-}
-
-/// The delay before retry number `retry` (0-based) of an operation started at `start`, or
-/// `None` when the policy gives up, or when the delay would end past what the clock can
-/// represent (a user-supplied policy with durations near [`Duration::MAX`]).
-fn retry_delay(policy: &RetryPolicy, retry: u32, start: Instant) -> Option<Duration> {
-    next_delay(policy, retry, start.elapsed()).filter(|d| Instant::now().checked_add(*d).is_some())
-}
-
-/// The delay before optimistic retry number `retry` (0-based), or `None` when the policy
-/// gives up. Mirrors [`RetryPolicy`]'s documented behaviour, applied to lost races rather
-/// than to retryable errors. Never overflows: sums saturate, and an `UntilElapsed` budget
-/// that cannot even be computed is exceeded.
-fn next_delay(policy: &RetryPolicy, retry: u32, elapsed: Duration) -> Option<Duration> {
-    match policy {
-        RetryPolicy::ExponentialBackoff { base, max_delay, max_retries } => {
-            if retry as usize >= *max_retries {
-                return None;
-            }
-            let exp = base.saturating_mul(1 << retry.min(20)).min(*max_delay);
-            Some(exp.saturating_add(jitter(*base)))
-        }
-        RetryPolicy::NTimes { n, delay } => ((retry as usize) < *n).then_some(*delay),
-        RetryPolicy::UntilElapsed { max_elapsed, delay } => {
-            elapsed.checked_add(*delay).is_some_and(|end| end <= *max_elapsed).then_some(*delay)
-        }
-        _ => None,
-    }
-}
-
-/// A random delay below `max`, so contending writers spread out.
-fn jitter(max: Duration) -> Duration {
-    let nanos = max.as_nanos().max(1);
-    Duration::from_nanos((uuid::Uuid::new_v4().as_u128() % nanos) as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_bound_the_retries() {
-        let zero = Duration::ZERO;
-        assert_eq!(next_delay(&RetryPolicy::Never, 0, zero), None);
-        let n = RetryPolicy::NTimes { n: 2, delay: Duration::from_millis(5) };
-        assert_eq!(next_delay(&n, 1, zero), Some(Duration::from_millis(5)));
-        assert_eq!(next_delay(&n, 2, zero), None);
-        let exp = RetryPolicy::ExponentialBackoff {
-            base: Duration::from_millis(10),
-            max_delay: Duration::from_millis(40),
-            max_retries: 3,
-        };
-        for retry in 0..3 {
-            let d = next_delay(&exp, retry, zero).unwrap();
-            assert!(d >= Duration::from_millis(10) && d < Duration::from_millis(50), "{d:?}");
-        }
-        assert_eq!(next_delay(&exp, 3, zero), None);
-        let until = RetryPolicy::UntilElapsed {
-            max_elapsed: Duration::from_secs(1),
-            delay: Duration::from_millis(400),
-        };
-        assert!(next_delay(&until, 0, Duration::from_millis(600)).is_some());
-        assert!(next_delay(&until, 0, Duration::from_millis(700)).is_none());
-    }
-
-    #[test]
-    fn extreme_durations_do_not_overflow() {
-        let huge =
-            RetryPolicy::ExponentialBackoff { base: Duration::MAX, max_delay: Duration::MAX, max_retries: 3 };
-        assert_eq!(next_delay(&huge, 0, Duration::ZERO), Some(Duration::MAX));
-        let until = RetryPolicy::UntilElapsed { max_elapsed: Duration::from_secs(1), delay: Duration::MAX };
-        assert_eq!(next_delay(&until, 0, Duration::from_millis(1)), None);
-        let unbounded = RetryPolicy::UntilElapsed { max_elapsed: Duration::MAX, delay: Duration::MAX };
-        assert_eq!(next_delay(&unbounded, 0, Duration::from_millis(1)), None);
-        assert_eq!(next_delay(&unbounded, 0, Duration::ZERO), Some(Duration::MAX));
     }
 }
