@@ -19,8 +19,8 @@ use zk_core::{Client, EventType, OneshotWatcher, SessionState};
 
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
-use crate::lock::layout::{sort_nodes, MUTEX_LOCK_NAME};
-use crate::lock::{InterProcessMutex, MutexGuard, Participant};
+use crate::lock::layout::MUTEX_LOCK_NAME;
+use crate::lock::{sorted_children, InterProcessMutex, MutexGuard, Participant, StandardDriver};
 use crate::protected::backoff;
 
 /// Re-watches of our node (after data changes or retryable errors) before the monitor stops
@@ -416,12 +416,8 @@ async fn look(client: &Client, path: &str) -> zk_core::Result<(Option<Participan
     // Each pass ends unless the election changed between our reads.
     let mut last = zk_core::Error::ConnectionLoss;
     for _ in 0..MAX_OBSERVE_RETRIES {
-        let mut children = match client.get_children(path).await {
-            Ok(c) => c,
-            Err(zk_core::Error::NoNode) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        sort_nodes(&mut children, MUTEX_LOCK_NAME);
+        let children =
+            sorted_children(client, path, MUTEX_LOCK_NAME, &StandardDriver { max_leases: 1 }).await?;
         if let Some(first) = children.first() {
             let node = join(path, first);
             match client.get_data_and_watch(&node).await {

@@ -21,7 +21,7 @@ use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
-use crate::lock::{layout, Participant};
+use crate::lock::Participant;
 use crate::persistent_node::SessionFactory;
 use crate::protected::{self, backoff, Cleanup};
 
@@ -309,16 +309,8 @@ impl LeaderLatch {
     /// [`Error::Zk`] when reading the children or a node fails.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
         let client = self.shared.client();
-        let mut out = Vec::new();
-        for name in sorted_children(&client, &self.path).await? {
-            let node = join(&self.path, &name);
-            match client.get_data(&node).await {
-                Ok((id, _)) => out.push(Participant { node, id }),
-                Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(out)
+        let children = sorted_children(&client, &self.path).await?;
+        lock::participants(&client, &self.path, &children).await
     }
 }
 
@@ -333,13 +325,7 @@ impl Drop for LeaderLatch {
 
 /// The children of `path` (none when missing), in Curator's latch order.
 async fn sorted_children(client: &Client, path: &str) -> zk_core::Result<Vec<String>> {
-    let mut children = match client.get_children(path).await {
-        Ok(c) => c,
-        Err(zk_core::Error::NoNode) => Vec::new(),
-        Err(e) => return Err(e),
-    };
-    layout::sort_nodes(&mut children, LATCH_NAME);
-    Ok(children)
+    lock::sorted_children(client, path, LATCH_NAME, &lock::StandardDriver { max_leases: 1 }).await
 }
 
 /// What a round found.
@@ -533,6 +519,7 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::layout;
 
     #[test]
     fn latch_nodes_sort_by_sequence_like_curator() {

@@ -10,10 +10,11 @@
 use std::cmp::Ordering;
 use std::future::Future;
 
-use tokio::time::Instant;
+use tokio::time::{timeout_at, Instant};
 use zk_core::path::join;
 use zk_core::{Client, CreateMode};
 
+use super::Participant;
 use crate::error::{Error, Result};
 use crate::protected::{self, backoff, Cleanup};
 
@@ -81,6 +82,93 @@ pub(crate) fn sort_children(driver: &dyn LockDriver, lock_name: &str, children: 
     children.sort_by(|a, b| -> Ordering { driver.sort_key(a, lock_name).cmp(driver.sort_key(b, lock_name)) });
 }
 
+/// The children of `dir` in lock order (sorted by `driver` with `lock_name`, see
+/// [`sort_children`]); none when `dir` does not exist.
+pub(crate) async fn sorted_children(
+    client: &Client,
+    dir: &str,
+    lock_name: &str,
+    driver: &dyn LockDriver,
+) -> zk_core::Result<Vec<String>> {
+    let mut children = match client.get_children(dir).await {
+        Ok(c) => c,
+        Err(zk_core::Error::NoNode) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    sort_children(driver, lock_name, &mut children);
+    Ok(children)
+}
+
+/// The participants named `names` (children of `dir`), in that order, with the data of each
+/// node as its id. All reads are sent before the first is awaited (one round trip); a node
+/// gone meanwhile is skipped.
+pub(crate) async fn participants(client: &Client, dir: &str, names: &[String]) -> Result<Vec<Participant>> {
+    let reads: Vec<_> = names
+        .iter()
+        .map(|name| {
+            let node = join(dir, name);
+            (client.get_data(&node), node)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(reads.len());
+    for (read, node) in reads {
+        match read.await {
+            Ok((id, _)) => out.push(Participant { node, id }),
+            Err(zk_core::Error::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// True when `deadline` has passed.
+pub(crate) fn deadline_passed(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| d <= Instant::now())
+}
+
+/// Waits for `changed` (a watch, or a choice of watches) until `deadline`: `None` (look
+/// again) once it fired, `Some(false)` when the deadline came first, its error as
+/// [`Error::Zk`].
+pub(crate) async fn await_change<T>(
+    deadline: Option<Instant>,
+    changed: impl Future<Output = zk_core::Result<T>>,
+) -> Result<Option<bool>> {
+    let fired = match deadline {
+        None => changed.await,
+        Some(d) => match timeout_at(d, changed).await {
+            Ok(r) => r,
+            Err(_) => return Ok(Some(false)),
+        },
+    };
+    fired.map(|_| None).map_err(Error::Zk)
+}
+
+/// The wait loop of a lock or semaphore whose node is `node`: runs `round` (one look, as
+/// `LockInternals::round`) until it returns `Some(owner)`. A retryable [`Error::Zk`] is
+/// retried with backoff, at most [`MAX_RETRIES`] times in a row; any other ZooKeeper error
+/// is mapped by [`Error::while_waiting`], a recipe error returned as is. After
+/// [`MAX_ROUNDS`] rounds: [`Error::RetriesExhausted`] with `what`.
+pub(crate) async fn wait_loop<F>(node: &str, what: &'static str, mut round: impl FnMut() -> F) -> Result<bool>
+where
+    F: Future<Output = Result<Option<bool>>>,
+{
+    let mut retries = 0;
+    for _ in 0..MAX_ROUNDS {
+        match round().await {
+            Ok(Some(owner)) => return Ok(owner),
+            Ok(None) => retries = 0,
+            Err(Error::Zk(e)) if e.is_retryable() && retries < MAX_RETRIES => {
+                tracing::debug!(node, error = %e, "{what}: retrying");
+                backoff(retries).await;
+                retries += 1;
+            }
+            Err(Error::Zk(e)) => return Err(Error::while_waiting(e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::RetriesExhausted(what))
+}
+
 /// Finishes an attempt whose protected create returned `created`, `cleanup` being armed for
 /// that create: once the node exists, `wait`s on it and hands it over when `wait` says it is
 /// ours (`Some`, `cleanup` disarmed), or deletes it when `wait` gave up at the deadline
@@ -143,13 +231,7 @@ impl LockInternals {
 
     /// The children of the lock path in lock order (none when the path does not exist).
     pub(crate) async fn sorted_children(&self) -> zk_core::Result<Vec<String>> {
-        let mut children = match self.client.get_children(&self.path).await {
-            Ok(c) => c,
-            Err(zk_core::Error::NoNode) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        sort_children(self.driver.as_ref(), &self.lock_name, &mut children);
-        Ok(children)
+        sorted_children(&self.client, &self.path, &self.lock_name, self.driver.as_ref()).await
     }
 
     /// Creates our node with `data` and waits until the driver says we own the lock, or until
@@ -176,35 +258,18 @@ impl LockInternals {
     /// The wait loop: true once we own the lock, false at the deadline.
     async fn wait(&self, ours: &str, deadline: Option<Instant>) -> Result<bool> {
         let name = ours.rsplit('/').next().unwrap_or(ours);
-        let mut retries = 0;
-        for _ in 0..MAX_ROUNDS {
-            match self.round(name, deadline).await {
-                Ok(Some(owner)) => return Ok(owner),
-                Ok(None) => retries = 0,
-                Err(e) if e.is_retryable() && retries < MAX_RETRIES => {
-                    tracing::debug!(node = %ours, error = ?e, "lock wait: retrying");
-                    backoff(retries).await;
-                    retries += 1;
-                }
-                Err(e) => return Err(Error::while_waiting_round(e)),
-            }
-        }
-        Err(Error::RetriesExhausted("waiting for the lock"))
+        wait_loop(ours, "waiting for the lock", || self.round(name, deadline)).await
     }
 
     /// One look at the children: `Some(true)` owner, `Some(false)` deadline passed, `None`
     /// look again (the watched node changed or was already gone).
-    async fn round(
-        &self,
-        name: &str,
-        deadline: Option<Instant>,
-    ) -> std::result::Result<Option<bool>, RoundError> {
+    async fn round(&self, name: &str, deadline: Option<Instant>) -> Result<Option<bool>> {
         let children = self.sorted_children().await?;
         let watch = match self.driver.decide(&children, name)? {
             Decision::Owner => return Ok(Some(true)),
             Decision::Watch(w) => w,
         };
-        if deadline.is_some_and(|d| d <= Instant::now()) {
+        if deadline_passed(deadline) {
             return Ok(Some(false));
         }
         // getData rather than exists, as Curator does: a predecessor that is already gone
@@ -214,48 +279,7 @@ impl LockInternals {
             Err(zk_core::Error::NoNode) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let fired = match deadline {
-            None => watcher.await,
-            Some(d) => match tokio::time::timeout_at(d, watcher).await {
-                Ok(r) => r,
-                Err(_) => return Ok(Some(false)),
-            },
-        };
-        fired.map(|_| None).map_err(RoundError::from)
-    }
-}
-
-/// An error of one round: a ZooKeeper error (maybe retryable) or a recipe error.
-#[derive(Debug)]
-enum RoundError {
-    Zk(zk_core::Error),
-    Recipe(Error),
-}
-
-impl RoundError {
-    fn is_retryable(&self) -> bool {
-        matches!(self, RoundError::Zk(e) if e.is_retryable())
-    }
-}
-
-impl From<zk_core::Error> for RoundError {
-    fn from(e: zk_core::Error) -> Self {
-        RoundError::Zk(e)
-    }
-}
-
-impl From<Error> for RoundError {
-    fn from(e: Error) -> Self {
-        RoundError::Recipe(e)
-    }
-}
-
-impl Error {
-    fn while_waiting_round(e: RoundError) -> Error {
-        match e {
-            RoundError::Zk(e) => Error::while_waiting(e),
-            RoundError::Recipe(e) => e,
-        }
+        await_change(deadline, watcher).await
     }
 }
 
@@ -273,6 +297,42 @@ mod tests {
         let two = StandardDriver { max_leases: 2 };
         assert_eq!(two.decide(&sorted, "b").unwrap(), Decision::Owner);
         assert_eq!(two.decide(&sorted, "c").unwrap(), Decision::Watch("a".into()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wait_loop_retries_and_maps_errors_as_before() {
+        use std::cell::Cell;
+        // Retryable errors: MAX_RETRIES retries, then the error itself.
+        let calls = Cell::new(0);
+        let r = wait_loop("/n", "x", || {
+            calls.set(calls.get() + 1);
+            async { Err(Error::Zk(zk_core::Error::ConnectionLoss)) }
+        })
+        .await;
+        assert_eq!(r, Err(Error::Zk(zk_core::Error::ConnectionLoss)));
+        assert_eq!(calls.get(), MAX_RETRIES + 1);
+        // The session's end while waiting.
+        let r = wait_loop("/n", "x", || async { Err(Error::Zk(zk_core::Error::SessionExpired)) }).await;
+        assert_eq!(r, Err(Error::SessionEnded(zk_core::Error::SessionExpired)));
+        // A recipe error as is; a decision as is; "look again" resets the retries.
+        let r = wait_loop("/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
+        assert_eq!(r, Err(Error::NodeVanished("/n".into())));
+        let calls = Cell::new(0u32);
+        let r = wait_loop("/n", "x", || {
+            let n = calls.get();
+            calls.set(n + 1);
+            async move {
+                match n {
+                    _ if n < 2 * (MAX_RETRIES + 1) && n % 2 == 0 => {
+                        Err(Error::Zk(zk_core::Error::ConnectionLoss))
+                    }
+                    _ if n < 2 * (MAX_RETRIES + 1) => Ok(None),
+                    _ => Ok(Some(false)),
+                }
+            }
+        })
+        .await;
+        assert_eq!(r, Ok(false));
     }
 
     #[test]

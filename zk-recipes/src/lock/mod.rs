@@ -25,6 +25,8 @@ pub use mutex::{InterProcessMutex, MutexGuard};
 pub use rw_lock::{InterProcessReadWriteLock, RwLockGuard, RwLockHandle};
 pub use semaphore::{InterProcessSemaphore, Lease};
 
+pub(crate) use internals::{participants, sorted_children, StandardDriver};
+
 use zk_core::{Client, Op, OpResult, SessionState};
 
 #[cfg(doc)]
@@ -67,12 +69,10 @@ pub(crate) async fn wait_lost(client: &Client) {
 
 async fn wait_status(client: &Client, pred: impl Fn(LockStatus) -> bool) -> LockStatus {
     let mut rx = client.state_watch();
-    let status = match rx.wait_for(|s| pred(LockStatus::from_session(*s))).await {
-        Ok(s) => LockStatus::from_session(*s),
-        // The state publisher stops after a terminal state.
-        Err(_) => LockStatus::Lost,
-    };
-    status
+    // The state publisher stops after a terminal state: an error means Lost.
+    rx.wait_for(|s| pred(LockStatus::from_session(*s)))
+        .await
+        .map_or(LockStatus::Lost, |s| LockStatus::from_session(*s))
 }
 
 /// Runs `ops` in one multi whose first op checks that `node` still exists (a fenced write),

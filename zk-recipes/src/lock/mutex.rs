@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
 use zk_core::path::validate_path;
 use zk_core::{Client, Op, OpResult};
 
@@ -115,6 +116,13 @@ impl InterProcessMutex {
     /// As [`InterProcessMutex::acquire`].
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard>> {
         Ok(self.lock.acquire_timeout(timeout).await?.map(MutexGuard))
+    }
+
+    /// Waits until `deadline` (`None`: without one) for the lock: [`InterProcessMutex::acquire`],
+    /// [`InterProcessMutex::try_acquire`] when it has passed, else as
+    /// [`InterProcessMutex::acquire_timeout`]; `None` when the time ran out.
+    pub(crate) async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<MutexGuard>> {
+        Ok(self.lock.acquire_by(deadline).await?.map(MutexGuard))
     }
 
     /// Every participant (holder first, then waiters in lock order), with the id in its node.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 use zk_core::{Client, Op, OpResult};
 
-use super::internals::LockInternals;
+use super::internals::{participants, LockInternals};
 use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
 use crate::error::{Error, Result};
 use crate::protected::Cleanup;
@@ -107,6 +107,14 @@ impl ReentrantLock {
         self.acquire_until(Some(Instant::now() + timeout), true).await
     }
 
+    /// Acquires, giving up at `deadline` (`None`: never): a deadline already passed makes one
+    /// look as [`ReentrantLock::try_acquire`]; one ahead also bounds the create and the reads
+    /// as [`ReentrantLock::acquire_timeout`].
+    pub(crate) async fn acquire_by(&self, deadline: Option<Instant>) -> Result<Option<ReentrantGuard>> {
+        let bounded = deadline.is_some_and(|d| d > Instant::now());
+        self.acquire_until(deadline, bounded).await
+    }
+
     /// Acquires, giving up at `deadline` once not the owner; `bounded` also stops the create
     /// and the reads at the deadline (the attempt then cleans up in the background).
     async fn acquire_until(
@@ -154,22 +162,7 @@ impl ReentrantLock {
     pub(crate) async fn participants(&self) -> Result<Vec<Participant>> {
         let internals = &self.shared.internals;
         let children = internals.sorted_children().await?;
-        let reads: Vec<_> = children
-            .iter()
-            .map(|c| {
-                let node = zk_core::path::join(internals.path(), c);
-                (internals.client().get_data(&node), node)
-            })
-            .collect();
-        let mut out = Vec::with_capacity(reads.len());
-        for (read, node) in reads {
-            match read.await {
-                Ok((id, _)) => out.push(Participant { node, id }),
-                Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(out)
+        participants(internals.client(), internals.path(), &children).await
     }
 }
 

@@ -17,17 +17,13 @@ use tokio::time::{timeout_at, Instant};
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
-use super::internals::settle_attempt;
+use super::internals::{
+    await_change, deadline_passed, participants, settle_attempt, sorted_children, wait_loop, StandardDriver,
+};
 use super::layout::LEASE_NAME;
 use super::{wait_lost, wait_not_held, InterProcessMutex, LockStatus, Participant};
 use crate::error::{Error, Result};
-use crate::protected::{self, backoff, Cleanup};
-
-/// Looks at the leases (one per change of the leases or the count) before giving up; a look
-/// follows a change, so this is never reached in practice.
-const MAX_ROUNDS: u32 = 1_000_000;
-/// Consecutive retryable errors tolerated while waiting.
-const MAX_RETRIES: u32 = 60;
+use crate::protected::{self, Cleanup};
 
 /// Where the lease limit comes from.
 #[derive(Debug, Clone)]
@@ -195,24 +191,9 @@ impl InterProcessSemaphore {
     /// # Cancellation safety
     /// Read-only: safe to drop at any await.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        let mut children = match self.client.get_children(&self.leases_path).await {
-            Ok(c) => c,
-            Err(zk_core::Error::NoNode) => Vec::new(),
-            Err(e) => return Err(e.into()),
-        };
-        children.sort_by(|a, b| {
-            super::layout::sort_key(a, LEASE_NAME).cmp(super::layout::sort_key(b, LEASE_NAME))
-        });
-        let mut out = Vec::with_capacity(children.len());
-        for c in children {
-            let node = join(&self.leases_path, &c);
-            match self.client.get_data(&node).await {
-                Ok((id, _)) => out.push(Participant { node, id }),
-                Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(out)
+        let driver = StandardDriver { max_leases: 1 };
+        let children = sorted_children(&self.client, &self.leases_path, LEASE_NAME, &driver).await?;
+        participants(&self.client, &self.leases_path, &children).await
     }
 
     async fn acquire_many_until(&self, n: usize, deadline: Option<Instant>) -> Result<Option<Vec<Lease>>> {
@@ -238,17 +219,7 @@ impl InterProcessSemaphore {
 
     /// One lease, giving up at `deadline` (`Some(now)`: a single look).
     async fn acquire_one(&self, deadline: Option<Instant>) -> Result<Option<Lease>> {
-        let guard = match deadline {
-            None => self.mutex.acquire().await?,
-            Some(d) if d <= Instant::now() => match self.mutex.try_acquire().await? {
-                Some(g) => g,
-                None => return Ok(None),
-            },
-            Some(d) => match self.mutex.acquire_timeout(d - Instant::now()).await? {
-                Some(g) => g,
-                None => return Ok(None),
-            },
-        };
+        let Some(guard) = self.mutex.acquire_until(deadline).await? else { return Ok(None) };
         let outcome = self.lease_under_lock(deadline).await;
         // Released whatever the outcome; a failure here only delays the next acquirer until
         // the background delete or the session's end.
@@ -285,21 +256,7 @@ impl InterProcessSemaphore {
     /// True once our lease fits under the limit, false at the deadline.
     async fn wait(&self, node: &str, deadline: Option<Instant>) -> Result<bool> {
         let name = node.rsplit('/').next().unwrap_or(node);
-        let mut retries = 0;
-        for _ in 0..MAX_ROUNDS {
-            match self.round(name, deadline).await {
-                Ok(Some(owner)) => return Ok(owner),
-                Ok(None) => retries = 0,
-                Err(Error::Zk(e)) if e.is_retryable() && retries < MAX_RETRIES => {
-                    tracing::debug!(node, error = %e, "semaphore wait: retrying");
-                    backoff(retries).await;
-                    retries += 1;
-                }
-                Err(Error::Zk(e)) => return Err(Error::while_waiting(e)),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(Error::RetriesExhausted("waiting for a lease"))
+        wait_loop(node, "waiting for a lease", || self.round(name, deadline)).await
     }
 
     /// One look: `Some(true)` ours, `Some(false)` deadline passed, `None` look again.
@@ -312,7 +269,7 @@ impl InterProcessSemaphore {
         if children.len() <= max {
             return Ok(Some(true));
         }
-        if deadline.is_some_and(|d| d <= Instant::now()) {
+        if deadline_passed(deadline) {
             return Ok(Some(false));
         }
         let changed = async {
@@ -324,14 +281,7 @@ impl InterProcessSemaphore {
                 None => leases_changed.await,
             }
         };
-        let fired = match deadline {
-            None => changed.await,
-            Some(d) => match timeout_at(d, changed).await {
-                Ok(r) => r,
-                Err(_) => return Ok(Some(false)),
-            },
-        };
-        fired.map(|_| None).map_err(Error::Zk)
+        await_change(deadline, changed).await
     }
 
     /// The current limit and, for a shared count, a watch on its node.
