@@ -167,7 +167,7 @@ impl Harness {
 /// The owner of `/services/<name>` as the server sees it, if the node exists.
 fn owner(server: &TestServer, name: &str) -> Option<i64> {
     let path = format!("/services/{name}");
-    server.tree().into_iter().find(|n| n.path == path).map(|n| n.stat.ephemeral_owner)
+    server.node(&path).map(|n| n.stat.ephemeral_owner)
 }
 
 /// The session is cut off for a minute: it expires after its 10 s timeout (virtual time), the

@@ -1,9 +1,7 @@
 //! The key scripted scenarios of the three caches on both backends over TCP, in real time:
 //! the shared real ZooKeeper 3.8 and a fresh embedded `TestServer`.
 
-use std::time::Duration;
-
-use zk_core::{Client, CreateMode};
+use zk_core::CreateMode;
 use zk_recipes::cache::{NodeCache, PathCache, TreeCache, WatchStrategy};
 use zk_testing::Backend;
 
@@ -12,17 +10,10 @@ use crate::{next, take};
 
 zk_testing::both_backends!(tree_scripted, path_scripted, node_scripted);
 
-async fn connect(b: &Backend) -> Client {
-    tokio::time::timeout(Duration::from_secs(10), Client::connect(&b.connect_string()))
-        .await
-        .expect("connect in time")
-        .expect("connect")
-}
-
 async fn tree_scripted(b: &Backend) {
     let root = b.create_root("cache-tree").await;
-    let zk = connect(b).await;
-    let mut cache = TreeCache::new(connect(b).await, &root).unwrap();
+    let zk = b.client().await;
+    let mut cache = TreeCache::new(b.client().await, &root).unwrap();
     cache.start();
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, [format!("+{root}="), "init".into()]);
     assert_eq!(cache.strategy(), Some(WatchStrategy::Persistent), "{}", b.name());
@@ -34,8 +25,8 @@ async fn tree_scripted(b: &Backend) {
 
 async fn path_scripted(b: &Backend) {
     let root = b.create_root("cache-path").await;
-    let zk = connect(b).await;
-    let mut cache = PathCache::new(connect(b).await, &root).unwrap();
+    let zk = b.client().await;
+    let mut cache = PathCache::new(b.client().await, &root).unwrap();
     cache.start();
     assert_eq!(PathCache::show(&next(&mut cache).await), "init", "{}", b.name());
     run(&mut cache, &zk, Truth::Client(&zk), &root, (1, 1), PATH_STEPS).await;
@@ -46,8 +37,8 @@ async fn path_scripted(b: &Backend) {
 async fn node_scripted(b: &Backend) {
     let root = b.create_root("cache-node").await;
     let node = format!("{root}/flag");
-    let zk = connect(b).await;
-    let mut cache = NodeCache::new(connect(b).await, &node).unwrap();
+    let zk = b.client().await;
+    let mut cache = NodeCache::new(b.client().await, &node).unwrap();
     cache.start();
     assert_eq!(NodeCache::show(&next(&mut cache).await), "init", "{}", b.name());
     run(&mut cache, &zk, Truth::Client(&zk), &node, (0, 0), NODE_STEPS).await;

@@ -81,7 +81,7 @@ async fn without_data() {
     assert_eq!(PathCache::show(&next(&mut cache).await), "~a=?");
     let snap = cache.current();
     assert_eq!(snap["a"].data, None);
-    assert_eq!(snap["a"].stat, server.tree().into_iter().find(|n| n.path == "/w/a").unwrap().stat);
+    assert_eq!(snap["a"].stat, server.node("/w/a").unwrap().stat);
 }
 
 /// With one-shot watches a PathCache watches the parent's children and each child's data,

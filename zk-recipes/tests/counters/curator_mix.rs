@@ -8,7 +8,6 @@
 
 use std::time::Duration;
 
-use zk_core::Client;
 use zk_recipes::counter::{DistributedAtomicLong, SharedCount};
 use zk_testing::java::{self, INSTALL_HINT};
 use zk_testing::Backend;
@@ -27,7 +26,7 @@ const SHARED_START: i32 = -7;
 async fn curator_reads_ours_and_we_read_curators(b: &Backend) {
     let classpath = crate::support::curator_program("counters/CuratorCount.java", "CuratorCount").await;
     let root = b.create_root("counters-curator").await;
-    let client = within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect");
+    let client = b.client().await;
     let shared = SharedCount::new(client.clone(), &format!("{root}/shared"), 0).unwrap();
     let long = DistributedAtomicLong::new(client.clone(), &format!("{root}/long"))
         .unwrap()

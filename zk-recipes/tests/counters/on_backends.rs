@@ -1,7 +1,6 @@
 //! The key counter scenarios on both backends (the shared real ZooKeeper 3.8 and an embedded
 //! server over TCP), in real time.
 
-use zk_core::Client;
 use zk_recipes::counter::{DistributedAtomicLong, SharedCount};
 use zk_testing::Backend;
 
@@ -9,10 +8,6 @@ use crate::atomic_long::contended_policy;
 use crate::within;
 
 zk_testing::both_backends!(worker_threads = 4; shared_count_eight_by_hundred, atomic_long_eight_by_hundred);
-
-async fn connect(b: &Backend) -> Client {
-    within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect")
-}
 
 /// 8 sessions x 100 compare-and-set increments of one `SharedCount`: exactly 800, and a stale
 /// version fails.
@@ -22,7 +17,7 @@ async fn shared_count_eight_by_hundred(b: &Backend) {
     let mut tasks = Vec::new();
     let mut clients = Vec::new();
     for _ in 0..8 {
-        let c = connect(b).await;
+        let c = b.client().await;
         clients.push(c.clone());
         let count = SharedCount::new(c, &path, 0).unwrap();
         tasks.push(tokio::spawn(async move {
@@ -65,7 +60,7 @@ async fn atomic_long_eight_by_hundred(b: &Backend) {
     let mut tasks = Vec::new();
     let mut clients = Vec::new();
     for _ in 0..8 {
-        let c = connect(b).await;
+        let c = b.client().await;
         clients.push(c.clone());
         let counter = DistributedAtomicLong::new(c, &path).unwrap().with_policy(contended_policy());
         tasks.push(tokio::spawn(async move {

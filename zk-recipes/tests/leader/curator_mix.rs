@@ -188,7 +188,7 @@ async fn mix(b: &Backend, mode: Mode) {
     let name = b.name();
     let cp = crate::support::curator_program("leader/CuratorLeader.java", "CuratorLeader").await;
     let root = b.create_root(&format!("leader-curator-{}", mode.arg())).await;
-    let setup = connect(&b.connect_string()).await;
+    let setup = b.client().await;
     for (node, data) in [("owner", ""), ("terms", "0"), ("log", ""), ("election", "")] {
         setup
             .create(&format!("{root}/{node}"), data.as_bytes(), CreateMode::Persistent)

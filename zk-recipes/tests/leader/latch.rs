@@ -100,7 +100,7 @@ async fn nodes_use_curators_latch_layout() {
         assert!(zk_recipes::layout::is_protected(name), "{name}");
         let rest = zk_recipes::layout::strip_protected(name);
         assert!(rest.starts_with(LATCH_NAME) && rest[LATCH_NAME.len()..].len() == 10, "{name}");
-        let info = server.tree().into_iter().find(|n| n.path == node).unwrap();
+        let info = server.node(&node).unwrap();
         assert_eq!(info.data, Some(format!("p{i}").into_bytes()));
         assert_eq!(info.stat.ephemeral_owner, sessions[i]);
     }
@@ -203,10 +203,7 @@ async fn five_participants_failover(b: &Backend) {
     let log: Log = Arc::default();
     let mut latches = Vec::new();
     for i in 0..5 {
-        let zk = tokio::time::timeout(Duration::from_secs(10), zk_core::Client::connect(&b.connect_string()))
-            .await
-            .expect("connect in time")
-            .expect("connect");
+        let zk = b.client().await;
         let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap();
         record(&latch, format!("p{i}"), &log);
         latch.start();
@@ -329,7 +326,7 @@ async fn with_a_session_factory_an_expired_latch_rejoins_by_itself() {
     assert!(b.await_leadership(Duration::from_secs(60)).await.unwrap(), "b succeeds a");
     settle().await;
     let node = a.node().expect("a rejoined with a new node");
-    let owner = server.tree().into_iter().find(|n| n.path == node).unwrap().stat.ephemeral_owner;
+    let owner = server.node(&node).unwrap().stat.ephemeral_owner;
     assert_ne!(owner, a_client.session_id(), "on a new session");
     assert!(server.sessions().iter().any(|s| s.id == owner));
     let ids: Vec<Vec<u8>> = b.participants().await.unwrap().into_iter().map(|p| p.id).collect();

@@ -10,11 +10,10 @@ use zk_core::Client;
 pub(crate) use zk_testing::Backend;
 use zk_testing::TcpProxy;
 
+use crate::support::within;
+
 /// The lock tests' client conveniences on [`Backend`] (connections bounded by 10 s).
 pub(crate) trait BackendExt {
-    /// A client connected directly to the backend (default session timeout).
-    async fn client(&self) -> Client;
-
     /// A client connected through `proxy` (default session timeout).
     async fn client_via(&self, proxy: &TcpProxy) -> Client;
 
@@ -24,10 +23,6 @@ pub(crate) trait BackendExt {
 }
 
 impl BackendExt for Backend {
-    async fn client(&self) -> Client {
-        within(10, "connect", Client::connect(&self.connect_string())).await.expect("connect")
-    }
-
     async fn client_via(&self, proxy: &TcpProxy) -> Client {
         within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect")
     }
@@ -36,13 +31,6 @@ impl BackendExt for Backend {
         let builder = Client::builder(connect).session_timeout(Duration::from_secs(4));
         within(10, "connect", builder.connect()).await.expect("connect")
     }
-}
-
-/// Waits (bounded) for `fut`, failing the test with `what` on timeout.
-pub(crate) async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), fut)
-        .await
-        .unwrap_or_else(|_| panic!("timed out ({secs} s): {what}"))
 }
 
 /// The children of `path` (none when it does not exist), sorted by name.
@@ -68,17 +56,4 @@ pub(crate) async fn children_of(c: &Client, path: &str, id: i64) -> Vec<String> 
         }
     }
     out
-}
-
-/// Polls `cond` every 20 ms for at most `secs` seconds; panics with `what` if it never holds.
-pub(crate) async fn eventually<F, Fut>(secs: u64, what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "not within {secs} s: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use zk_recipes::{InterProcessMutex, MutexGuard};
 
-use crate::{client, lock_nodes, server, settle};
+use crate::{client, server, settle};
 
 #[tokio::test(start_paused = true)]
 async fn eight_sessions_fifty_rounds_exclusive() {
@@ -35,7 +35,7 @@ async fn eight_sessions_fifty_rounds_exclusive() {
         t.await.unwrap();
     }
     assert_eq!(*counter.lock().unwrap(), 400);
-    assert!(lock_nodes(&server, "/locks/mx").is_empty());
+    assert!(server.children("/locks/mx").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,7 +57,7 @@ async fn hundred_waiters_each_release_wakes_exactly_one() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     settle().await;
-    assert_eq!(lock_nodes(&server, "/locks/herd").len(), 101);
+    assert_eq!(server.children("/locks/herd").len(), 101);
 
     let mut before = server.notifications_sent();
     first.release().await.unwrap();
@@ -78,5 +78,5 @@ async fn hundred_waiters_each_release_wakes_exactly_one() {
     for h in handles {
         h.await.unwrap();
     }
-    assert!(lock_nodes(&server, "/locks/herd").is_empty());
+    assert!(server.children("/locks/herd").is_empty());
 }

@@ -24,7 +24,8 @@ use zk_core::CreateMode;
 use zk_recipes::{layout, InterProcessMutex};
 use zk_testing::java::{self, INSTALL_HINT};
 
-use crate::backend::{children, within, Backend, BackendExt};
+use crate::backend::{children, Backend};
+use crate::support::within;
 
 zk_testing::both_backends!(worker_threads = 4; curator_and_us_on_one_lock);
 

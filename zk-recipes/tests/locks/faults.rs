@@ -7,7 +7,7 @@ use zk_core::SessionEvent;
 use zk_recipes::{Error, InterProcessMutex, LockStatus};
 use zk_testing::RequestMatcher;
 
-use crate::{client, lock_nodes, nodes_of, server, settle};
+use crate::{client, nodes_of, server, settle};
 
 #[tokio::test(start_paused = true)]
 async fn lost_create_reply_finds_our_node_again() {
@@ -23,10 +23,10 @@ async fn lost_create_reply_finds_our_node_again() {
     let guard = mutex.acquire().await.unwrap();
     assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected), "the reply was lost");
     settle().await;
-    assert_eq!(lock_nodes(&server, "/locks/lost"), vec![guard.path().to_owned()], "no duplicate");
+    assert_eq!(server.children("/locks/lost"), vec![guard.path().to_owned()], "no duplicate");
     guard.release().await.unwrap();
     settle().await;
-    assert!(lock_nodes(&server, "/locks/lost").is_empty(), "no orphan");
+    assert!(server.children("/locks/lost").is_empty(), "no orphan");
 }
 
 #[tokio::test(start_paused = true)]
@@ -44,7 +44,7 @@ async fn lost_create_reply_while_waiting_behind_a_holder() {
     let node = waiter.await.unwrap().unwrap();
     assert!(node.starts_with("/locks/lost2/_c_"));
     settle().await;
-    assert!(lock_nodes(&server, "/locks/lost2").is_empty());
+    assert!(server.children("/locks/lost2").is_empty());
 }
 
 /// Races `acquire` against many small timeouts so it is dropped at every await point (latency
@@ -71,7 +71,7 @@ async fn cancel_everywhere(seed: u64, hold: bool) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(nodes_of(&server, "/locks/cancel", bc.session_id()), Vec::<String>::new());
     if let Some(g) = holder {
-        assert_eq!(lock_nodes(&server, "/locks/cancel"), vec![g.path().to_owned()]);
+        assert_eq!(server.children("/locks/cancel"), vec![g.path().to_owned()]);
     }
 }
 
@@ -99,9 +99,9 @@ async fn holder_is_suspended_on_disconnect_and_held_after_reconnect() {
     assert_eq!(guard.status(), LockStatus::Suspended);
     tokio::time::sleep(Duration::from_secs(15)).await;
     assert_eq!(guard.status(), LockStatus::Held, "same session after the partition");
-    assert_eq!(lock_nodes(&server, "/locks/susp"), vec![guard.path().to_owned()]);
+    assert_eq!(server.children("/locks/susp"), vec![guard.path().to_owned()]);
     guard.release().await.unwrap();
-    assert!(lock_nodes(&server, "/locks/susp").is_empty());
+    assert!(server.children("/locks/susp").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -118,7 +118,7 @@ async fn holder_session_expires_lock_is_lost() {
     let gb = tokio::time::timeout(Duration::from_secs(5), b.acquire()).await.unwrap().unwrap();
     assert_eq!(guard.release().await, Err(Error::LockLost));
     gb.release().await.unwrap();
-    assert!(lock_nodes(&server, "/locks/exp").is_empty());
+    assert!(server.children("/locks/exp").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -134,7 +134,7 @@ async fn waiter_session_expires_with_a_clear_error() {
     assert!(server.expire_session(bc.session_id()));
     let err = tokio::time::timeout(Duration::from_secs(30), waiter).await.unwrap().unwrap().unwrap_err();
     assert_eq!(err, Error::SessionEnded(zk_core::Error::SessionExpired));
-    assert_eq!(lock_nodes(&server, "/locks/wexp"), vec![guard.path().to_owned()]);
+    assert_eq!(server.children("/locks/wexp"), vec![guard.path().to_owned()]);
     guard.release().await.unwrap();
-    assert!(lock_nodes(&server, "/locks/wexp").is_empty());
+    assert!(server.children("/locks/wexp").is_empty());
 }

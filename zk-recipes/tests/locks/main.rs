@@ -16,11 +16,6 @@ pub(crate) use support::{client, server, settle};
 
 use zk_testing::TestServer;
 
-/// The lock nodes under `path` (direct children), as full paths.
-pub(crate) fn lock_nodes(server: &TestServer, path: &str) -> Vec<String> {
-    server.children(path)
-}
-
 /// The lock nodes under `path` owned by session `id`.
 pub(crate) fn nodes_of(server: &TestServer, path: &str, id: i64) -> Vec<String> {
     let prefix = format!("{path}/");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use zk_core::{CreateMode, Op};
 use zk_recipes::{Error, InterProcessMutex, LockStatus, Participant};
 
-use crate::{client, lock_nodes, server, settle};
+use crate::{client, server, settle};
 
 #[tokio::test(start_paused = true)]
 async fn acquire_release_and_try_acquire() {
@@ -20,11 +20,11 @@ async fn acquire_release_and_try_acquire() {
     assert!(a.is_held());
     assert!(b.try_acquire().await.unwrap().is_none());
     // The failed try left no node behind.
-    assert_eq!(lock_nodes(&server, "/locks/basic"), vec![guard.path().to_owned()]);
+    assert_eq!(server.children("/locks/basic"), vec![guard.path().to_owned()]);
 
     guard.release().await.unwrap();
     assert!(!a.is_held());
-    assert!(lock_nodes(&server, "/locks/basic").is_empty());
+    assert!(server.children("/locks/basic").is_empty());
     let g = b.try_acquire().await.unwrap().expect("free lock");
     g.release().await.unwrap();
 }
@@ -47,16 +47,16 @@ async fn reentrant_per_handle_with_one_node() {
     let g3 = a.try_acquire().await.unwrap().expect("re-entrant try");
     assert_eq!(g1.path(), g2.path());
     assert_eq!(g1.path(), g3.path());
-    assert_eq!(lock_nodes(&server, "/locks/re").len(), 1);
+    assert_eq!(server.children("/locks/re").len(), 1);
 
     drop(g1);
     g3.release().await.unwrap();
     settle().await;
-    assert_eq!(lock_nodes(&server, "/locks/re").len(), 1, "still held by g2");
+    assert_eq!(server.children("/locks/re").len(), 1, "still held by g2");
     assert!(b.try_acquire().await.unwrap().is_none());
 
     g2.release().await.unwrap();
-    assert!(lock_nodes(&server, "/locks/re").is_empty());
+    assert!(server.children("/locks/re").is_empty());
     assert!(b.try_acquire().await.unwrap().is_some());
 }
 
@@ -93,7 +93,7 @@ async fn dropping_the_guard_releases_in_the_background() {
     drop(guard);
     let next = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap().unwrap();
     settle().await;
-    assert_eq!(lock_nodes(&server, "/locks/drop"), Vec::<String>::new(), "b's guard dropped too");
+    assert_eq!(server.children("/locks/drop"), Vec::<String>::new(), "b's guard dropped too");
     assert!(next.starts_with("/locks/drop/_c_"));
 }
 

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_core::Client;
 use zk_recipes::{layout, Error, InterProcessMutex, LockStatus};
 
-use crate::backend::{children, children_of, eventually, within, Backend, BackendExt};
+use crate::backend::{children, children_of, Backend, BackendExt};
+use crate::support::{eventually, within};
 
 zk_testing::both_backends!(worker_threads = 4;
     mutual_exclusion,
@@ -153,15 +153,7 @@ async fn holder_session_expires_lock_is_lost(b: &Backend) {
     let waiter = tokio::spawn(async move { bm.acquire().await.map(|g| (g.path().to_owned(), g)) });
     eventually(5, "the waiter queues", || async { children(&other, &path).await.len() == 2 }).await;
 
-    proxy.set_refusing(true);
-    let thief = Client::builder(&b.connect_string())
-        .session(zk.session_id(), &zk.session_password())
-        .connect()
-        .await
-        .expect("attach to the holder's session");
-    assert_eq!(thief.session_id(), zk.session_id());
-    within(5, "close the taken-over session", thief.close()).await;
-    proxy.set_refusing(false);
+    within(10, "expire the holder's session", proxy.expire_session(&zk)).await.expect("expired");
 
     within(8, "the guard learns the lock is lost", guard.lost()).await;
     assert_eq!(guard.status(), LockStatus::Lost);

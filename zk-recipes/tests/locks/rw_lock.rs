@@ -6,7 +6,7 @@ use std::time::Duration;
 use zk_recipes::layout::{rw_sort_key, sort_rw_nodes, READ_LOCK_NAME, WRITE_LOCK_NAME};
 use zk_recipes::{Error, InterProcessReadWriteLock, LockStatus};
 
-use crate::{client, lock_nodes, nodes_of, server, settle};
+use crate::{client, nodes_of, server, settle};
 
 async fn rw(server: &zk_testing::TestServer, path: &str) -> InterProcessReadWriteLock {
     InterProcessReadWriteLock::new(client(server).await, path).unwrap()
@@ -26,16 +26,16 @@ async fn three_readers_hold_at_once_and_exclude_writers() {
     let rc = c.read_lock().try_acquire().await.unwrap().expect("readers share");
     assert!(a.read_lock().is_held() && b.read_lock().is_held() && c.read_lock().is_held());
     assert!(!ra.is_write());
-    assert_eq!(lock_nodes(&server, "/rw/r").len(), 3);
+    assert_eq!(server.children("/rw/r").len(), 3);
     assert!(w.write_lock().try_acquire().await.unwrap().is_none());
-    assert_eq!(lock_nodes(&server, "/rw/r").len(), 3, "the failed try left no node");
+    assert_eq!(server.children("/rw/r").len(), 3, "the failed try left no node");
     for g in [ra, rb, rc] {
         g.release().await.unwrap();
     }
     let gw = w.write_lock().try_acquire().await.unwrap().expect("free");
     assert!(gw.is_write());
     gw.release().await.unwrap();
-    assert!(lock_nodes(&server, "/rw/r").is_empty());
+    assert!(server.children("/rw/r").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -48,7 +48,7 @@ async fn a_writer_excludes_readers_and_writers() {
     assert!(b.write_lock().try_acquire().await.unwrap().is_none());
     assert!(b.read_lock().acquire_timeout(Duration::from_secs(3)).await.unwrap().is_none());
     settle().await;
-    assert_eq!(lock_nodes(&server, "/rw/w"), vec![g.path().to_owned()]);
+    assert_eq!(server.children("/rw/w"), vec![g.path().to_owned()]);
     // Re-entrant per handle: one node.
     let g2 = a.write_lock().acquire().await.unwrap();
     assert_eq!(g.path(), g2.path());
@@ -64,7 +64,7 @@ async fn a_writer_excludes_readers_and_writers() {
     let (_b, r) = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
     assert!(r.unwrap().contains(READ_LOCK_NAME));
     settle().await;
-    assert!(lock_nodes(&server, "/rw/w").is_empty());
+    assert!(server.children("/rw/w").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -91,7 +91,7 @@ async fn a_waiting_writer_is_not_starved_by_later_readers() {
     gw.release().await.unwrap();
     let (_r2, g2) = tokio::time::timeout(Duration::from_secs(5), r2t).await.unwrap().unwrap();
     g2.release().await.unwrap();
-    assert!(lock_nodes(&server, "/rw/s").is_empty());
+    assert!(server.children("/rw/s").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -109,7 +109,7 @@ async fn the_writer_can_downgrade_to_a_reader() {
     assert!(b.write_lock().try_acquire().await.unwrap().is_none());
     rb.release().await.unwrap();
     gr.release().await.unwrap();
-    assert!(lock_nodes(&server, "/rw/d").is_empty());
+    assert!(server.children("/rw/d").is_empty());
 }
 
 #[test]
@@ -143,7 +143,7 @@ async fn nodes_have_curators_names_and_one_sequence() {
     });
     settle().await;
     let mut names: Vec<String> =
-        lock_nodes(&server, "/curator/rw").iter().map(|p| p.rsplit('/').next().unwrap().to_owned()).collect();
+        server.children("/curator/rw").iter().map(|p| p.rsplit('/').next().unwrap().to_owned()).collect();
     sort_rw_nodes(&mut names);
     assert_eq!(names.len(), 2);
     for (name, kind, seq) in
@@ -183,7 +183,7 @@ async fn cancelled_acquisitions_leave_no_node() {
     assert_eq!(cancelled, 60);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(nodes_of(&server, "/rw/c", bc.session_id()), Vec::<String>::new());
-    assert_eq!(lock_nodes(&server, "/rw/c"), vec![g.path().to_owned()]);
+    assert_eq!(server.children("/rw/c"), vec![g.path().to_owned()]);
     g.release().await.unwrap();
 }
 
@@ -205,7 +205,7 @@ async fn expiry_while_holding_and_while_waiting() {
     assert!(server.expire_session(wc.session_id()));
     let err = tokio::time::timeout(Duration::from_secs(30), wt).await.unwrap().unwrap().unwrap_err();
     assert_eq!(err, Error::SessionEnded(zk_core::Error::SessionExpired));
-    assert_eq!(lock_nodes(&server, "/rw/e"), vec![g.path().to_owned()]);
+    assert_eq!(server.children("/rw/e"), vec![g.path().to_owned()]);
 
     // The holder's session expires: the guard says so and the lock is free for others.
     assert!(server.expire_session(hc.session_id()));
@@ -216,5 +216,5 @@ async fn expiry_while_holding_and_while_waiting() {
         tokio::time::timeout(Duration::from_secs(5), other.write_lock().acquire()).await.unwrap().unwrap();
     assert_eq!(g.release().await, Err(Error::LockLost));
     gw.release().await.unwrap();
-    assert!(lock_nodes(&server, "/rw/e").is_empty());
+    assert!(server.children("/rw/e").is_empty());
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use zk_core::CreateMode;
 use zk_recipes::{Error, InterProcessSemaphore, LockStatus};
 
-use crate::{client, lock_nodes, nodes_of, server, settle};
+use crate::{client, nodes_of, server, settle};
 
 async fn sem(server: &zk_testing::TestServer, path: &str, n: usize) -> InterProcessSemaphore {
     InterProcessSemaphore::new(client(server).await, path, n).unwrap()
@@ -41,8 +41,8 @@ async fn never_more_than_n_holders_under_churn() {
     assert!(max <= 3, "{max} holders at once");
     assert_eq!(max, 3, "the limit was reached");
     settle().await;
-    assert!(lock_nodes(&server, "/sem/churn/leases").is_empty());
-    assert!(lock_nodes(&server, "/sem/churn/locks").is_empty());
+    assert!(server.children("/sem/churn/leases").is_empty());
+    assert!(server.children("/sem/churn/locks").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -55,7 +55,7 @@ async fn acquire_many_and_bad_counts() {
     assert_ne!(two[0].path(), two[1].path());
     assert!(b.acquire_many_timeout(2, Duration::from_secs(2)).await.unwrap().is_none());
     settle().await;
-    assert_eq!(lock_nodes(&server, "/sem/many/leases").len(), 2, "the partial lease was returned");
+    assert_eq!(server.children("/sem/many/leases").len(), 2, "the partial lease was returned");
     let third = b.try_acquire().await.unwrap().expect("one left");
     assert!(b.try_acquire().await.unwrap().is_none());
     assert!(matches!(a.acquire_many(4).await, Err(Error::InvalidArgument(_))));
@@ -65,7 +65,7 @@ async fn acquire_many_and_bad_counts() {
         l.release().await.unwrap();
     }
     third.release().await.unwrap();
-    assert!(lock_nodes(&server, "/sem/many/leases").is_empty());
+    assert!(server.children("/sem/many/leases").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -101,7 +101,7 @@ async fn dropping_a_lease_returns_it() {
     let next = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap().unwrap();
     assert!(next.starts_with("/sem/drop/leases/_c_"));
     settle().await;
-    assert!(lock_nodes(&server, "/sem/drop/leases").is_empty());
+    assert!(server.children("/sem/drop/leases").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -124,11 +124,7 @@ async fn the_limit_comes_from_a_shared_count() {
     admin.set_data("/count", &3i32.to_be_bytes(), None).await.unwrap();
     let path = tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap().unwrap();
     assert!(path.contains("lease-"));
-    assert_eq!(
-        lock_nodes(&server, "/sem/shared/leases").len(),
-        2,
-        "the waiter's lease dropped with its task"
-    );
+    assert_eq!(server.children("/sem/shared/leases").len(), 2, "the waiter's lease dropped with its task");
     l0.release().await.unwrap();
     l1.release().await.unwrap();
     // A malformed count is an error, and leaves nothing behind.
@@ -136,7 +132,7 @@ async fn the_limit_comes_from_a_shared_count() {
     let err = s[0].acquire().await.unwrap_err();
     assert!(matches!(err, Error::Malformed { ref path, .. } if path == "/count"), "{err:?}");
     settle().await;
-    assert!(lock_nodes(&server, "/sem/shared/leases").is_empty());
+    assert!(server.children("/sem/shared/leases").is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -154,7 +150,7 @@ async fn layout_matches_curators_semaphore_v2() {
     assert_eq!((data.as_slice(), stat.ephemeral_owner), (&b"alpha"[..], zk.session_id()));
     // The internal mutex's parent exists (and its node is gone once the lease is taken).
     assert!(zk.exists("/curator/sem/locks").await.unwrap().is_some());
-    assert!(lock_nodes(&server, "/curator/sem/locks").is_empty());
+    assert!(server.children("/curator/sem/locks").is_empty());
     let ps = a.participants().await.unwrap();
     assert_eq!(ps.len(), 1);
     assert_eq!((ps[0].node.as_str(), ps[0].id.as_slice()), (lease.path(), &b"alpha"[..]));
@@ -180,7 +176,7 @@ async fn cancelled_acquisitions_leave_no_node() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(nodes_of(&server, "/sem/cancel", bc.session_id()), Vec::<String>::new());
-    assert_eq!(lock_nodes(&server, "/sem/cancel/leases"), vec![lease.path().to_owned()]);
+    assert_eq!(server.children("/sem/cancel/leases"), vec![lease.path().to_owned()]);
     lease.release().await.unwrap();
     // Still usable after all that.
     let l = tokio::time::timeout(Duration::from_secs(5), b.acquire()).await.unwrap().unwrap();
@@ -203,8 +199,8 @@ async fn expiry_while_holding_and_while_waiting() {
     assert!(server.expire_session(wc.session_id()));
     let err = tokio::time::timeout(Duration::from_secs(30), wt).await.unwrap().unwrap().unwrap_err();
     assert_eq!(err, Error::SessionEnded(zk_core::Error::SessionExpired));
-    assert_eq!(lock_nodes(&server, "/sem/exp/leases"), vec![lease.path().to_owned()]);
-    assert!(lock_nodes(&server, "/sem/exp/locks").is_empty());
+    assert_eq!(server.children("/sem/exp/leases"), vec![lease.path().to_owned()]);
+    assert!(server.children("/sem/exp/locks").is_empty());
 
     assert!(server.expire_session(hc.session_id()));
     tokio::time::timeout(Duration::from_secs(30), lease.lost()).await.unwrap();
@@ -213,5 +209,5 @@ async fn expiry_while_holding_and_while_waiting() {
     assert_eq!(lease.release().await, Err(Error::LockLost));
     l.release().await.unwrap();
     settle().await;
-    assert!(lock_nodes(&server, "/sem/exp/leases").is_empty());
+    assert!(server.children("/sem/exp/leases").is_empty());
 }

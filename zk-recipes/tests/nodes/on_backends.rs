@@ -17,10 +17,6 @@ use crate::within;
 
 zk_testing::both_backends!(worker_threads = 4; double_barrier, group_member_survives_expiry);
 
-async fn connect(b: &Backend) -> Client {
-    within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect")
-}
-
 /// Ends `client`'s session as an expiry would: a second client attaches to the session with
 /// its id and password and closes it, while `proxy` (which `client` connects through) refuses
 /// new connections. Otherwise `client`, whose connection the server closes on the takeover,
@@ -37,7 +33,7 @@ async fn double_barrier(b: &Backend) {
     let entered = Arc::new(AtomicUsize::new(0));
     let mut members = Vec::new();
     for _ in 0..N {
-        members.push(Arc::new(DoubleBarrier::new(connect(b).await, &path, N).unwrap()));
+        members.push(Arc::new(DoubleBarrier::new(b.client().await, &path, N).unwrap()));
     }
     let mut tasks = Vec::new();
     for m in &members[..N - 1] {
@@ -68,7 +64,7 @@ async fn double_barrier(b: &Backend) {
     for t in tasks {
         within(10, "everyone leaves", t).await.unwrap();
     }
-    let c = connect(b).await;
+    let c = b.client().await;
     assert_eq!(c.get_children(&path).await.unwrap_or_default(), Vec::<String>::new(), "{}", b.name());
     c.close().await;
 }
@@ -106,7 +102,7 @@ async fn group_member_survives_expiry(b: &Backend) {
         .renew_sessions(factory.clone())
         .start()
         .unwrap();
-    let observer = GroupMember::builder(connect(b).await, &path, "b")
+    let observer = GroupMember::builder(b.client().await, &path, "b")
         .data(b"host-b:1")
         .renew_sessions(factory)
         .start()

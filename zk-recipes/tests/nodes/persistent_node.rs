@@ -47,7 +47,7 @@ async fn recreated_under_a_new_session_after_expiry() {
     assert!(node.wait_for_initial_create(WAIT).await.unwrap());
     let old = node.client().session_id();
     assert!(server.expire_session(old));
-    eventually(60, "the node is back under a new session", || {
+    eventually(60, "the node is back under a new session", || async {
         owner(&server, "/svc/b").is_some_and(|o| o != old && o == node.client().session_id())
     })
     .await;
@@ -70,7 +70,7 @@ async fn without_a_factory_expiry_ends_it() {
     let node = PersistentNode::builder(c.clone(), "/svc/c").start().unwrap();
     assert!(node.wait_for_initial_create(WAIT).await.unwrap());
     assert!(server.expire_session(c.session_id()));
-    eventually(60, "the node stops", || node.actual_path().is_none()).await;
+    eventually(60, "the node stops", || async { node.actual_path().is_none() }).await;
     settle().await;
     let r = node.wait_for_initial_create(WAIT).await;
     assert!(matches!(r, Err(Error::SessionEnded(_))), "{r:?}");
@@ -101,7 +101,8 @@ async fn protected_sequential_node_keeps_one_node() {
     assert_eq!(server.children("/seq").len(), 1);
 
     assert!(server.expire_session(node.client().session_id()));
-    eventually(60, "re-created after expiry", || node.actual_path().is_some_and(|p| p != second)).await;
+    eventually(60, "re-created after expiry", || async { node.actual_path().is_some_and(|p| p != second) })
+        .await;
     assert_eq!(server.children("/seq").len(), 1, "exactly one node");
     node.close().await.unwrap();
     assert!(server.children("/seq").is_empty());

@@ -35,7 +35,7 @@ async fn an_item_is_locked_while_processed_and_deleted_on_ack() {
     assert_eq!((payload(&a), a.node(), a.sequence()), ("a".to_owned(), "/alo/queue-0000000000", 0));
     assert_eq!(a.lock_node(), "/alo/lock/queue-0000000000");
     assert_eq!(server.children("/alo/lock"), vec![a.lock_node().to_owned()]);
-    let lock = server.tree().into_iter().find(|n| n.path == a.lock_node()).unwrap();
+    let lock = server.node(a.lock_node()).unwrap();
     assert_eq!(lock.stat.ephemeral_owner, queue.client().session_id());
     // Another consumer skips the locked item.
     let other = DistributedQueue::new(client(&server).await, "/alo").unwrap();

@@ -116,10 +116,10 @@ async fn nodes_have_curators_names_and_bytes() {
     let many = queue.put_many(&[&b"a"[..], b"", b"bc"]).await.unwrap();
     assert_eq!(one, "/q/queue-0000000000");
     assert_eq!(many, "/q/queue-0000000001");
-    let data = |path: &str| server.tree().into_iter().find(|n| n.path == path).unwrap().data.unwrap();
+    let data = |path: &str| server.node(path).unwrap().data.unwrap();
     assert_eq!(data(&one), [0, 1, 0, 1, 1, 0, 0, 0, 2, b'h', b'i', 2]);
     assert_eq!(data(&many), [0, 1, 0, 1, 1, 0, 0, 0, 1, b'a', 1, 0, 0, 0, 0, 1, 0, 0, 0, 2, b'b', b'c', 2]);
-    let q = server.tree().into_iter().find(|n| n.path == "/q").unwrap();
+    let q = server.node("/q").unwrap();
     assert_eq!(q.stat.ephemeral_owner, 0);
     assert_eq!(queue.node_count().await.unwrap(), 2);
 

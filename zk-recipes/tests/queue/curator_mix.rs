@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use zk_core::Client;
 use zk_recipes::queue::DistributedQueue;
 use zk_testing::java;
 use zk_testing::Backend;
@@ -41,10 +40,7 @@ async fn curator(b: &Backend, args: &[&str]) -> String {
 async fn curator_and_us_share_a_queue(b: &Backend) {
     let path = format!("{}/queue", b.create_root("queue-curator-mix").await);
     let lock_path = format!("{path}/lock");
-    let zk = tokio::time::timeout(Duration::from_secs(10), Client::connect(&b.connect_string()))
-        .await
-        .expect("connect in time")
-        .expect("connect");
+    let zk = b.client().await;
     let queue = DistributedQueue::new(zk.clone(), &path).unwrap();
     assert_eq!(queue.lock_path(), lock_path);
 

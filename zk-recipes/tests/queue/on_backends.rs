@@ -6,25 +6,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use zk_core::Client;
 use zk_recipes::queue::{DistributedQueue, SimpleDistributedQueue};
 use zk_testing::Backend;
 
 use crate::at_most_once::{check_exactly_once_fifo, Logs};
+use crate::support::within;
 
 zk_testing::both_backends!(worker_threads = 4;
     four_producers_three_consumers_exactly_once,
     simple_queue_fifo_and_take_waits,
     at_least_once_item_comes_back_when_its_consumer_dies,
 );
-
-async fn connect(b: &Backend) -> Client {
-    within(10, "connect", Client::connect(&b.connect_string())).await.expect("connect")
-}
-
-async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(secs), fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
-}
 
 async fn four_producers_three_consumers_exactly_once(b: &Backend) {
     const PRODUCERS: usize = 4;
@@ -35,7 +27,7 @@ async fn four_producers_three_consumers_exactly_once(b: &Backend) {
     let mut consumers = Vec::new();
     let mut clients = Vec::new();
     for c in 0..CONSUMERS {
-        let zk = connect(b).await;
+        let zk = b.client().await;
         clients.push(zk.clone());
         let queue = DistributedQueue::new(zk, &path).unwrap();
         let logs = logs.clone();
@@ -50,7 +42,7 @@ async fn four_producers_three_consumers_exactly_once(b: &Backend) {
     }
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {
-        let zk = connect(b).await;
+        let zk = b.client().await;
         clients.push(zk.clone());
         let queue = DistributedQueue::new(zk, &path).unwrap();
         producers.push(tokio::spawn(async move {
@@ -87,7 +79,7 @@ async fn four_producers_three_consumers_exactly_once(b: &Backend) {
 
 async fn simple_queue_fifo_and_take_waits(b: &Backend) {
     let path = format!("{}/simple", b.create_root("queue-simple").await);
-    let (pc, cc) = (connect(b).await, connect(b).await);
+    let (pc, cc) = (b.client().await, b.client().await);
     let producer = SimpleDistributedQueue::new(pc.clone(), &path).unwrap();
     let consumer = SimpleDistributedQueue::new(cc.clone(), &path).unwrap();
     assert_eq!(consumer.poll().await.unwrap(), None);
@@ -118,7 +110,7 @@ async fn simple_queue_fifo_and_take_waits(b: &Backend) {
 /// item comes back to the other consumer, which is waiting behind the lock.
 async fn at_least_once_item_comes_back_when_its_consumer_dies(b: &Backend) {
     let path = format!("{}/alo", b.create_root("queue-alo").await);
-    let (dc, oc) = (connect(b).await, connect(b).await);
+    let (dc, oc) = (b.client().await, b.client().await);
     let doomed = DistributedQueue::new(dc.clone(), &path).unwrap();
     doomed.put(b"job").await.unwrap();
     let held = within(10, "take", doomed.at_least_once().next()).await.unwrap().unwrap();

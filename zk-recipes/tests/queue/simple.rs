@@ -36,7 +36,7 @@ async fn nodes_are_qn_sequential_with_raw_data_in_a_container() {
     let zk = client(&server).await;
     let queue = SimpleDistributedQueue::new(zk.clone(), "/a/sq").unwrap();
     assert_eq!(queue.offer(b"raw").await.unwrap(), "/a/sq/qn-0000000000");
-    let node = server.tree().into_iter().find(|n| n.path == "/a/sq/qn-0000000000").unwrap();
+    let node = server.node("/a/sq/qn-0000000000").unwrap();
     assert_eq!(node.data, Some(b"raw".to_vec()));
     // Items made by another client of ZooKeeper's recipe, and foreign nodes, in the path.
     zk.create("/a/sq/qn-", b"theirs", CreateMode::PersistentSequential).await.unwrap();

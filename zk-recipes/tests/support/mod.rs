@@ -25,6 +25,26 @@ pub(crate) async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
+/// `fut`, or a panic naming `what` after `secs` seconds.
+pub(crate) async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out ({secs} s): {what}"))
+}
+
+/// Polls `cond` every 20 ms for at most `secs` seconds; panics with `what` if it never holds.
+pub(crate) async fn eventually<F, Fut>(secs: u64, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !cond().await {
+        assert!(tokio::time::Instant::now() < deadline, "not within {secs} s: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Compiles the Curator program `tests/<source>` (class `class`), with the
 /// `CuratorSupport` class it uses, once per test process
 /// (javac is bounded and killed by PID by `zk_testing::java::compile`) and returns the
