@@ -66,5 +66,7 @@ pub(crate) async fn curator_program(source: &str, class: &str) -> String {
             classes
         })
         .await;
+    // One program per test binary: the classes directory is compiled once.
+    assert!(classes.join(format!("{class}.class")).is_file(), "{class} is not this binary's Curator program");
     java::join_classpath(std::iter::once(classes.clone()).chain(jars()))
 }
