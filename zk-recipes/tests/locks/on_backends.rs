@@ -244,7 +244,12 @@ async fn reentrancy_and_participants(b: &Backend) {
 
     let m = bm.clone();
     let waiter = tokio::spawn(async move { m.acquire().await.map(|g| (g.path().to_owned(), g)) });
-    eventually(5, "the waiter queues", || async { children(&observer, &path).await.len() == 2 }).await;
+    // The waiter's node, not the one the timed-out acquire above is still deleting in the
+    // background: wait until both participants can be read.
+    eventually(5, "the waiter queues", || async {
+        children(&observer, &path).await.len() == 2 && a.participants().await.unwrap().len() == 2
+    })
+    .await;
     let parts = a.participants().await.unwrap();
     assert_eq!(parts.iter().map(|p| p.id.as_slice()).collect::<Vec<_>>(), vec![&b"alpha"[..], &b"beta"[..]]);
     assert_eq!(parts[0].node, g1.path());
