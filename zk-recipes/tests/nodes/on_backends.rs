@@ -93,15 +93,23 @@ async fn group_member_survives_expiry(b: &Backend) {
         let connect_string = connect_string.clone();
         async move { Client::connect(&connect_string).await }
     });
+    // a's new sessions wait for `open`: otherwise a may be back before the observer re-reads
+    // the group, and the observer (whose watches coalesce the delete and the create, as
+    // ZooKeeper's do) never sees a gone.
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let connect_string = b.connect_string();
+    let gated = SessionFactory::new(move || {
+        let (connect_string, mut gate) = (connect_string.clone(), gate.clone());
+        async move {
+            let _ = gate.wait_for(|open| *open).await;
+            Client::connect(&connect_string).await
+        }
+    });
     // a's first session goes through a proxy (see `force_expiry`); its new ones do not.
     let proxy = b.proxy().await;
     let first =
         within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
-    let a = GroupMember::builder(first, &path, "a")
-        .data(b"host-a:1")
-        .renew_sessions(factory.clone())
-        .start()
-        .unwrap();
+    let a = GroupMember::builder(first, &path, "a").data(b"host-a:1").renew_sessions(gated).start().unwrap();
     let observer = GroupMember::builder(b.client().await, &path, "b")
         .data(b"host-b:1")
         .renew_sessions(factory)
@@ -113,6 +121,7 @@ async fn group_member_survives_expiry(b: &Backend) {
     let old = a.client().unwrap();
     force_expiry(&proxy, &old).await;
     next_matching(&mut view, "a gone", |m| !m.contains_key("a")).await;
+    open.send_replace(true);
     let m = next_matching(&mut view, "a back", |m| m.len() == 2).await;
     assert_eq!(m["a"], b"host-a:1", "{}", b.name());
     let new = a.client().unwrap();
