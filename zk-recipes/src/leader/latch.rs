@@ -37,7 +37,10 @@ pub enum LatchEvent {
     /// This participant was the leader and is not any more.
     NotLeader,
     /// The connection is lost (only with [`ConnectionPolicy::Standard`]); leadership is
-    /// given up until the reconnected session confirms our node still stands.
+    /// given up until the reconnected session confirms our node still stands. The latch
+    /// follows the client's latest state: when the session ends so soon after the disconnect
+    /// that the latch never saw the client disconnected, [`LatchEvent::Lost`] comes without a
+    /// `Suspended` before it.
     Suspended,
     /// The session is (or must be assumed) expired: our node is gone. If the session was only
     /// assumed lost and comes back, the latch rejoins with a new node; if the client is dead,

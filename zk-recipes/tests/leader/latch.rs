@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use zk_recipes::{ConnectionPolicy, LatchEvent, LeaderLatch, LATCH_NAME};
 use zk_testing::{Backend, TestServer};
 
+use crate::support::eventually;
 use crate::{client, server, settle};
 
 /// Every event any latch observed, in observation order, with its virtual time.
@@ -224,6 +225,10 @@ async fn five_participants_failover(b: &Backend) {
             b.name()
         );
         assert_eq!(leaders(&latches[k..]), vec![0], "{}: exactly one leader", b.name());
+        // Each latch's events are logged by its own task: let p{k}'s Elected reach the log
+        // before p{k+1} can be elected, so the log's order is the order of the elections.
+        let elected = format!("p{k}");
+        eventually(10, "the election logged", || async { elected_order(&log).contains(&elected) }).await;
         latches[k].close().await.unwrap();
     }
     let expected: Vec<String> = (0..5).map(|i| format!("p{i}")).collect();
@@ -231,8 +236,9 @@ async fn five_participants_failover(b: &Backend) {
 }
 
 /// The leader's session is expired on the server (through a proxy, so this works on a real
-/// ZooKeeper too): the old leader is Suspended, then Lost, the next one leads, and with a
-/// session factory the old leader rejoins behind the others on a new session.
+/// ZooKeeper too): the old leader, cut off first, is Suspended, then Lost, the next one
+/// leads, and with a session factory the old leader rejoins behind the others on a new
+/// session.
 async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     let root = b.create_root("leader-latch-expiry").await;
     let path = format!("{root}/election");
@@ -272,14 +278,26 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     assert_eq!(old.len(), 3, "{}", b.name());
 
     let p0_client = p0_client.expect("p0 joined");
+    let p0_events =
+        || -> Vec<LatchEvent> { log.lock().unwrap().iter().filter(|e| e.0 == "p0").map(|e| e.1).collect() };
+    // Cut p0 off (it cannot reconnect) and wait for its Suspended before the session ends:
+    // the latch follows its client's state, which keeps only the latest value, so were the
+    // expiry to come right after the disconnect (it takes one reconnect, ~10 ms) the latch
+    // could see Expired without ever seeing Disconnected, and never report Suspended.
+    proxy.set_refusing(true);
+    proxy.cut_all();
+    eventually(10, "p0 suspended", || async { p0_events().contains(&LatchEvent::Suspended) }).await;
+    // The takeover finds the connection already closed; refusals end once it is done.
     tokio::time::timeout(Duration::from_secs(10), proxy.expire_session(&p0_client))
         .await
         .expect("expire in time")
         .expect("expired");
     assert!(latches[1].await_leadership(Duration::from_secs(30)).await.unwrap(), "{}: p1 succeeds", b.name());
-    // p0 comes back on a new session, behind p2.
+    // p0 comes back on a new session, behind p2 (after a reconnect, which backs off up to
+    // 1 s, and a new session).
     let mut ids = Vec::new();
-    for _ in 0..500 {
+    let until = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < until {
         ids = latches[1].participants().await.unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>();
         if ids.len() == 3 {
             break;
@@ -287,10 +305,10 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(ids, [b"p1".to_vec(), b"p2".to_vec(), b"p0".to_vec()], "{}", b.name());
-    let log = log.lock().unwrap().clone();
-    let p0: Vec<LatchEvent> = log.iter().filter(|e| e.0 == "p0").map(|e| e.1).collect();
+    // p0's events are logged by another task: wait until all four can be there.
+    eventually(10, "p0's events", || async { p0_events().len() >= 4 }).await;
     assert_eq!(
-        p0,
+        p0_events(),
         [LatchEvent::Elected, LatchEvent::Suspended, LatchEvent::NotLeader, LatchEvent::Lost],
         "{}",
         b.name()
