@@ -103,8 +103,15 @@ public final class CuratorQueue {
         if (!left.await(30, TimeUnit.SECONDS)) {
             throw new IllegalStateException(left.getCount() + " items not consumed");
         }
-        // Let the last item's delete and lock release finish before closing.
-        Thread.sleep(300);
+        // The last item is counted before Curator deletes it: close (which interrupts the
+        // consumer thread) only once no item is left, for at most 30 s.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (client.getChildren().forPath(path).stream().anyMatch(n -> n.startsWith("queue-"))) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("consumed items were not deleted");
+            }
+            Thread.sleep(20);
+        }
         queue.close();
     }
 }
