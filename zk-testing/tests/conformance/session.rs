@@ -4,13 +4,21 @@
 //! The fault scenarios put a [`zk_testing::TcpProxy`] between the client under test ("A") and
 //! the server, and watch from a second client ("B") connected directly.
 
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::FutureExt;
+use tokio::io::AsyncWrite;
+use tokio::sync::watch;
 use tokio::time::Instant;
+use zk_core::proto::{peek_frame, OpCode, Record, RequestHeader};
 use zk_core::{
-    AddWatchMode, Client, CreateMode, Error, EventType, SessionEvent, SessionEvents, SessionState,
-    WatcherType,
+    AddWatchMode, BoxReader, BoxWriter, Client, Connector, CreateMode, Error, EventType, SessionEvent,
+    SessionEvents, SessionState, TcpConnector, WatcherType,
 };
 
 use crate::support::{assert_event, fired, short_client, within, Backend};
@@ -61,6 +69,79 @@ async fn with_events(c: Client) -> (Client, SessionEvents) {
 
 async fn create(c: &Client, path: &str, mode: CreateMode) {
     c.create(path, b"", mode).await.unwrap_or_else(|e| panic!("create {path}: {e}"));
+}
+
+/// TCP, recording the op code of every request the client has handed to the kernel, so a test
+/// can wait until requests are on the wire instead of sleeping and hoping they are.
+#[derive(Debug, Clone)]
+struct WireLog(Arc<watch::Sender<Vec<i32>>>);
+
+impl WireLog {
+    fn new() -> WireLog {
+        WireLog(Arc::new(watch::Sender::new(Vec::new())))
+    }
+
+    /// How many requests have been written so far.
+    fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    /// Waits until the requests written after the first `since` include `ops`, in this order.
+    async fn written(&self, since: usize, ops: &[OpCode]) {
+        let wanted: Vec<i32> = ops.iter().map(|op| op.code()).collect();
+        let mut log = self.0.subscribe();
+        let _ = log
+            .wait_for(|written| {
+                let mut rest = written[since.min(written.len())..].iter();
+                wanted.iter().all(|op| rest.any(|w| w == op))
+            })
+            .await;
+    }
+}
+
+impl Connector for WireLog {
+    fn connect<'a>(&'a self, host: &'a str) -> BoxFuture<'a, io::Result<(BoxReader, BoxWriter)>> {
+        Box::pin(async move {
+            let (reader, inner) = TcpConnector.connect(host).await?;
+            let writer = RecordingWriter { inner, log: self.clone(), bytes: Vec::new(), handshake: true };
+            Ok((reader, Box::new(writer) as BoxWriter))
+        })
+    }
+}
+
+/// One connection's writer: parses what was written into frames and logs their op codes (the
+/// first frame, the handshake, has none).
+struct RecordingWriter {
+    inner: BoxWriter,
+    log: WireLog,
+    bytes: Vec<u8>,
+    handshake: bool,
+}
+
+impl AsyncWrite for RecordingWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = poll {
+            this.bytes.extend_from_slice(&buf[..n]);
+            while let Some(end) = peek_frame(&this.bytes, usize::MAX).expect("the client wrote a bad frame") {
+                if !std::mem::take(&mut this.handshake) {
+                    let header = RequestHeader::decode(&mut &this.bytes[4..end]).expect("a request header");
+                    this.log.0.send_modify(|ops| ops.push(header.op_type));
+                }
+                this.bytes.drain(..end);
+            }
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The node exists and is owned by `session`.
@@ -213,15 +294,25 @@ async fn watches_catch_up_on_changes_made_while_disconnected(b: &Backend) {
 async fn in_flight_requests_fail_with_connection_loss(b: &Backend) {
     let sb = b.sandbox("conformance-s-in-flight").await;
     let proxy = b.proxy().await;
-    let (a, mut events) = with_events(Client::connect(&sb.via(&proxy)).await.unwrap()).await;
+    let wire = WireLog::new();
+    let a = Client::builder(&sb.via(&proxy)).connector(Arc::new(wire.clone())).connect().await.unwrap();
+    let (a, mut events) = with_events(a).await;
     create(&a, "/n", CreateMode::Persistent).await;
     let id = a.session_id();
 
     proxy.set_stalled(true);
+    let before = wire.len();
     let read = a.get_data("/n");
     let write = a.set_data("/n", b"lost?", None);
-    // Let the session task put both on the (stalled) wire.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cut only once the session task has put both on the (stalled) wire: a request still queued
+    // in the client is sent on the next connection instead (and would hang here, as the
+    // reconnection goes through the same stalled proxy).
+    within(
+        PROMPT_SECS,
+        "both requests on the wire",
+        wire.written(before, &[OpCode::GetData, OpCode::SetData]),
+    )
+    .await;
     proxy.cut_all();
     assert_eq!(within(PROMPT_SECS, "in-flight read", read).await.err(), Some(Error::ConnectionLoss));
     assert_eq!(within(PROMPT_SECS, "in-flight write", write).await.err(), Some(Error::ConnectionLoss));
@@ -339,10 +430,11 @@ async fn partition_longer_than_session_timeout_expires(b: &Backend) {
 async fn connect_to_refusing_address_fails(b: &Backend) {
     let proxy = b.proxy().await;
     proxy.set_refusing(true);
-    let closed_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().to_string()
-    };
+    // A port that refuses connections: bound (without SO_REUSEADDR) but never listening, and
+    // held until the end, so no other test or process can start listening on it meanwhile.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed_port = reserved.local_addr().unwrap().to_string();
     let timeout = Duration::from_secs(4);
     let attempt = |connect: String| async move {
         let start = Instant::now();
@@ -361,6 +453,7 @@ async fn connect_to_refusing_address_fails(b: &Backend) {
     }
     assert!(proxy.total_accepted() >= 2, "the client retried ({} attempts)", proxy.total_accepted());
     assert_eq!(proxy.connections(), 0);
+    drop(reserved);
 }
 
 /// §2.5: pings every T/3 keep an idle session (and its connection) alive well past T.
