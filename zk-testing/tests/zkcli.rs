@@ -77,11 +77,13 @@ fn script() -> Vec<String> {
         "create -c /cont",
         "create /cont/kid",
         "stat /cont",
-        // TTL (10 s: far longer than the script; ephemeralOwner reported as 0).
-        "create -t 10000 /ttl ttl-data",
+        // TTL (an hour, far longer than any run: both servers reap expired TTL nodes every
+        // second, so a run outlasting the TTL would end with a tree that depends on timing;
+        // ephemeralOwner reported as 0).
+        "create -t 3600000 /ttl ttl-data",
         "stat /ttl",
         "get -s /ttl",
-        "create -s -t 10000 /ttlseq- x",
+        "create -s -t 3600000 /ttlseq- x",
         // ACLs: digest + world, NoAuth, addauth, redacted vs full digest in getAcl, bad
         // version, invalid ACLs.
         "getAcl /data",

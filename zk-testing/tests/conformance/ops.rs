@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use tokio::time::{sleep, Instant};
-use zk_core::{Client, CreateMode, Error, Stat};
+use zk_core::{Client, CreateMode, Error, Op, Stat};
 
 use crate::support::{expect_err, within, Backend};
 
@@ -165,8 +165,13 @@ async fn ttl_nodes_are_reaped_when_childless(b: &Backend) {
     let (seq, seq_stat) = c.create("/ts-", b"", CreateMode::PersistentSequentialWithTtl(ttl)).await.unwrap();
     assert_eq!(seq, "/ts-0000000001");
     assert_eq!(seq_stat.ephemeral_owner, 0);
-    c.create("/parent", b"", CreateMode::PersistentWithTtl(ttl)).await.unwrap();
-    c.create("/parent/child", b"", CreateMode::Persistent).await.unwrap();
+    // In one multi: as two creates, a stall of more than the TTL between them would let the
+    // reaper take the parent (childless and old enough) before its child arrives.
+    let parent = [
+        Op::create("/parent", b"", CreateMode::PersistentWithTtl(ttl)),
+        Op::create("/parent/child", b"", CreateMode::Persistent),
+    ];
+    c.multi(&parent).await.unwrap();
     // Reaped once childless and older than the TTL: up to TTL + one check interval (§5.7).
     assert!(gone_within(&c, "/ttl", Duration::from_secs(10)).await, "TTL node not reaped");
     assert!(gone_within(&c, &seq, Duration::from_secs(10)).await, "sequential TTL node not reaped");
