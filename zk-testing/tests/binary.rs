@@ -9,11 +9,11 @@ use zk_core::{Client, CreateMode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zk-testing-server");
 
-/// Starts the binary on a free port; returns the child and its connect string.
+/// Starts the binary on a port the system picks (`--port 0`: no window in which another
+/// test could take a port picked beforehand); returns the child and its connect string.
 fn start(args: &[&str]) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = Command::new(BIN)
-        .args(["--port", &port.to_string()])
+        .args(["--port", "0"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
