@@ -37,10 +37,9 @@ pub enum LatchEvent {
     /// This participant was the leader and is not any more.
     NotLeader,
     /// The connection is lost (only with [`ConnectionPolicy::Standard`]); leadership is
-    /// given up until the reconnected session confirms our node still stands. The latch
-    /// follows the client's latest state: when the session ends so soon after the disconnect
-    /// that the latch never saw the client disconnected, [`LatchEvent::Lost`] comes without a
-    /// `Suspended` before it.
+    /// given up until the reconnected session confirms our node still stands. An expiry always
+    /// comes after a `Suspended`, even when the client reconnected and heard of it too fast
+    /// for the latch to see the disconnect.
     Suspended,
     /// The session is (or must be assumed) expired: our node is gone. If the session was only
     /// assumed lost and comes back, the latch rejoins with a new node; if the client is dead,
@@ -368,7 +367,14 @@ impl Run {
         loop {
             let state = *states.borrow_and_update();
             if state.is_terminal() {
-                let renewing = self.factory.is_some() && state == zk_core::SessionState::Expired;
+                let expired = state == zk_core::SessionState::Expired;
+                if expired && !suspended && self.policy == ConnectionPolicy::Standard {
+                    // A client hears of its expiry only when it reconnects, so it was
+                    // disconnected first, too briefly for this task (which sees the latest
+                    // state only) to notice: report the Suspended it missed.
+                    self.shared.emit(LatchEvent::Suspended);
+                }
+                let renewing = self.factory.is_some() && expired;
                 self.end(ours.take(), lost_locally, !renewing);
                 if !renewing || !self.renew().await {
                     self.shared.status.send_modify(|s| s.ended = true);

@@ -236,9 +236,8 @@ async fn five_participants_failover(b: &Backend) {
 }
 
 /// The leader's session is expired on the server (through a proxy, so this works on a real
-/// ZooKeeper too): the old leader, cut off first, is Suspended, then Lost, the next one
-/// leads, and with a session factory the old leader rejoins behind the others on a new
-/// session.
+/// ZooKeeper too): the old leader is Suspended, then Lost, the next one leads, and with a
+/// session factory the old leader rejoins behind the others on a new session.
 async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     let root = b.create_root("leader-latch-expiry").await;
     let path = format!("{root}/election");
@@ -280,14 +279,8 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     let p0_client = p0_client.expect("p0 joined");
     let p0_events =
         || -> Vec<LatchEvent> { log.lock().unwrap().iter().filter(|e| e.0 == "p0").map(|e| e.1).collect() };
-    // Cut p0 off (it cannot reconnect) and wait for its Suspended before the session ends:
-    // the latch follows its client's state, which keeps only the latest value, so were the
-    // expiry to come right after the disconnect (it takes one reconnect, ~10 ms) the latch
-    // could see Expired without ever seeing Disconnected, and never report Suspended.
-    proxy.set_refusing(true);
-    proxy.cut_all();
-    eventually(10, "p0 suspended", || async { p0_events().contains(&LatchEvent::Suspended) }).await;
-    // The takeover finds the connection already closed; refusals end once it is done.
+    // The expiry reaches p0 one reconnect (~10 ms) after its disconnect: its latch may never
+    // see the disconnect, and must report Suspended all the same.
     tokio::time::timeout(Duration::from_secs(10), proxy.expire_session(&p0_client))
         .await
         .expect("expire in time")
