@@ -120,7 +120,9 @@ use crate::lock;
 /// - **Reconnected** (same session): the latch looks again; if our node still stands and is
 ///   first, [`LatchEvent::Elected`]. After a local `Lost` the old node is deleted and a new one
 ///   created (Curator's reset).
-/// - **Expired** (or the client closed): [`LatchEvent::Lost`], leadership gone. zk-core's
+/// - **Expired** (or the client closed): [`LatchEvent::Lost`], leadership gone; after an
+///   expiry always after a [`LatchEvent::Suspended`] (with [`ConnectionPolicy::Standard`]),
+///   even if the disconnect before it was too brief for the latch to see. zk-core's
 ///   client cannot open a new session itself, so rejoining needs a new [`Client`]: after an
 ///   expiry a latch given a [`SessionFactory`] ([`LeaderLatch::renew_sessions`]) opens one and
 ///   rejoins with a new node by itself; otherwise the task ends and
