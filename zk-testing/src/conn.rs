@@ -378,6 +378,9 @@ impl Core {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.last_op = op_name(op);
         }
+        if op != OpCode::Ping {
+            self.sessions.count_request(session);
+        }
         let req = match Request::decode(op, &mut body) {
             Ok(r) => r,
             Err(_) => {

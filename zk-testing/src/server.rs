@@ -387,6 +387,9 @@ pub struct SessionInfo {
     pub connected: bool,
     /// Its ephemeral nodes.
     pub ephemerals: Vec<String>,
+    /// How many requests it has sent, pings excluded (with `setWatches` and the like), over
+    /// all its connections: what a test counts to show a recipe's cost on the server.
+    pub requests: u64,
 }
 
 /// One node of the tree, for inspection.
@@ -609,6 +612,7 @@ impl TestServer {
                 timeout: s.timeout,
                 connected: s.conn.is_some(),
                 ephemerals: core.state.ephemerals(id),
+                requests: s.requests,
             })
             .collect()
     }

@@ -18,6 +18,8 @@ pub(crate) struct Session {
     pub(crate) deadline: Instant,
     /// The connection currently bound to it.
     pub(crate) conn: Option<ConnId>,
+    /// Requests received other than pings, on any of its connections.
+    pub(crate) requests: u64,
 }
 
 /// All sessions of the server.
@@ -62,7 +64,7 @@ impl Sessions {
         let mut password = [0u8; 16];
         rng.fill_bytes(&mut password);
         let deadline = self.deadline(now, timeout);
-        self.sessions.insert(id, Session { password, timeout, deadline, conn: Some(conn) });
+        self.sessions.insert(id, Session { password, timeout, deadline, conn: Some(conn), requests: 0 });
         (id, password)
     }
 
@@ -96,6 +98,13 @@ impl Sessions {
         let Some(s) = self.sessions.get_mut(&id) else { return false };
         s.deadline = tick_deadline(epoch, tick, now + s.timeout);
         true
+    }
+
+    /// Counts one request (not a ping) of session `id`.
+    pub(crate) fn count_request(&mut self, id: i64) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.requests += 1;
+        }
     }
 
     /// A connection went away; the session lives on until it expires.

@@ -70,6 +70,28 @@ async fn inspection_lists_sessions_watches_and_tree() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn sessions_count_their_requests_but_not_pings() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let (a, b) = (server.client().await.unwrap(), server.client().await.unwrap());
+    let requests = |c: &zk_core::Client| {
+        server.sessions().into_iter().find(|s| s.id == c.session_id()).map(|s| s.requests)
+    };
+    let (a0, b0) = (requests(&a).unwrap(), requests(&b).unwrap());
+    a.create("/r", b"", CreateMode::Persistent).await.unwrap();
+    let (r1, r2) = (a.get_data("/r"), a.exists("/missing"));
+    let (r1, r2) = tokio::join!(r1, r2);
+    assert!(r1.is_ok() && r2.unwrap().is_none());
+    // A failed request counts too.
+    assert!(a.delete("/missing", None).await.is_err());
+    // Idle for a minute: pings only.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(requests(&a), Some(a0 + 4));
+    assert_eq!(requests(&b), Some(b0));
+    a.close().await;
+    assert_eq!(requests(&a), None, "closed sessions are gone");
+}
+
+#[tokio::test(start_paused = true)]
 async fn in_process_start_is_cheap_and_dropping_stops_it() {
     let server = TestServer::builder().no_tcp().start().await.unwrap();
     let c = server.client().await.unwrap();
