@@ -2,8 +2,10 @@
 //!
 //! Each member keeps an ephemeral node `<path>/<id>` holding its data (a [`PersistentNode`],
 //! so the node comes back after a deletion or, with a [`SessionFactory`], a session expiry),
-//! and follows the whole group with children and data watches: [`GroupMember::members`] is
-//! a stream of `id -> data` snapshots, [`GroupMember::current_members`] the latest one.
+//! and follows the whole group with a [`PathCache`] (as Curator's `GroupMember` does with its
+//! `CuratorCache`): one watch and one read per change, not a read of every member.
+//! [`GroupMember::members`] is a stream of `id -> data` snapshots,
+//! [`GroupMember::current_members`] the latest one.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -11,21 +13,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::Stream;
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use zk_core::path::{join, validate_path};
-use zk_core::{Client, CreateMode, OneshotWatcher};
+use zk_core::{Client, CreateMode};
 
+use crate::cache::{PathCache, PathEvent};
 use crate::error::{Error, Result};
 use crate::persistent_node::{PersistentNode, SessionFactory};
-use crate::protected::backoff;
 
 /// A snapshot of a group: member id -> member data.
 pub type Members = BTreeMap<String, Vec<u8>>;
-
-/// Sessions the members loop follows (a new one after each expiry).
-const MAX_SESSIONS: u32 = 100_000;
 
 /// Options of a [`GroupMember`], from [`GroupMember::builder`].
 #[derive(Debug)]
@@ -71,7 +70,7 @@ impl GroupMemberBuilder {
         }
         let node = node.start()?;
         let shared = Arc::new(Group { members: Mutex::new(None), subscribers: Mutex::new(Vec::new()) });
-        let task = tokio::spawn(follow_sessions(self.path.clone(), node.clients(), shared.clone()));
+        let task = tokio::spawn(follow(self.path.clone(), node.clients(), shared.clone()));
         Ok(GroupMember { node: Some(node), id: self.id, path: self.path, shared, task })
     }
 }
@@ -102,8 +101,8 @@ use crate::lock;
 ///
 /// # Session events
 ///
-/// - **Disconnected** / **Reconnected**: nothing changes; the snapshot is refreshed when the
-///   watches fire again.
+/// - **Disconnected** / **Reconnected**: nothing changes; changes made meanwhile are caught up
+///   after the reconnect (see [`PathCache`]).
 /// - **Expired**: every ephemeral of the session is gone. With
 ///   [`GroupMemberBuilder::renew_sessions`] a new session is opened, our node is created
 ///   again and the group is followed on the new session (others see us leave and come back);
@@ -263,77 +262,55 @@ impl Stream for MembersStream {
     }
 }
 
-/// Follows the group on each session the membership node lives in.
-async fn follow_sessions(path: String, mut clients: watch::Receiver<Client>, group: Arc<Group>) {
-    for _ in 0..MAX_SESSIONS {
-        let client = clients.borrow_and_update().clone();
-        follow(&client, &path, &group).await;
-        if clients.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Reads the group with watches and publishes it, again after each watch event, until the
-/// session ends.
-async fn follow(client: &Client, path: &str, group: &Group) {
-    let mut failures = 0u32;
-    // No cap on rounds: each waits for a membership change (or backs off after an error,
-    // with the failures in a row bounded), for as long as the session lives.
+/// Follows the group with a [`PathCache`] on the membership node's session, moved to each new
+/// session after an expiry ([`PathCache::rebuild`]): one watch, and one read per change, however
+/// large the group.
+async fn follow(path: String, mut clients: watch::Receiver<Client>, group: Arc<Group>) {
+    let client = clients.borrow_and_update().clone();
+    let Ok(mut cache) = PathCache::new(client, &path) else { return };
+    cache.start();
+    // Whether the snapshot is in sync: false from a Lost until the rebuild's Initialized, so
+    // the differences a rebuild reports one by one are published at once.
+    let mut synced = false;
+    // No cap on rounds: each waits for a change of the group or of the session, for as long
+    // as the member lives.
     loop {
-        let watchers = match read(client, path).await {
-            Ok((members, watchers)) => {
-                failures = 0;
-                group.publish(members);
-                watchers
-            }
-            Err(e) if e.is_retryable() => {
-                backoff(failures).await;
-                failures = failures.saturating_add(1);
-                continue;
-            }
-            Err(e) => {
-                if !e.is_terminal() {
-                    tracing::warn!(%path, error = %e, "group member: cannot read the group");
+        tokio::select! {
+            event = cache.next() => {
+                let Some(event) = event else { return };
+                synced = after(synced, &event);
+                // Every event already buffered (a batch of changes) makes one snapshot.
+                while let Some(Some(event)) = cache.next().now_or_never() {
+                    synced = after(synced, &event);
                 }
-                return;
+                if synced {
+                    group.publish(members(&cache));
+                }
             }
-        };
-        let (fired, _, _) = futures::future::select_all(watchers).await;
-        if fired.is_err() {
-            return;
+            changed = clients.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let client = clients.borrow_and_update().clone();
+                synced = false;
+                if cache.rebuild(client).await.is_err() {
+                    return;
+                }
+            }
         }
     }
 }
 
-/// The members, with a children watch and a data watch per member (or an exists watch when
-/// the group node is missing).
-async fn read(client: &Client, path: &str) -> zk_core::Result<(Members, Vec<OneshotWatcher>)> {
-    let (names, _, children_watch) = match client.get_children_and_watch(path).await {
-        Ok(r) => r,
-        Err(zk_core::Error::NoNode) => {
-            return match client.exists_and_watch(path).await? {
-                (None, w) => Ok((Members::new(), vec![w])),
-                // Created meanwhile: a retryable error makes the caller read again.
-                (Some(_), _) => Err(zk_core::Error::ConnectionLoss),
-            };
-        }
-        Err(e) => return Err(e),
-    };
-    // Pipelined: every read is sent before the first reply is awaited.
-    let reads: Vec<_> = names.iter().map(|n| client.get_data_and_watch(&join(path, n))).collect();
-    let mut members = Members::new();
-    let mut watchers = vec![children_watch];
-    for (name, read) in names.into_iter().zip(reads) {
-        match read.await {
-            Ok((data, _, w)) => {
-                members.insert(name, data);
-                watchers.push(w);
-            }
-            // Left between the two reads: the children watch fires.
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e),
-        }
+/// Whether the cache is in sync after `event`.
+fn after(synced: bool, event: &PathEvent) -> bool {
+    match event {
+        PathEvent::Initialized => true,
+        PathEvent::Lost(_) => false,
+        _ => synced,
     }
-    Ok((members, watchers))
+}
+
+/// The cache's snapshot as members.
+fn members(cache: &PathCache) -> Members {
+    cache.current().into_iter().map(|(name, child)| (name, child.data.unwrap_or_default())).collect()
 }

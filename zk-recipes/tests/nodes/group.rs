@@ -124,3 +124,43 @@ async fn joining_over_a_persistent_node_reports_it() {
     a.close().await.unwrap();
     assert_eq!(other.get_data("/groups/p/a").await.unwrap().0, b"stale", "left untouched");
 }
+
+/// A member that follows the group pays a few requests per change, not a read of every
+/// member: 40 members join one by one, and over the last 20 joins the first member's session
+/// sends at most 3 requests per join (2 with a persistent watch, 3 with the one-shot watches
+/// used where `addWatch` is missing; re-reading every member at each change took 60).
+#[tokio::test(start_paused = true)]
+async fn each_join_costs_a_member_a_few_requests_however_large_the_group() {
+    use zk_core::proto::{ErrorCode, OpCode};
+    use zk_testing::RequestMatcher;
+
+    for one_shot in [false, true] {
+        let server = server(44).await;
+        if one_shot {
+            server.fail_times(RequestMatcher::op(OpCode::AddWatch), ErrorCode::Unimplemented, 1_000);
+        }
+        let a = GroupMember::builder(client(&server).await, "/groups/big", "a").start().unwrap();
+        assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
+        let mut stream = a.members();
+        let requests = || {
+            let id = a.client().expect("open").session_id();
+            server.sessions().into_iter().find(|s| s.id == id).expect("a's session").requests
+        };
+        let mut others = Vec::new();
+        let mut before = 0;
+        for i in 1..40 {
+            if i == 20 {
+                settle().await;
+                before = requests();
+            }
+            let id = format!("m{i:02}");
+            let m = GroupMember::builder(client(&server).await, "/groups/big", &id).start().unwrap();
+            until(&mut stream, "the new member", |m| m.contains_key(&id)).await;
+            others.push(m);
+        }
+        settle().await;
+        let per_join = (requests() - before) as f64 / 20.0;
+        assert!(per_join <= 3.0, "one-shot {one_shot}: {per_join} requests per join");
+        assert_eq!(a.current_members().len(), 40);
+    }
+}
