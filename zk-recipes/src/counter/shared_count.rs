@@ -15,9 +15,6 @@ use crate::protected::{backoff, create_with_parents};
 
 /// Rounds of a create-or-set loop (each one lost to a concurrent create or delete).
 const WRITE_ROUNDS: u32 = 20;
-/// Iterations of a change stream's loop; each follows a watch event or an error, so this is
-/// never reached in practice.
-const MAX_ROUNDS: u64 = 10_000_000;
 
 /// A shared `i32` in one node, compatible with Apache Curator's `SharedCount` and kazoo's
 /// `Counter` in Curator mode: the node's data is the value as 4 big-endian bytes.
@@ -189,7 +186,9 @@ async fn watch_loop(client: Client, path: String, tx: Tx) {
     // (czxid, version) of the last value reported: a re-created node restarts at version 0.
     let mut last: Option<(i64, i32)> = None;
     let mut failures = 0u32;
-    for _ in 0..MAX_ROUNDS {
+    // No cap on rounds: each follows a watch event (or backs off after an error), for as long
+    // as the stream is wanted; a cap would end a stream of a busy counter after a while.
+    loop {
         let watcher = match client.get_data_and_watch(&path).await {
             Ok((data, stat, watcher)) => {
                 failures = 0;
