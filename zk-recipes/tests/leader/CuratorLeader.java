@@ -194,18 +194,12 @@ public final class CuratorLeader {
         CuratorSupport.out("READY");
         try {
             clients.get(0).create().forPath(root + "/jvm-ready");
-            long deadline = System.currentTimeMillis() + 20_000;
-            while (clients.get(0).checkExists().forPath(root + "/go") == null) {
-                if (System.currentTimeMillis() > deadline) {
-                    throw new IllegalStateException("no " + root + "/go within 20 s");
-                }
-                Thread.sleep(5);
-            }
         } catch (Exception e) {
-            CuratorSupport.out("FAIL go: " + e);
+            CuratorSupport.out("FAIL ready: " + e);
             e.printStackTrace();
             System.exit(1);
         }
+        CuratorSupport.awaitGo(clients.get(0), root);
 
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();

@@ -63,19 +63,7 @@ public final class CuratorLocker {
             System.exit(1);
         }
         CuratorSupport.out("READY");
-        try {
-            long deadline = System.currentTimeMillis() + 20_000;
-            while (clients.get(0).checkExists().forPath(root + "/go") == null) {
-                if (System.currentTimeMillis() > deadline) {
-                    throw new IllegalStateException("no " + root + "/go within 20 s");
-                }
-                Thread.sleep(5);
-            }
-        } catch (Exception e) {
-            CuratorSupport.out("FAIL go: " + e);
-            e.printStackTrace();
-            System.exit(1);
-        }
+        CuratorSupport.awaitGo(clients.get(0), root);
 
         AtomicReference<Throwable> failure = new AtomicReference<>();
         List<Thread> threads = new ArrayList<>();

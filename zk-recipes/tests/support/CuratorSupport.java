@@ -57,4 +57,24 @@ final class CuratorSupport {
         }
         return client;
     }
+
+    /**
+     * Waits for the Rust side's start signal, the node `root + "/go"`, for at most 20 s; exits
+     * with status 1 (after a FAIL line) if it does not come.
+     */
+    static void awaitGo(CuratorFramework client, String root) {
+        try {
+            long deadline = System.currentTimeMillis() + 20_000;
+            while (client.checkExists().forPath(root + "/go") == null) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("no " + root + "/go within 20 s");
+                }
+                Thread.sleep(5);
+            }
+        } catch (Exception e) {
+            out("FAIL go: " + e);
+            e.printStackTrace();
+            System.exit(1);
+        }
+    }
 }
