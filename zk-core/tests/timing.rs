@@ -3,6 +3,7 @@
 //!
 //! A scripted fake server answers the handshake and pings; the test reads the paused clock
 //! when each frame arrives, so the assertions are exact and the test takes milliseconds.
+//! Another one answers with malformed replies, as a hostile server would.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,10 +13,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zk_core::proto::{
-    peek_frame, write_frame, ConnectRequest, ConnectResponse, OpCode, Record, ReplyHeader, RequestHeader,
-    XID_PING,
+    peek_frame, write_frame, ConnectRequest, ConnectResponse, MultiResponse, OpCode, Record, ReplyHeader,
+    RequestHeader, XID_PING,
 };
-use zk_core::{BoxReader, BoxWriter, Client, Connector, SessionEvent, SessionState};
+use zk_core::{BoxReader, BoxWriter, Client, Connector, Op, ReadOp, SessionEvent, SessionState};
 
 /// Hands each new connection's server side to the test.
 #[derive(Debug)]
@@ -160,4 +161,46 @@ async fn unreachable_session_expires_locally_after_the_session_timeout() {
     assert_eq!(client.exists("/").await, Err(zk_core::Error::SessionExpired));
     assert_eq!(events.next_event().await, None, "the stream ends after a terminal event");
     drain.abort();
+}
+
+/// Serves one connection: handshake, then answers every multi and multiRead with no results
+/// at all (a reply that cannot be matched to the ops sent).
+async fn serve_empty_multis(mut s: DuplexStream) {
+    let mut buf = Vec::new();
+    read_frame(&mut s, &mut buf).await.expect("connect request");
+    let resp = ConnectResponse {
+        protocol_version: 0,
+        timeout_ms: 30_000,
+        session_id: 9,
+        passwd: vec![7; 16],
+        read_only: None,
+    };
+    let mut out = Vec::new();
+    write_frame(&mut out, |b| resp.encode(b));
+    s.write_all(&out).await.unwrap();
+    while let Some(frame) = read_frame(&mut s, &mut buf).await {
+        let hdr = RequestHeader::decode(&mut &frame[..]).unwrap();
+        if hdr.op_type == OpCode::Multi.code() || hdr.op_type == OpCode::MultiRead.code() {
+            let mut out = Vec::new();
+            write_frame(&mut out, |b| {
+                ReplyHeader { xid: hdr.xid, zxid: 1, err: 0 }.encode(b);
+                MultiResponse { results: Vec::new() }.encode(b);
+            });
+            s.write_all(&out).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_multi_reply_without_one_result_per_op_is_a_protocol_error() {
+    let (tx, mut conns) = mpsc::unbounded_channel();
+    let connect = tokio::spawn(Client::builder("in-memory:2181").connector(Arc::new(Duplexes(tx))).connect());
+    tokio::spawn(serve_empty_multis(conns.recv().await.unwrap()));
+    let client = connect.await.unwrap().unwrap();
+    let r = client.multi(&[Op::check("/lock", None), Op::delete("/a", None)]).await;
+    assert!(matches!(r, Err(zk_core::Error::Protocol(_))), "{r:?}");
+    let r = client.multi_read(&[ReadOp::GetData("/a".into())]).await;
+    assert!(matches!(r, Err(zk_core::Error::Protocol(_))), "{r:?}");
+    // No ops, no results: that one is right.
+    assert_eq!(client.multi(&[]).await, Ok(Vec::new()));
 }

@@ -313,9 +313,11 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::MultiFailed`] with the index and error of the first failing op (nothing was
-    /// applied); argument errors of any op before sending; the session errors.
+    /// applied); argument errors of any op before sending; the session errors;
+    /// [`Error::Protocol`] when a successful reply does not hold one result per op.
     pub fn multi(&self, ops: &[Op]) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
         let chroot = self.inner.chroot.clone();
+        let count = ops.len();
         let sent = ops
             .iter()
             .map(|op| op.to_wire(&chroot))
@@ -329,6 +331,7 @@ impl Client {
             }) {
                 return Err(Error::MultiFailed { index, error: Box::new(Error::from_code(code)) });
             }
+            one_per_op(&r, count)?;
             r.results.into_iter().map(|res| op_result(res, &chroot)).collect()
         })
     }
@@ -336,20 +339,23 @@ impl Client {
     /// Reads several nodes in one round trip; each read succeeds or fails on its own.
     ///
     /// # Errors
-    /// The outer error is an argument or session error; per-read errors ([`Error::NoNode`],
+    /// The outer error is an argument or session error, or [`Error::Protocol`] when the reply
+    /// does not hold one result per read; per-read errors ([`Error::NoNode`],
     /// [`Error::NoAuth`]) are in the list.
     pub fn multi_read(
         &self,
         ops: &[ReadOp],
     ) -> impl Future<Output = Result<Vec<Result<ReadResult>>>> + Send + 'static {
         let chroot = self.inner.chroot.clone();
+        let count = ops.len();
         let sent = ops
             .iter()
             .map(|op| op.to_wire(&chroot))
             .collect::<Result<Vec<_>>>()
             .and_then(|ops| self.send(OpCode::MultiRead, &MultiRequest { ops }, None, None));
-        finish(sent, |b| {
+        finish(sent, move |b| {
             let r: MultiResponse = decode(b)?;
+            one_per_op(&r, count)?;
             Ok(r.results
                 .into_iter()
                 .map(|res| match res {
@@ -487,6 +493,15 @@ impl Client {
             self.send(OpCode::CheckWatches, &req, None, None)
         });
         finish(sent, |_| Ok(()))
+    }
+}
+
+/// Checks that a multi reply has one result per op sent: callers match them up by index.
+fn one_per_op(r: &MultiResponse, ops: usize) -> Result<()> {
+    if r.results.len() == ops {
+        Ok(())
+    } else {
+        Err(Error::Protocol(format!("a multi of {ops} ops answered with {} results", r.results.len())))
     }
 }
 
