@@ -107,7 +107,9 @@ impl InterProcessMutex {
     }
 
     /// Waits at most `timeout` (tokio time) for the lock; `None` when the time ran out (our
-    /// node is then deleted).
+    /// node is then deleted). A zero timeout looks once, as
+    /// [`InterProcessMutex::try_acquire`]; one past what the clock can hold
+    /// (`Duration::MAX`) is no deadline.
     ///
     /// # Errors
     /// As [`InterProcessMutex::acquire`].

@@ -102,9 +102,14 @@ impl ReentrantLock {
         self.acquire_until(Some(Instant::now()), false).await
     }
 
-    /// Waits at most `timeout` (tokio time); `None` when the time ran out.
+    /// Waits at most `timeout` (tokio time); `None` when the time ran out. A zero timeout
+    /// looks once, as [`ReentrantLock::try_acquire`]; one past what the clock can hold is no
+    /// deadline.
     pub(crate) async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<ReentrantGuard>> {
-        self.acquire_until(Some(Instant::now() + timeout), true).await
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.acquire_by(Some(deadline)).await,
+            None => self.acquire_until(None, false).await,
+        }
     }
 
     /// Acquires, giving up at `deadline` (`None`: never): a deadline already passed makes one

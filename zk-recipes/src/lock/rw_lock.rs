@@ -220,7 +220,8 @@ impl RwLockHandle {
     }
 
     /// Waits at most `timeout` (tokio time); `None` when the time ran out (our node is then
-    /// deleted).
+    /// deleted). A zero timeout looks once, as [`RwLockHandle::try_acquire`]; one past what
+    /// the clock can hold (`Duration::MAX`) is no deadline.
     ///
     /// # Errors
     /// As [`RwLockHandle::acquire`].

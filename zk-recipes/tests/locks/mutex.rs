@@ -140,3 +140,19 @@ async fn fenced_writes_apply_only_while_the_node_exists() {
     assert_eq!(admin.get_data("/data").await.unwrap().0, b"1");
     guard.release().await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn zero_and_unbounded_timeouts() {
+    let server = server(8).await;
+    let a = InterProcessMutex::new(client(&server).await, "/locks/extreme").unwrap();
+    let b = InterProcessMutex::new(client(&server).await, "/locks/extreme").unwrap();
+    // A zero timeout looks once, as try_acquire: a free lock is taken.
+    let guard = a.acquire_timeout(Duration::ZERO).await.unwrap().expect("the lock is free");
+    assert!(b.acquire_timeout(Duration::ZERO).await.unwrap().is_none());
+    // A timeout past what the clock can hold is no deadline.
+    let waiter = tokio::spawn(async move { b.acquire_timeout(Duration::MAX).await.map(|g| g.is_some()) });
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(!waiter.is_finished(), "still waiting while a holds the lock");
+    guard.release().await.unwrap();
+    assert!(waiter.await.unwrap().unwrap());
+}

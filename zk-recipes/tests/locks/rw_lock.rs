@@ -218,3 +218,19 @@ async fn expiry_while_holding_and_while_waiting() {
     gw.release().await.unwrap();
     assert!(server.children("/rw/e").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn zero_and_unbounded_timeouts() {
+    let server = server(48).await;
+    let (a, b) = (rw(&server, "/rw/extreme").await, rw(&server, "/rw/extreme").await);
+    // A zero timeout looks once: a free lock is taken.
+    let w = a.write_lock().acquire_timeout(Duration::ZERO).await.unwrap().expect("the lock is free");
+    assert!(b.read_lock().acquire_timeout(Duration::ZERO).await.unwrap().is_none());
+    // A timeout past what the clock can hold is no deadline.
+    let waiter =
+        tokio::spawn(async move { b.read_lock().acquire_timeout(Duration::MAX).await.map(|g| g.is_some()) });
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(!waiter.is_finished(), "still waiting behind the writer");
+    w.release().await.unwrap();
+    assert!(waiter.await.unwrap().unwrap());
+}
