@@ -138,9 +138,9 @@ impl InterProcessSemaphore {
     /// released.
     ///
     /// # Errors
-    /// As [`InterProcessSemaphore::acquire`]; also [`Error::Zk`] with
-    /// [`Error::InvalidArgument`] when `n` is 0 or exceeds a fixed limit (it could never
-    /// be satisfied).
+    /// As [`InterProcessSemaphore::acquire`]; also [`Error::InvalidArgument`] when `n` is 0
+    /// or exceeds a fixed limit, or `i32::MAX` with a shared count (it could never be
+    /// satisfied).
     ///
     /// # Cancellation safety
     /// As [`InterProcessSemaphore::acquire`]: leases taken so far are released in the
@@ -161,7 +161,9 @@ impl InterProcessSemaphore {
         self.acquire_one(Some(Instant::now())).await
     }
 
-    /// Waits at most `timeout` (tokio time) for one lease; `None` when the time ran out.
+    /// Waits at most `timeout` (tokio time) for one lease; `None` when the time ran out. A
+    /// zero timeout looks once, as [`InterProcessSemaphore::try_acquire`]; one past what the
+    /// clock can hold (`Duration::MAX`) is no deadline.
     ///
     /// # Errors
     /// As [`InterProcessSemaphore::acquire`].
@@ -169,10 +171,11 @@ impl InterProcessSemaphore {
     /// # Cancellation safety
     /// As [`InterProcessSemaphore::acquire`].
     pub async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<Lease>> {
-        self.acquire_one(Some(Instant::now() + timeout)).await
+        self.acquire_one(deadline_after(timeout)).await
     }
 
     /// Waits at most `timeout` for `n` leases; `None` (and none held) when the time ran out.
+    /// Zero and huge timeouts as in [`InterProcessSemaphore::acquire_timeout`].
     ///
     /// # Errors
     /// As [`InterProcessSemaphore::acquire_many`].
@@ -180,7 +183,7 @@ impl InterProcessSemaphore {
     /// # Cancellation safety
     /// As [`InterProcessSemaphore::acquire_many`].
     pub async fn acquire_many_timeout(&self, n: usize, timeout: Duration) -> Result<Option<Vec<Lease>>> {
-        self.acquire_many_until(n, Some(Instant::now() + timeout)).await
+        self.acquire_many_until(n, deadline_after(timeout)).await
     }
 
     /// The lease holders (in lease order) with the id in their node.
@@ -197,12 +200,17 @@ impl InterProcessSemaphore {
     }
 
     async fn acquire_many_until(&self, n: usize, deadline: Option<Instant>) -> Result<Option<Vec<Lease>>> {
-        let too_many = matches!(self.max, MaxLeases::Fixed(max) if n > max);
-        if n == 0 || too_many {
+        // A shared count is an i32: more leases than that could never be granted.
+        let limit = match self.max {
+            MaxLeases::Fixed(max) => max,
+            MaxLeases::Shared(_) => i32::MAX as usize,
+        };
+        if n == 0 || n > limit {
             let why = format!("cannot acquire {n} leases (limit {:?})", self.max);
             return Err(Error::InvalidArgument(why));
         }
-        let mut leases = Vec::with_capacity(n);
+        // Not sized by `n`, which may be huge: leases come one at a time anyway.
+        let mut leases = Vec::new();
         for _ in 0..n {
             match self.acquire_one(deadline).await {
                 Ok(Some(lease)) => leases.push(lease),
@@ -294,6 +302,11 @@ impl InterProcessSemaphore {
             }
         }
     }
+}
+
+/// The deadline `timeout` from now; `None` (no deadline) past what the clock can hold.
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 /// A Curator `SharedCount` value at `path` (see [`crate::counter::SharedCount`]); negative

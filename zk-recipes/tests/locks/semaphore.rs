@@ -211,3 +211,28 @@ async fn expiry_while_holding_and_while_waiting() {
     settle().await;
     assert!(server.children("/sem/exp/leases").is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn extreme_counts_and_timeouts() {
+    let server = server(59).await;
+    let a = sem(&server, "/sem/extreme", 1).await;
+    let b = sem(&server, "/sem/extreme", 1).await;
+    // A timeout past what the clock can hold is no deadline.
+    let lease = a.acquire_timeout(Duration::MAX).await.unwrap().expect("a free lease");
+    let waiter = tokio::spawn(async move {
+        let one = b.acquire_many_timeout(1, Duration::MAX).await.map(|l| l.map(|l| l.len()));
+        (one, b)
+    });
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(!waiter.is_finished(), "still waiting for the one lease");
+    lease.release().await.unwrap();
+    let (one, b) = waiter.await.unwrap();
+    assert_eq!(one.unwrap(), Some(1));
+    settle().await;
+    // More leases than any shared count (an i32) can allow: rejected, not allocated for.
+    let admin = client(&server).await;
+    admin.create("/sem-count", &1i32.to_be_bytes(), CreateMode::Persistent).await.unwrap();
+    let shared = InterProcessSemaphore::with_shared_count(admin, "/sem/extreme2", "/sem-count").unwrap();
+    assert!(matches!(shared.acquire_many(usize::MAX).await, Err(Error::InvalidArgument(_))));
+    drop(b);
+}
