@@ -12,6 +12,7 @@
 //! **Expired** a wait fails with [`Error::SessionEnded`]; a double-barrier member's node is
 //! gone with the session.
 
+use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
@@ -33,6 +34,20 @@ const FOREVER: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 fn deadline(limit: Option<Duration>) -> Instant {
     Instant::now() + limit.unwrap_or(FOREVER).min(FOREVER)
+}
+
+/// Runs `fut` until `deadline`: `None` when the deadline came first. A deadline already passed
+/// lets `fut` run to its end, so a zero limit still looks once.
+async fn until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
+    if deadline <= Instant::now() {
+        return Some(fut.await);
+    }
+    timeout_at(deadline, fut).await.ok()
+}
+
+/// True when `deadline` has passed: a retry would run past the limit.
+fn passed(deadline: Instant) -> bool {
+    deadline <= Instant::now()
 }
 
 /// Waits for `watcher` until `deadline`: `Ok(false)` on timeout.
@@ -133,7 +148,8 @@ impl Barrier {
     }
 
     /// Waits until the barrier is removed (at once if it is not set), at most `limit`
-    /// (`None`: no limit). Returns `false` on timeout (Curator's `waitOnBarrier`).
+    /// (`None`: no limit; a zero limit looks once). Returns `false` on timeout (Curator's
+    /// `waitOnBarrier`).
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
@@ -144,16 +160,21 @@ impl Barrier {
     pub async fn wait(&self, limit: Option<Duration>) -> Result<bool> {
         let deadline = deadline(limit);
         for attempt in 0..MAX_ROUNDS {
-            match timeout_at(deadline, self.client.exists_and_watch(&self.path)).await {
-                Err(_) => return Ok(false),
-                Ok(Ok((None, _))) => return Ok(true),
-                Ok(Ok((Some(_), watcher))) => {
+            match until(deadline, self.client.exists_and_watch(&self.path)).await {
+                None => return Ok(false),
+                Some(Ok((None, _))) => return Ok(true),
+                Some(Ok((Some(_), watcher))) => {
                     if !wait(watcher, deadline).await? {
                         return Ok(false);
                     }
                 }
-                Ok(Err(e)) if e.is_retryable() => backoff(attempt).await,
-                Ok(Err(e)) => return Err(Error::while_waiting(e)),
+                Some(Err(e)) if e.is_retryable() => {
+                    if passed(deadline) {
+                        return Ok(false);
+                    }
+                    backoff(attempt).await;
+                }
+                Some(Err(e)) => return Err(Error::while_waiting(e)),
             }
         }
         Err(Error::RetriesExhausted("barrier: too many wake-ups"))
@@ -222,8 +243,8 @@ impl DoubleBarrier {
     }
 
     /// Enters: creates this member's node, then waits until `member_qty` members are in (at
-    /// once if the barrier is already ready), at most `limit` (`None`: no limit). Returns
-    /// `false` on timeout, after deleting our node.
+    /// once if the barrier is already ready), at most `limit` (`None`: no limit; a zero limit
+    /// creates our node and looks once). Returns `false` on timeout, after deleting our node.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
@@ -235,12 +256,12 @@ impl DoubleBarrier {
         let deadline = deadline(limit);
         let ours = self.node_path();
         let cleanup = Cleanup::for_path(&self.client, &ours);
-        match timeout_at(deadline, self.create_member(&ours)).await {
-            Err(_) => {
+        match until(deadline, self.create_member(&ours)).await {
+            None => {
                 cleanup.run().await?;
                 return Ok(false);
             }
-            Ok(r) => r?,
+            Some(r) => r?,
         }
         match self.wait_ready(deadline).await {
             Ok(true) => {
@@ -293,30 +314,33 @@ impl DoubleBarrier {
                 }
                 Ok(Some(watcher))
             };
-            match timeout_at(deadline, step).await {
-                Err(_) => return Ok(false),
-                Ok(Ok(None)) => return Ok(true),
-                Ok(Ok(Some(watcher))) => {
+            match until(deadline, step).await {
+                None => return Ok(false),
+                Some(Ok(None)) => return Ok(true),
+                Some(Ok(Some(watcher))) => {
                     failures = 0;
                     if !wait(watcher, deadline).await? {
                         return Ok(false);
                     }
                 }
-                Ok(Err(e)) if e.is_retryable() => {
+                Some(Err(e)) if e.is_retryable() => {
+                    if passed(deadline) {
+                        return Ok(false);
+                    }
                     backoff(failures).await;
                     failures += 1;
                 }
-                Ok(Err(e)) => return Err(Error::while_waiting(e)),
+                Some(Err(e)) => return Err(Error::while_waiting(e)),
             }
         }
         Err(Error::RetriesExhausted("double barrier: too many wake-ups while entering"))
     }
 
     /// Leaves: deletes this member's node and waits until every member has left, at most
-    /// `limit` (`None`: no limit); then the `ready` node is deleted. Returns `false` on
-    /// timeout (our node may already be deleted). Curator's algorithm: the member with the
-    /// lowest node waits for the highest; every other member deletes its node and waits for
-    /// the lowest.
+    /// `limit` (`None`: no limit; a zero limit looks once); then the `ready` node is deleted.
+    /// Returns `false` on timeout (our node may already be deleted). Curator's algorithm: the
+    /// member with the lowest node waits for the highest; every other member deletes its node
+    /// and waits for the lowest.
     ///
     /// # Errors
     /// [`Error::NodeVanished`] when our node disappeared while we still had to hold it
@@ -334,25 +358,28 @@ impl DoubleBarrier {
         let mut failures = 0;
         let mut done = false;
         for _ in 0..MAX_ROUNDS {
-            match timeout_at(deadline, self.leave_step(&ours, &mut ours_exists)).await {
-                Err(_) => return Ok(false),
-                Ok(Ok(Step::Done)) => {
+            match until(deadline, self.leave_step(&ours, &mut ours_exists)).await {
+                None => return Ok(false),
+                Some(Ok(Step::Done)) => {
                     done = true;
                     break;
                 }
-                Ok(Ok(Step::Again)) => failures = 0,
-                Ok(Ok(Step::Wait(watcher))) => {
+                Some(Ok(Step::Again)) => failures = 0,
+                Some(Ok(Step::Wait(watcher))) => {
                     failures = 0;
                     if !wait(watcher, deadline).await? {
                         return Ok(false);
                     }
                 }
-                Ok(Err(Error::Zk(e))) if e.is_retryable() => {
+                Some(Err(Error::Zk(e))) if e.is_retryable() => {
+                    if passed(deadline) {
+                        return Ok(false);
+                    }
                     backoff(failures).await;
                     failures += 1;
                 }
-                Ok(Err(Error::Zk(e))) => return Err(Error::while_waiting(e)),
-                Ok(Err(e)) => return Err(e),
+                Some(Err(Error::Zk(e))) => return Err(Error::while_waiting(e)),
+                Some(Err(e)) => return Err(e),
             }
         }
         if !done {

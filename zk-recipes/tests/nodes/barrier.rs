@@ -103,3 +103,22 @@ async fn double_barrier_enter_times_out_and_cleans_up() {
     assert!(server.children("/b/t").is_empty());
     assert!(matches!(DoubleBarrier::new(client(&server).await, "/b/t", 0), Err(Error::InvalidArgument(_))));
 }
+
+#[tokio::test(start_paused = true)]
+async fn zero_limits_look_once() {
+    let server = server(55).await;
+    let gate = Barrier::new(client(&server).await, "/b/zero").unwrap();
+    assert!(gate.wait(Some(Duration::ZERO)).await.unwrap(), "not set: passes at once");
+    gate.set_barrier().await.unwrap();
+    assert!(!gate.wait(Some(Duration::ZERO)).await.unwrap(), "set: gives up at once");
+    // One member is all it takes: entering and leaving need no wait.
+    let solo = DoubleBarrier::new(client(&server).await, "/b/zero-double", 1).unwrap();
+    assert!(solo.enter(Some(Duration::ZERO)).await.unwrap(), "enters alone");
+    assert!(solo.leave(Some(Duration::ZERO)).await.unwrap(), "leaves alone");
+    // Two are needed: a zero limit gives up at once and leaves nothing behind.
+    let pair = DoubleBarrier::new(client(&server).await, "/b/zero-pair", 2).unwrap();
+    assert!(!pair.enter(Some(Duration::ZERO)).await.unwrap());
+    settle().await;
+    assert!(server.children("/b/zero-double").is_empty(), "{:?}", server.children("/b/zero-double"));
+    assert!(server.children("/b/zero-pair").is_empty(), "{:?}", server.children("/b/zero-pair"));
+}
