@@ -361,3 +361,15 @@ async fn with_a_session_factory_an_expired_latch_rejoins_by_itself() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_id_too_large_for_a_node_is_rejected() {
+    let server = server(59).await;
+    // The server refuses a node this large: the latch's task would retry its create for ever.
+    let huge = vec![b'x'; 2 << 20];
+    let r = LeaderLatch::new(client(&server).await, "/election/huge", &huge);
+    assert!(matches!(r, Err(zk_recipes::Error::InvalidArgument(_))), "{:?}", r.map(|l| l.node()));
+    let fits = LeaderLatch::new(client(&server).await, "/election/huge", vec![b'x'; 512 << 10]).unwrap();
+    fits.start();
+    assert!(fits.await_leadership(Duration::from_secs(5)).await.unwrap());
+}
