@@ -37,7 +37,6 @@ fn validate_inner(path: &str, sequential: bool) -> Result<()> {
     let body = if sequential && path.ends_with('/') { &path[1..path.len() - 1] } else { &path[1..] };
     for component in body.split('/') {
         match component {
-            "" if sequential && body.is_empty() => {}
             "" => return Err(invalid(path, "empty path component ('//')")),
             "." | ".." => return Err(invalid(path, "'.' and '..' components are not allowed")),
             _ => {}
@@ -179,6 +178,9 @@ mod tests {
         validate_sequential_path("/q/").unwrap();
         validate_sequential_path("/lock-").unwrap();
         assert!(validate_sequential_path("/q//").is_err());
+        // The server would name the node "//0000000001" and refuse it; so does Java's client.
+        assert!(matches!(validate_sequential_path("//"), Err(Error::InvalidPath { .. })));
+        validate_sequential_path("/").unwrap();
     }
 
     #[test]
