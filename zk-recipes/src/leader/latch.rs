@@ -62,11 +62,17 @@ impl Stream for LatchEvents {
     }
 }
 
-/// What the task publishes: leadership and whether the session ended.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What the task publishes: leadership, whether the session ended, and why the task cannot
+/// take part right now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Status {
     leader: bool,
     ended: bool,
+    /// The error of the last round when it is one that waiting does not cure ([`lasting`]):
+    /// `None` again once a round succeeds.
+    failing: Option<zk_core::Error>,
+    /// How many rounds failed so: a waiter reports a failure that comes after it started.
+    failures: u64,
 }
 
 /// State shared by a latch and its task.
@@ -88,6 +94,23 @@ impl Shared {
     fn set_leader(&self, leader: bool) {
         if self.status.send_if_modified(|s| std::mem::replace(&mut s.leader, leader) != leader) {
             self.emit(if leader { LatchEvent::Elected } else { LatchEvent::NotLeader });
+        }
+    }
+
+    /// Records the outcome of a round: `Some` an error retrying alone will not cure.
+    fn set_failing(&self, error: Option<zk_core::Error>, path: &str) {
+        let Some(e) = error else {
+            self.status.send_if_modified(|s| s.failing.take().is_some());
+            return;
+        };
+        let mut new = false;
+        self.status.send_modify(|s| {
+            new = s.failing.as_ref() != Some(&e);
+            s.failing = Some(e.clone());
+            s.failures = s.failures.wrapping_add(1);
+        });
+        if new {
+            tracing::warn!(error = %e, %path, "leader latch: cannot take part; retrying");
         }
     }
 
@@ -296,19 +319,42 @@ impl LeaderLatch {
     /// Waits at most `timeout` (tokio time) to be leader: true if we are.
     ///
     /// # Errors
-    /// [`Error::SessionEnded`] when the session ended (rejoin with a new client).
+    /// [`Error::SessionEnded`] when the session ended (rejoin with a new client);
+    /// [`Error::Zk`] when the latch cannot take part because of an error waiting does not
+    /// cure, such as [`zk_core::Error::NoAuth`] (no permission to create our node under the
+    /// path) or [`zk_core::Error::NoChildrenForEphemerals`], met by the task's next attempt
+    /// (within a second). The latch keeps retrying in the background: once the cause is fixed
+    /// (say, the ACL), it takes part again.
     ///
     /// # Cancellation safety
     /// Safe: it only observes.
     pub async fn await_leadership(&self, timeout: Duration) -> Result<bool> {
         let mut rx = self.shared.status.subscribe();
-        let wait =
-            async move { rx.wait_for(|s| s.leader || s.ended).await.map(|s| s.leader).unwrap_or(false) };
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(true) => Ok(true),
-            Ok(false) => Err(Error::SessionEnded(zk_core::Error::SessionExpired)),
-            Err(_) => Ok(false),
-        }
+        // A failure already reported may be cured by now (the caller fixed an ACL): only a
+        // round failing after this call counts (the task retries at least every second).
+        let mut before = rx.borrow().failures;
+        let ended = || Error::SessionEnded(zk_core::Error::SessionExpired);
+        let wait = async move {
+            // Bounded by the timeout below; each pass waits for a change of the status.
+            loop {
+                let Ok(s) = rx.wait_for(|s| s.leader || s.ended || s.failures != before).await else {
+                    return Err(ended());
+                };
+                let s = s.clone();
+                if s.leader {
+                    return Ok(true);
+                }
+                if s.ended {
+                    return Err(ended());
+                }
+                if let Some(e) = s.failing {
+                    return Err(Error::Zk(e));
+                }
+                // It failed, and a later round succeeded already: wait on.
+                before = s.failures;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(Ok(false))
     }
 
     /// The current leader as the server sees it: the first participant in Curator's order.
@@ -362,6 +408,23 @@ struct Run {
     policy: ConnectionPolicy,
     factory: Option<SessionFactory>,
     shared: Arc<Shared>,
+}
+
+/// Whether a round's error lasts until someone changes something (an ACL, the tree, the
+/// server's configuration), unlike a connection loss or a race with another client (the
+/// election's path deleted meanwhile: the next round creates it again).
+fn lasting(e: &zk_core::Error) -> bool {
+    use zk_core::Error as E;
+    matches!(
+        e,
+        E::NoAuth
+            | E::InvalidAcl
+            | E::NoChildrenForEphemerals
+            | E::BadArguments(_)
+            | E::InvalidPath { .. }
+            | E::Unimplemented
+            | E::EphemeralOnLocalSession
+    )
 }
 
 /// Our node and the cleanup that deletes it if the task is dropped.
@@ -431,6 +494,7 @@ impl Run {
             match self.round(&mut ours).await {
                 Ok(look) => {
                     retries = 0;
+                    self.shared.set_failing(None, &self.path);
                     let watcher = match look {
                         Look::Again => continue,
                         Look::Leader => None,
@@ -443,7 +507,11 @@ impl Run {
                 }
                 Err(e) if e.is_terminal() => {}
                 Err(e) => {
-                    tracing::debug!(error = %e, path = %self.path, "leader latch: retrying");
+                    if lasting(&e) {
+                        self.shared.set_failing(Some(e), &self.path);
+                    } else {
+                        tracing::debug!(error = %e, path = %self.path, "leader latch: retrying");
+                    }
                     backoff(retries).await;
                     retries = retries.saturating_add(1);
                 }

@@ -373,3 +373,38 @@ async fn an_id_too_large_for_a_node_is_rejected() {
     fits.start();
     assert!(fits.await_leadership(Duration::from_secs(5)).await.unwrap());
 }
+
+/// A latch that cannot create its node for a reason waiting does not cure says so through
+/// `await_leadership` (instead of answering `false` for ever), and takes part once the cause
+/// is fixed.
+#[tokio::test(start_paused = true)]
+async fn a_lasting_error_is_reported_and_the_latch_recovers_from_it() {
+    use zk_core::{Acl, CreateMode, Perms};
+
+    let server = server(60).await;
+    let admin = client(&server).await;
+    admin
+        .create(
+            "/locked",
+            b"",
+            CreateMode::Persistent.with_acl(vec![Acl::world_anyone(Perms::READ | Perms::ADMIN)]),
+        )
+        .await
+        .unwrap();
+    let latch = LeaderLatch::new(client(&server).await, "/locked/election", "p0").unwrap();
+    latch.start();
+    let started = Instant::now();
+    let r = latch.await_leadership(Duration::from_secs(30)).await;
+    assert_eq!(r.map_err(|e| e.to_string()), Err(zk_recipes::Error::Zk(zk_core::Error::NoAuth).to_string()));
+    assert!(started.elapsed() < Duration::from_secs(1), "reported after {:?}", started.elapsed());
+    assert!(!latch.is_leader());
+    admin.set_acl("/locked", &Acl::open_unsafe(), None).await.unwrap();
+    assert!(latch.await_leadership(Duration::from_secs(30)).await.unwrap(), "leads once allowed");
+
+    // Under an ephemeral node nothing can be created.
+    admin.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let under = LeaderLatch::new(client(&server).await, "/eph/election", "p1").unwrap();
+    under.start();
+    let r = under.await_leadership(Duration::from_secs(30)).await;
+    assert!(matches!(r, Err(zk_recipes::Error::Zk(zk_core::Error::NoChildrenForEphemerals))), "{r:?}");
+}
