@@ -99,7 +99,9 @@ impl PathCache {
     /// # Errors
     /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
     pub fn new(client: Client, path: &str) -> Result<Self> {
-        Ok(PathCache { engine: Engine::new(client, path, 1)?, with_data: true })
+        let mut engine = Engine::new(client, path, 1)?;
+        engine.hide_root();
+        Ok(PathCache { engine, with_data: true })
     }
 
     /// Whether to keep the children's data (default true), as Curator's `cacheData`. Without

@@ -27,11 +27,19 @@ pub(super) struct Scope {
     pub(super) max_depth: usize,
     /// Whether the model keeps the nodes' data (else it is read but dropped).
     pub(super) keep_data: bool,
+    /// Whether the root is shown (not by a [`super::PathCache`], which shows the children).
+    pub(super) root_shown: bool,
 }
 
 impl Scope {
     pub(super) fn depth(&self, path: &str) -> Option<usize> {
         rel_depth(&self.root, path).filter(|d| *d <= self.max_depth)
+    }
+
+    /// Whether `path`'s child counters are worth a read when only they changed: it is in
+    /// scope and shown.
+    pub(super) fn shows_counters(&self, path: &str) -> bool {
+        self.depth(path).is_some() && (self.root_shown || path != self.root)
     }
 }
 
@@ -72,7 +80,7 @@ impl Engine {
         Ok(Engine {
             client: Mutex::new(client),
             factory: None,
-            scope: Scope { root: root.to_owned(), max_depth, keep_data: true },
+            scope: Scope { root: root.to_owned(), max_depth, keep_data: true, root_shown: true },
             shared: Arc::default(),
             task: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
@@ -90,6 +98,12 @@ impl Engine {
 
     pub(super) fn set_keep_data(&mut self, keep: bool) {
         self.scope.keep_data = keep;
+    }
+
+    /// The root is kept in the model (its children hang from it) but never shown, so its
+    /// child counters are not re-read after each child's create or delete.
+    pub(super) fn hide_root(&mut self) {
+        self.scope.root_shown = false;
     }
 
     pub(super) fn set_factory(&mut self, factory: SessionFactory) {

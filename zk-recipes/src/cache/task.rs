@@ -348,7 +348,7 @@ impl Run {
                 EventType::NodeDeleted if in_scope => Some(false),
                 _ => None,
             };
-            let stat = ev.event_type == EventType::NodeChildrenChanged && in_scope;
+            let stat = ev.event_type == EventType::NodeChildrenChanged && self.scope.shows_counters(path);
             if data.is_some() || stat {
                 let need = needs.entry(path).or_insert_with(|| {
                     order.push(path);
@@ -359,7 +359,7 @@ impl Run {
             }
             if matches!(ev.event_type, EventType::NodeCreated | EventType::NodeDeleted)
                 && path != self.scope.root
-                && self.scope.depth(parent(path)).is_some()
+                && self.scope.shows_counters(parent(path))
             {
                 // The parent's child counters changed; recursive watches do not say so.
                 needs

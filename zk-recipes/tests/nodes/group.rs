@@ -127,7 +127,7 @@ async fn joining_over_a_persistent_node_reports_it() {
 
 /// A member that follows the group pays a few requests per change, not a read of every
 /// member: 40 members join one by one, and over the last 20 joins the first member's session
-/// sends at most 3 requests per join (2 with a persistent watch, 3 with the one-shot watches
+/// sends at most 3 requests per join (1 with a persistent watch, 3 with the one-shot watches
 /// used where `addWatch` is missing; re-reading every member at each change took 60).
 #[tokio::test(start_paused = true)]
 async fn each_join_costs_a_member_a_few_requests_however_large_the_group() {
