@@ -164,7 +164,8 @@ impl State {
             .collect();
         doomed.sort();
         for (_, idx) in doomed {
-            self.remove_node(idx, zxid);
+            let parent = self.tree.parent_of(idx);
+            self.remove_node(idx, parent, zxid);
         }
         self.flush()
     }
@@ -228,7 +229,8 @@ impl State {
         doomed.sort();
         for (_, idx) in doomed.into_iter().take(max) {
             let zxid = self.next_zxid();
-            self.remove_node(idx, zxid);
+            let parent = self.tree.parent_of(idx);
+            self.remove_node(idx, parent, zxid);
         }
         self.flush()
     }
@@ -333,12 +335,12 @@ impl State {
         self.pending.push(Event { kind, path: n.path().to_owned(), acl });
     }
 
-    /// Deletes leaf `idx` in transaction `zxid`, queueing NodeDeleted then
-    /// NodeChildrenChanged of the parent (§7.7.4).
-    fn remove_node(&mut self, idx: Idx, zxid: i64) {
-        let parent = self.tree.parent_of(idx);
+    /// Deletes leaf `idx`, a child of `parent`, in transaction `zxid`, queueing NodeDeleted
+    /// then NodeChildrenChanged of the parent (§7.7.4). Callers pass the parent they already
+    /// looked up, so a delete finds it once.
+    fn remove_node(&mut self, idx: Idx, parent: Option<Idx>, zxid: i64) {
         self.emit(EventType::NodeDeleted, idx);
-        self.tree.delete(idx, zxid);
+        self.tree.delete(idx, parent, zxid);
         if let Some(parent) = parent {
             self.emit(EventType::NodeChildrenChanged, parent);
         }

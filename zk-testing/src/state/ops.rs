@@ -249,7 +249,7 @@ impl State {
         if self.tree.node(idx).num_children() > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        self.remove_node(idx, zxid);
+        self.remove_node(idx, Some(parent), zxid);
         Ok(())
     }
 
@@ -264,8 +264,8 @@ impl State {
         if self.tree.node(idx).kind() == Kind::Ephemeral {
             return Err(ErrorCode::BadVersion);
         }
-        self.tree.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
-        self.remove_node(idx, zxid);
+        let parent = self.tree.lookup(parent_path).ok_or(ErrorCode::NoNode)?;
+        self.remove_node(idx, Some(parent), zxid);
         Ok(())
     }
 

@@ -178,10 +178,9 @@ impl Tree {
         index.0.insert(path, idx, |i| key_of(slots, i));
     }
 
-    /// Removes leaf `idx` from everything and frees its slot; the node keeps its `pos` so it
-    /// can be put back exactly.
-    fn detach(&mut self, idx: Idx) -> Node {
-        let parent = self.parent_of(idx);
+    /// Removes leaf `idx` (a child of `parent`) from everything and frees its slot; the node
+    /// keeps its `pos` so it can be put back exactly.
+    fn detach(&mut self, idx: Idx, parent: Option<Idx>) -> Node {
         {
             let Tree { slots, index, .. } = self;
             let path = key_of(slots, idx);
@@ -264,13 +263,14 @@ impl Tree {
         idx
     }
 
-    /// Deletes leaf `idx` in transaction `zxid` (the parent's pzxid moves; C does not).
-    pub(super) fn delete(&mut self, idx: Idx, zxid: i64) {
-        let parent_pzxid = match self.parent_of(idx) {
+    /// Deletes leaf `idx`, a child of `parent` (the caller has it at hand), in transaction
+    /// `zxid` (the parent's pzxid moves; C does not).
+    pub(super) fn delete(&mut self, idx: Idx, parent: Option<Idx>, zxid: i64) {
+        let parent_pzxid = match parent {
             Some(parent) => std::mem::replace(&mut self.node_mut(parent).pzxid, zxid),
             None => 0,
         };
-        let node = self.detach(idx);
+        let node = self.detach(idx, parent);
         if let Some(Undo::Deleted { node, .. }) = self.record(Undo::Deleted { node, idx, parent_pzxid }) {
             self.acls.release(node.acl);
         }
@@ -330,9 +330,10 @@ impl Tree {
         for u in self.undo.take().unwrap_or_default().into_iter().rev() {
             match u {
                 Undo::Created { idx, parent_cseq, parent_pzxid } => {
-                    let node = self.detach(idx);
+                    let parent = self.parent_of(idx);
+                    let node = self.detach(idx, parent);
                     self.acls.release(node.acl);
-                    if let Some(parent) = self.parent_by_path(node.path()) {
+                    if let Some(parent) = parent {
                         let p = self.node_mut(parent);
                         (p.cseq, p.pzxid) = (parent_cseq, parent_pzxid);
                     }
@@ -409,7 +410,7 @@ mod tests {
         let a = add(&mut t, root, "/a", 1);
         let b = add(&mut t, a, "/a/b", 2);
         add(&mut t, a, "/a/c", 3);
-        t.delete(b, 4);
+        t.delete(b, Some(a), 4);
         let s = t.node(a).stat();
         assert_eq!((s.cversion, s.num_children, s.pzxid, s.czxid, s.mzxid), (3, 1, 4, 1, 1));
         assert_eq!(t.node(a).cseq, 2);
@@ -432,12 +433,12 @@ mod tests {
         let order = t.node(a).children().to_vec();
         let (size, acls) = (t.data_size(), t.acls.len());
         t.begin();
-        t.delete(x, 9);
+        t.delete(x, Some(a), 9);
         add(&mut t, a, "/a/k1", 9);
         t.set_data(t.lookup("/a/k3").unwrap(), None, 9, 90);
         let other = t.acls.intern(&Acl::read_unsafe());
         t.set_acl(t.lookup("/a/k4").unwrap(), other);
-        t.delete(t.lookup("/a/k0").unwrap(), 9);
+        t.delete(t.lookup("/a/k0").unwrap(), Some(a), 9);
         add(&mut t, root, "/z", 9);
         t.rollback();
         let after: Vec<_> =
@@ -464,7 +465,7 @@ mod tests {
         t.commit();
         assert_eq!((t.acls.len(), t.node(a).aversion), (1, 2));
         t.begin();
-        t.delete(a, 5);
+        t.delete(a, Some(root), 5);
         t.commit();
         assert_eq!((t.len(), t.node(root).num_children()), (1, 0));
     }
