@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use tokio::time::sleep;
 use zk_core::path::{join, parent};
+use zk_core::proto::DEFAULT_MAX_FRAME;
 use zk_core::{Client, CreateMode};
+
+use crate::error::{Error, Result};
 
 /// Curator's `ProtectedUtils.PROTECTED_PREFIX`.
 pub(crate) const PROTECTED_PREFIX: &str = "_c_";
@@ -24,6 +27,22 @@ const PROTECTED_PREFIX_LEN: usize = 3 + 36 + 1;
 const CREATE_ATTEMPTS: u32 = 60;
 /// Attempts of a background delete before giving up (the session normally ends first).
 const DELETE_ATTEMPTS: u32 = 10_000;
+/// Room left in a create request for its header, node name, ACL and flags.
+const REQUEST_OVERHEAD: usize = 256;
+
+/// Rejects `len` bytes of data (`what`, as "a latch id") for a node under `dir` before
+/// sending: the server refuses a create whose whole request exceeds its default
+/// `jute.maxbuffer` (1 MiB - 1, zk-core's [`DEFAULT_MAX_FRAME`]), and a recipe would retry it
+/// for ever.
+pub(crate) fn check_node_size(dir: &str, len: usize, what: &str) -> Result<()> {
+    let limit = DEFAULT_MAX_FRAME.saturating_sub(dir.len() + REQUEST_OVERHEAD);
+    if len > limit {
+        return Err(Error::InvalidArgument(format!(
+            "{what} of {len} bytes exceeds the {limit} bytes a node under {dir} may hold"
+        )));
+    }
+    Ok(())
+}
 
 /// A fresh protected prefix: `_c_<uuid>-`.
 pub(crate) fn new_prefix() -> String {
@@ -262,6 +281,12 @@ async fn delete(client: &Client, target: &Target) -> zk_core::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversize_data_is_rejected_before_sending() {
+        assert!(check_node_size("/q", 1000, "data").is_ok());
+        assert!(matches!(check_node_size("/q", DEFAULT_MAX_FRAME, "data"), Err(Error::InvalidArgument(_))));
+    }
 
     #[test]
     fn prefixes_look_like_curators() {

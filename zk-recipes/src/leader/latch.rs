@@ -17,7 +17,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 use zk_core::path::{join, validate_path};
-use zk_core::proto::DEFAULT_MAX_FRAME;
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use super::ConnectionPolicy;
@@ -125,8 +124,6 @@ impl Shared {
 
 /// Attempts to open a new session (with the latch's [`SessionFactory`]) after an expiry.
 const CONNECT_ATTEMPTS: u32 = 100;
-/// Room left in a create request for its header, node name, ACL and flags.
-const REQUEST_OVERHEAD: usize = 256;
 
 use crate::lock;
 
@@ -197,13 +194,7 @@ impl LeaderLatch {
     /// default `jute.maxbuffer`), which the task would otherwise try to create for ever.
     pub fn new(client: Client, path: &str, id: impl AsRef<[u8]>) -> Result<Self> {
         validate_path(path)?;
-        let limit = DEFAULT_MAX_FRAME.saturating_sub(path.len() + REQUEST_OVERHEAD);
-        if id.as_ref().len() > limit {
-            return Err(Error::InvalidArgument(format!(
-                "a latch id of {} bytes exceeds the {limit} bytes a node under {path} may hold",
-                id.as_ref().len()
-            )));
-        }
+        protected::check_node_size(path, id.as_ref().len(), "a latch id")?;
         let shared = Arc::new(Shared {
             client: Mutex::new(client),
             status: watch::Sender::new(Status::default()),

@@ -9,7 +9,7 @@ use zk_core::path::{join, parent, sequence_number};
 use zk_core::{Client, CreateMode, Op};
 
 use crate::error::{Error, Result};
-use crate::protected::{backoff, create_with_parents, ensure_containers};
+use crate::protected::{backoff, check_node_size, create_with_parents, ensure_containers};
 
 /// Consecutive retryable errors tolerated by one step before it gives up.
 pub(crate) const MAX_RETRIES: u32 = 60;
@@ -17,23 +17,13 @@ pub(crate) const MAX_RETRIES: u32 = 60;
 /// gives up; each round makes progress or waits for a change, so this is never reached in
 /// practice.
 pub(crate) const MAX_ROUNDS: u32 = 1_000_000;
-/// The server's default `jute.maxbuffer` (1 MiB - 1): the largest request it reads.
-const MAX_REQUEST: usize = 0xF_FFFF;
-/// Room left in a create request for its header, path, ACL and flags.
-const REQUEST_OVERHEAD: usize = 256;
 
 /// A future returned by a zk-core operation, boxed to be kept in a struct.
 pub(crate) type ZkFuture<T> = Pin<Box<dyn Future<Output = zk_core::Result<T>> + Send>>;
 
-/// Rejects node data the server would refuse (its whole request must fit `jute.maxbuffer`).
+/// Rejects an item node's data the server would refuse.
 pub(crate) fn check_size(dir: &str, data_len: usize) -> Result<()> {
-    let limit = MAX_REQUEST.saturating_sub(dir.len() + REQUEST_OVERHEAD);
-    if data_len > limit {
-        return Err(Error::InvalidArgument(format!(
-            "a queue node of {data_len} bytes exceeds the {limit} bytes the server accepts under {dir}"
-        )));
-    }
-    Ok(())
+    check_node_size(dir, data_len, "a queue node")
 }
 
 /// The names of the children that are items (`prefix` + sequence number), not in `skip`,
@@ -355,11 +345,5 @@ mod tests {
                 .collect();
         let skip = HashSet::from(["queue-0000000007".to_owned()]);
         assert_eq!(sorted_items(children, "queue-", &skip), ["queue-0000000002", "queue-0000000010"]);
-    }
-
-    #[test]
-    fn oversize_data_is_rejected_before_sending() {
-        assert!(check_size("/q", 1000).is_ok());
-        assert!(matches!(check_size("/q", MAX_REQUEST), Err(Error::InvalidArgument(_))));
     }
 }
