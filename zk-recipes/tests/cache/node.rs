@@ -4,7 +4,7 @@
 use zk_core::CreateMode;
 use zk_recipes::cache::{NodeCache, NodeEvent};
 
-use crate::script::{check, run, Probe, Truth, NODE_STEPS};
+use crate::script::{check, run, Probe, Truth, Wait, NODE_STEPS};
 use crate::tree::{server_with, strategy};
 use crate::{client, next, settle, take, watched};
 
@@ -17,7 +17,7 @@ async fn scripted(fallback: bool) {
     assert_eq!(next(&mut cache).await, NodeEvent::Initialized);
     assert_eq!(cache.current(), None);
     assert_eq!(cache.strategy(), strategy(fallback));
-    run(&mut cache, &zk, Truth::Server(&server), "/cfg/flag", (0, 0), NODE_STEPS).await;
+    run(&mut cache, &zk, Truth::Server(&server), "/cfg/flag", (0, 0), NODE_STEPS, Wait::No).await;
     assert_eq!(cache.current().map(|n| n.data), Some(b"4".to_vec()));
 }
 

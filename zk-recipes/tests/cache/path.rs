@@ -4,7 +4,7 @@
 use zk_core::CreateMode;
 use zk_recipes::cache::{PathCache, PathEvent};
 
-use crate::script::{check, run, Op, Probe, Step, Truth, PATH_STEPS};
+use crate::script::{check, run, Op, Probe, Step, Truth, Wait, PATH_STEPS};
 use crate::tree::{server_with, strategy};
 use crate::{client, next, settle, take, watched};
 
@@ -20,7 +20,7 @@ async fn scripted(fallback: bool) {
     check(&mut cache, Truth::Server(&server), "/workers", 1, 1).await;
     let mut steps = PATH_STEPS.to_vec();
     steps.push((Op::Delete("old"), &["-old"][..]));
-    run(&mut cache, &zk, Truth::Server(&server), "/workers", (1, 1), &steps).await;
+    run(&mut cache, &zk, Truth::Server(&server), "/workers", (1, 1), &steps, Wait::No).await;
     assert_eq!(cache.get("b").and_then(|c| c.data), Some(b"4".to_vec()));
 }
 
@@ -52,7 +52,7 @@ async fn parent_appears_later(fallback: bool) {
         (Op::Create("", "p2"), &[]),
         (Op::Create("c", "3"), &["+c=3"]),
     ];
-    run(&mut cache, &zk, Truth::Server(&server), "/later", (1, 1), steps).await;
+    run(&mut cache, &zk, Truth::Server(&server), "/later", (1, 1), steps, Wait::No).await;
 }
 
 #[tokio::test(start_paused = true)]

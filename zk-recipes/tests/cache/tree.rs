@@ -6,7 +6,7 @@ use zk_core::CreateMode;
 use zk_recipes::cache::{TreeCache, WatchStrategy};
 use zk_testing::{RequestMatcher, TestServer};
 
-use crate::script::{check, run, Op, Probe, Step, Truth, TREE_STEPS};
+use crate::script::{check, run, Op, Probe, Step, Truth, Wait, TREE_STEPS};
 use crate::{client, server, take};
 
 const ALL: (usize, usize) = (0, usize::MAX);
@@ -43,7 +43,7 @@ async fn scripted(fallback: bool) {
         (Op::Create("", "again"), &["+@=again"]),
         (Op::Create("z", "z"), &["+@/z=z"]),
     ]);
-    run(&mut cache, &zk, Truth::Server(&server), "/app", ALL, &steps).await;
+    run(&mut cache, &zk, Truth::Server(&server), "/app", ALL, &steps, Wait::No).await;
     assert_eq!(cache.strategy(), strategy(fallback));
 }
 
@@ -112,7 +112,7 @@ async fn depth_limit(fallback: bool) {
         (Op::Delete("x/y"), &[]),
         (Op::Delete("x"), &["-@/x"]),
     ];
-    run(&mut cache, &zk, Truth::Server(&server), "/app", (0, 1), steps).await;
+    run(&mut cache, &zk, Truth::Server(&server), "/app", (0, 1), steps, Wait::No).await;
 }
 
 #[tokio::test(start_paused = true)]
