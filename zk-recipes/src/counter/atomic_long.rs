@@ -129,7 +129,7 @@ impl DistributedAtomicLong {
     /// # Cancellation
     /// Dropping the future may leave the last write attempt applied or not.
     pub async fn add(&self, delta: i64) -> Result<AtomicValue<i64>> {
-        self.optimistic(|v| Some(v.wrapping_add(delta))).await
+        self.optimistic(|v| v.wrapping_add(delta)).await
     }
 
     /// Sets `value` whatever the current value, with optimistic retries (Curator's `trySet`);
@@ -141,7 +141,7 @@ impl DistributedAtomicLong {
     /// # Cancellation
     /// As [`DistributedAtomicLong::add`].
     pub async fn try_set(&self, value: i64) -> Result<AtomicValue<i64>> {
-        self.optimistic(|_| Some(value)).await
+        self.optimistic(|_| value).await
     }
 
     /// Sets `value` only if the current value is `expected`: one read and one conditional
@@ -199,16 +199,14 @@ impl DistributedAtomicLong {
     }
 
     /// Reads, computes, writes conditionally; retries per the policy when someone else wrote
-    /// in between. `f` returning `None` stops without writing.
-    async fn optimistic(&self, f: impl Fn(i64) -> Option<i64>) -> Result<AtomicValue<i64>> {
+    /// in between.
+    async fn optimistic(&self, f: impl Fn(i64) -> i64) -> Result<AtomicValue<i64>> {
         let mut delays = self.policy.schedule();
         let mut attempts = 0;
         loop {
             attempts += 1;
             let (pre, stat) = self.read().await?;
-            let Some(post) = f(pre) else {
-                return Ok(AtomicValue { succeeded: false, pre_value: pre, post_value: pre, attempts });
-            };
+            let post = f(pre);
             if self.write(stat.as_ref(), post).await? {
                 return Ok(AtomicValue { succeeded: true, pre_value: pre, post_value: post, attempts });
             }

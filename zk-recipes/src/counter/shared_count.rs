@@ -200,18 +200,16 @@ async fn watch_loop(client: Client, path: String, tx: Tx) {
                         return;
                     }
                 }
-                watcher
+                Ok(watcher)
             }
             Err(zk_core::Error::NoNode) => match client.exists_and_watch(&path).await {
                 Ok((Some(_), _)) => continue,
-                Ok((None, watcher)) => watcher,
-                Err(e) => {
-                    if !retry_or_report(&tx, e, &mut failures).await {
-                        return;
-                    }
-                    continue;
-                }
+                r => r.map(|(_, watcher)| watcher),
             },
+            Err(e) => Err(e),
+        };
+        let watcher = match watcher {
+            Ok(watcher) => watcher,
             Err(e) => {
                 if !retry_or_report(&tx, e, &mut failures).await {
                     return;
