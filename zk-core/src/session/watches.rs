@@ -74,6 +74,27 @@ impl WatchReg {
             WatchReg::OneShot { path, .. } | WatchReg::Persistent { path, .. } => path,
         }
     }
+
+    /// The bucket the watch goes into after a reply (`ok` = err 0, `nonode` = NONODE), or
+    /// `None` when that reply sets no watch.
+    fn kind_on_reply(&self, ok: bool, nonode: bool) -> Option<WatchKind> {
+        match *self {
+            WatchReg::OneShot { on_ok, .. } if ok => Some(on_ok),
+            WatchReg::OneShot { exist_on_nonode: true, .. } if nonode => Some(WatchKind::Exist),
+            WatchReg::OneShot { .. } => None,
+            WatchReg::Persistent { recursive: true, .. } if ok => Some(WatchKind::Recursive),
+            WatchReg::Persistent { .. } if ok => Some(WatchKind::Persistent),
+            WatchReg::Persistent { .. } => None,
+        }
+    }
+
+    /// Whether the caller dropped its future already: nobody will ever hold the watcher.
+    fn abandoned(&self) -> bool {
+        match self {
+            WatchReg::OneShot { tx, .. } => tx.is_closed(),
+            WatchReg::Persistent { tx, .. } => tx.is_closed(),
+        }
+    }
 }
 
 fn fire(slots: Option<Vec<(u64, OneShotTx)>>, ev: &WatchedEvent) {
@@ -100,12 +121,12 @@ impl Registry {
     /// Completes a registration after its request's reply (`ok` = err 0, `nonode` = NONODE).
     ///
     /// When the caller dropped its future before the reply (nobody will ever hold the
-    /// watcher), the watch is forgotten again at once; returns the server-side removal to
-    /// send then, as [`Registry::unregister`] does for a dropped watcher.
+    /// watcher), the watch is not kept; returns the server-side removal to send then, as
+    /// [`Registry::unregister`] does for a dropped watcher.
     ///
     /// `in_flight(path)` tells whether other requests setting a watch on `path` are written
     /// but not yet answered (this one's excluded); it is asked only when a removal on that
-    /// path waits for them.
+    /// path waits for them or the watcher was abandoned.
     pub(crate) fn register(
         &mut self,
         reg: WatchReg,
@@ -113,40 +134,47 @@ impl Registry {
         nonode: bool,
         in_flight: impl Fn(&str) -> bool,
     ) -> Option<(String, WatcherType)> {
-        let (path, id, kind, abandoned) = match reg {
-            WatchReg::OneShot { path, id, on_ok, exist_on_nonode, tx } => {
-                let kind = if ok {
-                    on_ok
-                } else if nonode && exist_on_nonode {
-                    WatchKind::Exist
-                } else {
-                    return None;
-                };
-                let abandoned = tx.is_closed();
-                self.one_shot_map(kind).entry(path.clone()).or_default().push((id, tx));
-                (path, id, kind, abandoned)
-            }
-            WatchReg::Persistent { path, id, recursive, tx } => {
-                if !ok {
-                    return None;
-                }
-                let abandoned = tx.is_closed();
-                let (map, kind) = if recursive {
-                    (&mut self.recursive, WatchKind::Recursive)
-                } else {
-                    (&mut self.persistent, WatchKind::Persistent)
-                };
-                map.entry(path.clone()).or_default().push((id, tx));
-                (path, id, kind, abandoned)
-            }
-        };
-        let mut removal =
-            if abandoned { self.unregister(kind, &path, id, || in_flight(&path)) } else { None };
-        if self.deferred.contains(&path) && !in_flight(&path) {
-            self.deferred.remove(&path);
-            removal = self.unused_on_server(&path);
+        let kind = reg.kind_on_reply(ok, nonode)?;
+        let abandoned = reg.abandoned();
+        let deferred = self.deferred.contains(reg.path());
+        if !abandoned && !deferred {
+            // The common case: the path moves into the table, nothing to decide.
+            self.insert(kind, reg);
+            return None;
         }
+        let path = reg.path().to_owned();
+        // An abandoned watcher is never inserted: it counts as registered and dropped at once.
+        if !abandoned {
+            self.insert(kind, reg);
+        }
+        if in_flight(&path) {
+            if abandoned {
+                // A registration in flight may set the server's watch again: decide once it is in.
+                self.deferred.insert(path);
+            }
+            return None;
+        }
+        let removal = if deferred {
+            self.deferred.remove(&path);
+            self.unused_on_server(&path)
+        } else {
+            self.removal_after(kind, &path)
+        };
         removal.map(|wt| (path, wt))
+    }
+
+    /// Puts the watcher of `reg` into the table of `kind`, moving its path in.
+    fn insert(&mut self, kind: WatchKind, reg: WatchReg) {
+        match reg {
+            WatchReg::OneShot { path, id, tx, .. } => {
+                self.one_shot_map(kind).entry(path).or_default().push((id, tx));
+            }
+            WatchReg::Persistent { path, id, tx, .. } => {
+                let map =
+                    if kind == WatchKind::Recursive { &mut self.recursive } else { &mut self.persistent };
+                map.entry(path).or_default().push((id, tx));
+            }
+        }
     }
 
     /// The widest removal that no local watcher on `path` still needs, for a removal that
@@ -238,6 +266,12 @@ impl Registry {
             self.deferred.insert(path.to_owned());
             return None;
         }
+        self.removal_after(kind, path)
+    }
+
+    /// The server-side removal to send once a watcher of `kind` on `path` is gone: the one
+    /// no other local watcher on that path still needs, if any.
+    fn removal_after(&self, kind: WatchKind, path: &str) -> Option<WatcherType> {
         let (data_used, child_used, persist_used) = self.usage(path);
         match kind {
             WatchKind::Data | WatchKind::Exist if !data_used && !persist_used => Some(WatcherType::Data),
