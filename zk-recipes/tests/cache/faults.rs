@@ -10,7 +10,7 @@ use zk_recipes::Error;
 
 use crate::script::{check, Probe, Truth};
 use crate::tree::{server_with, strategy};
-use crate::{client, next, ready, settle, take};
+use crate::{client, next, ready, settle, take, watched};
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
@@ -225,20 +225,6 @@ async fn with_a_session_factory_one_shot_watches_renew_too() {
     expiry_renewed(true).await;
 }
 
-/// The paths under `/app` the session watches on the server.
-fn watched(server: &zk_testing::TestServer, session: i64) -> Vec<String> {
-    let mut out: Vec<String> = server
-        .watches()
-        .into_iter()
-        .filter(|(s, _)| *s == session)
-        .flat_map(|(_, paths)| paths)
-        .filter(|p| p.starts_with("/app"))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 /// Dropping the cache stops its task and removes its watches; closing ends the stream.
 async fn lifecycle(fallback: bool) {
     let server = server_with(34, fallback).await;
@@ -251,7 +237,7 @@ async fn lifecycle(fallback: bool) {
     cache.start();
     cache.initialized().await.unwrap();
     settle().await;
-    let before = watched(&server, cz.session_id());
+    let before = watched(&server, cz.session_id(), "/app");
     if fallback {
         assert_eq!(before, ["/app", "/app/a", "/app/a/b"]);
     } else {
@@ -259,7 +245,7 @@ async fn lifecycle(fallback: bool) {
     }
     drop(cache);
     settle().await;
-    assert_eq!(watched(&server, cz.session_id()), Vec::<String>::new(), "drop removes the watches");
+    assert_eq!(watched(&server, cz.session_id(), "/app"), Vec::<String>::new(), "drop removes the watches");
 
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
     cache.start();
@@ -270,7 +256,7 @@ async fn lifecycle(fallback: bool) {
         .expect("the stream ends after close");
     assert_eq!(drained.last(), Some(&TreeEvent::Initialized));
     settle().await;
-    assert_eq!(watched(&server, cz.session_id()), Vec::<String>::new(), "close removes the watches");
+    assert_eq!(watched(&server, cz.session_id(), "/app"), Vec::<String>::new(), "close removes the watches");
     assert_eq!(cache.rebuild(cz.clone()).await, Err(Error::Closed));
     assert_eq!(cache.initialized().await, Err(Error::Closed));
     zk.create("/app/z", b"", CreateMode::Persistent).await.unwrap();
