@@ -2,31 +2,13 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use zk_recipes::group::{GroupMember, Members};
 use zk_recipes::Error;
 
-use crate::{client, factory, owner, server, settle, within};
+use crate::{client, factory, owner, server, settle, until};
 
 fn ids(m: &Members) -> Vec<&str> {
     m.keys().map(String::as_str).collect()
-}
-
-/// Waits (bounded) for a snapshot from `stream` that satisfies `cond`.
-async fn until(
-    stream: &mut zk_recipes::group::MembersStream,
-    what: &str,
-    cond: impl Fn(&Members) -> bool,
-) -> Members {
-    within(60, what, async {
-        loop {
-            let m = stream.next().await.expect("the stream goes on");
-            if cond(&m) {
-                return m;
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test(start_paused = true)]
@@ -35,15 +17,15 @@ async fn members_see_each_other_and_data_changes() {
     let a = GroupMember::builder(client(&server).await, "/groups/g", "a").data(b"A1").start().unwrap();
     assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
     let mut stream = a.members();
-    until(&mut stream, "a alone", |m| ids(m) == ["a"]).await;
+    until(&mut stream, 60, "a alone", |m| ids(m) == ["a"]).await;
     let b = GroupMember::builder(client(&server).await, "/groups/g", "b").data(b"B1").start().unwrap();
-    let m = until(&mut stream, "a and b", |m| m.len() == 2).await;
+    let m = until(&mut stream, 60, "a and b", |m| m.len() == 2).await;
     assert_eq!(m["b"], b"B1");
     b.set_data(b"B2").await.unwrap();
-    until(&mut stream, "b's new data", |m| m.get("b").is_some_and(|d| d == b"B2")).await;
+    until(&mut stream, 60, "b's new data", |m| m.get("b").is_some_and(|d| d == b"B2")).await;
     assert_eq!(a.current_members()["b"], b"B2");
     b.close().await.unwrap();
-    until(&mut stream, "b left", |m| ids(m) == ["a"]).await;
+    until(&mut stream, 60, "b left", |m| ids(m) == ["a"]).await;
 
     assert!(matches!(
         GroupMember::builder(client(&server).await, "/groups/g", "x/y").start(),
@@ -69,12 +51,12 @@ async fn member_survives_expiry() {
         .start()
         .unwrap();
     let mut b_view = b.members();
-    until(&mut b_view, "both", |m| m.len() == 2).await;
+    until(&mut b_view, 60, "both", |m| m.len() == 2).await;
 
     let old = a.client().unwrap().session_id();
     assert!(server.expire_session(old));
-    until(&mut b_view, "a gone with its session", |m| ids(m) == ["b"]).await;
-    let m = until(&mut b_view, "a back", |m| m.len() == 2).await;
+    until(&mut b_view, 60, "a gone with its session", |m| ids(m) == ["b"]).await;
+    let m = until(&mut b_view, 60, "a back", |m| m.len() == 2).await;
     assert_eq!(m["a"], b"A");
     let new = a.client().unwrap().session_id();
     assert_ne!(old, new);
@@ -84,9 +66,9 @@ async fn member_survives_expiry() {
     settle().await;
     let mut a_view = a.members();
     b.set_data(b"B2").await.unwrap();
-    until(&mut a_view, "a sees b's change", |m| m.get("b").is_some_and(|d| d == b"B2")).await;
+    until(&mut a_view, 60, "a sees b's change", |m| m.get("b").is_some_and(|d| d == b"B2")).await;
     drop(a);
-    until(&mut b_view, "a left", |m| ids(m) == ["b"]).await;
+    until(&mut b_view, 60, "a left", |m| ids(m) == ["b"]).await;
 }
 
 /// `set_data` while the membership node's create is in flight is not lost.
@@ -106,7 +88,7 @@ async fn set_data_while_joining_is_not_lost() {
     server.set_latency(Duration::ZERO);
     assert_eq!(other.get_data("/groups/r/a").await.unwrap().0, b"A2");
     let mut view = a.members();
-    until(&mut view, "a with its new data", |m| m.get("a").is_some_and(|d| d == b"A2")).await;
+    until(&mut view, 60, "a with its new data", |m| m.get("a").is_some_and(|d| d == b"A2")).await;
 }
 
 /// A persistent node at the member's path: joining fails with `InvalidArgument` rather than
@@ -155,7 +137,7 @@ async fn each_join_costs_a_member_a_few_requests_however_large_the_group() {
             }
             let id = format!("m{i:02}");
             let m = GroupMember::builder(client(&server).await, "/groups/big", &id).start().unwrap();
-            until(&mut stream, "the new member", |m| m.contains_key(&id)).await;
+            until(&mut stream, 60, "the new member", |m| m.contains_key(&id)).await;
             others.push(m);
         }
         settle().await;

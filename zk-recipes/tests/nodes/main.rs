@@ -12,6 +12,8 @@ pub(crate) use support::{client, eventually, server, settle, within};
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use zk_recipes::group::{Members, MembersStream};
 use zk_recipes::persistent_node::SessionFactory;
 use zk_testing::TestServer;
 
@@ -23,4 +25,23 @@ pub(crate) fn factory(server: &TestServer) -> SessionFactory {
 /// The ephemeral owner of `path` on the server, if the node exists.
 pub(crate) fn owner(server: &TestServer, path: &str) -> Option<i64> {
     server.node(path).map(|n| n.stat.ephemeral_owner)
+}
+
+/// The next snapshot from `stream` that satisfies `cond`, or a panic naming `what` after
+/// `secs` seconds.
+pub(crate) async fn until(
+    stream: &mut MembersStream,
+    secs: u64,
+    what: &str,
+    cond: impl Fn(&Members) -> bool,
+) -> Members {
+    within(secs, what, async {
+        loop {
+            let m = stream.next().await.expect("the stream goes on");
+            if cond(&m) {
+                return m;
+            }
+        }
+    })
+    .await
 }

@@ -6,14 +6,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use zk_core::Client;
 use zk_recipes::barrier::DoubleBarrier;
-use zk_recipes::group::{GroupMember, Members};
+use zk_recipes::group::GroupMember;
 use zk_recipes::persistent_node::SessionFactory;
 use zk_testing::{Backend, TcpProxy};
 
-use crate::within;
+use crate::{until, within};
 
 zk_testing::both_backends!(worker_threads = 4; double_barrier, group_member_survives_expiry);
 
@@ -69,22 +68,6 @@ async fn double_barrier(b: &Backend) {
     c.close().await;
 }
 
-async fn next_matching(
-    stream: &mut zk_recipes::group::MembersStream,
-    what: &str,
-    cond: impl Fn(&Members) -> bool,
-) -> Members {
-    within(30, what, async {
-        loop {
-            let m = stream.next().await.expect("the stream goes on");
-            if cond(&m) {
-                return m;
-            }
-        }
-    })
-    .await
-}
-
 async fn group_member_survives_expiry(b: &Backend) {
     let root = b.create_root("nodes-group").await;
     let path = format!("{root}/service");
@@ -116,19 +99,19 @@ async fn group_member_survives_expiry(b: &Backend) {
         .start()
         .unwrap();
     let mut view = observer.members();
-    next_matching(&mut view, "both members", |m| m.len() == 2).await;
+    until(&mut view, 30, "both members", |m| m.len() == 2).await;
 
     let old = a.client().unwrap();
     force_expiry(&proxy, &old).await;
-    next_matching(&mut view, "a gone", |m| !m.contains_key("a")).await;
+    until(&mut view, 30, "a gone", |m| !m.contains_key("a")).await;
     open.send_replace(true);
-    let m = next_matching(&mut view, "a back", |m| m.len() == 2).await;
+    let m = until(&mut view, 30, "a back", |m| m.len() == 2).await;
     assert_eq!(m["a"], b"host-a:1", "{}", b.name());
     let new = a.client().unwrap();
     assert_ne!(old.session_id(), new.session_id(), "{}", b.name());
     let stat = new.exists(&format!("{path}/a")).await.unwrap().expect("a's node");
     assert_eq!(stat.ephemeral_owner, new.session_id(), "{}: owned by the new session", b.name());
     a.close().await.unwrap();
-    next_matching(&mut view, "a left", |m| !m.contains_key("a")).await;
+    until(&mut view, 30, "a left", |m| !m.contains_key("a")).await;
     observer.close().await.unwrap();
 }
