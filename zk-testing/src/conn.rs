@@ -15,7 +15,7 @@ use zk_core::proto::{
 
 use crate::fault::Action;
 use crate::server::{Core, Shared};
-use crate::state::{ConnId, Notification};
+use crate::state::{ConnId, Notification, Reply};
 
 /// A frame or a graceful close, in the order they must reach the client.
 #[derive(Debug)]
@@ -392,20 +392,22 @@ impl Core {
             self.reply(conn, hdr.xid, ErrorCode::NotReadOnly.code(), &[], now);
             return Flow::Continue;
         }
-        let action = self.faults.on_request(&req, &mut self.rng);
-        match action {
+        match self.faults.on_request(&req, &mut self.rng) {
             Some(Action::Fail(code)) => {
                 self.reply(conn, hdr.xid, code.code(), &[], now);
-                return Flow::Continue;
+                Flow::Continue
             }
-            Some(Action::Drop) => return Flow::Kill,
-            Some(Action::LoseReply) | None => {}
+            Some(Action::Drop) => Flow::Kill,
+            // Applied and its notifications delivered, then cut before any reply is queued, so
+            // the lost reply cannot reach the client.
+            Some(Action::LoseReply) => {
+                self.apply(conn, req, now, now_ms);
+                Flow::Kill
+            }
+            None => self.handle_request(conn, session, hdr.xid, req, now, now_ms),
         }
-        let lose = action == Some(Action::LoseReply);
-        self.handle_request(conn, session, hdr.xid, req, now, now_ms, lose)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn handle_request(
         &mut self,
         conn: ConnId,
@@ -414,9 +416,7 @@ impl Core {
         req: Request,
         now: Instant,
         now_ms: i64,
-        lose: bool,
     ) -> Flow {
-        let zxid = self.state.last_zxid();
         match req {
             Request::Ping => self.reply(conn, xid, 0, &[], now),
             Request::Auth(p) => return self.auth(conn, xid, &p.scheme, &p.auth, now),
@@ -433,33 +433,32 @@ impl Core {
                     .map(|(auth_scheme, user)| zk_core::proto::ClientInfo { auth_scheme, user })
                     .collect();
                 let body = zk_core::proto::WhoAmIResponse { client_info: infos }.to_bytes();
-                self.reply_with_zxid(conn, xid, zxid, 0, &body, now);
+                self.reply(conn, xid, 0, &body, now);
             }
             Request::CloseSession => {
                 let notes = self.state.close_session(session, now_ms);
                 self.deliver(notes, now);
                 self.sessions.remove(session);
-                let zxid = self.state.last_zxid();
-                self.reply_with_zxid(conn, xid, zxid, 0, &[], now);
+                self.reply(conn, xid, 0, &[], now);
                 return Flow::Close;
             }
             req => {
-                let out = self.state.process(conn, req, now_ms);
-                self.deliver(out.notifications, now);
-                if lose {
-                    return Flow::Kill;
-                }
-                let r = out.reply;
+                let r = self.apply(conn, req, now, now_ms);
                 self.reply_with_zxid(conn, xid, r.zxid, r.err, &r.body, now);
                 if r.close_connection {
                     return Flow::Close;
                 }
             }
         }
-        if lose {
-            return Flow::Kill;
-        }
         Flow::Continue
+    }
+
+    /// Runs `req` through the state machine and delivers the notifications it fired (before
+    /// the reply, §7.7); returns the reply for the caller to send or lose.
+    fn apply(&mut self, conn: ConnId, req: Request, now: Instant, now_ms: i64) -> Reply {
+        let out = self.state.process(conn, req, now_ms);
+        self.deliver(out.notifications, now);
+        out.reply
     }
 
     fn auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8], now: Instant) -> Flow {
