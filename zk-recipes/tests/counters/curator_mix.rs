@@ -13,7 +13,7 @@ use zk_testing::java::{self, INSTALL_HINT};
 use zk_testing::Backend;
 
 use crate::atomic_long::contended_policy;
-use crate::within;
+use crate::{increment, within};
 
 zk_testing::both_backends!(worker_threads = 4; curator_reads_ours_and_we_read_curators);
 
@@ -47,15 +47,7 @@ async fn curator_reads_ours_and_we_read_curators(b: &Backend) {
     })
     .await;
     for _ in 0..INCREMENTS {
-        let mut done = false;
-        for _ in 0..10_000 {
-            let seen = shared.versioned().await.expect("read the shared count");
-            if shared.try_set(&seen, seen.value + 1).await.expect("try_set") {
-                done = true;
-                break;
-            }
-        }
-        assert!(done, "no shared increment in 10000 attempts");
+        increment(&shared).await;
         assert!(long.increment().await.expect("increment").succeeded);
     }
     let out =

@@ -7,18 +7,7 @@ use zk_core::CreateMode;
 use zk_recipes::counter::{SharedCount, VersionedValue};
 use zk_recipes::Error;
 
-use crate::{client, raw, server, within};
-
-/// Increments `count` once by compare-and-set, retrying lost races (bounded).
-async fn increment(count: &SharedCount) -> u32 {
-    for attempt in 1..=10_000 {
-        let seen = count.versioned().await.expect("read");
-        if count.try_set(&seen, seen.value + 1).await.expect("try_set") {
-            return attempt;
-        }
-    }
-    panic!("no increment in 10000 attempts");
-}
+use crate::{client, increment, raw, server, within};
 
 #[tokio::test(start_paused = true)]
 async fn eight_sessions_hundred_increments_exact_total() {
