@@ -89,7 +89,6 @@ pub enum PathEvent {
 #[derive(Debug)]
 pub struct PathCache {
     engine: Engine,
-    with_data: bool,
 }
 
 impl PathCache {
@@ -101,7 +100,7 @@ impl PathCache {
     pub fn new(client: Client, path: &str) -> Result<Self> {
         let mut engine = Engine::new(client, path, 1)?;
         engine.hide_root();
-        Ok(PathCache { engine, with_data: true })
+        Ok(PathCache { engine })
     }
 
     /// Whether to keep the children's data (default true), as Curator's `cacheData`. Without
@@ -109,7 +108,6 @@ impl PathCache {
     /// snapshots and events carry `data: None`, and a change of a child's data is still
     /// reported (its stat changed).
     pub fn with_data(mut self, keep: bool) -> Self {
-        self.with_data = keep;
         self.engine.set_keep_data(keep);
         self
     }
@@ -155,13 +153,13 @@ impl PathCache {
 
     /// The children as last read, by name.
     pub fn current(&self) -> BTreeMap<String, ChildData> {
-        let root = self.engine.root().to_owned();
+        let (root, keep_data) = (self.engine.root(), self.engine.keep_data());
         self.engine.with_model(|m| {
-            m.children(&root)
+            m.children(root)
                 .into_iter()
                 .filter_map(|name| {
-                    let node = m.nodes.get(&zk_core::path::join(&root, &name))?;
-                    Some((name, self.child(node.clone())))
+                    let node = m.nodes.get(&zk_core::path::join(root, &name))?;
+                    Some((name, child(keep_data, node.clone())))
                 })
                 .collect()
         })
@@ -170,7 +168,8 @@ impl PathCache {
     /// One child as last read.
     pub fn get(&self, name: &str) -> Option<ChildData> {
         let path = zk_core::path::join(self.engine.root(), name);
-        self.engine.with_model(|m| m.nodes.get(&path).cloned()).map(|n| self.child(n))
+        let node = self.engine.with_model(|m| m.nodes.get(&path).cloned());
+        node.map(|n| child(self.engine.keep_data(), n))
     }
 
     /// How this cache learns of changes (`None` before the task set its watch).
@@ -200,29 +199,32 @@ impl PathCache {
     pub async fn close(&self) {
         self.engine.close().await;
     }
+}
 
-    fn child(&self, n: NodeData) -> ChildData {
-        ChildData { data: self.with_data.then_some(n.data), stat: n.stat }
-    }
+/// What a [`PathCache`] shows of a child: its data only when it keeps data.
+fn child(keep_data: bool, n: NodeData) -> ChildData {
+    ChildData { data: keep_data.then_some(n.data), stat: n.stat }
+}
+
+/// The name of `path` when it is a child of `root`; `None` for deeper nodes and the root.
+fn child_name(root: &str, path: &str) -> Option<String> {
+    (rel_depth(root, path) == Some(1)).then(|| path.rsplit('/').next().unwrap_or_default().to_owned())
 }
 
 impl Stream for PathCache {
     type Item = PathEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PathEvent>> {
-        let this = self.get_mut();
-        let with_data = this.with_data;
-        let root = this.engine.root().to_owned();
-        let child = |n: NodeData| ChildData { data: with_data.then_some(n.data), stat: n.stat };
-        let name = |p: &str| {
-            (rel_depth(&root, p) == Some(1)).then(|| p.rsplit('/').next().unwrap_or_default().to_owned())
-        };
-        this.engine.poll_change(cx, |c| match c {
-            Change::Added(p, n) => Some(PathEvent::ChildAdded { name: name(&p)?, child: child(n) }),
-            Change::Updated(p, n) => Some(PathEvent::ChildUpdated { name: name(&p)?, child: child(n) }),
-            Change::Removed(p, n) => Some(PathEvent::ChildRemoved { name: name(&p)?, last: child(n) }),
-            Change::Initialized => Some(PathEvent::Initialized),
-            Change::Lost(e) => Some(PathEvent::Lost(e)),
+        self.get_mut().engine.poll_change(cx, |scope, c| {
+            let name = |p: &str| child_name(&scope.root, p);
+            let show = |n: NodeData| child(scope.keep_data, n);
+            match c {
+                Change::Added(p, n) => Some(PathEvent::ChildAdded { name: name(&p)?, child: show(n) }),
+                Change::Updated(p, n) => Some(PathEvent::ChildUpdated { name: name(&p)?, child: show(n) }),
+                Change::Removed(p, n) => Some(PathEvent::ChildRemoved { name: name(&p)?, last: show(n) }),
+                Change::Initialized => Some(PathEvent::Initialized),
+                Change::Lost(e) => Some(PathEvent::Lost(e)),
+            }
         })
     }
 }

@@ -100,6 +100,11 @@ impl Engine {
         self.scope.keep_data = keep;
     }
 
+    /// Whether the model keeps the nodes' data.
+    pub(super) fn keep_data(&self) -> bool {
+        self.scope.keep_data
+    }
+
     /// The root is kept in the model (its children hang from it) but never shown, so its
     /// child counters are not re-read after each child's create or delete.
     pub(super) fn hide_root(&mut self) {
@@ -172,16 +177,17 @@ impl Engine {
         f(&lock(&self.shared.model))
     }
 
-    /// The next change `map` keeps, for the caches' `Stream` impls.
+    /// The next change `map` keeps, for the caches' `Stream` impls; `map` also sees what the
+    /// cache watches.
     pub(super) fn poll_change<T>(
         &mut self,
         cx: &mut Context<'_>,
-        mut map: impl FnMut(Change) -> Option<T>,
+        mut map: impl FnMut(&Scope, Change) -> Option<T>,
     ) -> Poll<Option<T>> {
         for _ in 0..POLL_BUDGET {
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(c)) => {
-                    if let Some(out) = map(c) {
+                    if let Some(out) = map(&self.scope, c) {
                         return Poll::Ready(Some(out));
                     }
                 }

@@ -153,7 +153,7 @@ impl Stream for NodeCache {
     type Item = NodeEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<NodeEvent>> {
-        self.get_mut().engine.poll_change(cx, |c| {
+        self.get_mut().engine.poll_change(cx, |_, c| {
             Some(match c {
                 Change::Added(_, n) => NodeEvent::Created(n),
                 Change::Updated(_, n) => NodeEvent::Changed(n),

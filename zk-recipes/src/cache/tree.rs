@@ -163,7 +163,7 @@ impl Stream for TreeCache {
     type Item = TreeEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<TreeEvent>> {
-        self.get_mut().engine.poll_change(cx, |c| {
+        self.get_mut().engine.poll_change(cx, |_, c| {
             Some(match c {
                 Change::Added(path, node) => TreeEvent::NodeAdded { path, node },
                 Change::Updated(path, node) => TreeEvent::NodeUpdated { path, node },
