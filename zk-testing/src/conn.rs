@@ -357,30 +357,29 @@ impl Core {
     /// Handles one request frame of `conn`.
     pub(crate) fn handle_frame(&mut self, conn: ConnId, mut body: &[u8], now: Instant, now_ms: i64) -> Flow {
         self.packets_received += 1;
-        let Some(session) = self.conns.get_mut(&conn).map(|c| {
-            c.received += 1;
-            c.session
-        }) else {
-            return Flow::Kill;
-        };
-        // Frames of a session that is gone are dropped without a reply (§11).
-        if !self.sessions.touch(session, now) {
+        let Some(c) = self.conns.get_mut(&conn) else { return Flow::Kill };
+        c.received += 1;
+        let hdr = RequestHeader::decode(&mut body);
+        // The operation, if the frame is a request a client may send.
+        let op = hdr
+            .as_ref()
+            .ok()
+            .and_then(|h| OpCode::try_from(h.op_type).ok())
+            .filter(|op| !matches!(op, OpCode::Notification | OpCode::CreateSession | OpCode::Error));
+        // Frames of a session that is gone are dropped without a reply (§11). Pings and
+        // frames that are no request are not counted.
+        let session = c.session;
+        if !self.sessions.touch(session, now, op.is_some_and(|op| op != OpCode::Ping)) {
             return Flow::Close;
         }
-        let Ok(hdr) = RequestHeader::decode(&mut body) else { return Flow::Close };
-        let op = match OpCode::try_from(hdr.op_type) {
-            Ok(op) if !matches!(op, OpCode::Notification | OpCode::CreateSession | OpCode::Error) => op,
-            _ => {
-                self.reply(conn, hdr.xid, ErrorCode::Unimplemented.code(), &[], now);
-                return Flow::Close;
-            }
-        };
-        if let Some(c) = self.conns.get_mut(&conn) {
+        if let Some(op) = op {
             c.last_op = op_name(op);
         }
-        if op != OpCode::Ping {
-            self.sessions.count_request(session);
-        }
+        let Ok(hdr) = hdr else { return Flow::Close };
+        let Some(op) = op else {
+            self.reply(conn, hdr.xid, ErrorCode::Unimplemented.code(), &[], now);
+            return Flow::Close;
+        };
         let req = match Request::decode(op, &mut body) {
             Ok(r) => r,
             Err(_) => {

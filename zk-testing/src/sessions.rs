@@ -91,20 +91,17 @@ impl Sessions {
         Ok(old)
     }
 
-    /// Every frame from the session's connection pushes its deadline out.
+    /// Every frame from the session's connection pushes its deadline out; a `counted` one
+    /// (a request, not a ping) also counts as one of the session's requests.
     /// False when the session no longer exists (the frame is dropped).
-    pub(crate) fn touch(&mut self, id: i64, now: Instant) -> bool {
+    pub(crate) fn touch(&mut self, id: i64, now: Instant, counted: bool) -> bool {
         let (epoch, tick) = (self.epoch, self.tick);
         let Some(s) = self.sessions.get_mut(&id) else { return false };
         s.deadline = tick_deadline(epoch, tick, now + s.timeout);
-        true
-    }
-
-    /// Counts one request (not a ping) of session `id`.
-    pub(crate) fn count_request(&mut self, id: i64) {
-        if let Some(s) = self.sessions.get_mut(&id) {
+        if counted {
             s.requests += 1;
         }
+        true
     }
 
     /// A connection went away; the session lives on until it expires.
@@ -183,6 +180,6 @@ mod tests {
         assert_eq!(s.resume(id, &pw, Duration::from_secs(4), 3, Instant::now()), Ok(None));
         assert_eq!(s.resume(id + 1, &pw, Duration::from_secs(4), 3, Instant::now()), Err(None));
         assert_eq!(s.remove(id), Some(3));
-        assert!(!s.touch(id, Instant::now()));
+        assert!(!s.touch(id, Instant::now(), true));
     }
 }
