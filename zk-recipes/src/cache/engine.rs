@@ -14,6 +14,7 @@ use super::model::{rel_depth, Change, Model};
 use super::task::Run;
 use super::WatchStrategy;
 use crate::error::{Error, Result};
+use crate::lock;
 use crate::persistent_node::SessionFactory;
 
 /// Items a stream poll takes from the channel before yielding to the executor.
@@ -58,8 +59,6 @@ pub(super) struct Shared {
     pub(super) model: Mutex<Model>,
     pub(super) status: watch::Sender<Status>,
 }
-
-pub(super) use crate::lock;
 
 /// The handle part shared by every cache: client, task, snapshot and the change channel.
 #[derive(Debug)]

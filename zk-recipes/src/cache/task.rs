@@ -27,10 +27,11 @@ use zk_core::{
     AddWatchMode, Client, EventType, OneshotWatcher, PersistentWatcher, SessionEvent, Stat, WatchedEvent,
 };
 
-use super::engine::{lock, Scope, Shared};
+use super::engine::{Scope, Shared};
 use super::model::{Applied, Change};
 use super::WatchStrategy;
 use crate::error::Error;
+use crate::lock;
 use crate::persistent_node::SessionFactory;
 use crate::protected::backoff_delay;
 
@@ -100,6 +101,13 @@ struct Loop {
     need_watch: bool,
 }
 
+impl Loop {
+    /// A fresh start: set the watch, re-read everything now, report `Initialized` after.
+    fn new() -> Self {
+        Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true }
+    }
+}
+
 /// The background task.
 pub(super) struct Run {
     client: Client,
@@ -146,8 +154,7 @@ impl Run {
 
     pub(super) async fn run(mut self) {
         let mut session = self.client.session_events();
-        let mut l =
-            Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true };
+        let mut l = Loop::new();
         // Not bounded in count: the cache follows the server for as long as it lives (a cap
         // would stop a busy cache after a while). Each round is bounded in time: it waits for
         // a session event, a batch of notifications, a fired one-shot watch or a timer, then
@@ -202,7 +209,7 @@ impl Run {
                 return self.lose(e);
             }
             session = self.client.session_events();
-            l = Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true };
+            l = Loop::new();
         }
     }
 
