@@ -13,7 +13,7 @@ use zk_core::proto::{
     ErrorCode, OpCode, Record, ReplyHeader, Request, RequestHeader, WatcherEvent, XID_NOTIFICATION,
 };
 
-use crate::fault::Action;
+use crate::fault::{is_write, Action};
 use crate::server::{Core, Shared};
 use crate::state::{ConnId, Notification, Reply};
 
@@ -284,23 +284,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     let _ = w.shutdown().await;
 }
 
-/// The requests a read-only server answers with NOTREADONLY (§2.6).
-fn is_write_class(req: &Request) -> bool {
-    matches!(
-        req,
-        Request::Create(_)
-            | Request::Create2(_)
-            | Request::CreateContainer(_)
-            | Request::CreateTtl(_)
-            | Request::Delete(_)
-            | Request::DeleteContainer(_)
-            | Request::SetData(_)
-            | Request::SetAcl(_)
-            | Request::Check(_)
-            | Request::Multi(_)
-            | Request::Reconfig(_)
-            | Request::Sync(_)
-    )
+/// The requests a read-only server answers with NOTREADONLY (§2.6): the writes, and the
+/// write-class requests that change nothing here.
+fn refused_when_read_only(op: OpCode) -> bool {
+    is_write(op) || matches!(op, OpCode::Check | OpCode::Sync | OpCode::Reconfig)
 }
 
 /// Encodes a reply frame.
@@ -387,7 +374,7 @@ impl Core {
                 return Flow::Continue;
             }
         };
-        if self.read_only && is_write_class(&req) {
+        if self.read_only && refused_when_read_only(op) {
             self.reply(conn, hdr.xid, ErrorCode::NotReadOnly.code(), &[], now);
             return Flow::Continue;
         }

@@ -131,7 +131,9 @@ impl Faults {
     }
 }
 
-fn is_write(op: OpCode) -> bool {
+/// The operations that change the tree: the only ones whose reply chaos loses, and (with
+/// check, sync and reconfig) the ones a read-only server refuses (§2.6).
+pub(crate) fn is_write(op: OpCode) -> bool {
     matches!(
         op,
         OpCode::Create
@@ -139,6 +141,7 @@ fn is_write(op: OpCode) -> bool {
             | OpCode::CreateContainer
             | OpCode::CreateTtl
             | OpCode::Delete
+            | OpCode::DeleteContainer
             | OpCode::SetData
             | OpCode::SetAcl
             | OpCode::Multi
