@@ -29,6 +29,8 @@ use zk_recipes::{layout, Election, LeaderLatch, Participant, LATCH_NAME};
 use zk_testing::java::{self, INSTALL_HINT};
 use zk_testing::Backend;
 
+use crate::within;
+
 zk_testing::both_backends!(worker_threads = 4; latch_mix, selector_mix);
 
 /// Terms after which the leader is replaced by a new participant of its kind.
@@ -39,8 +41,8 @@ const SLOTS: usize = 2;
 const HOLD: Duration = Duration::from_millis(60);
 /// The JVM is killed (by PID) if it runs longer; its own watchdog fires at 40 s.
 const JVM_TIMEOUT: Duration = Duration::from_secs(45);
-/// How long a ZooKeeper call of the test itself may take.
-const CALL: Duration = Duration::from_secs(10);
+/// How long (seconds) a ZooKeeper call of the test itself may take.
+const CALL: u64 = 10;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
@@ -63,17 +65,6 @@ impl Mode {
             Mode::Selector => layout::MUTEX_LOCK_NAME,
         }
     }
-}
-
-async fn connect(connect_string: &str) -> Client {
-    tokio::time::timeout(CALL, Client::connect(connect_string))
-        .await
-        .expect("connect in time")
-        .expect("connect")
-}
-
-async fn bounded<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(CALL, f).await.unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
 /// What our participants share within the test process.
@@ -102,9 +93,11 @@ async fn term(
     assert_eq!(shared.leaders.fetch_add(1, Ordering::SeqCst), 0, "two of our participants lead ({who})");
     let owner_path = format!("{root}/owner");
     let terms_path = format!("{root}/terms");
-    let (owner, owner_stat) = bounded("read owner", client.get_data(&owner_path)).await.expect("read owner");
+    let (owner, owner_stat) =
+        within(CALL, "read owner", client.get_data(&owner_path)).await.expect("read owner");
     assert!(owner.is_empty(), "two leaders: {who} leads while owner is {}", String::from_utf8_lossy(&owner));
-    let (terms, terms_stat) = bounded("read terms", client.get_data(&terms_path)).await.expect("read terms");
+    let (terms, terms_stat) =
+        within(CALL, "read terms", client.get_data(&terms_path)).await.expect("read terms");
     let terms: u64 = String::from_utf8(terms).unwrap().trim().parse().expect("a number");
     let leaf = node.rsplit('/').next().unwrap();
     let ops = [
@@ -116,7 +109,7 @@ async fn term(
             CreateMode::PersistentSequential,
         ),
     ];
-    if let Err(e) = bounded("take owner", client.multi(&ops)).await {
+    if let Err(e) = within(CALL, "take owner", client.multi(&ops)).await {
         panic!("two leaders: {who} could not take the owner node: {e}");
     }
     let queue: Vec<(String, String)> = queue
@@ -131,9 +124,10 @@ async fn term(
     }
     tokio::time::sleep(HOLD).await;
     assert!(still_leader(), "{who} lost leadership during its term");
-    let (owner, after) = bounded("read owner", client.get_data(&owner_path)).await.expect("read owner");
+    let (owner, after) = within(CALL, "read owner", client.get_data(&owner_path)).await.expect("read owner");
     assert_eq!(owner, who.as_bytes(), "two leaders: the owner changed during {who}'s term");
-    if let Err(e) = bounded("reset owner", client.set_data(&owner_path, b"", Some(after.version))).await {
+    if let Err(e) = within(CALL, "reset owner", client.set_data(&owner_path, b"", Some(after.version))).await
+    {
         panic!("two leaders: {who} could not reset the owner node: {e}");
     }
     assert_eq!(shared.leaders.fetch_sub(1, Ordering::SeqCst), 1);
@@ -143,7 +137,7 @@ async fn term(
 /// One of our participants: joins, leads one term, leaves. Returns whether to go again.
 async fn participant(connect_string: &str, shared: &Shared) -> bool {
     let who = format!("rust-{}", shared.next_id.fetch_add(1, Ordering::SeqCst));
-    let client = connect(connect_string).await;
+    let client = within(CALL, "connect", Client::connect(connect_string)).await.expect("connect");
     let election = format!("{}/election", shared.root);
     let again = match shared.mode {
         Mode::Latch => {
@@ -154,9 +148,9 @@ async fn participant(connect_string: &str, shared: &Shared) -> bool {
                 "{who} did not lead in 20 s"
             );
             let node = latch.node().expect("our node");
-            let queue = bounded("participants", latch.participants()).await.expect("participants");
+            let queue = within(CALL, "participants", latch.participants()).await.expect("participants");
             let again = term(&client, shared, &who, &node, queue, || latch.is_leader()).await;
-            bounded("close", latch.close()).await.expect("close");
+            within(CALL, "close", latch.close()).await.expect("close");
             again
         }
         Mode::Selector => {
@@ -165,10 +159,10 @@ async fn participant(connect_string: &str, shared: &Shared) -> bool {
                 .await
                 .unwrap_or_else(|_| panic!("{who} did not lead in 20 s"))
                 .expect("campaign");
-            let queue = bounded("participants", e.participants()).await.expect("participants");
+            let queue = within(CALL, "participants", e.participants()).await.expect("participants");
             let node = leadership.path().to_owned();
             let again = term(&client, shared, &who, &node, queue, || leadership.is_leader()).await;
-            bounded("resign", leadership.resign()).await.expect("resign");
+            within(CALL, "resign", leadership.resign()).await.expect("resign");
             again
         }
     };

@@ -10,14 +10,9 @@ use zk_core::{Client, CreateMode, SessionState};
 use zk_recipes::{layout, ConnectionPolicy, Election, Leadership, LostReason, Participant, Standby, TermEnd};
 use zk_testing::{Backend, TestServer};
 
-use crate::{client, server, settle};
+use crate::{client, eventually, server, settle};
 
 const PATH: &str = "/election/master";
-
-/// The direct children of `path` in the server's tree.
-fn nodes(server: &TestServer, path: &str) -> Vec<String> {
-    server.children(path)
-}
 
 fn seq(node: &str) -> u64 {
     layout::sort_key(node, layout::MUTEX_LOCK_NAME).parse().expect("sequence")
@@ -82,7 +77,7 @@ async fn five_participants_lead_one_at_a_time_in_sequence_order() {
     }
     assert_eq!(order, vec![0, 1, 2, 3, 4], "leaders in campaign (sequence) order");
     settle().await;
-    assert!(nodes(&server, PATH).is_empty());
+    assert!(server.children(PATH).is_empty());
     for o in observers {
         assert_eq!(o.await.unwrap(), expected, "every observer sees the same leader order");
     }
@@ -143,7 +138,7 @@ async fn expired_session_loses_leadership() {
     // Campaigning on the dead client fails; no node is left.
     assert!(matches!(leadership.resign().await, Err(zk_recipes::Error::LockLost) | Ok(())));
     assert!(matches!(a.campaign().await, Err(zk_recipes::Error::SessionEnded(_))));
-    assert_eq!(nodes(&server, PATH).len(), 1);
+    assert_eq!(server.children(PATH).len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -220,7 +215,7 @@ async fn run_while_leader_cancels_promptly_and_recampaigns() {
         .await
     });
     settle().await;
-    let first = nodes(&server, PATH);
+    let first = server.children(PATH);
     assert_eq!(first.len(), 1);
     admin.delete(&first[0], None).await.unwrap();
     let deleted_at = Instant::now();
@@ -232,7 +227,7 @@ async fn run_while_leader_cancels_promptly_and_recampaigns() {
     assert_eq!(ends, vec![TermEnd::Lost(LostReason::NodeDeleted), TermEnd::Shutdown]);
     assert!(seq(&report.terms[1].node) > seq(&report.terms[0].node));
     settle().await;
-    assert!(nodes(&server, PATH).is_empty());
+    assert!(server.children(PATH).is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -245,7 +240,7 @@ async fn cancelled_campaign_leaves_no_node() {
     // Cancelled at the first poll, before the create was sent.
     assert!(timeout(Duration::ZERO, b.campaign()).await.is_err());
     settle().await;
-    assert_eq!(nodes(&server, PATH), vec![leadership.path().to_owned()]);
+    assert_eq!(server.children(PATH), vec![leadership.path().to_owned()]);
     leadership.resign().await.unwrap();
 }
 
@@ -296,11 +291,7 @@ async fn failover_on_leader_close(b: &Backend) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     spawn_campaign(c.clone(), tx, 1);
     // Wait until the candidate's node exists.
-    let until = Instant::now() + Duration::from_secs(10);
-    while c.participants().await.unwrap().len() < 2 {
-        assert!(Instant::now() < until, "candidate never joined");
-        sleep(Duration::from_millis(5)).await;
-    }
+    eventually(10, "the candidate joins", || async { c.participants().await.unwrap().len() >= 2 }).await;
     let closed_at = Instant::now();
     a_client.close().await;
     let reason = leadership.lost().await;
@@ -332,7 +323,7 @@ async fn each_leadership_change_wakes_only_the_successor() {
         settle().await;
         elections.push(e);
     }
-    assert_eq!(nodes(&server, PATH).len(), N);
+    assert_eq!(server.children(PATH).len(), N);
     let (first, mut leadership, _) = rx.recv().await.unwrap();
     assert_eq!(first, 0);
     assert!(rx.try_recv().is_err(), "one leader");
@@ -360,7 +351,7 @@ async fn each_leadership_change_wakes_only_the_successor() {
         assert!(l.is_leader());
         leadership = l;
     }
-    assert_eq!(nodes(&server, PATH).len(), N - 3);
+    assert_eq!(server.children(PATH).len(), N - 3);
 }
 
 /// Records every session state `client` goes through.
@@ -400,7 +391,7 @@ async fn short_disconnect(
     let states = states.lock().unwrap().clone();
     assert!(states.contains(&SessionState::Disconnected), "{states:?}");
     assert_eq!(states.last(), Some(&SessionState::Connected), "reconnected: {states:?}");
-    assert_eq!(nodes(&server, PATH).len(), 2, "same session, both nodes stand");
+    assert_eq!(server.children(PATH).len(), 2, "same session, both nodes stand");
     assert!(rx.try_recv().is_err(), "the other candidate did not become leader");
     (server, leadership, lost, states)
 }
@@ -411,7 +402,7 @@ async fn session_based_leader_survives_a_short_disconnect() {
     assert_eq!(lost, None, "lost() must not resolve");
     assert!(leadership.is_leader());
     assert_eq!(leadership.lost_reason(), None);
-    assert!(nodes(&server, PATH).contains(&leadership.path().to_owned()));
+    assert!(server.children(PATH).contains(&leadership.path().to_owned()));
     leadership.resign().await.unwrap();
 }
 

@@ -9,8 +9,7 @@ use tokio::time::Instant;
 use zk_recipes::{ConnectionPolicy, LatchEvent, LeaderLatch, LATCH_NAME};
 use zk_testing::{Backend, TestServer};
 
-use crate::support::eventually;
-use crate::{client, server, settle};
+use crate::{client, eventually, server, settle, within};
 
 /// Every event any latch observed, in observation order, with its virtual time.
 type Log = Arc<Mutex<Vec<(String, LatchEvent, Instant)>>>;
@@ -209,13 +208,8 @@ async fn five_participants_failover(b: &Backend) {
         record(&latch, format!("p{i}"), &log);
         latch.start();
         // Wait until its node exists, so sequence order is index order.
-        for _ in 0..500 {
-            if latch.node().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(latch.node().is_some(), "{}: p{i} joined", b.name());
+        let joined = format!("{}: p{i} joined", b.name());
+        eventually(5, &joined, || async { latch.node().is_some() }).await;
         latches.push(latch);
     }
     for k in 0..5 {
@@ -242,11 +236,6 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     let root = b.create_root("leader-latch-expiry").await;
     let path = format!("{root}/election");
     let connect = b.connect_string();
-    let connect_in_time = |cs: String| async move {
-        tokio::time::timeout(Duration::from_secs(10), zk_core::Client::connect(&cs))
-            .await
-            .expect("connect in time")
-    };
     let proxy = b.proxy().await;
     let log: Log = Arc::default();
     let factory = {
@@ -257,19 +246,14 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     for i in 0..3 {
         // p0, the first leader, talks through the proxy.
         let cs = if i == 0 { proxy.connect_string() } else { connect.clone() };
-        let zk = connect_in_time(cs).await.expect("connect");
+        let zk = within(10, "connect in time", zk_core::Client::connect(&cs)).await.expect("connect");
         if i == 0 {
             p0_client = Some(zk.clone());
         }
         let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap().renew_sessions(factory.clone());
         record(&latch, format!("p{i}"), &log);
         latch.start();
-        for _ in 0..500 {
-            if latch.node().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(5, &format!("p{i} joined"), || async { latch.node().is_some() }).await;
         latches.push(latch);
     }
     assert!(latches[0].await_leadership(Duration::from_secs(10)).await.unwrap(), "{}", b.name());

@@ -7,5 +7,5 @@ mod latch;
 #[path = "../support/mod.rs"]
 mod support;
 
-pub(crate) use support::{client, server, settle};
+pub(crate) use support::{client, eventually, server, settle, within};
 // (the election tests' module is declared here)
