@@ -422,7 +422,7 @@ impl Core {
                 self.reply(conn, xid, 0, &body, now);
             }
             Request::CloseSession => {
-                let notes = self.state.close_session(session, now_ms);
+                let notes = self.state.close_session(session);
                 self.deliver(notes, now);
                 self.sessions.remove(session);
                 self.reply(conn, xid, 0, &[], now);

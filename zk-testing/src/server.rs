@@ -159,10 +159,9 @@ impl Shared {
     /// Expires every session whose deadline passed.
     fn expire_due(&self) {
         let now = Instant::now();
-        let now_ms = self.now_ms();
         let mut core = self.lock();
         for id in core.sessions.expired(now) {
-            core.expire(id, now, now_ms);
+            core.expire(id, now);
         }
     }
 
@@ -181,13 +180,13 @@ impl Core {
     /// The connection is closed first, so a client still connected learns that its session is
     /// gone (it sees the close at once and the expiry on its next handshake) no later than
     /// other clients learn of the deleted ephemerals.
-    pub(crate) fn expire(&mut self, id: i64, now: Instant, now_ms: i64) {
+    pub(crate) fn expire(&mut self, id: i64, now: Instant) {
         if let Some(conn) = self.sessions.remove(id) {
             if let Some(c) = self.conns.get(&conn) {
                 c.close();
             }
         }
-        let notes = self.state.close_session(id, now_ms);
+        let notes = self.state.close_session(id);
         self.deliver(notes, now);
     }
 
@@ -492,12 +491,11 @@ impl TestServer {
     /// Expires a session now, as if its timeout had passed: ephemerals are deleted, watchers
     /// notified, its connection closed. False if there is no such session.
     pub fn expire_session(&self, id: i64) -> bool {
-        let now_ms = self.shared.now_ms();
         let mut core = self.shared.lock();
         if core.sessions.get(id).is_none() {
             return false;
         }
-        core.expire(id, Instant::now(), now_ms);
+        core.expire(id, Instant::now());
         true
     }
 

@@ -154,7 +154,7 @@ impl State {
 
     /// One closeSession transaction: deletes the session's ephemerals (each firing its
     /// watches and moving its parent's pzxid/cversion), all with one zxid.
-    pub(crate) fn close_session(&mut self, session_id: i64, _now_ms: i64) -> Vec<Notification> {
+    pub(crate) fn close_session(&mut self, session_id: i64) -> Vec<Notification> {
         let zxid = self.next_zxid();
         let mut doomed: Vec<(String, Idx)> = self
             .tree

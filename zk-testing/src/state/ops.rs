@@ -106,7 +106,7 @@ impl State {
                 let idx = s.set_data(conn, r, z, now)?;
                 Ok(SetDataResponse { stat: s.tree.node(idx).stat() }.to_bytes())
             }),
-            R::SetAcl(r) => self.write(|s, z| s.set_acl(conn, r, z)),
+            R::SetAcl(r) => self.write(|s, _| s.set_acl(conn, r)),
             R::Multi(m) => {
                 let zxid = self.next_zxid();
                 let body = self.multi(conn, m.ops, zxid, now);
@@ -293,7 +293,7 @@ impl State {
     }
 
     /// setACL (§4.3): path → ACL valid → node → ADMIN → aversion. Fires no watch.
-    fn set_acl(&mut self, conn: ConnId, r: SetAclRequest, _zxid: i64) -> OpResult<Vec<u8>> {
+    fn set_acl(&mut self, conn: ConnId, r: SetAclRequest) -> OpResult<Vec<u8>> {
         full_path_check(&r.path)?;
         let acl = acl::fixup(&r.acl, self.ids(conn))?;
         let idx = self.tree.lookup(&r.path).ok_or(ErrorCode::NoNode)?;

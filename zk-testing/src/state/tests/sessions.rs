@@ -24,7 +24,7 @@ fn close_session_deletes_its_ephemerals_in_one_transaction() {
     t.run(2, Request::GetChildren(GetChildrenRequest { path: "/p".into(), watch: true }));
     t.run(2, Request::AddWatch(zk_core::proto::AddWatchRequest { path: "/p".into(), mode: 0 }));
     let zxid = t.s.last_zxid() + 1;
-    let notes = t.s.close_session(S1, NOW);
+    let notes = t.s.close_session(S1);
     assert_eq!(t.s.last_zxid(), zxid, "one zxid for all of them");
     assert_eq!(t.s.ephemerals(S1), Vec::<String>::new());
     assert_eq!(t.s.ephemerals(S2), ["/p/other"]);
@@ -38,7 +38,7 @@ fn close_session_deletes_its_ephemerals_in_one_transaction() {
     ];
     assert_eq!(events(&notes), want, "per deletion: the one-shot fires once, the persistent each time");
     // A session without ephemerals still makes a transaction.
-    assert!(t.s.close_session(S1, NOW).is_empty());
+    assert!(t.s.close_session(S1).is_empty());
     assert_eq!(t.s.last_zxid(), zxid + 1);
 }
 

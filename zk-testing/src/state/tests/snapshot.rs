@@ -65,7 +65,7 @@ fn round_trip_keeps_everything() {
     assert!(!r.exists("/box") && !r.exists("/ttl"));
     let eph2 = r.s.ephemerals(S2);
     assert_eq!(eph2.len(), 1);
-    r.s.close_session(S2, NOW);
+    r.s.close_session(S2);
     assert!(!r.exists(&eph2[0]) && r.exists("/eph"));
 }
 
