@@ -20,7 +20,7 @@ use tokio::time::{sleep, timeout};
 
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after a failed `accept` (say, out of file descriptors) so the loop cannot spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
 const BUFFER_SIZE: usize = 16 * 1024;
 
 /// A loopback TCP proxy in front of one server, with switches for the faults a client must

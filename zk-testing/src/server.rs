@@ -17,6 +17,7 @@ use zk_core::{BoxReader, BoxWriter, Client, ClientBuilder, Connector};
 
 use crate::conn::{self, connect_frame, ConnHandle, Flow};
 use crate::fault::{Action, Chaos, Faults, RequestMatcher};
+use crate::proxy::ACCEPT_BACKOFF;
 use crate::sessions::Sessions;
 use crate::state::{ConnId, State, StateConfig};
 
@@ -206,7 +207,15 @@ impl Core {
 /// Accepts TCP connections until aborted.
 async fn accept_loop(shared: Weak<Shared>, listener: TcpListener) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else { continue };
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Say, out of file descriptors: pause so the loop cannot spin.
+                tracing::warn!(error = %e, "test server accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
         let Some(shared) = shared.upgrade() else { return };
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
