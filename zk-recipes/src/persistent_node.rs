@@ -13,7 +13,7 @@ use zk_core::path::{parent, validate_path};
 use zk_core::{Client, ClientBuilder, CreateMode, EventType, Stat};
 
 use crate::error::{Error, Result};
-use crate::protected::{self, backoff, ensure_containers, Cleanup};
+use crate::protected::{self, backoff, Cleanup};
 
 /// New sessions a node may go through (each after an expiry).
 const MAX_SESSIONS: u32 = 100_000;
@@ -597,13 +597,11 @@ async fn create(shared: &Shared, client: &Client) -> zk_core::Result<Created> {
         let p = protected::create(client, dir, &shared.prefix, name, &data, shared.mode).await?;
         return Ok(Created::Node(p, generation));
     }
-    match client.create(&shared.path, &data, shared.mode).await {
-        Ok((p, _)) => Ok(Created::Node(p, generation)),
-        Err(zk_core::Error::NoNode) => {
-            ensure_containers(client, parent(&shared.path)).await?;
-            Ok(Created::Again)
-        }
-        Err(zk_core::Error::NodeExists) => {
+    match protected::create_with_parents(client, &shared.path, &data, shared.mode).await {
+        Ok(true) => Ok(Created::Node(shared.path.clone(), generation)),
+        // The parents kept vanishing (containers reaped): go again.
+        Err(zk_core::Error::NoNode) => Ok(Created::Again),
+        Ok(false) => {
             let Some(stat) = client.exists(&shared.path).await? else { return Ok(Created::Again) };
             if adoptable(shared, client, &stat) {
                 client.set_data(&shared.path, &data, None).await?;
