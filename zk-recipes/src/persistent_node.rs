@@ -444,10 +444,9 @@ async fn delete_if_ours(client: &Client, path: &str) -> zk_core::Result<()> {
 
 /// Why a session's loop returned.
 enum SessionEnd {
-    /// The session ended (expired, closed).
-    Ended(zk_core::Error),
-    /// A non-retryable error the node cannot get past.
-    Fatal(zk_core::Error),
+    /// A non-retryable error: the session's end (expired, closed) or one the node cannot get
+    /// past.
+    Stopped(zk_core::Error),
     /// The node cannot be kept at all (a new session would not help).
     Refused(Error),
 }
@@ -458,17 +457,16 @@ async fn run(shared: Arc<Shared>) {
         let client = shared.client.borrow().clone();
         let end = keep(&shared, &client).await;
         shared.set_path(None);
-        let (err, terminal) = match end {
-            SessionEnd::Ended(e) => (e, true),
-            SessionEnd::Fatal(e) => (e, false),
+        let err = match end {
+            SessionEnd::Stopped(e) => e,
             SessionEnd::Refused(e) => {
                 tracing::warn!(path = %shared.path, error = %e, "persistent node stopped");
                 shared.status.send_modify(|s| s.ended = Some(e));
                 return;
             }
         };
-        let Some(factory) = shared.factory.as_ref().filter(|_| terminal) else {
-            let ended = if terminal { Error::SessionEnded(err) } else { Error::Zk(err) };
+        let Some(factory) = shared.factory.as_ref().filter(|_| err.is_terminal()) else {
+            let ended = Error::while_waiting(err);
             tracing::warn!(path = %shared.path, error = %ended, "persistent node stopped");
             shared.status.send_modify(|s| s.ended = Some(ended));
             return;
@@ -524,7 +522,7 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
                     node = None;
                 }
                 Ok(_) => {}
-                Err(e) => return SessionEnd::Ended(e),
+                Err(e) => return SessionEnd::Stopped(e),
             },
             Err(e) => {
                 if let Some(end) = classify(e, &mut failures).await {
@@ -541,10 +539,8 @@ async fn classify(e: zk_core::Error, failures: &mut u32) -> Option<SessionEnd> {
         backoff(*failures).await;
         *failures = failures.saturating_add(1);
         None
-    } else if e.is_terminal() {
-        Some(SessionEnd::Ended(e))
     } else {
-        Some(SessionEnd::Fatal(e))
+        Some(SessionEnd::Stopped(e))
     }
 }
 
