@@ -137,3 +137,17 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{four_letter_word, TestServer};
+
+    #[tokio::test]
+    async fn conf_reports_the_bound_port() {
+        let server = TestServer::start().await.unwrap();
+        let addr = server.addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let conf = four_letter_word(addr, "conf").await.unwrap();
+        assert!(conf.contains(&format!("clientPort={}\n", addr.port())), "{conf}");
+    }
+}

@@ -24,6 +24,7 @@ use crate::state::{ConnId, State, StateConfig};
 /// Server settings, from [`TestServerBuilder`].
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    /// The TCP address: as requested in the builder, the bound one (real port) once started.
     pub(crate) addr: Option<SocketAddr>,
     pub(crate) tick: Duration,
     pub(crate) seed: u64,
@@ -330,6 +331,15 @@ impl TestServerBuilder {
         let mut rng = StdRng::seed_from_u64(seed);
         let start = Instant::now();
         let epoch_ms = self.config.epoch_ms.unwrap_or_else(wall_ms);
+        // Bound before the config is shared, so it holds the real port (`conf` reports it).
+        let listener = match self.config.addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                self.config.addr = Some(listener.local_addr()?);
+                Some(listener)
+            }
+            None => None,
+        };
         let core = Core {
             state: state.unwrap_or_else(|| State::new(self.config.state_config())),
             sessions: Sessions::new(self.config.tick, start, &mut rng),
@@ -346,10 +356,10 @@ impl TestServerBuilder {
         };
         let shared =
             Arc::new(Shared { core: Mutex::new(core), config: self.config.clone(), start, epoch_ms });
-        let mut server = TestServer { shared, tasks: Mutex::new(Vec::new()), addr: None };
+        let server = TestServer { shared, tasks: Mutex::new(Vec::new()) };
         server.spawn_housekeeping();
-        if let Some(addr) = self.config.addr {
-            server.listen(addr).await?;
+        if let Some(listener) = listener {
+            server.serve(listener);
         }
         Ok(server)
     }
@@ -381,7 +391,6 @@ fn wall_ms() -> i64 {
 pub struct TestServer {
     pub(crate) shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
-    addr: Option<SocketAddr>,
 }
 
 /// A session as the server sees it.
@@ -449,11 +458,8 @@ impl TestServer {
         self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(t);
     }
 
-    async fn listen(&mut self, addr: SocketAddr) -> io::Result<()> {
-        let listener = TcpListener::bind(addr).await?;
-        self.addr = Some(listener.local_addr()?);
+    fn serve(&self, listener: TcpListener) {
         self.push_task(tokio::spawn(accept_loop(Arc::downgrade(&self.shared), listener)));
-        Ok(())
     }
 
     /// The seed of this server's random choices (print it to replay a failure).
@@ -463,12 +469,12 @@ impl TestServer {
 
     /// The TCP address, unless built with [`TestServerBuilder::no_tcp`].
     pub fn addr(&self) -> Option<SocketAddr> {
-        self.addr
+        self.shared.config.addr
     }
 
     /// `127.0.0.1:port` for TCP clients (empty without a listener).
     pub fn connect_string(&self) -> String {
-        self.addr.map(|a| a.to_string()).unwrap_or_default()
+        self.addr().map(|a| a.to_string()).unwrap_or_default()
     }
 
     /// A client builder wired to this server in-process (no sockets; tokio's clock).
@@ -674,8 +680,8 @@ impl TestServer {
         self.stop();
         tokio::task::yield_now().await;
         self.spawn_housekeeping();
-        if let Some(addr) = self.addr {
-            self.listen(addr).await?;
+        if let Some(addr) = self.addr() {
+            self.serve(TcpListener::bind(addr).await?);
         }
         self.shared.lock().up = true;
         Ok(())
