@@ -486,18 +486,19 @@ async fn run(shared: Arc<Shared>) {
 
 /// Keeps the node existing in `client`'s session until it ends.
 async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
-    let mut node: Option<String> = None;
     let mut failures = 0u32;
     // No cap on rounds: each waits for a watch event on the node (or backs off after an
     // error, with `classify` bounding the failures in a row), and the node lives as long as
     // the session.
     loop {
-        let path = match &node {
-            Some(p) => p.clone(),
+        // The published path is the node we keep (the task alone publishes it). Read apart
+        // from the match: the borrow must not be held across its awaits.
+        let published = shared.status.borrow().path.clone();
+        let path = match published {
+            Some(p) => p,
             None => match create_and_publish(shared, client).await {
-                Ok(Created::Node(p, _)) => {
+                Ok(Created::Node(p)) => {
                     failures = 0;
-                    node = Some(p.clone());
                     p
                 }
                 // Held by another session's ephemeral that has now gone, or deleted before
@@ -511,15 +512,11 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
             },
         };
         match client.exists_and_watch(&path).await {
-            Ok((None, _)) => {
-                shared.set_path(None);
-                node = None;
-            }
+            Ok((None, _)) => shared.set_path(None),
             Ok((Some(_), watcher)) => match watcher.await {
                 Ok(ev) if ev.event_type == EventType::NodeDeleted => {
                     tracing::debug!(%path, "persistent node deleted: re-creating");
                     shared.set_path(None);
-                    node = None;
                 }
                 Ok(_) => {}
                 Err(e) => return SessionEnd::Stopped(e),
@@ -546,8 +543,8 @@ async fn classify(e: zk_core::Error, failures: &mut u32) -> Option<SessionEnd> {
 
 /// What one create round came to.
 enum Created {
-    /// The node exists at this path, holding the data of this generation.
-    Node(String, u64),
+    /// The node exists at this path.
+    Node(String),
     /// Nothing to keep yet (an ephemeral of another session held the path and has gone,
     /// the parents were missing, or the node vanished meanwhile): go again.
     Again,
@@ -559,26 +556,26 @@ enum Created {
 /// [`PersistentNode::set_data`] and publishes the node's path, all under the write lock so
 /// that no change falls between the two.
 async fn create_and_publish(shared: &Shared, client: &Client) -> zk_core::Result<Created> {
-    let created = create(shared, client).await?;
-    let Created::Node(path, written) = created else { return Ok(created) };
+    let (data, written) = shared.versioned_data();
+    let created = create(shared, client, &data).await?;
+    let Created::Node(path) = &created else { return Ok(created) };
     let _turn = shared.writes.lock().await;
     let (data, generation) = shared.versioned_data();
     if generation != written {
         // set_data holds the lock while it changes the data, so this write is the latest.
-        match client.set_data(&path, &data, None).await {
+        match client.set_data(path, &data, None).await {
             Ok(_) => {}
             Err(zk_core::Error::NoNode) => return Ok(Created::Again),
             Err(e) => return Err(e),
         }
     }
     shared.set_path(Some(path.clone()));
-    Ok(Created::Node(path, generation))
+    Ok(created)
 }
 
-/// Creates the node (or takes over an existing one); the data written is the one of the
-/// generation returned, possibly older than the current one.
-async fn create(shared: &Shared, client: &Client) -> zk_core::Result<Created> {
-    let (data, generation) = shared.versioned_data();
+/// Creates the node (or takes over an existing one) with `data`, possibly older than the
+/// current data by the time it returns.
+async fn create(shared: &Shared, client: &Client, data: &[u8]) -> zk_core::Result<Created> {
     if !shared.prefix.is_empty() {
         let dir = parent(&shared.path);
         let name = shared.path.rsplit('/').next().unwrap_or_default();
@@ -586,22 +583,22 @@ async fn create(shared: &Shared, client: &Client) -> zk_core::Result<Created> {
         if let Some(found) = protected::find(client, dir, &shared.prefix).await? {
             let stat = client.exists(&found).await?;
             if stat.is_some_and(|stat| adoptable(shared, client, &stat)) {
-                client.set_data(&found, &data, None).await?;
-                return Ok(Created::Node(found, generation));
+                client.set_data(&found, data, None).await?;
+                return Ok(Created::Node(found));
             }
         }
-        let p = protected::create(client, dir, &shared.prefix, name, &data, shared.mode).await?;
-        return Ok(Created::Node(p, generation));
+        let p = protected::create(client, dir, &shared.prefix, name, data, shared.mode).await?;
+        return Ok(Created::Node(p));
     }
-    match protected::create_with_parents(client, &shared.path, &data, shared.mode).await {
-        Ok(true) => Ok(Created::Node(shared.path.clone(), generation)),
+    match protected::create_with_parents(client, &shared.path, data, shared.mode).await {
+        Ok(true) => Ok(Created::Node(shared.path.clone())),
         // The parents kept vanishing (containers reaped): go again.
         Err(zk_core::Error::NoNode) => Ok(Created::Again),
         Ok(false) => {
             let Some(stat) = client.exists(&shared.path).await? else { return Ok(Created::Again) };
             if adoptable(shared, client, &stat) {
-                client.set_data(&shared.path, &data, None).await?;
-                return Ok(Created::Node(shared.path.clone(), generation));
+                client.set_data(&shared.path, data, None).await?;
+                return Ok(Created::Node(shared.path.clone()));
             }
             if !is_session_owner(stat.ephemeral_owner) {
                 return Ok(Created::Refused(in_the_way(shared)));
