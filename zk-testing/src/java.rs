@@ -15,15 +15,19 @@ pub const INSTALL_HINT: &str = "run `bash scripts/zookeeper.sh` to install Java,
 /// How long [`compile`] lets `javac` run before killing it.
 pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Where Debian's `zookeeper` package puts ZooKeeper (client and server); its manifest pulls
+/// in the dependencies.
+pub(crate) const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+
 /// ZooKeeper's client and SLF4J's no-op binding (log lines would only bury the output).
-const ZOOKEEPER_JARS: &[&str] = &["/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-nop.jar"];
+const ZOOKEEPER_JARS: &[&str] = &[ZOOKEEPER_JAR, "/usr/share/java/slf4j-nop.jar"];
 
 /// Curator, ZooKeeper and their dependencies, as Debian's packages install them.
 const CURATOR_JARS: &[&str] = &[
     "/usr/share/java/curator-recipes.jar",
     "/usr/share/java/curator-framework.jar",
     "/usr/share/java/curator-client.jar",
-    "/usr/share/java/zookeeper.jar",
+    ZOOKEEPER_JAR,
     "/usr/share/java/zookeeper-jute.jar",
     "/usr/share/java/guava.jar",
     "/usr/share/java/slf4j-api.jar",
@@ -223,6 +227,6 @@ fn existing(jars: &[&str]) -> io::Result<Vec<PathBuf>> {
         .collect()
 }
 
-fn not_found(message: String) -> io::Error {
+pub(crate) fn not_found(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::NotFound, message)
 }

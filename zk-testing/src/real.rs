@@ -23,12 +23,11 @@ use tokio::net::TcpStream;
 use tokio::sync::OnceCell;
 use tokio::time::{sleep, timeout, Instant};
 
-/// Where Debian's `zookeeper` package puts the server; its manifest pulls in the dependencies.
-const ZOOKEEPER_JAR: &str = "/usr/share/java/zookeeper.jar";
+use crate::java::{not_found, INSTALL_HINT, ZOOKEEPER_JAR};
+
 /// An SLF4J binding, so the server log says something (without one, SLF4J drops everything).
 const LOGGER_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 const MAIN_CLASS: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
-const INSTALL_HINT: &str = "run `bash scripts/zookeeper.sh` to install it";
 
 /// Names an already running server for [`RealZooKeeper::shared`] to use instead of starting one.
 const CONNECT_ENV: &str = "ZK_TEST_REAL_CONNECT";
@@ -552,10 +551,6 @@ fn poll_count(total: Duration, every: Duration) -> u128 {
 
 fn invalid_input(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
-}
-
-fn not_found(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, message)
 }
 
 #[cfg(test)]
