@@ -285,10 +285,9 @@ impl PersistentNode {
         match waited {
             Err(_) => Ok(false),
             Ok(Err(_)) => Err(Error::Closed),
-            Ok(Ok(s)) => match (&s.path, &s.ended) {
-                (Some(_), _) => Ok(true),
-                (None, Some(e)) => Err(e.clone()),
-                (None, None) => Ok(false),
+            Ok(Ok(s)) => match &s.ended {
+                Some(e) if s.path.is_none() => Err(e.clone()),
+                _ => Ok(s.path.is_some()),
             },
         }
     }
