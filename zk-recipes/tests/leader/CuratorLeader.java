@@ -4,10 +4,10 @@
 // Usage: java CuratorLeader <latch|selector> <connect string> <root> <rounds>
 //
 // Connects SLOTS Curator clients (each with its own session), prints "READY", creates
-// <root>/jvm-ready, then waits for the node <root>/go (created by the Rust test once its nodes are set up). Each slot then runs
-// participants one after another on the election <root>/election: a participant with the id
-// "curator-<n>" (n unique in this JVM, stored as its node's data) joins, waits to lead and
-// runs one term:
+// <root>/jvm-ready, then waits for the node <root>/go (created by the Rust test once its nodes
+// are set up; see CuratorSupport.awaitGo). Each slot then runs participants one after another
+// on the election <root>/election: a participant with the id "curator-<n>" (n unique in this
+// JVM, stored as its node's data) joins, waits to lead and runs one term:
 //   - no other participant of this JVM believes it leads (an in-process counter);
 //   - <root>/owner is "" (else someone else leads: "FAIL two leaders");
 //   - one multi, with version checks, sets <root>/owner to its id, increments <root>/terms
@@ -188,14 +188,6 @@ public final class CuratorLeader {
             }
         } catch (Exception e) {
             CuratorSupport.out("FAIL connect: " + e);
-            e.printStackTrace();
-            System.exit(1);
-        }
-        CuratorSupport.out("READY");
-        try {
-            clients.get(0).create().forPath(root + "/jvm-ready");
-        } catch (Exception e) {
-            CuratorSupport.out("FAIL ready: " + e);
             e.printStackTrace();
             System.exit(1);
         }

@@ -26,9 +26,10 @@ use std::time::Duration;
 
 use zk_core::{Client, CreateMode, Op};
 use zk_recipes::{layout, Election, LeaderLatch, Participant, LATCH_NAME};
-use zk_testing::java::{self, INSTALL_HINT};
+use zk_testing::java;
 use zk_testing::Backend;
 
+use crate::support::await_jvm_ready;
 use crate::within;
 
 zk_testing::both_backends!(worker_threads = 4; latch_mix, selector_mix);
@@ -192,20 +193,10 @@ async fn mix(b: &Backend, mode: Mode) {
 
     let mut jvm = java::jvm(&cp, "CuratorLeader").unwrap_or_else(|e| panic!("{e}"));
     jvm.args([mode.arg(), &b.connect_string(), &root, &ROUNDS.to_string()]);
-    let jvm = tokio::spawn(java::run(jvm, None, JVM_TIMEOUT));
+    let mut jvm = tokio::spawn(java::run(jvm, None, JVM_TIMEOUT));
 
     // Wait for the JVM's clients, then start everyone at once.
-    let ready = format!("{root}/jvm-ready");
-    for _ in 0..600 {
-        if setup.exists(&ready).await.expect("exists").is_some() || jvm.is_finished() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if setup.exists(&ready).await.expect("exists").is_none() {
-        let out = jvm.await.expect("the JVM task");
-        panic!("{name}: CuratorLeader never got ready: {out:?}; {INSTALL_HINT}");
-    }
+    await_jvm_ready(&setup, &root, &mut jvm, &format!("{name}: CuratorLeader")).await;
     let shared = Arc::new(Shared {
         root: root.clone(),
         mode,

@@ -4,9 +4,10 @@
 // Usage: java CuratorLocker <connect string> <root> <iterations> <log file>
 //
 // Connects CLIENTS Curator clients (each with its own session; each client's default node data
-// is "curator-<i>", so the lock nodes say whose they are), prints "READY", then waits for the
-// node <root>/go (created by the Rust test once its own sessions are ready). Each client then
-// loops <iterations> times on the lock <root>/lock:
+// is "curator-<i>", so the lock nodes say whose they are), prints "READY", creates
+// <root>/jvm-ready, then waits for the node <root>/go (created by the Rust test once its own
+// sessions are ready; see CuratorSupport.awaitGo). Each client then loops <iterations> times
+// on the lock <root>/lock:
 //   acquire; append "curator-<i> acquired" to the log file; read the counter <root>/counter,
 //   sleep a few ms, write it back plus one (no version check: two holders would lose an
 //   update); print "QUEUE curator-<i> <participant nodes>" as Curator sees the queue; append
@@ -62,7 +63,6 @@ public final class CuratorLocker {
             e.printStackTrace();
             System.exit(1);
         }
-        CuratorSupport.out("READY");
         CuratorSupport.awaitGo(clients.get(0), root);
 
         AtomicReference<Throwable> failure = new AtomicReference<>();

@@ -10,22 +10,21 @@
 //!   contains nodes of both (`_c_<uuid>-lock-<seq>`, told apart by their data), sorted by
 //!   sequence, and Curator's own `getParticipantNodes()` listed one of our nodes.
 //!
+//! The JVM is run by `zk_testing::java::run`, which kills it by PID after `JVM_TIMEOUT`.
 //! A missing Java or Curator fails the test with the command that installs them.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use zk_core::CreateMode;
 use zk_recipes::{layout, InterProcessMutex};
-use zk_testing::java::{self, INSTALL_HINT};
+use zk_testing::java;
 
 use crate::backend::{children, Backend};
-use crate::support::within;
+use crate::support::await_jvm_ready;
 
 zk_testing::both_backends!(worker_threads = 4; curator_and_us_on_one_lock);
 
@@ -59,50 +58,11 @@ async fn curator_and_us_on_one_lock(b: &Backend) {
     let _ = std::fs::remove_file(&log_file);
 
     let mut jvm = java::jvm(&classpath, "CuratorLocker").unwrap_or_else(|e| panic!("{e}"));
-    jvm.args([&b.connect_string(), &root, &ITERATIONS.to_string()])
-        .arg(&log_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = jvm.spawn().unwrap_or_else(|e| panic!("cannot start java: {e}; {INSTALL_HINT}"));
-    let pid = child.id().expect("a just-spawned child has a PID");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let stderr_task = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+    jvm.args([&b.connect_string(), &root, &ITERATIONS.to_string()]).arg(&log_file);
+    let mut jvm = tokio::spawn(java::run(jvm, None, JVM_TIMEOUT));
 
     // Wait for the JVM's clients, then start everyone at once.
-    let ready = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut seen = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line == "READY" {
-                return Ok(seen);
-            }
-            seen.push(line);
-        }
-        Err(seen)
-    })
-    .await;
-    match ready {
-        Ok(Ok(_)) => {}
-        other => {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-            let stderr = within(5, "JVM stderr", stderr_task).await.unwrap_or_default();
-            panic!("{}: CuratorLocker (pid {pid}) never printed READY ({other:?}); {INSTALL_HINT}\nstderr:\n{stderr}", b.name());
-        }
-    }
-    let stdout_task = tokio::spawn(async move {
-        let mut out = Vec::new();
-        while let Ok(Some(line)) = lines.next_line().await {
-            out.push(line);
-        }
-        out
-    });
+    await_jvm_ready(&setup, &root, &mut jvm, &format!("{}: CuratorLocker", b.name())).await;
 
     // Our two sessions.
     let mut ours = Vec::new();
@@ -161,34 +121,24 @@ async fn curator_and_us_on_one_lock(b: &Backend) {
         }));
     }
 
-    let outcome = tokio::time::timeout(JVM_TIMEOUT, async {
+    let ours = tokio::time::timeout(JVM_TIMEOUT, async {
         for t in tasks {
             t.await.expect("our task");
         }
-        child.wait().await
     })
     .await;
-    let status = match outcome {
-        Ok(status) => status.expect("wait for the JVM"),
-        Err(_) => {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-            panic!(
-                "{}: the run did not finish within {JVM_TIMEOUT:?}; killed CuratorLocker (pid {pid})",
-                b.name()
-            );
-        }
-    };
-    let stdout = within(5, "JVM stdout", stdout_task).await.unwrap();
-    let stderr = within(5, "JVM stderr", stderr_task).await.unwrap();
+    let out = jvm.await.expect("the JVM task").unwrap_or_else(|e| panic!("{}: {e}", b.name()));
     let describe = || {
         format!(
-            "{}: CuratorLocker exited {status}\nstdout:\n{}\nstderr:\n{stderr}",
+            "{}: CuratorLocker exited {}\nstdout:\n{}\nstderr:\n{}",
             b.name(),
-            stdout.join("\n")
+            out.status,
+            out.stdout,
+            out.stderr
         )
     };
-    assert!(status.success() && stdout.last().map(String::as_str) == Some("DONE"), "{}", describe());
+    assert!(ours.is_ok(), "{}: our sessions did not finish within {JVM_TIMEOUT:?}; {}", b.name(), describe());
+    assert!(out.status.success() && out.stdout.lines().last() == Some("DONE"), "{}", describe());
 
     // Exactly the total: no two holders ever read-modify-wrote the counter at once.
     let (data, _) = setup.get_data(&counter).await.unwrap();
@@ -226,8 +176,9 @@ async fn curator_and_us_on_one_lock(b: &Backend) {
 
     // ... and from Curator's side: its participant list held one of our nodes.
     let our_nodes = our_nodes.lock().unwrap().clone();
-    let curator_saw_ours = stdout
-        .iter()
+    let curator_saw_ours = out
+        .stdout
+        .lines()
         .filter_map(|l| l.strip_prefix("QUEUE "))
         .filter(|q| {
             q.split_once(' ').is_some_and(|(_, nodes)| {

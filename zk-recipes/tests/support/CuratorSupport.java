@@ -1,5 +1,5 @@
 // What every Curator test program of zk-recipes shares: line output, a watchdog that halts a
-// run that hangs, and a connected client. Compiled with each program by
+// run that hangs, a connected client, and the ready/go handshake with the Rust side. Compiled with each program by
 // `support::curator_program` (tests/support/mod.rs).
 
 import java.util.concurrent.TimeUnit;
@@ -59,10 +59,20 @@ final class CuratorSupport {
     }
 
     /**
-     * Waits for the Rust side's start signal, the node `root + "/go"`, for at most 20 s; exits
-     * with status 1 (after a FAIL line) if it does not come.
+     * Tells the Rust side this program is ready (prints "READY" and creates the node
+     * `root + "/jvm-ready"`, which `support::await_jvm_ready` polls for), then waits for its
+     * start signal, the node `root + "/go"`, for at most 20 s; exits with status 1 (after a
+     * FAIL line) if either fails.
      */
     static void awaitGo(CuratorFramework client, String root) {
+        out("READY");
+        try {
+            client.create().forPath(root + "/jvm-ready");
+        } catch (Exception e) {
+            out("FAIL ready: " + e);
+            e.printStackTrace();
+            System.exit(1);
+        }
         try {
             long deadline = System.currentTimeMillis() + 20_000;
             while (client.checkExists().forPath(root + "/go") == null) {

@@ -70,3 +70,23 @@ pub(crate) async fn curator_program(source: &str, class: &str) -> String {
     assert!(classes.join(format!("{class}.class")).is_file(), "{class} is not this binary's Curator program");
     java::join_classpath(std::iter::once(classes.clone()).chain(jars()))
 }
+
+/// A Curator program run by `zk_testing::java::run` on a task.
+pub(crate) type Jvm = tokio::task::JoinHandle<std::io::Result<zk_testing::java::Output>>;
+
+/// Waits (at most 30 s) until the Curator program `jvm` has created `<root>/jvm-ready`
+/// (`CuratorSupport.awaitGo`, just before it waits for `<root>/go`); panics with its output,
+/// naming `what`, if it exits or times out first.
+pub(crate) async fn await_jvm_ready(client: &Client, root: &str, jvm: &mut Jvm, what: &str) {
+    let ready = format!("{root}/jvm-ready");
+    for _ in 0..600 {
+        if client.exists(&ready).await.expect("exists").is_some() || jvm.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if client.exists(&ready).await.expect("exists").is_none() {
+        let out = jvm.await.expect("the JVM task");
+        panic!("{what} never got ready: {out:?}; {}", zk_testing::java::INSTALL_HINT);
+    }
+}
