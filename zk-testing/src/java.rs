@@ -95,26 +95,27 @@ pub fn join_classpath<P: AsRef<Path>>(entries: impl IntoIterator<Item = P>) -> S
     entries.join(":")
 }
 
-/// A `java` command for `main_class` on `classpath`, with the fast-start flags the tests use
-/// (class-data sharing, C1 only, serial GC, IPv4, no SASL) and without the environment
-/// variables that inject JVM options. Add the program's arguments and pass it to [`run`].
+/// The fast-start JVM flags the tests use: class-data sharing, C1 only, serial GC, no perf
+/// data file, IPv4, no SASL (for a command line built by hand; [`jvm`] adds them itself).
+pub const JVM_FLAGS: &[&str] = &[
+    "-Xshare:auto",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-XX:-UsePerfData",
+    "-Djava.net.preferIPv4Stack=true",
+    "-Dzookeeper.sasl.client=false",
+];
+
+/// A `java` command for `main_class` on `classpath`, with [`JVM_FLAGS`] and without the
+/// environment variables that inject JVM options. Add the program's arguments and pass it to
+/// [`run`].
 ///
 /// # Errors
 ///
 /// As [`java`].
 pub fn jvm(classpath: &str, main_class: &str) -> io::Result<Command> {
     let mut command = Command::new(java()?);
-    command.args([
-        "-Xshare:auto",
-        "-XX:TieredStopAtLevel=1",
-        "-XX:+UseSerialGC",
-        "-XX:-UsePerfData",
-        "-Djava.net.preferIPv4Stack=true",
-        "-Dzookeeper.sasl.client=false",
-        "-cp",
-        classpath,
-        main_class,
-    ]);
+    command.args(JVM_FLAGS).args(["-cp", classpath, main_class]);
     clean_env(&mut command);
     Ok(command)
 }

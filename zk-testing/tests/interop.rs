@@ -1,5 +1,5 @@
 //! Real third-party ZooKeeper clients run one scenario against both backends: a fresh embedded
-//! [`TestServer`] and the shared real ZooKeeper 3.8 ([`RealZooKeeper::shared`]).
+//! [`TestServer`] and the shared real ZooKeeper 3.8 ([`Backend::real`]).
 //!
 //! * [`curator`]: Apache Curator (Debian's `libcurator-*-java`), through the Java program
 //!   `tests/interop/CuratorSmoke.java`, compiled with `javac` into a temporary directory.
@@ -21,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 use tokio::time::timeout;
-use zk_testing::{java, RealZooKeeper, TestServer};
+use zk_testing::{java, Backend, TestServer};
 
 /// One client program run against one backend. The programs' own watchdogs fire at 45 s.
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-/// Starting the real server (a JVM) or the embedded one.
+/// Starting the embedded server (the real one has [`Backend::real`]'s limit).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where the interop programs live.
@@ -98,12 +98,7 @@ where
     F: Fn(&str) -> Command,
 {
     let started = Instant::now();
-    let real = timeout(START_TIMEOUT, RealZooKeeper::shared())
-        .await
-        .expect("the real ZooKeeper did not start in time")
-        .unwrap_or_else(|e| {
-            panic!("cannot start a real ZooKeeper: {e}; run `bash scripts/zookeeper.sh` to install it")
-        });
+    let real = Backend::real().await;
     let embedded = timeout(START_TIMEOUT, TestServer::start())
         .await
         .expect("the embedded TestServer did not start in time")

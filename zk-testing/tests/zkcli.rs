@@ -185,17 +185,11 @@ async fn run_cli((java_bin, classpath): &(PathBuf, String), connect: &str, stdin
     // `sh` only merges stderr into stdout and then `exec`s the JVM, so the child's PID is the
     // JVM's own: the timeout kill (and kill_on_drop) hits the JVM itself.
     let mut command = Command::new("sh");
-    command.arg("-c").arg(r#"exec "$@" 2>&1"#).arg("sh").arg(java_bin).args([
-        "-Xshare:auto",
-        "-XX:TieredStopAtLevel=1",
-        "-XX:+UseSerialGC",
-        "-XX:-UsePerfData",
-        "-Djava.net.preferIPv4Stack=true",
+    command.arg("-c").arg(r#"exec "$@" 2>&1"#).arg("sh").arg(java_bin).args(java::JVM_FLAGS).args([
         // Fixed so the epoch dates of the initial tree print the same everywhere.
         "-Duser.timezone=UTC",
         "-Duser.language=en",
         "-Duser.country=US",
-        "-Dzookeeper.sasl.client=false",
         "-cp",
         classpath,
         MAIN_CLASS,
