@@ -327,7 +327,8 @@ pub(crate) fn connect_frame(
     v
 }
 
-/// What dispatch decided about one request, before the lock is released.
+/// Request handling, under the server lock: replies and notifications are queued in the
+/// order the client must see them.
 impl Core {
     /// Delivers notifications to their connections (before any reply queued after them).
     pub(crate) fn deliver(&mut self, notes: Vec<Notification>, now: Instant) {

@@ -151,7 +151,7 @@
 //! | container/TTL reaper | every 60 s by default, at most 10,000 a minute | every 1 s by default ([`TestServerBuilder::reap_interval`]), at most 10,000 a run | tests should not wait a minute |
 //! | session ids and passwords | from the start time and `java.util.Random` | from the seed | reproducible traces |
 //! | durability | transaction log and snapshots | memory; [`TestServer::snapshot`] / [`TestServerBuilder::start_from`] and the binary's `--snapshot` file | a test server restarts in microseconds |
-//! | quotas, reconfig, read-only mode, observers | supported | not implemented (reconfig answers RECONFIGDISABLED as a standalone server does) | out of scope for a single test server |
+//! | quotas, reconfig, observers | supported | not implemented (reconfig answers RECONFIGDISABLED as a standalone server does) | out of scope for a single test server |
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod backend;

@@ -303,7 +303,7 @@ impl TestServerBuilder {
         self
     }
 
-    /// A digest (`user:base64(sha1(user:password))`, as `zk_testing` computes for
+    /// A digest id (`user:base64(sha1(user:password))`, what the digest scheme derives from
     /// `addAuth("digest", "user:password")`) whose holder bypasses every ACL.
     pub fn super_digest(mut self, digest: &str) -> Self {
         self.config.super_digest = Some(digest.to_owned());
