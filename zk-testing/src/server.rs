@@ -232,8 +232,8 @@ async fn housekeeping(shared: Weak<Shared>, tick: Duration, reap_every: Duration
             Some(s) => s.lock().sessions.next_deadline(),
             None => return,
         };
-        let wake =
-            next_expiry.unwrap_or_else(|| Instant::now() + tick).min(Instant::now() + tick).min(next_reap);
+        let next_tick = Instant::now() + tick;
+        let wake = next_expiry.map_or(next_tick, |e| e.min(next_tick)).min(next_reap);
         tokio::time::sleep_until(wake).await;
         let Some(s) = shared.upgrade() else { return };
         s.expire_due();

@@ -50,6 +50,12 @@ pub(super) fn hash_path(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
+impl Default for PathIndex {
+    fn default() -> Self {
+        PathIndex::new()
+    }
+}
+
 impl PathIndex {
     pub(super) fn new() -> Self {
         PathIndex { slots: vec![VACANT; 16], len: 0 }

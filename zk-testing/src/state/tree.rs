@@ -26,23 +26,13 @@ enum Undo {
 pub(super) struct Tree {
     slots: Vec<Option<Node>>,
     free: Vec<Idx>,
-    index: PathIndexCell,
+    index: PathIndex,
     pub(super) acls: AclTable,
     ephemerals: HashMap<i64, HashSet<Idx>>,
     /// Containers and TTL nodes: what the reaper looks at.
     timed: BTreeSet<Idx>,
     data_size: usize,
     undo: Option<Vec<Undo>>,
-}
-
-/// `PathIndex` with a `Default` for the tree's derive.
-#[derive(Debug)]
-struct PathIndexCell(PathIndex);
-
-impl Default for PathIndexCell {
-    fn default() -> Self {
-        PathIndexCell(PathIndex::new())
-    }
 }
 
 fn key_of(slots: &[Option<Node>], idx: Idx) -> &[u8] {
@@ -61,7 +51,7 @@ pub(super) fn parent_path(path: &str) -> Option<&str> {
 impl Tree {
     pub(super) fn lookup(&self, path: &str) -> Option<Idx> {
         let slots = &self.slots;
-        self.index.0.get(path.as_bytes(), |i| key_of(slots, i))
+        self.index.get(path.as_bytes(), |i| key_of(slots, i))
     }
 
     /// The node in slot `idx`, which must be live (indices come from `lookup` or a node).
@@ -80,7 +70,7 @@ impl Tree {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.index.0.len()
+        self.index.len()
     }
 
     pub(super) fn data_size(&self) -> usize {
@@ -175,7 +165,7 @@ impl Tree {
         self.slots[idx as usize] = Some(node);
         let Tree { slots, index, .. } = self;
         let path = key_of(slots, idx);
-        index.0.insert(path, idx, |i| key_of(slots, i));
+        index.insert(path, idx, |i| key_of(slots, i));
     }
 
     /// Removes leaf `idx` (a child of `parent`) from everything and frees its slot; the node
@@ -184,7 +174,7 @@ impl Tree {
         {
             let Tree { slots, index, .. } = self;
             let path = key_of(slots, idx);
-            index.0.remove(path, |i| key_of(slots, i));
+            index.remove(path, |i| key_of(slots, i));
         }
         let node = self.slots[idx as usize].take().expect("live node slot");
         if let Some(parent) = parent {
@@ -377,7 +367,7 @@ impl Tree {
             .filter_map(|n| n.children.as_ref())
             .map(|k| chunk(k.capacity() * 4) + 32)
             .sum();
-        slab + bufs + kids + self.index.0.heap_bytes()
+        slab + bufs + kids + self.index.heap_bytes()
     }
 }
 
