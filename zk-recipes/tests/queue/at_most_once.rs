@@ -12,10 +12,7 @@ use zk_recipes::queue::{DistributedQueue, QueueItem};
 use zk_recipes::Error;
 use zk_testing::Chaos;
 
-use crate::{chaos_queue, client, queue_items, server, settle, Polls};
-
-/// Per consumer, the `(sequence, payload)` of each item it took, in order.
-pub(crate) type Logs = Arc<Mutex<Vec<Vec<(i32, String)>>>>;
+use crate::{chaos_queue, client, queue_items, server, settle, spawn_consumers, spawn_producers, Polls};
 
 /// Checks exactly-once delivery and FIFO of `producers` x `per_producer` items (payload
 /// `p<producer>-<index>`) from the per-consumer logs of `(sequence, payload)`.
@@ -58,31 +55,10 @@ async fn four_producers_three_consumers_each_item_exactly_once_in_fifo_order() {
     let server = server(1).await;
     // Random reply delays make the consumers' races for the head come out differently.
     server.set_chaos(Some(Chaos { max_latency: Duration::from_millis(3), ..Chaos::default() }));
-    let logs: Logs = Arc::new(Mutex::new(vec![Vec::new(); CONSUMERS]));
-    let mut consumers = Vec::new();
-    for c in 0..CONSUMERS {
-        let queue = DistributedQueue::new(client(&server).await, "/queues/work").unwrap();
-        let logs = logs.clone();
-        consumers.push(tokio::spawn(async move {
-            let mut items = queue.at_most_once();
-            while let Some(item) = items.next().await {
-                let item = item.expect("consume");
-                let payload = String::from_utf8(item.data().to_vec()).unwrap();
-                logs.lock().unwrap()[c].push((item.sequence(), payload));
-                // Processing takes a little time.
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }));
-    }
-    let mut producers = Vec::new();
-    for p in 0..PRODUCERS {
-        let queue = DistributedQueue::new(client(&server).await, "/queues/work").unwrap();
-        producers.push(tokio::spawn(async move {
-            for i in 0..ITEMS {
-                queue.put(format!("p{p}-{i}").as_bytes()).await.expect("put");
-            }
-        }));
-    }
+    // Processing takes a little time.
+    let processing = Some(Duration::from_millis(1));
+    let (logs, consumers) = spawn_consumers(CONSUMERS, "/queues/work", || client(&server), processing).await;
+    let producers = spawn_producers(PRODUCERS, ITEMS, "/queues/work", || client(&server)).await;
     for p in producers {
         p.await.unwrap();
     }

@@ -14,10 +14,18 @@ pub(crate) use support::{client, server, settle};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use futures::StreamExt;
+use tokio::task::JoinHandle;
+use zk_core::Client;
+use zk_recipes::queue::DistributedQueue;
 use zk_testing::TestServer;
+
+/// Per consumer, the `(sequence, payload)` of each item it took, in order.
+pub(crate) type Logs = Arc<Mutex<Vec<Vec<(i32, String)>>>>;
 
 /// Wraps a future and counts how often it is polled: a consumer waiting on a watch is polled
 /// a handful of times, one that polls the server is woken by every reply.
@@ -74,4 +82,53 @@ pub(crate) async fn chaos_queue(
         queues.push(DistributedQueue::new(client(server).await, path).unwrap());
     }
     queues
+}
+
+/// Spawns `n` producers on the queue at `path`, each on its own client from `connect`:
+/// producer `p` puts `items` items `p<p>-<i>`, in order.
+pub(crate) async fn spawn_producers<F: Future<Output = Client>>(
+    n: usize,
+    items: usize,
+    path: &str,
+    mut connect: impl FnMut() -> F,
+) -> Vec<JoinHandle<()>> {
+    let mut producers = Vec::new();
+    for p in 0..n {
+        let queue = DistributedQueue::new(connect().await, path).unwrap();
+        producers.push(tokio::spawn(async move {
+            for i in 0..items {
+                queue.put(format!("p{p}-{i}").as_bytes()).await.expect("put");
+            }
+        }));
+    }
+    producers
+}
+
+/// Spawns `n` at-most-once consumers of the queue at `path`, each on its own client from
+/// `connect`: consumer `c` logs every item it takes into `c`'s slot of the returned logs, then
+/// takes `processing` (if any) as if it worked on the item.
+pub(crate) async fn spawn_consumers<F: Future<Output = Client>>(
+    n: usize,
+    path: &str,
+    mut connect: impl FnMut() -> F,
+    processing: Option<Duration>,
+) -> (Logs, Vec<JoinHandle<()>>) {
+    let logs: Logs = Arc::new(Mutex::new(vec![Vec::new(); n]));
+    let mut consumers = Vec::new();
+    for c in 0..n {
+        let queue = DistributedQueue::new(connect().await, path).unwrap();
+        let logs = logs.clone();
+        consumers.push(tokio::spawn(async move {
+            let mut items = queue.at_most_once();
+            while let Some(item) = items.next().await {
+                let item = item.expect("consume");
+                let payload = String::from_utf8(item.data().to_vec()).unwrap();
+                logs.lock().unwrap()[c].push((item.sequence(), payload));
+                if let Some(processing) = processing {
+                    tokio::time::sleep(processing).await;
+                }
+            }
+        }));
+    }
+    (logs, consumers)
 }

@@ -2,15 +2,16 @@
 //! ZooKeeper 3.8 and a fresh embedded `TestServer` (`zk_testing::both_backends!`).
 //! The producer/consumer scenario runs the full 4 x 1,000 items here too (a few seconds).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
 use zk_recipes::queue::{DistributedQueue, SimpleDistributedQueue};
 use zk_testing::Backend;
 
-use crate::at_most_once::{check_exactly_once_fifo, Logs};
+use crate::at_most_once::check_exactly_once_fifo;
 use crate::support::within;
+use crate::{spawn_consumers, spawn_producers};
 
 zk_testing::both_backends!(worker_threads = 4;
     four_producers_three_consumers_exactly_once,
@@ -23,34 +24,14 @@ async fn four_producers_three_consumers_exactly_once(b: &Backend) {
     const ITEMS: usize = 1_000;
     const CONSUMERS: usize = 3;
     let path = format!("{}/queue", b.create_root("queue-4x1000").await);
-    let logs: Logs = Arc::new(Mutex::new(vec![Vec::new(); CONSUMERS]));
-    let mut consumers = Vec::new();
-    let mut clients = Vec::new();
-    for c in 0..CONSUMERS {
+    let clients = Mutex::new(Vec::new());
+    let connect = || async {
         let zk = b.client().await;
-        clients.push(zk.clone());
-        let queue = DistributedQueue::new(zk, &path).unwrap();
-        let logs = logs.clone();
-        consumers.push(tokio::spawn(async move {
-            let mut items = queue.at_most_once();
-            while let Some(item) = items.next().await {
-                let item = item.expect("consume");
-                let payload = String::from_utf8(item.data().to_vec()).unwrap();
-                logs.lock().unwrap()[c].push((item.sequence(), payload));
-            }
-        }));
-    }
-    let mut producers = Vec::new();
-    for p in 0..PRODUCERS {
-        let zk = b.client().await;
-        clients.push(zk.clone());
-        let queue = DistributedQueue::new(zk, &path).unwrap();
-        producers.push(tokio::spawn(async move {
-            for i in 0..ITEMS {
-                queue.put(format!("p{p}-{i}").as_bytes()).await.expect("put");
-            }
-        }));
-    }
+        clients.lock().unwrap().push(zk.clone());
+        zk
+    };
+    let (logs, consumers) = spawn_consumers(CONSUMERS, &path, connect, None).await;
+    let producers = spawn_producers(PRODUCERS, ITEMS, &path, connect).await;
     within(60, "puts", async {
         for p in producers {
             p.await.unwrap();
@@ -69,6 +50,7 @@ async fn four_producers_three_consumers_exactly_once(b: &Backend) {
     }
     let logs = logs.lock().unwrap().clone();
     check_exactly_once_fifo(&logs, PRODUCERS, ITEMS);
+    let clients = clients.into_inner().unwrap();
     let mut left = clients[0].get_children(&path).await.unwrap();
     left.retain(|c| c.starts_with("queue-"));
     assert_eq!(left, Vec::<String>::new(), "{}", b.name());
