@@ -75,6 +75,44 @@ pub(crate) fn backoff_delay(attempt: u32) -> Duration {
     Duration::from_millis(10u64.saturating_mul(1 << attempt.min(7)).min(1000))
 }
 
+/// The consecutive retryable errors of a wait loop (a lock's, a queue consumer's, a leader
+/// observer's): each is absorbed with a [`backoff`] until `max` came in a row;
+/// [`Retries::reset`] after a round that got somewhere ("look again").
+#[derive(Debug)]
+pub(crate) struct Retries {
+    what: &'static str,
+    count: u32,
+    max: u32,
+}
+
+impl Retries {
+    /// Up to `max` retries in a row of the loop doing `what` (named in the logs).
+    pub(crate) fn new(what: &'static str, max: u32) -> Retries {
+        Retries { what, count: 0, max }
+    }
+
+    /// The last round made progress: the count starts again.
+    pub(crate) fn reset(&mut self) {
+        self.count = 0;
+    }
+
+    /// Backs off after a retryable [`Error::Zk`] (`Ok`: go on) unless `max` came in a row;
+    /// otherwise the error to return: a ZooKeeper error mapped by [`Error::while_waiting`],
+    /// a recipe error as is.
+    pub(crate) async fn absorb(&mut self, e: Error) -> Result<()> {
+        match e {
+            Error::Zk(e) if e.is_retryable() && self.count < self.max => {
+                tracing::debug!(error = %e, "{}: retrying", self.what);
+                backoff(self.count).await;
+                self.count += 1;
+                Ok(())
+            }
+            Error::Zk(e) => Err(Error::while_waiting(e)),
+            e => Err(e),
+        }
+    }
+}
+
 /// Creates `<dir>/<prefix><name>` with `mode`, creating `dir` and its ancestors as containers
 /// when missing, and returns the created path.
 ///

@@ -21,7 +21,7 @@ use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::layout::MUTEX_LOCK_NAME;
 use crate::lock::{sorted_children, InterProcessMutex, MutexGuard, Participant, StandardDriver};
-use crate::protected::backoff;
+use crate::protected::{backoff, Retries};
 
 /// Re-watches of our node (after data changes or retryable errors) before the monitor stops
 /// watching it; the session monitor keeps running.
@@ -376,7 +376,7 @@ impl Observer {
         if self.done {
             return None;
         }
-        let mut retries = 0;
+        let mut retries = Retries::new("observing the leader", MAX_OBSERVE_RETRIES);
         for _ in 0..MAX_OBSERVE_ROUNDS {
             let r = match self.watch.take() {
                 Some(w) => w.await.map(|_| ()),
@@ -388,20 +388,18 @@ impl Observer {
             };
             match r {
                 Ok((leader, watch)) => {
-                    retries = 0;
+                    retries.reset();
                     self.watch = Some(watch);
                     if self.last.as_ref() != Some(&leader) {
                         self.last = Some(leader.clone());
                         return Some(Ok(leader));
                     }
                 }
-                Err(e) if e.is_retryable() && retries < MAX_OBSERVE_RETRIES => {
-                    backoff(retries).await;
-                    retries += 1;
-                }
                 Err(e) => {
-                    self.done = true;
-                    return Some(Err(Error::while_waiting(e)));
+                    if let Err(e) = retries.absorb(e.into()).await {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
                 }
             }
         }

@@ -11,12 +11,13 @@ use std::cmp::Ordering;
 use std::future::Future;
 
 use tokio::time::{timeout_at, Instant};
+use tracing::Instrument;
 use zk_core::path::join;
 use zk_core::{Client, CreateMode};
 
 use super::Participant;
 use crate::error::{Error, Result};
-use crate::protected::{self, backoff, Cleanup};
+use crate::protected::{self, Cleanup, Retries};
 
 /// Rounds of the wait loop (one per look at the children) before giving up. A round follows
 /// a change of the watched node or a retryable error, so this is never reached in practice.
@@ -152,18 +153,12 @@ pub(crate) async fn wait_loop<F>(node: &str, what: &'static str, mut round: impl
 where
     F: Future<Output = Result<Option<bool>>>,
 {
-    let mut retries = 0;
+    let mut retries = Retries::new(what, MAX_RETRIES);
     for _ in 0..MAX_ROUNDS {
         match round().await {
             Ok(Some(owner)) => return Ok(owner),
-            Ok(None) => retries = 0,
-            Err(Error::Zk(e)) if e.is_retryable() && retries < MAX_RETRIES => {
-                tracing::debug!(node, error = %e, "{what}: retrying");
-                backoff(retries).await;
-                retries += 1;
-            }
-            Err(Error::Zk(e)) => return Err(Error::while_waiting(e)),
-            Err(e) => return Err(e),
+            Ok(None) => retries.reset(),
+            Err(e) => retries.absorb(e).instrument(tracing::debug_span!("wait_loop", node)).await?,
         }
     }
     Err(Error::RetriesExhausted(what))

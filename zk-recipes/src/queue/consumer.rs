@@ -24,20 +24,7 @@ use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use super::delivery::{lock_item, Delivery};
 use super::distributed::{QueueShared, QUEUE_ITEM_PREFIX};
 use crate::error::{Error, Result};
-use crate::protected::backoff;
-
-/// An error of one step: a ZooKeeper error (maybe retryable) or a recipe error to yield.
-#[derive(Debug)]
-enum StepError {
-    Zk(zk_core::Error),
-    Recipe(Error),
-}
-
-impl From<zk_core::Error> for StepError {
-    fn from(e: zk_core::Error) -> Self {
-        StepError::Zk(e)
-    }
-}
+use crate::protected::Retries;
 
 /// Where a consumer is in the queue: the snapshot still to try, the items found locked in
 /// this pass and the unreadable items it skips.
@@ -108,15 +95,11 @@ impl Cursor {
     }
 }
 
-/// Maps a failed step to the error to yield; a terminal ZooKeeper error ends the stream.
-fn yield_error(e: StepError, ended: &mut bool) -> Error {
-    match e {
-        StepError::Zk(e) => {
-            *ended |= e.is_terminal();
-            Error::while_waiting(e)
-        }
-        StepError::Recipe(e) => e,
-    }
+/// Retries a consumer's failed step (see [`Retries::absorb`]) or gives the error to yield; a
+/// terminal ZooKeeper error (the only one mapped to [`Error::SessionEnded`]: a step's own
+/// errors are [`Error::Malformed`]) ends the stream.
+async fn absorb_step(retries: &mut Retries, e: Error, ended: &mut bool) -> Result<()> {
+    retries.absorb(e).await.inspect_err(|e| *ended |= matches!(e, Error::SessionEnded(_)))
 }
 
 /// One item taken from a [`DistributedQueue`](super::DistributedQueue) by an [`AtMostOnce`]
@@ -219,26 +202,25 @@ impl AtMostOnceState {
         if self.ended {
             return None;
         }
-        let mut retries = 0;
+        let mut retries = Retries::new("queue consumer", MAX_RETRIES);
         for _ in 0..MAX_ROUNDS {
             match self.step().await {
                 Ok(()) => match self.buffer.pop_front() {
                     Some(item) => return Some(Ok(item)),
-                    None => retries = 0,
+                    None => retries.reset(),
                 },
-                Err(StepError::Zk(e)) if e.is_retryable() && retries < MAX_RETRIES => {
-                    tracing::debug!(error = %e, "queue consumer: retrying");
-                    backoff(retries).await;
-                    retries += 1;
+                Err(e) => {
+                    if let Err(e) = absorb_step(&mut retries, e, &mut self.ended).await {
+                        return Some(Err(e));
+                    }
                 }
-                Err(e) => return Some(Err(yield_error(e, &mut self.ended))),
             }
         }
         Some(Err(Error::RetriesExhausted("waiting for a queue item")))
     }
 
     /// Tries the next item; fills the buffer when it was ours.
-    async fn step(&mut self) -> std::result::Result<(), StepError> {
+    async fn step(&mut self) -> Result<()> {
         let Some(name) = self.cursor.next_name().await? else { return Ok(()) };
         let QueueShared { client, path, .. } = &*self.cursor.shared;
         let item = join(path, &name);
@@ -251,7 +233,7 @@ impl AtMostOnceState {
             Ok(items) => items,
             Err(e) => {
                 self.cursor.skip.insert(name);
-                return Err(StepError::Recipe(e));
+                return Err(e);
             }
         };
         let receipts = Receipts { dir: &self.cursor.shared.lock_path, kind: DirKind::Persistent };
@@ -354,24 +336,23 @@ impl AtLeastOnceState {
         if self.ended {
             return None;
         }
-        let mut retries = 0;
+        let mut retries = Retries::new("queue consumer", MAX_RETRIES);
         for _ in 0..MAX_ROUNDS {
             match self.step().await {
                 Ok(Some(delivery)) => return Some(Ok(delivery)),
-                Ok(None) => retries = 0,
-                Err(StepError::Zk(e)) if e.is_retryable() && retries < MAX_RETRIES => {
-                    tracing::debug!(error = %e, "queue consumer: retrying");
-                    backoff(retries).await;
-                    retries += 1;
+                Ok(None) => retries.reset(),
+                Err(e) => {
+                    if let Err(e) = absorb_step(&mut retries, e, &mut self.ended).await {
+                        return Some(Err(e));
+                    }
                 }
-                Err(e) => return Some(Err(yield_error(e, &mut self.ended))),
             }
         }
         Some(Err(Error::RetriesExhausted("waiting for a queue item")))
     }
 
     /// Tries to lock and read the next item.
-    async fn step(&mut self) -> std::result::Result<Option<Delivery>, StepError> {
+    async fn step(&mut self) -> Result<Option<Delivery>> {
         let Some(name) = self.cursor.next_name().await? else { return Ok(None) };
         let shared = self.cursor.shared.clone();
         let Some(lock) = lock_item(&shared, &name).await? else {
@@ -393,7 +374,7 @@ impl AtLeastOnceState {
             Err(e) => {
                 self.cursor.skip.insert(name);
                 lock.release().await?;
-                Err(StepError::Recipe(e))
+                Err(e)
             }
         }
     }

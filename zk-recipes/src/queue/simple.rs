@@ -12,7 +12,7 @@ use super::common::{
 };
 use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use crate::error::{Error, Result};
-use crate::protected::backoff;
+use crate::protected::Retries;
 
 /// The name prefix of item nodes: `<path>/qn-<seq>` (ZooKeeper's and Curator's).
 pub const SIMPLE_ITEM_PREFIX: &str = "qn-";
@@ -216,16 +216,12 @@ impl SimpleDistributedQueue {
 
     /// Takes the head, waiting as long as it takes.
     async fn take_loop(&self) -> Result<Vec<u8>> {
-        let mut retries = 0;
+        let mut retries = Retries::new("simple queue take", MAX_RETRIES);
         for _ in 0..MAX_ROUNDS {
             match self.take_round().await {
                 Ok(Some(data)) => return Ok(data),
-                Ok(None) => retries = 0,
-                Err(e) if e.is_retryable() && retries < MAX_RETRIES => {
-                    backoff(retries).await;
-                    retries += 1;
-                }
-                Err(e) => return Err(Error::while_waiting(e)),
+                Ok(None) => retries.reset(),
+                Err(e) => retries.absorb(e.into()).await?,
             }
         }
         Err(Error::RetriesExhausted("waiting for a queue item"))
