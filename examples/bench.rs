@@ -166,7 +166,8 @@ fn issue(
     i: usize,
     data: &[u8],
 ) -> impl std::future::Future<Output = Result<(), Error>> {
-    let hot = format!("{root}/n{}", i % HOT_NODES.min(a.ops.max(1)));
+    // Only the get and set workloads use it.
+    let hot = || format!("{root}/n{}", i % HOT_NODES.min(a.ops.max(1)));
     let fut: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>> =
         match a.workload.as_str() {
             "create" => {
@@ -174,20 +175,20 @@ fn issue(
                 Box::pin(async move { f.await.map(|_| ()) })
             }
             "get" => {
-                let f = c.get_data(&hot);
+                let f = c.get_data(&hot());
                 Box::pin(async move { f.await.map(|_| ()) })
             }
             "set" => {
-                let f = c.set_data(&hot, data, None);
+                let f = c.set_data(&hot(), data, None);
                 Box::pin(async move { f.await.map(|_| ()) })
             }
             "delete" => Box::pin(c.delete(&format!("{root}/n{i}"), None)),
             _ if i % 5 == 0 => {
-                let f = c.set_data(&hot, data, None);
+                let f = c.set_data(&hot(), data, None);
                 Box::pin(async move { f.await.map(|_| ()) })
             }
             _ => {
-                let f = c.get_data(&hot);
+                let f = c.get_data(&hot());
                 Box::pin(async move { f.await.map(|_| ()) })
             }
         };
@@ -478,13 +479,8 @@ async fn queue_bench(a: &Args) -> Result<String, Error> {
     }
     let cpu = cpu_seconds() - cpu0;
     let admin = queues[0].client().clone();
-    for child in admin.get_children(&path).await.unwrap_or_default() {
-        for grandchild in admin.get_children(&format!("{path}/{child}")).await.unwrap_or_default() {
-            let _ = admin.delete(&format!("{path}/{child}/{grandchild}"), None).await;
-        }
-        let _ = admin.delete(&format!("{path}/{child}"), None).await;
-    }
-    let _ = admin.delete(&path, None).await;
+    // Clean-up is best effort: the rates are measured already.
+    let _ = zk_examples::delete_tree(&admin, &path).await;
     for q in &queues {
         q.client().close().await;
     }
@@ -508,6 +504,14 @@ fn recipe_error(e: zk_recipes::Error) -> Error {
     match e {
         zk_recipes::Error::Zk(e) => e,
         other => Error::Protocol(other.to_string()),
+    }
+}
+
+/// An examples-library error as a zk-core error, for the bench's one error type.
+fn box_error(e: zk_examples::BoxError) -> Error {
+    match e.downcast::<Error>() {
+        Ok(e) => *e,
+        Err(other) => Error::Protocol(other.to_string()),
     }
 }
 
@@ -558,10 +562,7 @@ async fn cache_bench(a: &Args) -> Result<String, Error> {
     for cache in &caches {
         cache.close().await;
     }
-    for i in 0..CACHE_NODES {
-        writer.delete(&format!("{root}/n{i}"), None).await?;
-    }
-    writer.delete(&root, None).await?;
+    zk_examples::delete_tree(&writer, &root).await.map_err(box_error)?;
     writer.close().await;
     let head = format!(
         "\"workload\":\"cache\",\"ops\":{},\"caches\":{},\"payload\":{}",
