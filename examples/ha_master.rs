@@ -24,9 +24,7 @@ async fn main() -> Result<(), BoxError> {
     // Where is ZooKeeper? The embedded server unless ZK_CONNECT names an ensemble (see
     // lib.rs). The election lives under the example's own root, `/ha-master-<pid>`.
     let sandbox = Sandbox::create("ha-master").await?;
-    if let Some(server) = sandbox.server() {
-        println!("embedded ZooKeeper-compatible server at {}", server.connect_string());
-    }
+    println!("ZooKeeper: {}", sandbox.backend());
     let path = format!("{}/election", sandbox.root);
     let (elected_tx, mut elected_rx) = mpsc::unbounded_channel::<(usize, String, Instant)>();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -62,7 +60,7 @@ async fn main() -> Result<(), BoxError> {
         println!("standby-{i}: {} term(s), {ended}", report.terms.len());
     }
     let list: Vec<String> = handoffs.iter().map(|ms| format!("{ms:.3}")).collect();
-    let backend = if sandbox.server().is_some() { "embedded" } else { "ZK_CONNECT" };
+    let backend = sandbox.backend();
     println!("{{\"workload\":\"failover\",\"backend\":\"{backend}\",\"handoff_ms\":[{}]}}", list.join(","));
     // Clean up: the standbys' sessions end (their nodes go with them), then the example's nodes.
     for c in &clients {
