@@ -83,9 +83,10 @@ async fn main() -> Result<(), BoxError> {
                     let Some(delivery) = items.next().await else { break };
                     let delivery = delivery?;
                     let job = String::from_utf8_lossy(&delivery.items()[0]).into_owned();
-                    tokio::time::sleep(Duration::from_millis(10)).await; // the work itself
-                                                                         // Done: ack deletes the item. Without an ack (an error, a panic, a crash)
-                                                                         // the item is given back instead; `requeue()` moves it to the tail.
+                    // The work itself.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    // Done: ack deletes the item. Without an ack (an error, a panic, a crash)
+                    // the item is given back instead; `requeue()` moves it to the tail.
                     delivery.ack().await?;
                     if done_tx.send((name, job)).is_err() {
                         break;
