@@ -12,7 +12,6 @@
 //! **Expired** a wait fails with [`Error::SessionEnded`]; a double-barrier member's node is
 //! gone with the session.
 
-use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
@@ -20,6 +19,7 @@ use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use crate::error::{Error, Result};
+use crate::lock::{deadline_after, deadline_passed, until};
 use crate::protected::{backoff, create_with_parents, Cleanup};
 
 /// Curator's `DistributedDoubleBarrier.READY_NODE`.
@@ -29,34 +29,22 @@ pub const READY_NODE: &str = "ready";
 const MAX_ROUNDS: u32 = 1_000_000;
 /// Attempts of a create or delete failing with retryable errors.
 const WRITE_ATTEMPTS: u32 = 30;
-/// "No timeout": a deadline far away (about 30 years, within tokio's range).
-const FOREVER: Duration = Duration::from_secs(86_400 * 365 * 30);
-
-fn deadline(limit: Option<Duration>) -> Instant {
-    Instant::now() + limit.unwrap_or(FOREVER).min(FOREVER)
-}
-
-/// Runs `fut` until `deadline`: `None` when the deadline came first. A deadline already passed
-/// lets `fut` run to its end, so a zero limit still looks once.
-async fn until<F: Future>(deadline: Instant, fut: F) -> Option<F::Output> {
-    if deadline <= Instant::now() {
-        return Some(fut.await);
-    }
-    timeout_at(deadline, fut).await.ok()
-}
-
-/// True when `deadline` has passed: a retry would run past the limit.
-fn passed(deadline: Instant) -> bool {
-    deadline <= Instant::now()
+/// The deadline of a wait of at most `limit`: `None` (no deadline) for no limit or one past
+/// what the clock can hold.
+fn deadline(limit: Option<Duration>) -> Option<Instant> {
+    limit.and_then(deadline_after)
 }
 
 /// Waits for `watcher` until `deadline`: `Ok(false)` on timeout.
-async fn wait(watcher: OneshotWatcher, deadline: Instant) -> Result<bool> {
-    match timeout_at(deadline, watcher).await {
-        Err(_) => Ok(false),
-        Ok(Ok(_)) => Ok(true),
-        Ok(Err(e)) => Err(Error::while_waiting(e)),
-    }
+async fn wait(watcher: OneshotWatcher, deadline: Option<Instant>) -> Result<bool> {
+    let fired = match deadline {
+        None => watcher.await,
+        Some(d) => match timeout_at(d, watcher).await {
+            Ok(r) => r,
+            Err(_) => return Ok(false),
+        },
+    };
+    fired.map(|_| true).map_err(Error::while_waiting)
 }
 
 /// What a round of [`DoubleBarrier::leave`] found.
@@ -169,7 +157,7 @@ impl Barrier {
                     }
                 }
                 Some(Err(e)) if e.is_retryable() => {
-                    if passed(deadline) {
+                    if deadline_passed(deadline) {
                         return Ok(false);
                     }
                     backoff(attempt).await;
@@ -292,7 +280,7 @@ impl DoubleBarrier {
     }
 
     /// Waits until `ready` exists, creating it when we see enough members.
-    async fn wait_ready(&self, deadline: Instant) -> Result<bool> {
+    async fn wait_ready(&self, deadline: Option<Instant>) -> Result<bool> {
         let ready = self.ready_path();
         let mut failures = 0;
         for _ in 0..MAX_ROUNDS {
@@ -324,7 +312,7 @@ impl DoubleBarrier {
                     }
                 }
                 Some(Err(e)) if e.is_retryable() => {
-                    if passed(deadline) {
+                    if deadline_passed(deadline) {
                         return Ok(false);
                     }
                     backoff(failures).await;
@@ -372,7 +360,7 @@ impl DoubleBarrier {
                     }
                 }
                 Some(Err(Error::Zk(e))) if e.is_retryable() => {
-                    if passed(deadline) {
+                    if deadline_passed(deadline) {
                         return Ok(false);
                     }
                     backoff(failures).await;

@@ -9,6 +9,7 @@
 
 use std::cmp::Ordering;
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
@@ -122,9 +123,24 @@ pub(crate) async fn participants(client: &Client, dir: &str, names: &[String]) -
     Ok(out)
 }
 
+/// The deadline `timeout` from now; `None` (no deadline) past what the clock can hold, as
+/// `Duration::MAX`.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 /// True when `deadline` has passed.
 pub(crate) fn deadline_passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| d <= Instant::now())
+}
+
+/// Runs `fut` until `deadline`: `None` when the deadline came first. No deadline, or one
+/// already passed, lets `fut` run to its end, so a zero timeout still looks once.
+pub(crate) async fn until<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
+    match deadline {
+        Some(d) if d > Instant::now() => timeout_at(d, fut).await.ok(),
+        _ => Some(fut.await),
+    }
 }
 
 /// Waits for `changed` (a watch, or a choice of watches) until `deadline`: `None` (look

@@ -25,7 +25,9 @@ pub use mutex::{InterProcessMutex, MutexGuard};
 pub use rw_lock::{InterProcessReadWriteLock, RwLockGuard, RwLockHandle};
 pub use semaphore::{InterProcessSemaphore, Lease};
 
-pub(crate) use internals::{participants, sorted_children, StandardDriver};
+pub(crate) use internals::{
+    deadline_after, deadline_passed, participants, sorted_children, until, StandardDriver,
+};
 
 use zk_core::{Client, Op, OpResult, SessionState};
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::time::{timeout_at, Instant};
 use zk_core::{Client, Op, OpResult};
 
-use super::internals::{participants, LockInternals};
+use super::internals::{deadline_after, participants, until, LockInternals};
 use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
 use crate::error::{Error, Result};
 use crate::protected::Cleanup;
@@ -92,41 +92,28 @@ impl ReentrantLock {
 
     /// Waits until the lock is ours (errors and cancellation as the public `acquire`s).
     pub(crate) async fn acquire(&self) -> Result<ReentrantGuard> {
-        let guard = self.acquire_until(None, false).await?;
+        let guard = self.acquire_by(None).await?;
         guard.ok_or(Error::RetriesExhausted("acquire without deadline returned no guard"))
     }
 
     /// Takes the lock if it is free (or held through this handle) right now.
     pub(crate) async fn try_acquire(&self) -> Result<Option<ReentrantGuard>> {
         // No outer bound: the create and one look at the children must complete.
-        self.acquire_until(Some(Instant::now()), false).await
+        self.acquire_by(Some(Instant::now())).await
     }
 
     /// Waits at most `timeout` (tokio time); `None` when the time ran out. A zero timeout
     /// looks once, as [`ReentrantLock::try_acquire`]; one past what the clock can hold is no
     /// deadline.
     pub(crate) async fn acquire_timeout(&self, timeout: Duration) -> Result<Option<ReentrantGuard>> {
-        match Instant::now().checked_add(timeout) {
-            Some(deadline) => self.acquire_by(Some(deadline)).await,
-            None => self.acquire_until(None, false).await,
-        }
+        self.acquire_by(deadline_after(timeout)).await
     }
 
     /// Acquires, giving up at `deadline` (`None`: never): a deadline already passed makes one
-    /// look as [`ReentrantLock::try_acquire`]; one ahead also bounds the create and the reads
-    /// as [`ReentrantLock::acquire_timeout`].
+    /// look as [`ReentrantLock::try_acquire`]; one ahead also stops the create and the reads
+    /// at the deadline (the attempt then cleans up in the background), as
+    /// [`ReentrantLock::acquire_timeout`].
     pub(crate) async fn acquire_by(&self, deadline: Option<Instant>) -> Result<Option<ReentrantGuard>> {
-        let bounded = deadline.is_some_and(|d| d > Instant::now());
-        self.acquire_until(deadline, bounded).await
-    }
-
-    /// Acquires, giving up at `deadline` once not the owner; `bounded` also stops the create
-    /// and the reads at the deadline (the attempt then cleans up in the background).
-    async fn acquire_until(
-        &self,
-        deadline: Option<Instant>,
-        bounded: bool,
-    ) -> Result<Option<ReentrantGuard>> {
         let _gate = match deadline {
             None => self.gate.lock().await,
             Some(d) => match timeout_at(d, self.gate.lock()).await {
@@ -138,10 +125,7 @@ impl ReentrantLock {
             return Ok(Some(guard));
         }
         let attempt = self.shared.internals.attempt(&self.id, deadline);
-        let node = match deadline {
-            Some(d) if bounded => timeout_at(d, attempt).await.unwrap_or(Ok(None))?,
-            _ => attempt.await?,
-        };
+        let node = until(deadline, attempt).await.unwrap_or(Ok(None))?;
         Ok(node.map(|node| {
             *lock_cell(&self.shared.held) = Some(Held { node: node.clone(), count: 1 });
             self.guard(node)

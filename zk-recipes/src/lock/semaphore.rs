@@ -13,12 +13,13 @@
 
 use std::time::Duration;
 
-use tokio::time::{timeout_at, Instant};
+use tokio::time::Instant;
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use super::internals::{
-    await_change, deadline_passed, participants, settle_attempt, sorted_children, wait_loop, StandardDriver,
+    await_change, deadline_after, deadline_passed, participants, settle_attempt, sorted_children, until,
+    wait_loop, StandardDriver,
 };
 use super::layout::LEASE_NAME;
 use super::{wait_lost, wait_not_held, InterProcessMutex, LockStatus, Participant};
@@ -249,12 +250,8 @@ impl InterProcessSemaphore {
             &self.id,
             CreateMode::EphemeralSequential,
         );
-        let created = match deadline {
-            Some(d) if d > Instant::now() => match timeout_at(d, create).await {
-                Ok(r) => r,
-                Err(_) => return cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
-            },
-            _ => create.await,
+        let Some(created) = until(deadline, create).await else {
+            return cleanup.run().await.map(|()| None).map_err(Error::while_waiting);
         };
         let node =
             settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline).await }).await?;
@@ -302,11 +299,6 @@ impl InterProcessSemaphore {
             }
         }
     }
-}
-
-/// The deadline `timeout` from now; `None` (no deadline) past what the clock can hold.
-fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 /// A Curator `SharedCount` value at `path` (see [`crate::counter::SharedCount`]); negative

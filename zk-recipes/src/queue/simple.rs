@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
 use zk_core::path::{join, validate_path};
 use zk_core::Client;
 
@@ -12,6 +11,7 @@ use super::common::{
 };
 use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use crate::error::{Error, Result};
+use crate::lock::deadline_after;
 use crate::protected::Retries;
 
 /// The name prefix of item nodes: `<path>/qn-<seq>` (ZooKeeper's and Curator's).
@@ -145,7 +145,7 @@ impl SimpleDistributedQueue {
             return self.poll().await;
         }
         // Past what the clock can hold: no deadline in practice.
-        let Some(deadline) = Instant::now().checked_add(timeout) else {
+        let Some(deadline) = deadline_after(timeout) else {
             return self.take_loop().await.map(Some);
         };
         // The deadline bounds the whole wait, reads and retries included; a take cut short is
