@@ -6,6 +6,11 @@
 #
 #   bash scripts/real-zk.sh cargo run -q --example tour
 #
+# The server's JVM takes its maximum heap from REAL_ZK_HEAP (default 256m) and more flags from
+# REAL_ZK_JAVA_OPTS (split on spaces), e.g.
+#
+#   REAL_ZK_HEAP=512m REAL_ZK_JAVA_OPTS=-Dzookeeper.extendedTypesEnabled=true bash scripts/real-zk.sh ...
+#
 # Exits with the command's status. The server's log is printed if it fails to start.
 set -euo pipefail
 
@@ -56,8 +61,9 @@ EOF
 
 classpath=$JAR
 [[ -f $LOGGER_JAR ]] && classpath+=":$LOGGER_JAR"
-"$java" -Xmx256m -XX:+UseSerialGC -XX:-UsePerfData -Djava.net.preferIPv4Stack=true \
-    -Dzookeeper.admin.enableServer=false -cp "$classpath" \
+read -r -a java_opts <<<"${REAL_ZK_JAVA_OPTS:-}"
+"$java" -Xmx"${REAL_ZK_HEAP:-256m}" -XX:+UseSerialGC -XX:-UsePerfData -Djava.net.preferIPv4Stack=true \
+    -Dzookeeper.admin.enableServer=false ${java_opts[@]+"${java_opts[@]}"} -cp "$classpath" \
     org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" </dev/null >"$dir/server.log" 2>&1 &
 zk_pid=$!
 
