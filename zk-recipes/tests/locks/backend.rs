@@ -12,25 +12,16 @@ use zk_testing::TcpProxy;
 
 use crate::support::within;
 
-/// The lock tests' client conveniences on [`Backend`] (connections bounded by 10 s).
-pub(crate) trait BackendExt {
-    /// A client connected through `proxy` (default session timeout).
-    async fn client_via(&self, proxy: &TcpProxy) -> Client;
-
-    /// A client with the shortest session timeout the real server grants (4 s: twice its
-    /// 2 s tick), connected to `connect`.
-    async fn short_client(&self, connect: &str) -> Client;
+/// A client connected through `proxy` (default session timeout; connecting bounded by 10 s).
+pub(crate) async fn client_via(proxy: &TcpProxy) -> Client {
+    within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect")
 }
 
-impl BackendExt for Backend {
-    async fn client_via(&self, proxy: &TcpProxy) -> Client {
-        within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect")
-    }
-
-    async fn short_client(&self, connect: &str) -> Client {
-        let builder = Client::builder(connect).session_timeout(Duration::from_secs(4));
-        within(10, "connect", builder.connect()).await.expect("connect")
-    }
+/// A client with the shortest session timeout the real server grants (4 s: twice its 2 s
+/// tick), connected to `connect` (bounded by 10 s).
+pub(crate) async fn short_client(connect: &str) -> Client {
+    let builder = Client::builder(connect).session_timeout(Duration::from_secs(4));
+    within(10, "connect", builder.connect()).await.expect("connect")
 }
 
 /// The children of `path` (none when it does not exist), sorted by name.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use zk_recipes::{layout, Error, InterProcessMutex, LockStatus};
 
-use crate::backend::{children, children_of, Backend, BackendExt};
+use crate::backend::{children, children_of, client_via, short_client, Backend};
 use crate::support::{eventually, within};
 
 zk_testing::both_backends!(worker_threads = 4;
@@ -83,7 +83,7 @@ async fn lost_create_reply_finds_our_node_again(b: &Backend) {
     let root = b.create_root("locks-lost-reply").await;
     let path = format!("{root}/lock");
     let proxy = b.proxy().await;
-    let zk = b.client_via(&proxy).await;
+    let zk = client_via(&proxy).await;
     let observer = b.client().await;
     let mutex = Arc::new(InterProcessMutex::new(zk.clone(), &path).unwrap());
     // The parent exists from now on, so the lost create is the lock node's own.
@@ -148,7 +148,7 @@ async fn holder_session_expires_lock_is_lost(b: &Backend) {
     let root = b.create_root("locks-expiry").await;
     let path = format!("{root}/lock");
     let proxy = b.proxy().await;
-    let zk = b.short_client(&proxy.connect_string()).await;
+    let zk = short_client(&proxy.connect_string()).await;
     let other = b.client().await;
     let a = InterProcessMutex::new(zk.clone(), &path).unwrap();
     let bm = InterProcessMutex::new(other.clone(), &path).unwrap();
