@@ -1,6 +1,6 @@
 //! The conformance suite: every scenario is one async function taking a [`Backend`], run
-//! against each backend by [`zk_testing::both_backends!`]. Today the backend is a real ZooKeeper
-//! 3.8 started by the harness; the embedded server joins later with the very same bodies.
+//! against each backend by [`zk_testing::both_backends!`]: a real ZooKeeper 3.8 started by the
+//! harness and the embedded server, with the very same bodies.
 
 mod support;
 
