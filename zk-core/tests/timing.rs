@@ -49,19 +49,16 @@ async fn read_frame(s: &mut DuplexStream, buf: &mut Vec<u8>) -> Option<Vec<u8>> 
     }
 }
 
-/// Serves one connection: handshake with `timeout_ms`, then answers the first `answer` pings
-/// and ignores the rest (a server gone silent), recording the clock time of each ping.
-async fn serve(
-    mut s: DuplexStream,
+/// Reads the client's connect request from `s` and grants session `session_id` with
+/// `timeout_ms`; returns the request.
+async fn handshake(
+    s: &mut DuplexStream,
+    buf: &mut Vec<u8>,
     session_id: i64,
     timeout_ms: i32,
-    pings: Arc<Mutex<Vec<Instant>>>,
-    answer: usize,
-) {
-    let mut buf = Vec::new();
-    let hello = read_frame(&mut s, &mut buf).await.expect("connect request");
+) -> ConnectRequest {
+    let hello = read_frame(s, buf).await.expect("connect request");
     let req = ConnectRequest::decode(&mut &hello[..]).unwrap();
-    assert!(req.session_id == 0 || req.session_id == session_id, "resumes our session");
     let resp = ConnectResponse {
         protocol_version: 0,
         timeout_ms,
@@ -72,6 +69,21 @@ async fn serve(
     let mut out = Vec::new();
     write_frame(&mut out, |b| resp.encode(b));
     s.write_all(&out).await.unwrap();
+    req
+}
+
+/// Serves one connection: handshake with `timeout_ms`, then answers the first `answer` pings
+/// and ignores the rest (a server gone silent), recording the clock time of each ping.
+async fn serve(
+    mut s: DuplexStream,
+    session_id: i64,
+    timeout_ms: i32,
+    pings: Arc<Mutex<Vec<Instant>>>,
+    answer: usize,
+) {
+    let mut buf = Vec::new();
+    let req = handshake(&mut s, &mut buf, session_id, timeout_ms).await;
+    assert!(req.session_id == 0 || req.session_id == session_id, "resumes our session");
     while let Some(frame) = read_frame(&mut s, &mut buf).await {
         let hdr = RequestHeader::decode(&mut &frame[..]).unwrap();
         if hdr.xid == XID_PING && hdr.op_type == OpCode::Ping.code() {
@@ -167,17 +179,7 @@ async fn unreachable_session_expires_locally_after_the_session_timeout() {
 /// at all (a reply that cannot be matched to the ops sent).
 async fn serve_empty_multis(mut s: DuplexStream) {
     let mut buf = Vec::new();
-    read_frame(&mut s, &mut buf).await.expect("connect request");
-    let resp = ConnectResponse {
-        protocol_version: 0,
-        timeout_ms: 30_000,
-        session_id: 9,
-        passwd: vec![7; 16],
-        read_only: None,
-    };
-    let mut out = Vec::new();
-    write_frame(&mut out, |b| resp.encode(b));
-    s.write_all(&out).await.unwrap();
+    handshake(&mut s, &mut buf, 9, 30_000).await;
     while let Some(frame) = read_frame(&mut s, &mut buf).await {
         let hdr = RequestHeader::decode(&mut &frame[..]).unwrap();
         if hdr.op_type == OpCode::Multi.code() || hdr.op_type == OpCode::MultiRead.code() {
