@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::Stream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 use zk_core::path::{join, validate_path};
@@ -181,7 +181,14 @@ pub struct LeaderLatch {
     policy: ConnectionPolicy,
     factory: Option<SessionFactory>,
     shared: Arc<Shared>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: Mutex<Option<Task>>,
+}
+
+/// The running task, and the signal that makes it leave the election.
+#[derive(Debug)]
+struct Task {
+    handle: JoinHandle<zk_core::Result<()>>,
+    stop: oneshot::Sender<()>,
 }
 
 impl LeaderLatch {
@@ -236,7 +243,7 @@ impl LeaderLatch {
     /// Outside a tokio runtime.
     pub fn start(&self) {
         let mut task = lock(&self.task);
-        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+        if task.as_ref().is_some_and(|t| !t.handle.is_finished()) {
             return;
         }
         self.shared.status.send_replace(Status::default());
@@ -248,7 +255,8 @@ impl LeaderLatch {
             factory: self.factory.clone(),
             shared: self.shared.clone(),
         };
-        *task = Some(tokio::spawn(run.run()));
+        let (stop, stopped) = oneshot::channel();
+        *task = Some(Task { handle: tokio::spawn(run.run(stopped)), stop });
     }
 
     /// Rejoins with `client` (a new session) after the old one ended: leaves the election
@@ -274,15 +282,16 @@ impl LeaderLatch {
     /// If dropped, the node is still deleted in the background.
     pub async fn close(&self) -> Result<()> {
         let task = lock(&self.task).take();
-        if let Some(t) = task {
-            t.abort();
-            let _ = t.await;
-        }
+        // The task deletes its node itself (once): it goes on doing so if this is dropped.
+        let left = match task {
+            Some(t) => {
+                let _ = t.stop.send(());
+                t.handle.await.unwrap_or(Ok(()))
+            }
+            None => Ok(()),
+        };
         self.shared.set_leader(false);
-        let node = lock(&self.shared.node).take();
-        let Some(node) = node else { return Ok(()) };
-        let client = self.shared.client();
-        match Cleanup::for_path(&client, &node).run().await {
+        match left {
             Ok(()) => Ok(()),
             Err(e) if e.is_terminal() => Ok(()),
             Err(e) => Err(e.into()),
@@ -371,7 +380,7 @@ impl Drop for LeaderLatch {
     fn drop(&mut self) {
         // Aborting drops the task's armed Cleanup, which deletes our node in the background.
         if let Some(t) = lock(&self.task).take() {
-            t.abort();
+            t.handle.abort();
         }
     }
 }
@@ -425,9 +434,31 @@ struct Ours {
 }
 
 impl Run {
-    async fn run(mut self) {
+    /// Follows the election until the task ends by itself or `stop` fires (or its sender is
+    /// dropped): then leaves, deleting our node, and returns how the delete went.
+    async fn run(mut self, stop: oneshot::Receiver<()>) -> zk_core::Result<()> {
+        let mut ours = None;
+        let stopped = {
+            let follow = self.follow(&mut ours);
+            tokio::select! {
+                () = follow => false,
+                _ = stop => true,
+            }
+        };
+        if !stopped {
+            return Ok(());
+        }
+        self.shared.set_leader(false);
+        self.shared.set_node(None);
+        match ours {
+            Some(o) => o.cleanup.run().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The election loop; `ours` is our node while we take part.
+    async fn follow(&mut self, ours: &mut Option<Ours>) {
         let mut states = self.client.state_watch();
-        let mut ours: Option<Ours> = None;
         let (mut suspended, mut lost_at, mut lost_locally) = (false, None::<Instant>, false);
         let mut retries = 0;
         // No cap on rounds: each waits for a session change or a change of the election (or
@@ -443,7 +474,7 @@ impl Run {
                     self.shared.emit(LatchEvent::Suspended);
                 }
                 let renewing = self.factory.is_some() && expired;
-                self.end(ours.take(), lost_locally, !renewing);
+                self.end(ours, lost_locally, !renewing);
                 if !renewing || !self.renew().await {
                     self.shared.status.send_modify(|s| s.ended = true);
                     return;
@@ -482,7 +513,7 @@ impl Run {
                     }
                 }
             }
-            match self.round(&mut ours).await {
+            match self.round(ours).await {
                 Ok(look) => {
                     retries = 0;
                     self.shared.set_failing(None, &self.path);
@@ -526,7 +557,7 @@ impl Run {
 
     /// The session ended: leadership is lost; `for_good` when the task ends (it does not
     /// renew its session).
-    fn end(&self, ours: Option<Ours>, lost_already: bool, for_good: bool) {
+    fn end(&self, ours: &mut Option<Ours>, lost_already: bool, for_good: bool) {
         self.shared.set_leader(false);
         if !lost_already {
             self.shared.emit(LatchEvent::Lost);
@@ -534,9 +565,15 @@ impl Run {
         if for_good {
             self.shared.status.send_modify(|s| s.ended = true);
         }
-        self.shared.set_node(None);
         // The node died with the session.
-        if let Some(o) = ours {
+        self.forget(ours);
+    }
+
+    /// Our node is gone (or not ours to lead with): not leader, no node, nothing to delete.
+    fn forget(&self, ours: &mut Option<Ours>) {
+        self.shared.set_leader(false);
+        self.shared.set_node(None);
+        if let Some(o) = ours.take() {
             o.cleanup.disarm();
         }
     }
@@ -559,11 +596,7 @@ impl Run {
         match children.iter().position(|c| *c == name) {
             None => {
                 // Someone deleted our node: join again with a new one (Curator's reset).
-                self.shared.set_leader(false);
-                self.shared.set_node(None);
-                if let Some(o) = ours.take() {
-                    o.cleanup.disarm();
-                }
+                self.forget(ours);
                 Ok(Look::Again)
             }
             Some(0) => self.confirm_leader(ours).await,
@@ -587,11 +620,7 @@ impl Run {
                 Ok(Look::Leader)
             }
             _ => {
-                self.shared.set_leader(false);
-                self.shared.set_node(None);
-                if let Some(o) = ours.take() {
-                    o.cleanup.disarm();
-                }
+                self.forget(ours);
                 Ok(Look::Again)
             }
         }
