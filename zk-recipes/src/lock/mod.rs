@@ -143,8 +143,7 @@ pub mod layout {
 
     /// Sorts node names into lock order as Curator does (stable, by [`sort_key`]).
     pub fn sort_nodes(node_names: &mut [String], lock_name: &str) {
-        let driver = super::internals::StandardDriver { max_leases: 1 };
-        super::internals::sort_children(&driver, lock_name, node_names);
+        node_names.sort_by(|a, b| sort_key(a, lock_name).cmp(sort_key(b, lock_name)));
     }
 
     /// True when a node name carries Curator's protected prefix `_c_<36-char uuid>-`.
