@@ -314,6 +314,8 @@ async fn session_loss(client: &Client, policy: ConnectionPolicy) -> LostReason {
         ConnectionPolicy::SessionBased => s.is_terminal(),
     };
     let mut rx = client.state_watch();
+    // Bound first: as a tail expression, the wait's temporaries (borrowing `rx`) would
+    // outlive `rx` itself (edition 2021).
     let reason = match rx.wait_for(lost).await {
         Ok(s) if !s.is_terminal() => LostReason::Disconnected,
         _ => LostReason::SessionEnded,
@@ -412,7 +414,6 @@ impl Observer {
 /// on the children (or the path's existence) while there is no leader.
 async fn look(client: &Client, path: &str) -> zk_core::Result<(Option<Participant>, OneshotWatcher)> {
     // Each pass ends unless the election changed between our reads.
-    let mut last = zk_core::Error::ConnectionLoss;
     for _ in 0..MAX_OBSERVE_RETRIES {
         let children =
             sorted_children(client, path, MUTEX_LOCK_NAME, &StandardDriver { max_leases: 1 }).await?;
@@ -433,11 +434,9 @@ async fn look(client: &Client, path: &str) -> zk_core::Result<(Option<Participan
         match client.exists_and_watch(path).await {
             Ok((None, w)) => return Ok((None, w)),
             Ok(_) => continue,
-            Err(e) => {
-                last = e;
-                break;
-            }
+            Err(e) => return Err(e),
         }
     }
-    Err(last)
+    // The election changed between our reads every time: retryable, the observer looks again.
+    Err(zk_core::Error::ConnectionLoss)
 }
