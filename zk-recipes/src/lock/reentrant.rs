@@ -15,6 +15,7 @@ use zk_core::{Client, Op, OpResult};
 use super::internals::{deadline_after, participants, until, LockInternals};
 use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
 use crate::error::{Error, Result};
+use crate::lock;
 use crate::protected::Cleanup;
 
 /// What a handle holds: its node and how many guards share it.
@@ -33,11 +34,6 @@ pub(crate) fn new_held_cell() -> HeldCell {
     Arc::new(Mutex::new(None))
 }
 
-/// Locks `cell`, ignoring poisoning (the state is consistent after every statement).
-pub(crate) fn lock_cell(cell: &HeldCell) -> std::sync::MutexGuard<'_, Option<Held>> {
-    crate::lock(cell)
-}
-
 #[derive(Debug)]
 struct Shared {
     internals: LockInternals,
@@ -47,7 +43,7 @@ struct Shared {
 impl Shared {
     /// One guard fewer; the node to delete when it was the last.
     fn leave(&self) -> Option<String> {
-        let mut held = lock_cell(&self.held);
+        let mut held = lock(&self.held);
         let h = held.as_mut()?;
         h.count -= 1;
         if h.count == 0 {
@@ -87,7 +83,7 @@ impl ReentrantLock {
 
     /// True while a guard acquired through this handle is alive.
     pub(crate) fn is_held(&self) -> bool {
-        lock_cell(&self.shared.held).is_some()
+        lock(&self.shared.held).is_some()
     }
 
     /// Waits until the lock is ours (errors and cancellation as the public `acquire`s).
@@ -127,14 +123,14 @@ impl ReentrantLock {
         let attempt = self.shared.internals.attempt(&self.id, deadline);
         let node = until(deadline, attempt).await.unwrap_or(Ok(None))?;
         Ok(node.map(|node| {
-            *lock_cell(&self.shared.held) = Some(Held { node: node.clone(), count: 1 });
+            *lock(&self.shared.held) = Some(Held { node: node.clone(), count: 1 });
             self.guard(node)
         }))
     }
 
     fn reenter(&self) -> Option<ReentrantGuard> {
         let node = {
-            let mut held = lock_cell(&self.shared.held);
+            let mut held = lock(&self.shared.held);
             let h = held.as_mut()?;
             h.count += 1;
             h.node.clone()

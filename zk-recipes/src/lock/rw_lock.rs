@@ -20,9 +20,10 @@ use zk_core::{Client, Op, OpResult};
 
 use super::internals::{standard_sort_key, Decision, LockDriver, LockInternals, StandardDriver};
 use super::layout::{READ_LOCK_NAME, WRITE_LOCK_NAME};
-use super::reentrant::{lock_cell, new_held_cell, HeldCell, ReentrantGuard, ReentrantLock};
+use super::reentrant::{new_held_cell, HeldCell, ReentrantGuard, ReentrantLock};
 use super::{LockStatus, Participant};
 use crate::error::{Error, Result};
+use crate::lock;
 
 /// Curator's `SortingLockInternalsDriver.fixForSorting`: strip up to `__READ__`, then up to
 /// `__WRIT__`, leaving the sequence for both kinds of node.
@@ -58,7 +59,7 @@ impl LockDriver for ReadDriver {
     }
 
     fn decide(&self, sorted: &[String], ours: &str) -> Result<Decision> {
-        if lock_cell(&self.writer).is_some() {
+        if lock(&self.writer).is_some() {
             return Ok(Decision::Owner);
         }
         read_decision(sorted, ours)
