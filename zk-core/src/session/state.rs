@@ -35,8 +35,12 @@ impl SessionState {
         matches!(self, SessionState::Connected | SessionState::ConnectedReadOnly)
     }
 
-    /// The error a request gets when the client is in this terminal state.
-    pub(crate) fn terminal_error(self) -> crate::Error {
+    /// The error a request gets when the client is in this terminal state:
+    /// [`Error::SessionExpired`](crate::Error::SessionExpired) for `Expired`,
+    /// [`Error::AuthFailed`](crate::Error::AuthFailed) for `AuthFailed`, and
+    /// [`Error::Closed`](crate::Error::Closed) for `Closed` (and for any state that is not
+    /// terminal, which has no such error).
+    pub fn terminal_error(self) -> crate::Error {
         match self {
             SessionState::Expired => crate::Error::SessionExpired,
             SessionState::AuthFailed => crate::Error::AuthFailed,

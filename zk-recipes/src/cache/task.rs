@@ -171,7 +171,7 @@ impl Run {
                         Ok(())
                     }
                     Some(SessionEvent::Expired | SessionEvent::AuthFailed | SessionEvent::Closed) | None => {
-                        Err(self.client_end())
+                        Err(self.client.state().terminal_error())
                     }
                     Some(_) => Ok(()),
                 },
@@ -278,14 +278,6 @@ impl Run {
             self.shared.status.send_modify(|s| s.initialized = true);
         }
         Ok(())
-    }
-
-    fn client_end(&self) -> zk_core::Error {
-        match self.client.state() {
-            zk_core::SessionState::Expired => zk_core::Error::SessionExpired,
-            zk_core::SessionState::AuthFailed => zk_core::Error::AuthFailed,
-            _ => zk_core::Error::Closed,
-        }
     }
 
     fn lose(self, e: Error) {
