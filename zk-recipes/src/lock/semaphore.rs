@@ -261,16 +261,40 @@ impl InterProcessSemaphore {
     /// True once our lease fits under the limit, false at the deadline.
     async fn wait(&self, node: &str, deadline: Option<Instant>) -> Result<bool> {
         let name = node.rsplit('/').next().unwrap_or(node);
+        // A first look without watches: a lease that fits at once needs none, and a watch
+        // dropped unfired costs a RemoveWatches request. A retryable error leaves it to the
+        // loop below, which retries.
+        match self.fits(name).await {
+            Ok(true) => return Ok(true),
+            Err(Error::Zk(e)) if e.is_retryable() => {}
+            Err(e) => return Err(e),
+            Ok(false) => {}
+        }
         wait_loop(node, "waiting for a lease", || self.round(name, deadline)).await
+    }
+
+    /// Whether our lease fits under the limit now (no watches).
+    async fn fits(&self, name: &str) -> Result<bool> {
+        let children = self.client.get_children(&self.leases_path).await?;
+        self.ensure_listed(name, &children)?;
+        let (max, _) = self.max_leases(false).await?;
+        Ok(children.len() <= max)
+    }
+
+    /// [`Error::NodeVanished`] when our lease node `name` is not among `children`.
+    fn ensure_listed(&self, name: &str, children: &[String]) -> Result<()> {
+        if children.iter().any(|c| c == name) {
+            Ok(())
+        } else {
+            Err(Error::NodeVanished(join(&self.leases_path, name)))
+        }
     }
 
     /// One look: `Some(true)` ours, `Some(false)` deadline passed, `None` look again.
     async fn round(&self, name: &str, deadline: Option<Instant>) -> Result<Option<bool>> {
         let (children, _, leases_changed) = self.client.get_children_and_watch(&self.leases_path).await?;
-        if !children.iter().any(|c| c == name) {
-            return Err(Error::NodeVanished(join(&self.leases_path, name)));
-        }
-        let (max, count_changed) = self.max_leases().await?;
+        self.ensure_listed(name, &children)?;
+        let (max, count_changed) = self.max_leases(true).await?;
         if children.len() <= max {
             return Ok(Some(true));
         }
@@ -289,14 +313,15 @@ impl InterProcessSemaphore {
         await_change(deadline, changed).await
     }
 
-    /// The current limit and, for a shared count, a watch on its node.
-    async fn max_leases(&self) -> Result<(usize, Option<OneshotWatcher>)> {
+    /// The current limit and, for a shared count read with `watch`, a watch on its node.
+    async fn max_leases(&self, watch: bool) -> Result<(usize, Option<OneshotWatcher>)> {
         match &self.max {
             MaxLeases::Fixed(n) => Ok((*n, None)),
-            MaxLeases::Shared(path) => {
+            MaxLeases::Shared(path) if watch => {
                 let (data, _, watcher) = self.client.get_data_and_watch(path).await?;
                 Ok((decode_count(path, &data)?, Some(watcher)))
             }
+            MaxLeases::Shared(path) => Ok((decode_count(path, &self.client.get_data(path).await?.0)?, None)),
         }
     }
 }

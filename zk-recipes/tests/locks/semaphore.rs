@@ -236,3 +236,34 @@ async fn extreme_counts_and_timeouts() {
     assert!(matches!(shared.acquire_many(usize::MAX).await, Err(Error::InvalidArgument(_))));
     drop(b);
 }
+
+/// An uncontended lease sets no watch (one set and dropped unfired costs a RemoveWatches
+/// request): acquiring and releasing a free lease sends at most 6 requests with a fixed limit (the
+/// internal mutex's create, list and delete; our lease's create and delete; one list of the
+/// leases), 7 with a shared count (its read too); watching cost 7 and 9.
+#[tokio::test(start_paused = true)]
+async fn an_uncontended_lease_sets_no_watch() {
+    let server = server(58).await;
+    let requests = |id: i64| server.sessions().into_iter().find(|s| s.id == id).map_or(0, |s| s.requests);
+    let admin = client(&server).await;
+    admin.create("/sem-free", b"", CreateMode::Persistent).await.unwrap();
+    admin.create("/sem-free/count", &5i32.to_be_bytes(), CreateMode::Persistent).await.unwrap();
+    for (shared, path) in [(false, "/sem-free/fixed"), (true, "/sem-free/shared")] {
+        let c = client(&server).await;
+        let s = if shared {
+            InterProcessSemaphore::with_shared_count(c.clone(), path, "/sem-free/count").unwrap()
+        } else {
+            InterProcessSemaphore::new(c.clone(), path, 5).unwrap()
+        };
+        // The first acquire creates the parents.
+        s.acquire().await.unwrap().release().await.unwrap();
+        settle().await;
+        let before = requests(c.session_id());
+        s.acquire().await.unwrap().release().await.unwrap();
+        settle().await;
+        let sent = requests(c.session_id()) - before;
+        let most = if shared { 7 } else { 6 };
+        assert!(sent <= most, "shared count {shared}: {sent} requests, not at most {most}");
+        assert!(server.watches().iter().all(|(id, paths)| *id != c.session_id() || paths.is_empty()));
+    }
+}
