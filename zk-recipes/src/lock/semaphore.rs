@@ -255,7 +255,7 @@ impl InterProcessSemaphore {
         };
         let node =
             settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline).await }).await?;
-        Ok(node.map(|node| Lease { client: self.client.clone(), node, released: false }))
+        Ok(node.map(|node| Lease::new(&self.client, node)))
     }
 
     /// True once our lease fits under the limit, false at the deadline.
@@ -341,10 +341,15 @@ fn decode_count(path: &str, data: &[u8]) -> Result<usize> {
 pub struct Lease {
     client: Client,
     node: String,
-    released: bool,
+    /// Armed while the lease is held: deletes the node in the background when dropped.
+    cleanup: Cleanup,
 }
 
 impl Lease {
+    fn new(client: &Client, node: String) -> Lease {
+        Lease { client: client.clone(), cleanup: Cleanup::for_path(client, &node), node }
+    }
+
     /// The lease node's path.
     pub fn path(&self) -> &str {
         &self.node
@@ -380,18 +385,8 @@ impl Lease {
     ///
     /// # Cancellation safety
     /// Dropped before it completes, the delete continues in the background.
-    pub async fn release(mut self) -> Result<()> {
-        self.released = true;
-        Cleanup::for_path(&self.client, &self.node).run().await.map_err(Error::while_holding)
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        if !self.released {
-            // An armed cleanup deletes the node from a background task when dropped.
-            drop(Cleanup::for_path(&self.client, &self.node));
-        }
+    pub async fn release(self) -> Result<()> {
+        self.cleanup.run().await.map_err(Error::while_holding)
     }
 }
 
