@@ -17,7 +17,7 @@ use crate::protected::{self, backoff, Cleanup};
 
 /// New sessions a node may go through (each after an expiry).
 const MAX_SESSIONS: u32 = 100_000;
-/// Attempts of a delete on close failing with retryable errors.
+/// Attempts of a non-sequential ephemeral's delete on close failing with retryable errors.
 const DELETE_ATTEMPTS: u32 = 30;
 /// Attempts to open a new session before giving up for good.
 const CONNECT_ATTEMPTS: u32 = 1_000;
@@ -355,14 +355,10 @@ impl PersistentNode {
     /// retried; a session that ended took an ephemeral with it and is not an error).
     ///
     /// # Cancellation
-    /// If dropped, a protected node's delete continues in the background.
+    /// If dropped, the delete continues in the background.
     pub async fn close(mut self) -> Result<()> {
-        let r = match self.stop() {
-            Some(Removal::Cleanup(cleanup)) => cleanup.run().await,
-            Some(Removal::IfOurs(client, path)) => delete_if_ours(&client, &path).await,
-            None => Ok(()),
-        };
-        match r {
+        let Some(cleanup) = self.stop() else { return Ok(()) };
+        match cleanup.run().await {
             Ok(()) => Ok(()),
             Err(e) if e.is_terminal() => Ok(()),
             Err(e) => Err(e.into()),
@@ -370,75 +366,30 @@ impl PersistentNode {
     }
 
     /// Stops the task; returns what deletes the node.
-    fn stop(&mut self) -> Option<Removal> {
+    fn stop(&mut self) -> Option<Cleanup> {
         let task = self.task.take()?;
         task.abort();
         let client = self.client();
         let s = &self.shared;
         Some(if !s.prefix.is_empty() {
             match self.actual_path() {
-                Some(p) => Removal::Cleanup(Cleanup::for_path(&client, &p)),
-                None => Removal::Cleanup(Cleanup::for_prefix(&client, parent(&s.path), &s.prefix)),
+                Some(p) => Cleanup::for_path(&client, &p),
+                None => Cleanup::for_prefix(&client, parent(&s.path), &s.prefix),
             }
         } else if s.mode.is_ephemeral() {
-            Removal::IfOurs(client, s.path.clone())
+            // Maybe another session's, that we were waiting for: never delete that one.
+            Cleanup::for_ephemeral_if_ours(&client, &s.path).with_attempts(DELETE_ATTEMPTS)
         } else {
-            Removal::Cleanup(Cleanup::for_path(&client, &s.path))
+            Cleanup::for_path(&client, &s.path)
         })
     }
 }
 
 impl Drop for PersistentNode {
     fn drop(&mut self) {
-        match self.stop() {
-            // An armed cleanup deletes from a background task when dropped.
-            Some(Removal::Cleanup(cleanup)) => drop(cleanup),
-            Some(Removal::IfOurs(client, path)) => {
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move {
-                        if let Err(e) = delete_if_ours(&client, &path).await {
-                            if !e.is_terminal() {
-                                tracing::warn!(%path, error = %e, "could not delete a dropped persistent node");
-                            }
-                        }
-                    });
-                }
-            }
-            None => {}
-        }
+        // An armed cleanup deletes from a background task when dropped.
+        drop(self.stop());
     }
-}
-
-/// How a stopped node is deleted.
-enum Removal {
-    /// A protected node (unique to us) or a persistent one.
-    Cleanup(Cleanup),
-    /// A non-sequential ephemeral: delete it only if our session owns it.
-    IfOurs(Client, String),
-}
-
-/// Deletes the ephemeral at `path` if `client`'s session owns it (retrying retryable errors,
-/// bounded): the version check makes sure it is the node we looked at.
-async fn delete_if_ours(client: &Client, path: &str) -> zk_core::Result<()> {
-    let mut last = zk_core::Error::ConnectionLoss;
-    for attempt in 0..DELETE_ATTEMPTS {
-        let r = match client.exists(path).await {
-            Ok(Some(stat)) if stat.ephemeral_owner == client.session_id() => {
-                client.delete(path, Some(stat.version)).await
-            }
-            Ok(_) => return Ok(()),
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
-            Err(e) if e.is_retryable() || e == zk_core::Error::BadVersion => {
-                last = e;
-                backoff(attempt).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
 }
 
 /// Why a session's loop returned.

@@ -220,28 +220,48 @@ enum Target {
     Prefix { dir: String, prefix: String },
     /// The node's path is known.
     Path(String),
+    /// An ephemeral at a path another session may hold too: deleted only while the client's
+    /// session owns it (the version check makes sure it is the node we looked at).
+    IfOurs(String),
 }
 
-/// Deletes a protected node unless disarmed: now with [`Cleanup::run`], or from a background
-/// task when dropped while armed (so a cancelled future or a dropped guard leaves nothing
-/// behind once the session can reach the server).
+/// Deletes a node unless disarmed: now with [`Cleanup::run`], or from a background task when
+/// dropped while armed (so a cancelled future or a dropped guard leaves nothing behind once
+/// the session can reach the server).
 #[derive(Debug)]
 pub(crate) struct Cleanup {
     client: Client,
     target: Target,
+    /// Tries of the delete failing with retryable errors before giving up.
+    attempts: u32,
     armed: bool,
 }
 
 impl Cleanup {
+    fn new(client: &Client, target: Target) -> Cleanup {
+        Cleanup { client: client.clone(), target, attempts: DELETE_ATTEMPTS, armed: true }
+    }
+
     /// Armed for the node `<dir>/<prefix>...` whose create may be in flight.
     pub(crate) fn for_prefix(client: &Client, dir: &str, prefix: &str) -> Cleanup {
-        let target = Target::Prefix { dir: dir.to_owned(), prefix: prefix.to_owned() };
-        Cleanup { client: client.clone(), target, armed: true }
+        Cleanup::new(client, Target::Prefix { dir: dir.to_owned(), prefix: prefix.to_owned() })
     }
 
     /// Armed for the node at `path`.
     pub(crate) fn for_path(client: &Client, path: &str) -> Cleanup {
-        Cleanup { client: client.clone(), target: Target::Path(path.to_owned()), armed: true }
+        Cleanup::new(client, Target::Path(path.to_owned()))
+    }
+
+    /// Armed for the ephemeral at `path`, deleted only if `client`'s session owns it.
+    pub(crate) fn for_ephemeral_if_ours(client: &Client, path: &str) -> Cleanup {
+        Cleanup::new(client, Target::IfOurs(path.to_owned()))
+    }
+
+    /// Gives up after `attempts` tries failing with retryable errors (instead of
+    /// [`DELETE_ATTEMPTS`]).
+    pub(crate) fn with_attempts(mut self, attempts: u32) -> Cleanup {
+        self.attempts = attempts;
+        self
     }
 
     /// The node was created at `path`: delete that one.
@@ -257,7 +277,7 @@ impl Cleanup {
     /// Deletes the node now. If this future is dropped first, the delete continues in the
     /// background.
     pub(crate) async fn run(mut self) -> zk_core::Result<()> {
-        let r = delete(&self.client, &self.target).await;
+        let r = delete(&self.client, &self.target, self.attempts).await;
         self.armed = false;
         r
     }
@@ -268,45 +288,35 @@ impl Drop for Cleanup {
         if !self.armed {
             return;
         }
-        let (client, target) = (self.client.clone(), self.target.clone());
+        let (client, target, attempts) = (self.client.clone(), self.target.clone(), self.attempts);
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
-                    match delete(&client, &target).await {
+                    match delete(&client, &target, attempts).await {
                         // A session that ended took its ephemerals with it.
                         Ok(()) => {}
                         Err(e) if e.is_terminal() => {}
-                        Err(e) => {
-                            tracing::warn!(?target, error = %e, "could not delete an abandoned lock node")
-                        }
+                        Err(e) => tracing::warn!(?target, error = %e, "could not delete an abandoned node"),
                     }
                 });
             }
             Err(_) => tracing::warn!(
                 ?target,
-                "no runtime to delete an abandoned lock node; it lives until the session ends"
+                "no runtime to delete an abandoned node; an ephemeral lives until the session ends"
             ),
         }
     }
 }
 
-/// Deletes the target, retrying retryable errors until it is gone or the session ended (a
-/// dead session took its ephemerals with it).
-async fn delete(client: &Client, target: &Target) -> zk_core::Result<()> {
+/// Deletes the target, retrying retryable errors (and a `BadVersion`: the node changed
+/// between the look and the delete) until it is gone, not ours, or the session ended (a dead
+/// session took its ephemerals with it); at most `attempts` tries.
+async fn delete(client: &Client, target: &Target, attempts: u32) -> zk_core::Result<()> {
     let mut last = zk_core::Error::ConnectionLoss;
-    for attempt in 0..DELETE_ATTEMPTS {
-        let path = match target {
-            Target::Path(p) => Ok(Some(p.clone())),
-            Target::Prefix { dir, prefix } => find(client, dir, prefix).await,
-        };
-        let r = match path {
-            Ok(None) => return Ok(()),
-            Ok(Some(p)) => client.delete(&p, None).await,
-            Err(e) => Err(e),
-        };
-        match r {
+    for attempt in 0..attempts {
+        match delete_once(client, target).await {
             Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
-            Err(e) if e.is_retryable() => {
+            Err(e) if e.is_retryable() || e == zk_core::Error::BadVersion => {
                 last = e;
                 backoff(attempt).await;
             }
@@ -314,6 +324,23 @@ async fn delete(client: &Client, target: &Target) -> zk_core::Result<()> {
         }
     }
     Err(last)
+}
+
+/// One try of [`delete`]: `Ok` also when there is nothing of ours to delete.
+async fn delete_once(client: &Client, target: &Target) -> zk_core::Result<()> {
+    match target {
+        Target::Path(path) => client.delete(path, None).await,
+        Target::Prefix { dir, prefix } => match find(client, dir, prefix).await? {
+            Some(path) => client.delete(&path, None).await,
+            None => Ok(()),
+        },
+        Target::IfOurs(path) => match client.exists(path).await? {
+            Some(stat) if stat.ephemeral_owner == client.session_id() => {
+                client.delete(path, Some(stat.version)).await
+            }
+            _ => Ok(()),
+        },
+    }
 }
 
 #[cfg(test)]
