@@ -223,6 +223,9 @@ enum Target {
     /// An ephemeral at a path another session may hold too: deleted only while the client's
     /// session owns it (the version check makes sure it is the node we looked at).
     IfOurs(String),
+    /// A node at a path others may hold too (even from this session): deleted only while it
+    /// holds `token` (the version check makes sure it is the node we read).
+    IfHolds { path: String, token: Vec<u8> },
 }
 
 /// Deletes a node unless disarmed: now with [`Cleanup::run`], or from a background task when
@@ -255,6 +258,11 @@ impl Cleanup {
     /// Armed for the ephemeral at `path`, deleted only if `client`'s session owns it.
     pub(crate) fn for_ephemeral_if_ours(client: &Client, path: &str) -> Cleanup {
         Cleanup::new(client, Target::IfOurs(path.to_owned()))
+    }
+
+    /// Armed for the node at `path`, deleted only while its data is `token`.
+    pub(crate) fn for_node_holding(client: &Client, path: &str, token: &[u8]) -> Cleanup {
+        Cleanup::new(client, Target::IfHolds { path: path.to_owned(), token: token.to_vec() })
     }
 
     /// Gives up after `attempts` tries failing with retryable errors (instead of
@@ -338,6 +346,10 @@ async fn delete_once(client: &Client, target: &Target) -> zk_core::Result<()> {
             Some(stat) if stat.ephemeral_owner == client.session_id() => {
                 client.delete(path, Some(stat.version)).await
             }
+            _ => Ok(()),
+        },
+        Target::IfHolds { path, token } => match client.get_data(path).await? {
+            (data, stat) if data == *token => client.delete(path, Some(stat.version)).await,
             _ => Ok(()),
         },
     }

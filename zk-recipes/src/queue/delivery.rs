@@ -12,7 +12,7 @@ use super::distributed::{QueueShared, QUEUE_ITEM_PREFIX};
 #[cfg(doc)]
 use super::AtLeastOnce;
 use crate::error::{Error, Result};
-use crate::protected::backoff;
+use crate::protected::{backoff, Cleanup};
 
 /// Creates our lock on item `name`: `None` when someone else holds it.
 pub(super) async fn lock_item(shared: &QueueShared, name: &str) -> zk_core::Result<Option<LockNode>> {
@@ -21,7 +21,7 @@ pub(super) async fn lock_item(shared: &QueueShared, name: &str) -> zk_core::Resu
     // The token tells our lock from another's after a lost reply (a session may run several
     // consumers, so the ephemeral owner is not enough).
     let token = uuid::Uuid::new_v4().to_string().into_bytes();
-    let node = LockNode { client: client.clone(), path, token, armed: true };
+    let node = LockNode::new(client, path, token);
     let mut maybe_created = false;
     for attempt in 0..=MAX_RETRIES {
         match client.create(&node.path, &node.token, CreateMode::Ephemeral).await {
@@ -50,68 +50,34 @@ pub(super) async fn lock_item(shared: &QueueShared, name: &str) -> zk_core::Resu
 /// Our ephemeral lock on an item; deleted (if still ours) when released or dropped.
 #[derive(Debug)]
 pub(super) struct LockNode {
-    client: Client,
     path: String,
     token: Vec<u8>,
-    armed: bool,
+    /// Armed while the lock may be ours: deletes it (if it holds our token) in the background
+    /// when dropped.
+    cleanup: Cleanup,
 }
 
 impl LockNode {
+    fn new(client: &Client, path: String, token: Vec<u8>) -> LockNode {
+        // As many tries as the queue's other steps: one more than MAX_RETRIES retries.
+        let cleanup = Cleanup::for_node_holding(client, &path, &token).with_attempts(MAX_RETRIES + 1);
+        LockNode { path, token, cleanup }
+    }
+
     /// Not ours after all: forget it.
-    fn disarm<T>(mut self) -> Option<T> {
-        self.armed = false;
+    fn disarm<T>(self) -> Option<T> {
+        self.cleanup.disarm();
         None
     }
 
     /// Deletes the lock now (a session that ended took it already). Dropped midway, the
     /// delete continues in the background.
-    pub(super) async fn release(mut self) -> zk_core::Result<()> {
-        let r = delete_lock(&self.client, &self.path, &self.token).await;
-        self.armed = false;
-        match r {
+    pub(super) async fn release(self) -> zk_core::Result<()> {
+        match self.cleanup.run().await {
             Err(e) if e.is_terminal() => Ok(()),
             r => r,
         }
     }
-}
-
-impl Drop for LockNode {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!(lock = %self.path, "no runtime to release a queue lock; it lives until the session ends");
-            return;
-        };
-        let (client, path, token) = (self.client.clone(), self.path.clone(), std::mem::take(&mut self.token));
-        rt.spawn(async move {
-            match delete_lock(&client, &path, &token).await {
-                Ok(()) => {}
-                Err(e) if e.is_terminal() => {}
-                Err(e) => tracing::warn!(lock = %path, error = %e, "could not release a queue lock"),
-            }
-        });
-    }
-}
-
-/// Deletes the lock at `path` if it holds our `token`.
-async fn delete_lock(client: &Client, path: &str, token: &[u8]) -> zk_core::Result<()> {
-    retrying(|| async {
-        let (data, stat) = match client.get_data(path).await {
-            Ok(r) => r,
-            Err(zk_core::Error::NoNode) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        if data != token {
-            return Ok(());
-        }
-        match client.delete(path, Some(stat.version)).await {
-            Ok(()) | Err(zk_core::Error::NoNode) => Ok(()),
-            Err(e) => Err(e),
-        }
-    })
-    .await
 }
 
 /// An item node locked by an [`AtLeastOnce`] consumer: process its items, then
