@@ -7,8 +7,9 @@
 //! Parents are created as containers when missing, and again when a container vanished
 //! between two steps (§5.8 of the protocol reference).
 //!
-//! [`Cleanup`] deletes a protected node whose owner went away (a dropped future, a dropped
-//! guard), from a background task when it has to.
+//! [`Cleanup`] deletes a node whose owner went away (a dropped future, a dropped guard), from a
+//! background task when it has to: a protected node, or one checked to be still ours (by its
+//! ephemeral owner or by a token in its data).
 
 use std::time::Duration;
 
