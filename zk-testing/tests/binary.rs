@@ -112,3 +112,16 @@ async fn read_only_flag_serves_read_only() {
     ro.close().await;
     terminate(child);
 }
+
+/// A SIGTERM sent the moment the connect string is printed (as a supervisor may) still saves
+/// the snapshot and exits cleanly: the handlers are in place before the line is printed.
+#[test]
+fn sigterm_right_after_start_saves_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..20 {
+        let snap = dir.path().join(format!("tree-{round}.snap"));
+        let (child, _) = start(&["--snapshot", snap.to_str().unwrap()]);
+        terminate(child);
+        assert!(snap.exists(), "round {round}: snapshot written on SIGTERM");
+    }
+}

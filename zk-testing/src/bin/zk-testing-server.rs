@@ -95,9 +95,12 @@ async fn run(a: Args) -> Result<(), String> {
         }
         _ => b.start().await.map_err(|e| format!("listening on {}:{}: {e}", a.addr, a.port))?,
     };
+    // Handlers first: a SIGTERM sent as soon as the connect string is read must save and exit
+    // cleanly, not meet the default action.
+    let stop = stop_signals()?;
     println!("zk-testing-server: seed {}", server.seed());
     println!("connect string: {}", server.connect_string());
-    wait_for_signal().await?;
+    stop.await;
     if let Some(path) = &a.snapshot {
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, server.snapshot())
@@ -109,13 +112,17 @@ async fn run(a: Args) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<(), String> {
+/// Registers SIGTERM and SIGINT handlers now; the future resolves at the first of them.
+fn stop_signals() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(|e| e.to_string()),
-        _ = term.recv() => Ok(()),
-    }
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
 
 fn main() -> ExitCode {
