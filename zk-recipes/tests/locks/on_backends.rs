@@ -246,10 +246,12 @@ async fn reentrancy_and_participants(b: &Backend) {
     assert!(bm.try_acquire().await.unwrap().is_none());
     assert!(bm.acquire_timeout(Duration::from_millis(200)).await.unwrap().is_none());
 
+    // The timed-out acquire deletes its node in the background: wait until it is gone, so the
+    // second node below can only be the waiter's.
+    eventually(5, "the timed-out node is deleted", || async { children(&observer, &path).await.len() == 1 })
+        .await;
     let m = bm.clone();
     let waiter = tokio::spawn(async move { m.acquire().await.map(|g| (g.path().to_owned(), g)) });
-    // The waiter's node, not the one the timed-out acquire above is still deleting in the
-    // background: wait until both participants can be read.
     eventually(5, "the waiter queues", || async {
         children(&observer, &path).await.len() == 2 && a.participants().await.unwrap().len() == 2
     })
