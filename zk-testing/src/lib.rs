@@ -14,6 +14,8 @@
 //! - [`RealZooKeeper`]: a real standalone ZooKeeper 3.8 server (Debian's `zookeeper` package,
 //!   installed by `bash scripts/zookeeper.sh`) on a private loopback port, or one shared per
 //!   test process with [`RealZooKeeper::shared`]. The server never outlives the test process.
+//! - [`RealEnsemble`]: a real 3- or 5-member ZooKeeper 3.8 ensemble on loopback whose members
+//!   can be killed and restarted, to lose and regain the leader or the quorum.
 //! - [`TcpProxy`]: a loopback TCP proxy in front of any server that can cut, stall (partition)
 //!   and refuse connections on demand.
 //! - [`Backend`] and [`both_backends!`]: one scenario run against the real ZooKeeper and an
@@ -161,6 +163,7 @@ mod fourlw;
 pub mod java;
 mod proxy;
 mod real;
+mod real_ensemble;
 mod server;
 mod sessions;
 mod state;
@@ -169,4 +172,5 @@ pub use backend::{Backend, BackendKind, Sandbox};
 pub use fault::{Chaos, RequestMatcher};
 pub use proxy::TcpProxy;
 pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
+pub use real_ensemble::{MemberMode, RealEnsemble, RealEnsembleBuilder};
 pub use server::{NodeInfo, SessionInfo, TestServer, TestServerBuilder};

@@ -10,7 +10,7 @@
 //! *thread* that spawned the child exits, which with one tokio runtime per test is far too early.
 
 use std::ffi::OsString;
-use std::fs::{self, File};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,13 @@ use crate::java::{not_found, INSTALL_HINT, ZOOKEEPER_JAR};
 /// An SLF4J binding, so the server log says something (without one, SLF4J drops everything).
 const LOGGER_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 const MAIN_CLASS: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
+
+/// The `zoo.cfg` lines every server a test starts wants, standalone or ensemble member.
+// Tests connect from one address, often more than the default 60 times; a throwaway data
+// directory does not need an fsync per transaction (a killed JVM still loses nothing: the
+// writes are in the kernel's page cache).
+pub(crate) const TEST_CFG: &str =
+    "maxClientCnxns=0\nforceSync=no\nadmin.enableServer=false\n4lw.commands.whitelist=*\n";
 
 /// Names an already running server for [`RealZooKeeper::shared`] to use instead of starting one.
 const CONNECT_ENV: &str = "ZK_TEST_REAL_CONNECT";
@@ -113,12 +120,12 @@ struct OwnedServer {
 
 /// The `sh` guard process and the write end of its stdin pipe.
 #[derive(Debug)]
-struct Guard {
+pub(crate) struct Guard {
     child: Child,
 }
 
 /// One start attempt that did not produce a server.
-enum Failure {
+pub(crate) enum Failure {
     /// Someone else bound the port between our probe and the server's bind: worth a retry.
     PortTaken(io::Error),
     Fatal(io::Error),
@@ -227,14 +234,7 @@ impl RealZooKeeper {
         let Some(mut owned) = self.owned.take() else {
             return;
         };
-        owned.guard.release();
-        for _ in 0..poll_count(STOP_TIMEOUT, STOP_POLL) {
-            if owned.guard.has_exited() {
-                break;
-            }
-            sleep(STOP_POLL).await;
-        }
-        // Anything left is handled, synchronously, by Guard::drop.
+        owned.guard.kill().await;
         drop(owned);
     }
 }
@@ -335,11 +335,7 @@ impl RealZooKeeperBuilder {
             self.tick_ms,
             data_dir.display()
         );
-        // Tests connect from one address, often more than the default 60 times.
-        cfg.push_str("maxClientCnxns=0\n");
-        // A throwaway data directory does not need an fsync per transaction.
-        cfg.push_str("forceSync=no\n");
-        cfg.push_str("admin.enableServer=false\n4lw.commands.whitelist=*\n");
+        cfg.push_str(TEST_CFG);
         if let Some(max) = self.max_session_timeout_ms {
             cfg.push_str(&format!("maxSessionTimeout={max}\n"));
         }
@@ -347,31 +343,38 @@ impl RealZooKeeperBuilder {
     }
 
     fn jvm_args(&self, config: &Path) -> Vec<OsString> {
-        // A small heap and the serial collector start fastest. C1-only JIT
-        // (-XX:TieredStopAtLevel=1) was measured: ~90 ms faster to start but ~40% fewer
-        // operations per second once warm, so it is left out.
-        let mut args: Vec<OsString> = ["-Xmx256m", "-XX:+UseSerialGC", "-Xshare:auto"]
-            .into_iter()
-            .chain(["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true"])
-            .map(OsString::from)
-            .collect();
         let interval = self.container_check_interval_ms;
-        let mut properties = vec![
-            ("zookeeper.extendedTypesEnabled".to_owned(), "true".to_owned()),
-            ("znode.container.checkIntervalMs".to_owned(), interval.to_string()),
-            ("zookeeper.admin.enableServer".to_owned(), "false".to_owned()),
-            ("org.slf4j.simpleLogger.showDateTime".to_owned(), "true".to_owned()),
-        ];
+        let mut properties = vec![("znode.container.checkIntervalMs".to_owned(), interval.to_string())];
         properties.extend(self.properties.iter().cloned());
-        args.extend(properties.iter().map(|(k, v)| format!("-D{k}={v}").into()));
-        let mut class_path = OsString::from(ZOOKEEPER_JAR);
-        if Path::new(LOGGER_JAR).is_file() {
-            class_path.push(format!(":{LOGGER_JAR}"));
-        }
-        args.extend([OsString::from("-cp"), class_path, MAIN_CLASS.into()]);
-        args.push(config.as_os_str().to_owned());
-        args
+        jvm_args(MAIN_CLASS, &properties, config)
     }
+}
+
+/// The `java` arguments that run `main_class` on `config`: the harness's JVM options and system
+/// properties, then `properties` (so they override), the class path and the class.
+pub(crate) fn jvm_args(main_class: &str, properties: &[(String, String)], config: &Path) -> Vec<OsString> {
+    // A small heap and the serial collector start fastest. C1-only JIT
+    // (-XX:TieredStopAtLevel=1) was measured: ~90 ms faster to start but ~40% fewer
+    // operations per second once warm, so it is left out.
+    let mut args: Vec<OsString> = ["-Xmx256m", "-XX:+UseSerialGC", "-Xshare:auto"]
+        .into_iter()
+        .chain(["-XX:-UsePerfData", "-Djava.net.preferIPv4Stack=true"])
+        .map(OsString::from)
+        .collect();
+    let base = [
+        ("zookeeper.extendedTypesEnabled", "true"),
+        ("zookeeper.admin.enableServer", "false"),
+        ("org.slf4j.simpleLogger.showDateTime", "true"),
+    ];
+    args.extend(base.iter().map(|(k, v)| format!("-D{k}={v}").into()));
+    args.extend(properties.iter().map(|(k, v)| format!("-D{k}={v}").into()));
+    let mut class_path = OsString::from(ZOOKEEPER_JAR);
+    if Path::new(LOGGER_JAR).is_file() {
+        class_path.push(format!(":{LOGGER_JAR}"));
+    }
+    args.extend([OsString::from("-cp"), class_path, main_class.into()]);
+    args.push(config.as_os_str().to_owned());
+    args
 }
 
 /// Why a readiness wait ended without a server; the log tail is added by [`Self::with_log`].
@@ -386,7 +389,7 @@ enum NotReady {
 impl NotReady {
     fn with_log(self, log_file: &Path) -> Failure {
         let tail = log_tail(log_file);
-        let port_taken = tail.contains("Address already in use") || tail.contains("BindException");
+        let port_taken = says_port_taken(&tail);
         let error = |kind, what: &str| io::Error::new(kind, format!("{what}; server log:\n{tail}"));
         match self {
             NotReady::Impostor => {
@@ -438,7 +441,8 @@ async fn wait_ready(
     Err(NotReady::TimedOut)
 }
 
-async fn probe(addr: SocketAddr, word: &str) -> io::Result<String> {
+/// [`four_letter_word`] with a 2 s limit, for polling.
+pub(crate) async fn probe(addr: SocketAddr, word: &str) -> io::Result<String> {
     match timeout(PROBE_TIMEOUT, four_letter_word(addr, word)).await {
         Ok(reply) => reply,
         Err(_) => Err(io::ErrorKind::TimedOut.into()),
@@ -473,9 +477,10 @@ pub async fn four_letter_word(addr: SocketAddr, word: &str) -> io::Result<String
 }
 
 impl Guard {
-    /// Starts `command` under the guard script, its output (and the guard's) going to `log`.
-    fn spawn(command: &[OsString], pid_file: &Path, log: &Path) -> io::Result<Guard> {
-        let log = File::create(log)?;
+    /// Starts `command` under the guard script, its output (and the guard's) appended to `log`
+    /// (a restarted ensemble member keeps its earlier runs' lines).
+    pub(crate) fn spawn(command: &[OsString], pid_file: &Path, log: &Path) -> io::Result<Guard> {
+        let log = OpenOptions::new().create(true).append(true).open(log)?;
         // std creates the pipe close-on-exec: no other child of ours inherits its write end.
         let child = Command::new("sh")
             .arg("-c")
@@ -491,11 +496,23 @@ impl Guard {
     }
 
     /// Closes the pipe: the guard kills the server, reaps it and exits.
-    fn release(&mut self) {
+    pub(crate) fn release(&mut self) {
         drop(self.child.stdin.take());
     }
 
-    fn has_exited(&mut self) -> bool {
+    /// Releases the guard and waits (at most 10 s) until it has killed and reaped the server.
+    /// Anything left is handled, synchronously, by `Guard::drop`.
+    pub(crate) async fn kill(&mut self) {
+        self.release();
+        for _ in 0..poll_count(STOP_TIMEOUT, STOP_POLL) {
+            if self.has_exited() {
+                break;
+            }
+            sleep(STOP_POLL).await;
+        }
+    }
+
+    pub(crate) fn has_exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))
     }
 }
@@ -518,17 +535,25 @@ impl Drop for Guard {
 
 /// A loopback port that was free when we looked; see the retry in [`RealZooKeeperBuilder::start`].
 fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port())
+    Ok(free_ports(1)?[0])
+}
+
+/// `count` distinct loopback ports that were free when we looked (all bound at once, so the
+/// kernel cannot hand out one twice).
+pub(crate) fn free_ports(count: usize) -> io::Result<Vec<u16>> {
+    let listeners: Vec<_> =
+        (0..count).map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0))).collect::<io::Result<_>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// The PID the guard wrote, once the whole line is there.
-fn read_pid(pid_file: &Path) -> Option<u32> {
+pub(crate) fn read_pid(pid_file: &Path) -> Option<u32> {
     let text = fs::read_to_string(pid_file).ok()?;
     text.strip_suffix('\n')?.trim().parse().ok()
 }
 
 /// Whether `pid` is gone or a zombie (Linux `/proc`; the guard reaps it only when told to).
-fn process_exited(pid: u32) -> bool {
+pub(crate) fn process_exited(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         // The state letter follows the parenthesised command name, which may contain spaces.
@@ -537,7 +562,7 @@ fn process_exited(pid: u32) -> bool {
 }
 
 /// The last few KiB of the server log, for error messages.
-fn log_tail(log_file: &Path) -> String {
+pub(crate) fn log_tail(log_file: &Path) -> String {
     let Ok(bytes) = fs::read(log_file) else {
         return format!("({} unreadable)", log_file.display());
     };
@@ -545,11 +570,16 @@ fn log_tail(log_file: &Path) -> String {
     String::from_utf8_lossy(&bytes[start..]).into_owned()
 }
 
-fn poll_count(total: Duration, every: Duration) -> u128 {
+pub(crate) fn poll_count(total: Duration, every: Duration) -> u128 {
     total.as_millis() / every.as_millis().max(1) + 1
 }
 
-fn invalid_input(message: String) -> io::Error {
+/// Whether a server log tail says a port was already bound by someone else.
+pub(crate) fn says_port_taken(log_tail: &str) -> bool {
+    log_tail.contains("Address already in use") || log_tail.contains("BindException")
+}
+
+pub(crate) fn invalid_input(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
