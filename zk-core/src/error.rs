@@ -65,9 +65,12 @@ pub enum Error {
     /// NOTEMPTY (-111).
     #[error("node has children (NOTEMPTY)")]
     NotEmpty,
-    /// SESSIONEXPIRED (-112): the session is gone for good; its ephemerals are deleted and
-    /// this client cannot be used again. Create a new client.
-    #[error("session expired; create a new client (SESSIONEXPIRED)")]
+    /// SESSIONEXPIRED (-112): the session is gone for good and its ephemerals are deleted;
+    /// the request was cut by the expiry (a write in flight may or may not have been applied;
+    /// one queued while disconnected was not sent). A client that renews sessions (the
+    /// default, [`OnExpiry`](crate::OnExpiry)) serves later requests on a new session; with
+    /// `OnExpiry::End` it cannot be used again.
+    #[error("session expired (SESSIONEXPIRED)")]
     SessionExpired,
     /// INVALIDCALLBACK (-113).
     #[error("invalid callback (INVALIDCALLBACK)")]
@@ -158,7 +161,9 @@ impl Error {
         )
     }
 
-    /// True when the session is gone and this client can no longer be used.
+    /// True for the errors that end a session: `SessionExpired`, `AuthFailed`, `Closed`.
+    /// After `SessionExpired` a renewing client (the default) carries on with a new session;
+    /// after the others it cannot be used again.
     pub fn is_terminal(&self) -> bool {
         matches!(self, Error::SessionExpired | Error::AuthFailed | Error::Closed)
     }

@@ -5,11 +5,13 @@
 //!   on one connection and go out in call order.
 //! - Watches are values: a one-shot watch is a future ([`OneshotWatcher`]), a persistent watch
 //!   a stream ([`PersistentWatcher`]); dropping one unregisters it.
-//! - Session state is a value ([`Client::state`]) and a stream ([`Client::session_events`]):
-//!   `Connected`, `Disconnected`, `Reconnected`, `Expired`, ...
+//! - Session state is a value ([`Client::state`], [`Client::state_watch`]) and a stream
+//!   ([`Client::session_events`]): `Connected`, `Disconnected`, `Reconnected`, `Expired`,
+//!   `NewSession`, ...
 //! - On connection loss the client tries the other hosts with jittered backoff, resumes the
 //!   session and re-registers its watches; only the requests in flight fail, with
-//!   [`Error::ConnectionLoss`].
+//!   [`Error::ConnectionLoss`]. Only a server decides that a session expired; the client
+//!   then opens a new one by itself ([`OnExpiry`]).
 //! - [`Error`] names every ZooKeeper error code; bad paths and oversized requests are
 //!   rejected before anything is sent. [`retry`] retries what is retryable.
 //! - [`proto`] is the wire codec (no I/O), shared with zk-testing's server.
@@ -87,7 +89,7 @@
 //! // A persistent recursive watch is a stream of every change below a path.
 //! let mut changes = zk.add_watch("/config", AddWatchMode::PersistentRecursive).await?;
 //! zk.delete(&w, None).await?;
-//! let event = changes.next().await.expect("an event");
+//! let event = changes.next().await.expect("an event")?;
 //! assert_eq!((event.event_type, event.path.as_str()), (EventType::NodeDeleted, w.as_str()));
 //! # Ok(())
 //! # }
@@ -134,21 +136,32 @@
 //! A lost connection is not a lost session: the client reconnects (to another server if the
 //! connect string has several) and resumes the session within its timeout; ephemeral nodes and
 //! watches survive. Requests in flight at that moment fail with [`Error::ConnectionLoss`] (a
-//! write may or may not have been applied); [`retry`] retries such retryable errors under a
-//! [`RetryPolicy`]. If the client stays away longer than the session timeout, the server expires
-//! the session: the client reports [`SessionEvent::Expired`], every call fails with
-//! [`Error::SessionExpired`], and a new [`Client`] is needed. Recipes in `zk-recipes` document
-//! what each of them does on these events.
+//! write may or may not have been applied); requests issued while disconnected wait for a
+//! connection at most [`ClientBuilder::queue_timeout`]. [`retry`] retries such retryable errors
+//! under a [`RetryPolicy`].
+//!
+//! While no server answers, the client keeps trying to resume its session: an ensemble that
+//! lost its quorum keeps its sessions, so only a server can say that one expired. Once the
+//! session timeout has passed without contact the client says so
+//! ([`SessionEvent::TimeoutElapsed`], Curator's LOST moment: treat locks and leadership as
+//! lost). When a server answers that the session expired, the client reports
+//! [`SessionEvent::Expired`]: the old session's requests and watchers end with
+//! [`Error::SessionExpired`], and the client opens a new session on the same connect string,
+//! chroot and credentials ([`SessionEvent::NewSession`]) and serves requests again. The
+//! session's [`SessionStatus::epoch`] counts the expiries, so code can tell that the session
+//! it started on is gone. With [`OnExpiry::End`] the expiry ends the client instead. Recipes
+//! in `zk-recipes` document what each of them does on these events.
 //!
 //! ```
 //! use std::time::Duration;
-//! use zk_core::{retry, Error, RetryPolicy, SessionEvent};
+//! use zk_core::{retry, CreateMode, Error, RetryPolicy, SessionEvent};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
 //! let zk = server.client_builder().session_timeout(Duration::from_secs(10)).connect().await?;
 //! let mut events = zk.session_events();
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Connected)); // where it stands now
 //!
 //! // The connection drops; the session lives on.
 //! server.drop_connection(zk.session_id());
@@ -157,11 +170,20 @@
 //! let policy = RetryPolicy::NTimes { n: 3, delay: Duration::from_millis(100) };
 //! retry(&policy, || zk.exists("/")).await?;
 //!
-//! // Cut off for longer than the session timeout (virtual time): the session expires.
-//! server.partition_session(zk.session_id(), Duration::from_secs(60));
+//! // Cut off for longer than the session timeout (virtual time): the server expires the
+//! // session, and the client hears so once the partition ends.
+//! zk.create("/eph", b"", CreateMode::Ephemeral).await?;
+//! let (_, _, watcher) = zk.get_data_and_watch("/eph").await?;
+//! let old = zk.session_id();
+//! server.partition_session(old, Duration::from_secs(60));
 //! assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::TimeoutElapsed));
 //! assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
-//! assert_eq!(zk.exists("/").await, Err(Error::SessionExpired));
+//! assert_eq!(watcher.await, Err(Error::SessionExpired));
+//! let Some(SessionEvent::NewSession { session_id }) = events.next_event().await else { panic!() };
+//! assert_ne!(session_id, old);
+//! assert_eq!(zk.status().epoch, 1);
+//! assert_eq!(zk.exists("/eph").await?, None); // the old session's ephemeral is gone
 //! # Ok(())
 //! # }
 //! ```
@@ -177,11 +199,11 @@ mod transport;
 
 pub use client::{
     Client, ClientBuilder, CreateMode, CreateOptions, OneshotWatcher, Op, OpResult, PersistentWatcher,
-    ReadOp, ReadResult, SessionEvents,
+    ReadOp, ReadResult, SessionEvents, StateWatcher,
 };
 pub use error::{Error, Result};
 pub use proto::{Acl, AddWatchMode, ClientInfo, EventType, Perms, Stat, WatcherType};
 pub use retry::{retry, RetryPolicy};
-pub use session::state::{SessionEvent, SessionState};
+pub use session::state::{OnExpiry, SessionEvent, SessionState, SessionStatus};
 pub use session::watches::WatchedEvent;
 pub use transport::{BoxReader, BoxWriter, Connector, TcpConnector};

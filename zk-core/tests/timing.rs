@@ -16,7 +16,9 @@ use zk_core::proto::{
     peek_frame, write_frame, ConnectRequest, ConnectResponse, MultiResponse, OpCode, Record, ReplyHeader,
     RequestHeader, XID_PING,
 };
-use zk_core::{BoxReader, BoxWriter, Client, Connector, Op, ReadOp, SessionEvent, SessionState};
+use zk_core::{
+    BoxReader, BoxWriter, Client, Connector, OnExpiry, Op, ReadOp, SessionEvent, SessionEvents, SessionState,
+};
 
 /// Hands each new connection's server side to the test.
 #[derive(Debug)]
@@ -72,8 +74,16 @@ async fn handshake(
     req
 }
 
+/// The client's session events, after the first one, which says it is connected.
+async fn events_of(client: &Client) -> SessionEvents {
+    let mut events = client.session_events();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Connected), "the stream starts with the state");
+    events
+}
+
 /// Serves one connection: handshake with `timeout_ms`, then answers the first `answer` pings
-/// and ignores the rest (a server gone silent), recording the clock time of each ping.
+/// and ignores the rest (a server gone silent), recording the clock time of each ping. Any
+/// other request is answered NONODE (an `exists` then returns `None`).
 async fn serve(
     mut s: DuplexStream,
     session_id: i64,
@@ -97,6 +107,10 @@ async fn serve(
                 write_frame(&mut out, |b| ReplyHeader { xid: XID_PING, zxid: 0, err: 0 }.encode(b));
                 s.write_all(&out).await.unwrap();
             }
+        } else {
+            let mut out = Vec::new();
+            write_frame(&mut out, |b| ReplyHeader { xid: hdr.xid, zxid: 1, err: -101 }.encode(b));
+            s.write_all(&out).await.unwrap();
         }
     }
 }
@@ -118,7 +132,7 @@ async fn pings_at_a_third_and_read_timeout_at_two_thirds() {
     let _server = tokio::spawn(serve(first, 0x42, 30_000, pings.clone(), 3));
     let client = connect.await.unwrap().unwrap();
     assert_eq!((client.session_id(), client.session_timeout()), (0x42, Duration::from_secs(30)));
-    let mut events = client.session_events();
+    let mut events = events_of(&client).await;
 
     // Idle connection: a ping every T/3 = 10 s.
     tokio::time::sleep(Duration::from_secs(35)).await;
@@ -151,13 +165,15 @@ async fn unreachable_session_expires_locally_after_the_session_timeout() {
         Client::builder("in-memory:2181")
             .session_timeout(Duration::from_secs(12))
             .connector(Arc::new(Duplexes(tx)))
+            .local_expiry()
+            .on_expiry(OnExpiry::End)
             .connect(),
     );
     let first = conns.recv().await.unwrap();
     let pings = Arc::new(Mutex::new(Vec::new()));
     let server = tokio::spawn(serve(first, 7, 12_000, pings, usize::MAX));
     let client = connect.await.unwrap().unwrap();
-    let mut events = client.session_events();
+    let mut events = events_of(&client).await;
     // The server dies; every reconnect attempt is then accepted by the transport but the
     // handshake is never answered (the test drops each new server side at once).
     server.abort();
@@ -173,6 +189,86 @@ async fn unreachable_session_expires_locally_after_the_session_timeout() {
     assert_eq!(client.exists("/").await, Err(zk_core::Error::SessionExpired));
     assert_eq!(events.next_event().await, None, "the stream ends after a terminal event");
     drain.abort();
+}
+
+/// Connects a client with a 12 s session timeout to a scripted server granting session 7,
+/// whose server task is returned so the test can kill it.
+async fn client_of_session_7(
+    tx: mpsc::UnboundedSender<DuplexStream>,
+    conns: &mut mpsc::UnboundedReceiver<DuplexStream>,
+    builder: impl FnOnce(zk_core::ClientBuilder) -> zk_core::ClientBuilder,
+) -> (Client, tokio::task::JoinHandle<()>) {
+    let b = Client::builder("in-memory:2181").session_timeout(Duration::from_secs(12));
+    let connect = tokio::spawn(builder(b.connector(Arc::new(Duplexes(tx)))).connect());
+    let first = conns.recv().await.unwrap();
+    let server = tokio::spawn(serve(first, 7, 12_000, Arc::new(Mutex::new(Vec::new())), usize::MAX));
+    (connect.await.unwrap().unwrap(), server)
+}
+
+/// Refuses every connection (drops its server side at once) until `until`, then serves the
+/// next one as a server granting `session_id`.
+async fn refuse_until(mut conns: mpsc::UnboundedReceiver<DuplexStream>, until: Instant, session_id: i64) {
+    while let Some(c) = conns.recv().await {
+        if Instant::now() >= until {
+            serve(c, session_id, 12_000, Arc::new(Mutex::new(Vec::new())), usize::MAX).await;
+            return;
+        }
+    }
+}
+
+/// No server answers for longer than the session timeout: the client does not decide the
+/// session expired, says when the timeout has passed, fails requests after the queue timeout,
+/// and resumes the same session when a server that kept it answers again (as an ensemble
+/// that lost its quorum does).
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_session_is_kept_and_the_timeout_announced() {
+    let (tx, mut conns) = mpsc::unbounded_channel();
+    let start = Instant::now();
+    let queue = Duration::from_secs(3);
+    let (client, server) = client_of_session_7(tx, &mut conns, |b| b.queue_timeout(queue)).await;
+    let mut events = events_of(&client).await;
+    server.abort();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+    let back_at = start + Duration::from_secs(40);
+    tokio::spawn(refuse_until(conns, back_at, 7));
+    // Issued while disconnected: fails after exactly the queue timeout, never waits longer.
+    let issued = Instant::now();
+    assert_eq!(client.exists("/").await, Err(zk_core::Error::ConnectionLoss));
+    assert_eq!(Instant::now() - issued, queue);
+    // Nothing heard since the handshake at 0: announced at one session timeout, no expiry.
+    assert_eq!(events.next_event().await, Some(SessionEvent::TimeoutElapsed));
+    assert_eq!(Instant::now() - start, Duration::from_secs(12));
+    assert_eq!(client.state(), SessionState::TimeoutElapsed);
+    assert_eq!(client.session_id(), 7);
+    // The server is back with the session: resumed, same id, same epoch.
+    assert_eq!(events.next_event().await, Some(SessionEvent::Reconnected));
+    assert!(Instant::now() >= back_at);
+    let status = client.status();
+    assert_eq!((status.state, status.session_id, status.epoch), (SessionState::Connected, 7, 0));
+    assert_eq!(client.exists("/").await, Ok(None));
+}
+
+/// With the opt-in local deadline, the client declares the expiry itself at one session
+/// timeout, then (renewing by default) opens a new session.
+#[tokio::test(start_paused = true)]
+async fn a_local_expiry_is_followed_by_a_new_session() {
+    let (tx, mut conns) = mpsc::unbounded_channel();
+    let start = Instant::now();
+    let (client, server) = client_of_session_7(tx, &mut conns, |b| b.local_expiry()).await;
+    let mut events = events_of(&client).await;
+    let mut states = client.state_watch();
+    server.abort();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+    tokio::spawn(refuse_until(conns, start + Duration::from_secs(20), 8));
+    assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
+    assert_eq!(Instant::now() - start, Duration::from_secs(12));
+    let expired = client.status();
+    assert_eq!((expired.state, expired.session_id, expired.epoch), (SessionState::Connecting, 0, 1));
+    assert!(expired.has_ended(0) && !expired.has_ended(1));
+    assert_eq!(events.next_event().await, Some(SessionEvent::NewSession { session_id: 8 }));
+    assert_eq!(client.exists("/").await, Ok(None));
+    let now = states.wait_for(|s| s.state == SessionState::Connected).await.unwrap();
+    assert_eq!((now.session_id, now.epoch), (8, 1));
 }
 
 /// Serves one connection: handshake, then answers every multi and multiRead with no results

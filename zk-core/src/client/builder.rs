@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::path::Chroot;
 use crate::proto::DEFAULT_MAX_FRAME;
 use crate::session::endpoints::ConnectString;
-use crate::session::state::SessionState;
+use crate::session::state::{OnExpiry, SessionState};
 use crate::session::{self, Config};
 use crate::transport::{Connector, TcpConnector};
 
@@ -19,6 +19,9 @@ use super::Client;
 /// |---|---|
 /// | session timeout | 30 s (the server clamps it to its 2..20 ticks range) |
 /// | connect timeout per attempt | negotiated session timeout / number of hosts |
+/// | queue timeout (a request issued while disconnected) | the connect timeout |
+/// | on expiry | [`OnExpiry::NewSession`]: open a new session and carry on |
+/// | local expiry deadline | none: only a server decides that a session expired |
 /// | read-only servers allowed | no |
 /// | authentication | none |
 /// | chroot | from the connect string, else none |
@@ -29,6 +32,9 @@ pub struct ClientBuilder {
     connect_string: String,
     session_timeout: Duration,
     connect_timeout: Option<Duration>,
+    queue_timeout: Option<Duration>,
+    on_expiry: OnExpiry,
+    local_expiry: bool,
     read_only: bool,
     auths: Vec<(String, Vec<u8>)>,
     chroot: Option<String>,
@@ -43,6 +49,9 @@ impl ClientBuilder {
             connect_string: connect_string.to_owned(),
             session_timeout: Duration::from_secs(30),
             connect_timeout: None,
+            queue_timeout: None,
+            on_expiry: OnExpiry::default(),
+            local_expiry: false,
             read_only: false,
             auths: Vec::new(),
             chroot: None,
@@ -62,6 +71,32 @@ impl ClientBuilder {
     /// The limit for one connection attempt (TCP connect plus handshake).
     pub fn connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = Some(t);
+        self
+    }
+
+    /// How long a request issued while no connection is up waits for one before failing with
+    /// [`Error::ConnectionLoss`] (default: the connect timeout). Requests never wait for a
+    /// whole outage.
+    pub fn queue_timeout(mut self, t: Duration) -> Self {
+        self.queue_timeout = Some(t);
+        self
+    }
+
+    /// What to do when the server says the session expired: open a new one (the default) or
+    /// end the client ([`OnExpiry`]).
+    pub fn on_expiry(mut self, on_expiry: OnExpiry) -> Self {
+        self.on_expiry = on_expiry;
+        self
+    }
+
+    /// Declare the session expired locally once no server was heard for the negotiated
+    /// session timeout, as the client did before it left that decision to the servers (and
+    /// as Java clients from 3.9.3 do after 4/3 of it). Off by default: an ensemble that loses
+    /// its quorum keeps its sessions, and a client that gives its session up early loses its
+    /// ephemerals for nothing. Without it the client announces the moment with
+    /// [`SessionState::TimeoutElapsed`] and keeps trying.
+    pub fn local_expiry(mut self) -> Self {
+        self.local_expiry = true;
         self
     }
 
@@ -136,6 +171,9 @@ impl ClientBuilder {
             chroot,
             session_timeout: self.session_timeout,
             connect_timeout: self.connect_timeout,
+            queue_timeout: self.queue_timeout,
+            on_expiry: self.on_expiry,
+            local_expiry: self.local_expiry,
             read_only: self.read_only,
             auths: self.auths.clone(),
             max_frame: self.max_frame,

@@ -7,7 +7,7 @@ mod watcher;
 
 pub use builder::ClientBuilder;
 pub use multi::{CreateMode, CreateOptions, Op, OpResult, ReadOp, ReadResult};
-pub use watcher::{OneshotWatcher, PersistentWatcher, SessionEvents};
+pub use watcher::{OneshotWatcher, PersistentWatcher, SessionEvents, StateWatcher};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,16 +18,25 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::error::{Error, Result};
 use crate::path::Chroot;
 use crate::proto::{OpCode, Record, WatcherType};
-use crate::session::state::{SessionState, Snapshot};
+use crate::session::state::{SessionState, SessionStatus, Snapshot};
 use crate::session::watches::WatchReg;
 use crate::session::{Command, Handles, Reply, Request, Unwatch};
 
-/// A ZooKeeper client: a cheap, cloneable handle to one session.
+/// A ZooKeeper client: a cheap, cloneable handle to a session task.
 ///
 /// Every clone talks to the same session task, which owns the connection. Operations are
 /// ordered by call, not by await: each method enqueues its request before returning the
 /// future, so `let a = c.create(..); let b = c.set_data(..);` sends `a` first, and many
 /// requests are in flight at once on one connection.
+///
+/// The client outlives its sessions: when the server says the session expired, the requests
+/// and watchers of that session end with [`Error::SessionExpired`], and the client opens a
+/// new session and carries on ([`SessionEvent::NewSession`](crate::SessionEvent::NewSession));
+/// [`ClientBuilder::on_expiry`] can make the expiry final instead. While no server answers,
+/// the client keeps trying to resume its session, since only the ensemble decides that it
+/// expired; it announces when the session timeout has passed without contact
+/// ([`SessionState::TimeoutElapsed`]). Requests issued while disconnected fail with
+/// [`Error::ConnectionLoss`] after [`ClientBuilder::queue_timeout`].
 ///
 /// When the last handle is dropped the session is closed (CloseSession is sent), like
 /// [`Client::close`] without waiting.
@@ -108,28 +117,28 @@ impl Client {
         self.inner.state_rx.borrow().state
     }
 
-    /// A `watch` receiver of the session state, for code that wants the latest value rather
-    /// than every change (see [`Client::session_events`] for every change).
-    pub fn state_watch(&self) -> watch::Receiver<SessionState> {
-        let mut src = self.inner.state_rx.clone();
-        let (tx, rx) = watch::channel(src.borrow_and_update().state);
-        tokio::spawn(async move {
-            while src.changed().await.is_ok() {
-                let s = src.borrow_and_update().state;
-                if tx.send(s).is_err() || s.is_terminal() {
-                    return;
-                }
-            }
-        });
-        rx
+    /// The session's state, id and epoch right now.
+    pub fn status(&self) -> SessionStatus {
+        self.inner.state_rx.borrow().status()
     }
 
-    /// Every session state change from now on, as a stream.
+    /// A watcher of the session's [`SessionStatus`], for code that wants the latest value
+    /// rather than every change (see [`Client::session_events`] for every change). Cheap: it
+    /// shares the client's own state channel, no task is spawned.
+    pub fn state_watch(&self) -> StateWatcher {
+        StateWatcher::new(self.inner.state_rx.clone())
+    }
+
+    /// The session's events as a stream, starting with one that says where the session stands
+    /// now (`Connected` for a connected client, so the first connection is seen too), then
+    /// every change.
     pub fn session_events(&self) -> SessionEvents {
-        SessionEvents { rx: self.inner.subscribers.subscribe() }
+        let state = &self.inner.state_rx;
+        SessionEvents { rx: self.inner.subscribers.subscribe(|| state.borrow().as_event()) }
     }
 
-    /// The session id (0 before the first connection).
+    /// The current session's id (0 before the first connection, and between an expiry and
+    /// the next session).
     pub fn session_id(&self) -> i64 {
         self.inner.state_rx.borrow().session_id
     }

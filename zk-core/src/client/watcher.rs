@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures::Stream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
-use crate::session::state::SessionEvent;
+use crate::session::state::{SessionEvent, SessionState, SessionStatus, Snapshot};
 use crate::session::watches::{WatchKind, WatchedEvent};
 use crate::session::Unwatch;
 
@@ -91,20 +91,22 @@ impl Drop for OneshotWatcher {
 /// A persistent (or persistent-recursive) watch from
 /// [`Client::add_watch`](crate::Client::add_watch): a stream of every matching event.
 ///
-/// The stream ends when the session ends (expired, closed, auth failed) or after yielding a
-/// `PersistentWatchRemoved` event when the watch is removed. Across a reconnect the watch is
+/// Items are events; when the session ends (expired, closed, auth failed) the last item is
+/// that error (`Err(SessionExpired)`, ...) and the stream ends: a watch is never carried
+/// over to a new session silently. After a `PersistentWatchRemoved` event (the watch was
+/// removed) the stream ends too. Across a reconnect the watch is
 /// re-registered, but changes made while disconnected are not replayed (§7.7 of the protocol
 /// reference); re-read the state after a `Reconnected` session event if that matters.
 ///
 /// Dropping the stream unregisters the watch.
 pub struct PersistentWatcher {
-    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+    rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
     guard: Option<UnwatchOnDrop>,
 }
 
 impl PersistentWatcher {
     pub(crate) fn new(
-        rx: mpsc::UnboundedReceiver<WatchedEvent>,
+        rx: mpsc::UnboundedReceiver<Result<WatchedEvent>>,
         tx: mpsc::UnboundedSender<Unwatch>,
         kind: WatchKind,
         path: String,
@@ -113,8 +115,8 @@ impl PersistentWatcher {
         PersistentWatcher { rx, guard: Some(UnwatchOnDrop { tx, kind, path, id }) }
     }
 
-    /// The next event, or `None` once the watch is over.
-    pub async fn next_event(&mut self) -> Option<WatchedEvent> {
+    /// The next event (or the error that ended the session), or `None` once the watch is over.
+    pub async fn next_event(&mut self) -> Option<Result<WatchedEvent>> {
         self.rx.recv().await
     }
 }
@@ -127,9 +129,9 @@ impl fmt::Debug for PersistentWatcher {
 }
 
 impl Stream for PersistentWatcher {
-    type Item = WatchedEvent;
+    type Item = Result<WatchedEvent>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<WatchedEvent>>> {
         self.rx.poll_recv(cx)
     }
 }
@@ -144,8 +146,9 @@ impl Drop for PersistentWatcher {
 
 /// The session's state changes, from [`Client::session_events`](crate::Client::session_events).
 ///
-/// Unbounded and lossless: every change after the call is delivered, in order. Ends after a
-/// terminal event (Expired, AuthFailed, Closed).
+/// Starts with the event that says where the session stood when it was made, then every
+/// change: unbounded and lossless, in order. Ends after a terminal event (`Closed`,
+/// `AuthFailed`, and `Expired` for a client that does not renew sessions).
 pub struct SessionEvents {
     pub(crate) rx: mpsc::UnboundedReceiver<SessionEvent>,
 }
@@ -168,5 +171,62 @@ impl Stream for SessionEvents {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionEvent>> {
         self.rx.poll_recv(cx)
+    }
+}
+
+/// The latest [`SessionStatus`] of a client, from
+/// [`Client::state_watch`](crate::Client::state_watch): like a `tokio::sync::watch`
+/// receiver, it sees the newest value, not every change (intermediate states may be skipped;
+/// the status's `epoch` tells that a session ended even then).
+#[derive(Clone)]
+pub struct StateWatcher {
+    rx: watch::Receiver<Snapshot>,
+}
+
+impl StateWatcher {
+    pub(crate) fn new(mut rx: watch::Receiver<Snapshot>) -> Self {
+        rx.mark_unchanged();
+        StateWatcher { rx }
+    }
+
+    /// The status now.
+    pub fn status(&self) -> SessionStatus {
+        self.rx.borrow().status()
+    }
+
+    /// The state now.
+    pub fn state(&self) -> SessionState {
+        self.rx.borrow().state
+    }
+
+    /// Waits for a status newer than the last one this watcher returned (or than its creation),
+    /// and returns it; `None` once the client has ended and nothing can change any more.
+    ///
+    /// # Cancellation safety
+    /// Cancel-safe: a change that arrives meanwhile is returned by the next call.
+    pub async fn changed(&mut self) -> Option<SessionStatus> {
+        self.rx.changed().await.ok()?;
+        Some(self.rx.borrow_and_update().status())
+    }
+
+    /// Resolves with the first status (the current one included) for which `pred` holds;
+    /// `None` when the client ends with a status for which it does not.
+    ///
+    /// # Cancellation safety
+    /// Cancel-safe.
+    pub async fn wait_for(&mut self, mut pred: impl FnMut(&SessionStatus) -> bool) -> Option<SessionStatus> {
+        let found = self.rx.wait_for(|s| pred(&s.status())).await.ok().map(|s| s.status());
+        if found.is_none() {
+            // The session task is gone: its last status is final.
+            let last = self.rx.borrow().status();
+            return pred(&last).then_some(last);
+        }
+        found
+    }
+}
+
+impl fmt::Debug for StateWatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateWatcher").field("status", &self.status()).finish()
     }
 }

@@ -145,10 +145,12 @@ async fn handshake(
 }
 
 impl Session {
-    /// Runs `fut` while still taking commands (held for later) and watcher drops.
+    /// Runs `fut` while still taking commands (held for later) and watcher drops, failing
+    /// held requests that wait too long and announcing when the session timeout passed.
     async fn while_handling_commands<F: Future>(&mut self, fut: F) -> Result<F::Output, Terminal> {
         tokio::pin!(fut);
         loop {
+            let due = self.next_due();
             tokio::select! {
                 out = &mut fut => return Ok(out),
                 cmd = self.cmd_rx.recv() => self.hold(cmd)?,
@@ -157,26 +159,30 @@ impl Session {
                     // connection, nothing is in flight.
                     self.unwatch(u, |_| false);
                 }
+                () = sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.on_due(Instant::now());
+                }
             }
         }
     }
 
-    /// Connects to some host of the ensemble, resuming the session if there is one.
+    /// Connects to some host of the ensemble: resuming the session if there is one, else
+    /// opening a new one.
     ///
-    /// Gives up when the session must have expired on the server (no contact for a whole
-    /// session timeout), or, for a brand-new client, after the configured session timeout.
+    /// The first connect of a client gives up after the configured session timeout. Later
+    /// ones try for as long as it takes: only a server can say that a session expired (the
+    /// ensemble may have kept it through an outage longer than its timeout), unless the
+    /// builder asked for a local expiry deadline (`last heard + session timeout`).
     pub(super) async fn connect(&mut self) -> Result<Conn, Terminal> {
-        let connected_before = self.state_tx.borrow().session_id != 0;
-        let deadline = if connected_before {
-            self.last_heard + self.negotiated
+        let resuming = self.ever_connected && self.session_id != 0;
+        let deadline = if !self.ever_connected {
+            Some(Instant::now() + self.config.session_timeout)
+        } else if resuming && self.config.local_expiry {
+            Some(self.last_heard + self.negotiated)
         } else {
-            Instant::now() + self.config.session_timeout
+            None
         };
-        let per_attempt = self
-            .config
-            .connect_timeout
-            .unwrap_or(self.negotiated / self.hosts.len().max(1) as u32)
-            .max(Duration::from_millis(50));
+        let per_attempt = self.attempt_timeout();
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(10))
             .with_max_delay(Duration::from_secs(1))
@@ -187,16 +193,13 @@ impl Session {
         let mut attempts = 0u32;
         loop {
             let now = Instant::now();
-            if now >= deadline {
-                return Err(if connected_before {
-                    Terminal::Expired
-                } else {
-                    Terminal::ConnectFailed(last_err)
-                });
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(if resuming { Terminal::Expired } else { Terminal::ConnectFailed(last_err) });
             }
+            let left = deadline.map_or(Duration::MAX, |d| d - now);
             let (host, new_pass) = self.hosts.next_host();
             if new_pass && attempts > 0 {
-                let delay = backoff.next().unwrap_or(Duration::from_secs(1)).min(deadline - now);
+                let delay = backoff.next().unwrap_or(Duration::from_secs(1)).min(left);
                 self.while_handling_commands(sleep(delay)).await?;
             }
             attempts += 1;
@@ -208,7 +211,8 @@ impl Session {
                 passwd: self.password.clone(),
                 read_only: Some(self.config.read_only),
             };
-            let budget = per_attempt.min(deadline.saturating_duration_since(Instant::now()));
+            let budget = per_attempt
+                .min(deadline.map_or(per_attempt, |d| d.saturating_duration_since(Instant::now())));
             let attempt = timeout(
                 budget,
                 handshake(self.config.connector.clone(), host.clone(), req, self.config.max_frame),
@@ -225,7 +229,7 @@ impl Session {
                         continue;
                     }
                     tracing::debug!(%host, attempts, "connected");
-                    return Ok(self.established(host, reader, writer, rbuf, resp, connected_before));
+                    return Ok(self.established(host, reader, writer, rbuf, resp, resuming));
                 }
             }
         }
@@ -238,17 +242,24 @@ impl Session {
         writer: BoxWriter,
         rbuf: BytesMut,
         resp: ConnectResponse,
-        connected_before: bool,
+        resumed: bool,
     ) -> Conn {
+        let renewed = self.ever_connected && !resumed;
         self.session_id = resp.session_id;
         self.password = resp.passwd;
         self.negotiated = Duration::from_millis(resp.timeout_ms as u64);
+        self.ever_connected = true;
+        self.timeout_elapsed_at = None;
         let now = Instant::now();
         self.last_heard = now;
-        let (state, event) = match (resp.read_only == Some(true), connected_before) {
-            (true, _) => (SessionState::ConnectedReadOnly, SessionEvent::ConnectedReadOnly),
-            (false, true) => (SessionState::Connected, SessionEvent::Reconnected),
-            (false, false) => (SessionState::Connected, SessionEvent::Connected),
+        let (state, event) = match (resp.read_only == Some(true), resumed, renewed) {
+            (true, _, _) => (SessionState::ConnectedReadOnly, SessionEvent::ConnectedReadOnly),
+            (false, true, _) => (SessionState::Connected, SessionEvent::Reconnected),
+            (false, false, true) => {
+                tracing::info!(session_id = format_args!("{:#x}", resp.session_id), "new session");
+                (SessionState::Connected, SessionEvent::NewSession { session_id: resp.session_id })
+            }
+            (false, false, false) => (SessionState::Connected, SessionEvent::Connected),
         };
         self.state_tx.send_modify(|s| s.server = Some(host));
         self.publish(state, event);
@@ -268,7 +279,16 @@ impl Session {
     pub(super) async fn serve(&mut self, mut conn: Conn) -> Outcome {
         let outcome = self.serve_inner(&mut conn).await;
         let err = match &outcome {
-            Outcome::Lost(_) => Error::ConnectionLoss,
+            Outcome::Lost(why) => {
+                // Published before the requests in flight fail, so a caller that sees their
+                // ConnectionLoss also sees the client disconnected.
+                tracing::info!(%why, "connection lost; reconnecting");
+                if !self.config.local_expiry {
+                    self.timeout_elapsed_at = Some(self.last_heard + self.negotiated);
+                }
+                self.publish(SessionState::Disconnected, SessionEvent::Disconnected);
+                Error::ConnectionLoss
+            }
             Outcome::End(end) => end.error(),
         };
         conn.fail_pending(&err);
@@ -290,7 +310,7 @@ impl Session {
             self.write_request(conn, Request { op, frame, reply: None, watch: None, remove: None });
         }
         let queued = std::mem::take(&mut self.queued);
-        for cmd in queued {
+        for (_, cmd) in queued {
             self.handle(conn, cmd);
         }
     }

@@ -25,7 +25,7 @@ use crate::proto::{OpCode, WatcherType};
 use crate::transport::Connector;
 use connection::Outcome;
 use endpoints::HostCycle;
-use state::{SessionEvent, SessionState, Snapshot};
+use state::{OnExpiry, SessionEvent, SessionState, Snapshot};
 use watches::{Registry, WatchKind, WatchReg};
 
 /// Everything the builder decided.
@@ -35,6 +35,9 @@ pub(crate) struct Config {
     pub(crate) chroot: Chroot,
     pub(crate) session_timeout: Duration,
     pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) queue_timeout: Option<Duration>,
+    pub(crate) on_expiry: OnExpiry,
+    pub(crate) local_expiry: bool,
     pub(crate) read_only: bool,
     pub(crate) auths: Vec<(String, Vec<u8>)>,
     pub(crate) max_frame: usize,
@@ -130,11 +133,19 @@ pub(crate) struct Session {
     last_zxid: i64,
     xid: i32,
     auths: Vec<(String, Vec<u8>)>,
-    /// Commands received while no connection was up, replayed in order on connect.
-    queued: VecDeque<Command>,
+    /// Commands received while no connection was up, replayed in order on connect, each with
+    /// the moment it fails with ConnectionLoss if no connection came up by then.
+    queued: VecDeque<(Instant, Command)>,
     /// Close waiters, answered when the task ends.
     closers: Vec<oneshot::Sender<()>>,
     last_heard: Instant,
+    /// Whether any session was ever established (the first connect is bounded; later ones,
+    /// resuming a session or opening the next one, are not).
+    ever_connected: bool,
+    /// Sessions that expired so far: the epoch of the current one.
+    epoch: u64,
+    /// While disconnected: when to announce that the session timeout passed without contact.
+    timeout_elapsed_at: Option<Instant>,
 }
 
 /// The channels a `Client` keeps.
@@ -170,6 +181,9 @@ pub(crate) fn spawn(config: Config) -> Handles {
         queued: VecDeque::new(),
         closers: Vec::new(),
         last_heard: Instant::now(),
+        ever_connected: false,
+        epoch: 0,
+        timeout_elapsed_at: None,
     };
     let span = tracing::debug_span!("zk_session");
     tokio::spawn(tracing::Instrument::instrument(session.run(), span));
@@ -189,10 +203,18 @@ struct SubscriberList {
 }
 
 impl Subscribers {
-    /// Adds a subscriber; after the session ended the returned stream is simply empty.
-    pub(crate) fn subscribe(&self) -> mpsc::UnboundedReceiver<SessionEvent> {
+    /// Adds a subscriber whose stream starts with `current()`, the event that says where the
+    /// session stands now (read under the lock, so no change falls between it and the next
+    /// event). After the session ended the stream holds that last event only.
+    pub(crate) fn subscribe(
+        &self,
+        current: impl FnOnce() -> Option<SessionEvent>,
+    ) -> mpsc::UnboundedReceiver<SessionEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut list = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(event) = current() {
+            let _ = tx.send(event);
+        }
         if !list.ended {
             list.senders.push(tx);
         }
@@ -215,26 +237,59 @@ impl Session {
         let end = loop {
             let conn = match self.connect().await {
                 Ok(conn) => conn,
+                Err(Terminal::Expired) if self.renews() => {
+                    self.session_expired();
+                    continue;
+                }
                 Err(end) => break end,
             };
             match self.serve(conn).await {
-                Outcome::Lost(why) => {
-                    tracing::info!(%why, "connection lost; reconnecting");
-                    self.publish(SessionState::Disconnected, SessionEvent::Disconnected);
-                }
+                // Disconnected is published by `serve`, before the requests in flight fail.
+                Outcome::Lost(_) => {}
+                Outcome::End(Terminal::Expired) if self.renews() => self.session_expired(),
                 Outcome::End(end) => break end,
             }
         };
         self.finish(end);
     }
 
+    /// Whether an expiry leads to a new session rather than the end of the client. An expiry
+    /// found on the very first connect (resuming a session given to the builder) always ends
+    /// it: `connect()` reports it.
+    fn renews(&self) -> bool {
+        self.config.on_expiry == OnExpiry::NewSession && self.ever_connected
+    }
+
+    /// The server said the session expired: everything tied to it ends with
+    /// `SessionExpired`, and the next connect opens a new session (same hosts, chroot and
+    /// auth). Requests issued from now on wait for that session.
+    fn session_expired(&mut self) {
+        tracing::info!(
+            session_id = format_args!("{:#x}", self.session_id),
+            "session expired; opening a new one"
+        );
+        let err = Error::SessionExpired;
+        self.registry.fail_all(&err);
+        for (_, cmd) in std::mem::take(&mut self.queued) {
+            fail_command(cmd, &err, &mut self.closers);
+        }
+        self.session_id = 0;
+        self.password = vec![0; 16];
+        self.negotiated = self.config.session_timeout;
+        self.timeout_elapsed_at = None;
+        self.epoch += 1;
+        self.state_tx.send_modify(|s| s.server = None);
+        self.publish(SessionState::Connecting, SessionEvent::Expired);
+    }
+
     /// Publishes a state change and tells every subscriber. Both happen under the subscriber
     /// lock, so a new subscriber either receives this event or already sees the new state.
     fn publish(&mut self, state: SessionState, event: SessionEvent) {
-        let (id, pw, timeout) = (self.session_id, self.password.clone(), self.negotiated);
+        let (id, pw, timeout, epoch) = (self.session_id, self.password.clone(), self.negotiated, self.epoch);
         self.subscribers.send(event, state.is_terminal(), || {
             self.state_tx.send_modify(|s| {
                 s.state = state;
+                s.epoch = epoch;
                 s.session_id = id;
                 s.password = pw;
                 s.timeout = timeout;
@@ -247,7 +302,8 @@ impl Session {
         self.xid
     }
 
-    /// A command that arrives while disconnected: kept for the next connection, or handled now.
+    /// A command that arrives while disconnected: kept for the next connection (until the
+    /// queue timeout), or handled now.
     fn hold(&mut self, cmd: Option<Command>) -> Result<(), Terminal> {
         match cmd {
             None => Err(Terminal::Closed),
@@ -256,9 +312,51 @@ impl Session {
                 Err(Terminal::Closed)
             }
             Some(cmd) => {
-                self.queued.push_back(cmd);
+                self.queued.push_back((Instant::now() + self.queue_timeout(), cmd));
                 Ok(())
             }
+        }
+    }
+
+    /// How long one connection attempt may take: the configured connect timeout, else the
+    /// session timeout shared among the hosts.
+    fn attempt_timeout(&self) -> Duration {
+        self.config
+            .connect_timeout
+            .unwrap_or(self.negotiated / self.hosts.len().max(1) as u32)
+            .max(Duration::from_millis(50))
+    }
+
+    /// How long a request issued while disconnected waits for a connection.
+    fn queue_timeout(&self) -> Duration {
+        self.config.queue_timeout.unwrap_or_else(|| self.attempt_timeout())
+    }
+
+    /// The next moment something is due while disconnected: a queued request's deadline or
+    /// the announcement that the session timeout passed.
+    fn next_due(&self) -> Option<Instant> {
+        let oldest = self.queued.front().map(|(at, _)| *at);
+        match (oldest, self.timeout_elapsed_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Does what is due at `now`: fails the requests that waited too long, and announces
+    /// that no server was heard for a whole session timeout.
+    fn on_due(&mut self, now: Instant) {
+        while self.queued.front().is_some_and(|(at, _)| *at <= now) {
+            if let Some((_, cmd)) = self.queued.pop_front() {
+                fail_command(cmd, &Error::ConnectionLoss, &mut self.closers);
+            }
+        }
+        if self.timeout_elapsed_at.is_some_and(|at| at <= now) {
+            self.timeout_elapsed_at = None;
+            tracing::warn!(
+                session_id = format_args!("{:#x}", self.session_id),
+                "no server heard for the session timeout; still trying to resume the session"
+            );
+            self.publish(SessionState::TimeoutElapsed, SessionEvent::TimeoutElapsed);
         }
     }
 
@@ -275,7 +373,7 @@ impl Session {
             tracing::warn!(%why, "could not establish a session");
         }
         self.registry.fail_all(&err);
-        for cmd in self.queued.drain(..) {
+        for (_, cmd) in self.queued.drain(..) {
             fail_command(cmd, &err, &mut self.closers);
         }
         self.cmd_rx.close();

@@ -7,7 +7,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SessionState {
-    /// Connecting for the first time.
+    /// Establishing a session: for the first time, or a new one after the last one expired.
     Connecting,
     /// Connected to a read-write server.
     Connected,
@@ -16,7 +16,15 @@ pub enum SessionState {
     /// The connection is lost; the session may still be alive and the client is reconnecting.
     /// Locks and leadership must be treated as suspended.
     Disconnected,
-    /// The session expired: its ephemerals are gone and this client is dead (terminal).
+    /// Disconnected for longer than the session timeout: the session has probably expired on
+    /// the servers (Curator's LOST moment), but only a server can say so, and the client keeps
+    /// trying to resume it. Treat locks and leadership as lost; the same session may still
+    /// come back (`Reconnected`) if the ensemble kept it, say after a quorum loss.
+    TimeoutElapsed,
+    /// The session expired and the client was built to end with it
+    /// ([`OnExpiry::End`](crate::OnExpiry::End)): its ephemerals are gone and this client is
+    /// dead (terminal). A client that renews sessions (the default) goes from the expiry to
+    /// `Connecting` for its next session instead.
     Expired,
     /// The server rejected our authentication; this client is dead (terminal).
     AuthFailed,
@@ -57,23 +65,75 @@ pub enum SessionEvent {
     Connected,
     /// Connected to a read-only server.
     ConnectedReadOnly,
-    /// The connection was lost; reconnecting within the session timeout.
+    /// The connection was lost; reconnecting (the session may still be alive).
     Disconnected,
+    /// No server was heard for a whole session timeout: the session has probably expired
+    /// (Curator's LOST moment). The client keeps trying to resume it; `Reconnected` or
+    /// `Expired` follows, as the server decides.
+    TimeoutElapsed,
     /// The same session was resumed on a (possibly different) server; ephemerals and watches
     /// are intact.
     Reconnected,
-    /// The session expired (terminal).
+    /// The session expired: its ephemerals are gone; its in-flight requests failed with
+    /// [`Error::SessionExpired`](crate::Error::SessionExpired) and its watchers ended with it.
+    /// A renewing client (the default) then establishes a new session
+    /// ([`SessionEvent::NewSession`]); with [`OnExpiry::End`](crate::OnExpiry::End) this is
+    /// the last event.
     Expired,
+    /// A new session replaced the expired one: the client serves requests again, on a new
+    /// session id, with none of the old session's ephemerals or watches.
+    NewSession {
+        /// The new session's id.
+        session_id: i64,
+    },
     /// Authentication was rejected (terminal).
     AuthFailed,
     /// The client was closed (terminal).
     Closed,
 }
 
+/// The session as a [`StateWatcher`](crate::StateWatcher) sees it: the state, the session id
+/// and the session's epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionStatus {
+    /// The client's state.
+    pub state: SessionState,
+    /// The current session's id (0 while none is established).
+    pub session_id: i64,
+    /// Which session of this client the state is about: 0 for the first one, one more each
+    /// time a session expires. It changes the moment an expiry is known, before the next
+    /// session is established, so code that started under epoch `e` knows its session (and
+    /// its ephemerals and watches) is gone once the epoch differs, even if it never saw the
+    /// `Expired` state in between (a watcher sees the latest value only).
+    pub epoch: u64,
+}
+
+impl SessionStatus {
+    /// True when the session of epoch `epoch` is over: a later epoch, or a terminal state.
+    pub fn has_ended(&self, epoch: u64) -> bool {
+        self.epoch != epoch || self.state.is_terminal()
+    }
+}
+
+/// What a client does when the server says its session expired; see
+/// [`ClientBuilder::on_expiry`](crate::ClientBuilder::on_expiry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum OnExpiry {
+    /// Open a new session on the same connect string, chroot and authentication, and carry on
+    /// (as kazoo's client and Curator's framework do). The default.
+    #[default]
+    NewSession,
+    /// End the client: every later call fails with
+    /// [`Error::SessionExpired`](crate::Error::SessionExpired).
+    End,
+}
+
 /// What the session task publishes through its `watch` channel.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub(crate) state: SessionState,
+    pub(crate) epoch: u64,
     pub(crate) session_id: i64,
     pub(crate) password: Vec<u8>,
     pub(crate) timeout: Duration,
@@ -86,11 +146,32 @@ impl Snapshot {
     pub(crate) fn initial(timeout: Duration) -> Self {
         Snapshot {
             state: SessionState::Connecting,
+            epoch: 0,
             session_id: 0,
             password: Vec::new(),
             timeout,
             server: None,
             error: None,
         }
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn status(&self) -> SessionStatus {
+        SessionStatus { state: self.state, session_id: self.session_id, epoch: self.epoch }
+    }
+
+    /// The event that tells a new subscriber where the session stands now, if any.
+    pub(crate) fn as_event(&self) -> Option<SessionEvent> {
+        Some(match self.state {
+            SessionState::Connecting => return None,
+            SessionState::Connected => SessionEvent::Connected,
+            SessionState::ConnectedReadOnly => SessionEvent::ConnectedReadOnly,
+            SessionState::Disconnected => SessionEvent::Disconnected,
+            SessionState::TimeoutElapsed => SessionEvent::TimeoutElapsed,
+            SessionState::Expired => SessionEvent::Expired,
+            SessionState::AuthFailed => SessionEvent::AuthFailed,
+            SessionState::Closed => SessionEvent::Closed,
+        })
     }
 }

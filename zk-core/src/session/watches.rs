@@ -40,7 +40,8 @@ pub(crate) enum WatchKind {
 }
 
 pub(crate) type OneShotTx = oneshot::Sender<Result<WatchedEvent>>;
-pub(crate) type PersistTx = mpsc::UnboundedSender<WatchedEvent>;
+/// A persistent watcher's channel: events, then the error that ended the session, if one did.
+pub(crate) type PersistTx = mpsc::UnboundedSender<Result<WatchedEvent>>;
 
 /// A registration that takes effect when the reply of its request arrives.
 #[derive(Debug)]
@@ -106,7 +107,7 @@ fn fire(slots: Option<Vec<(u64, OneShotTx)>>, ev: &WatchedEvent) {
 fn notify(slots: Option<&mut Vec<(u64, PersistTx)>>, ev: &WatchedEvent) {
     if let Some(v) = slots {
         // Watchers whose stream was dropped are pruned here as well as by their Drop.
-        v.retain(|(_, tx)| tx.send(ev.clone()).is_ok());
+        v.retain(|(_, tx)| tx.send(Ok(ev.clone())).is_ok());
     }
 }
 
@@ -298,7 +299,7 @@ impl Registry {
         }
         let persist = |m: &mut HashMap<String, Vec<(u64, PersistTx)>>| {
             for (_, tx) in m.remove(path).into_iter().flatten() {
-                let _ = tx.send(ev(EventType::PersistentWatchRemoved));
+                let _ = tx.send(Ok(ev(EventType::PersistentWatchRemoved)));
             }
         };
         if matches!(wt, WatcherType::Persistent | WatcherType::Any) {
@@ -377,15 +378,19 @@ impl Registry {
         }
     }
 
-    /// The session is over: one-shot watchers learn why, persistent streams end.
+    /// The session is over: every watcher learns why (a persistent stream's last item).
     pub(crate) fn fail_all(&mut self, err: &Error) {
         for m in [&mut self.data, &mut self.exist, &mut self.child] {
             for (_, tx) in m.drain().flat_map(|(_, v)| v) {
                 let _ = tx.send(Err(err.clone()));
             }
         }
-        self.persistent.clear();
-        self.recursive.clear();
+        for m in [&mut self.persistent, &mut self.recursive] {
+            for (_, tx) in m.drain().flat_map(|(_, v)| v) {
+                let _ = tx.send(Err(err.clone()));
+            }
+        }
+        self.deferred.clear();
     }
 
     /// Number of local watchers.
@@ -471,7 +476,7 @@ mod tests {
         r.dispatch(EventType::NodeCreated, "/app/x/y", 5, &c);
         r.dispatch(EventType::NodeChildrenChanged, "/app/x", 5, &c);
         r.dispatch(EventType::NodeDataChanged, "/other", 6, &c);
-        let ev = rx.try_recv().unwrap();
+        let ev = rx.try_recv().unwrap().unwrap();
         assert_eq!((ev.event_type, ev.path.as_str(), ev.zxid), (EventType::NodeCreated, "/x/y", 5));
         assert!(rx.try_recv().is_err());
     }
