@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use tokio::time::timeout;
-use zk_core::{Client, CreateMode, SessionState};
+use zk_core::{Client, CreateMode};
 use zk_testing::{TcpProxy, TestServer};
 
 /// The examples' error type: any error, and it can cross tasks.
@@ -105,16 +105,17 @@ impl Sandbox {
     /// When the session is not expired within `patience`.
     pub async fn expire(&self, victim: &Client, patience: Duration) -> Result<(), BoxError> {
         let mut state = victim.state_watch();
+        let epoch = state.status().epoch;
         if let Some(server) = &self.server {
             if !server.expire_session(victim.session_id()) {
                 return Err("the embedded server does not know the session".into());
             }
-            timeout(patience, state.wait_for(|s| *s == SessionState::Expired)).await??;
+            timeout(patience, state.wait_for(|s| s.has_ended(epoch))).await?.ok_or("the client ended")?;
             return Ok(());
         }
         let proxy = self.proxy.as_ref().ok_or("no proxy in front of the ensemble")?;
         timeout(patience, proxy.expire_session(victim)).await??;
-        timeout(patience, state.wait_for(|s| *s == SessionState::Expired)).await??;
+        timeout(patience, state.wait_for(|s| s.has_ended(epoch))).await?.ok_or("the client ended")?;
         Ok(())
     }
 

@@ -60,31 +60,42 @@ pub async fn run_service(
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), Error> {
     let path = format!("/services/{name}");
-    for _ in 0..MAX_SESSIONS {
-        let zk = builder.clone().connect().await?;
-        let mut session = zk.session_events();
-        register(&zk, &path).await?;
-        let _ = events.send(ServiceEvent::Registered { session: zk.session_id() });
-        loop {
-            let event = tokio::select! {
-                _ = stop.wait_for(|s| *s) => None,
-                event = session.next_event() => Some(event),
-            };
-            match event {
-                None => {
-                    zk.close().await; // deletes the ephemeral node at once
-                    return Ok(());
-                }
-                // Disconnected / Reconnected: the session (and our node) may live on.
-                Some(Some(SessionEvent::Disconnected | SessionEvent::Reconnected)) => continue,
-                Some(_) => {
-                    let _ = events.send(ServiceEvent::SessionExpired { session: zk.session_id() });
-                    break;
-                }
+    // One client for the service's lifetime: when its session expires it opens a new one by
+    // itself and says so with `NewSession`.
+    let zk = builder.connect().await?;
+    let mut session = zk.session_events(); // starts with `Connected`
+    let mut current = zk.session_id();
+    register(&zk, &path).await?;
+    let _ = events.send(ServiceEvent::Registered { session: current });
+    let mut sessions = 1;
+    loop {
+        let event = tokio::select! {
+            _ = stop.wait_for(|s| *s) => None,
+            event = session.next_event() => Some(event),
+        };
+        match event {
+            None => {
+                zk.close().await; // deletes the ephemeral node at once
+                return Ok(());
             }
+            Some(Some(SessionEvent::Expired)) => {
+                let _ = events.send(ServiceEvent::SessionExpired { session: current });
+            }
+            Some(Some(SessionEvent::NewSession { session_id })) => {
+                sessions += 1;
+                if sessions > MAX_SESSIONS {
+                    return Err(Error::Closed);
+                }
+                current = session_id;
+                register(&zk, &path).await?;
+                let _ = events.send(ServiceEvent::Registered { session: current });
+            }
+            // Connected, Disconnected, TimeoutElapsed, Reconnected: the session (and our
+            // node) may live on.
+            Some(Some(e)) if !matches!(e, SessionEvent::Closed | SessionEvent::AuthFailed) => continue,
+            Some(_) => return Err(zk.state().terminal_error()),
         }
     }
-    Err(Error::Closed)
 }
 
 /// Creates the node, coping with ConnectionLoss: a create whose reply was lost may have been

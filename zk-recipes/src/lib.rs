@@ -33,10 +33,14 @@
 //! - **Disconnected**: the session may be expiring unseen. A lock guard's [`LockStatus`] is
 //!   `Suspended`; a leader under [`ConnectionPolicy::Standard`] (Curator's default) stops
 //!   leading at once and leads again only once **Reconnected** shows its node still stands.
-//! - **Expired**: what was held is gone (`Lost`, [`Error::LockLost`], [`Error::SessionEnded`]).
-//!   A zk-core client never opens a second session, so a recipe continues only with a new
-//!   client: [`LeaderLatch::rejoin`] and the caches' `rebuild` take one, and a
-//!   [`SessionFactory`] given to a [`LeaderLatch`] or a cache (`renew_sessions`), a
+//! - **Expired**: what was held is gone (`Lost`, [`Error::LockLost`], [`Error::SessionEnded`]):
+//!   recipes compare the session's epoch ([`zk_core::SessionStatus::epoch`]) with the one
+//!   they started in, so they notice even when they never saw the `Expired` state. A zk-core
+//!   client opens a new session by itself (the default): on it a [`LeaderLatch`] rejoins
+//!   behind the others and a cache re-syncs, reporting only the differences. A client built
+//!   with `OnExpiry::End` ends instead, and a recipe continues only with a new client:
+//!   [`LeaderLatch::rejoin`] and the caches' `rebuild` take one, and a [`SessionFactory`]
+//!   given to a [`LeaderLatch`] or a cache (`renew_sessions`), a
 //!   [`persistent_node::PersistentNode`] or a [`group::GroupMember`] lets them open new
 //!   sessions themselves.
 //!

@@ -67,10 +67,11 @@
 //!   are retried with backoff; after more than 60 failures in a row the cache reports
 //!   `Lost(Error::RetriesExhausted(..))`.
 //! - **Expired** (or the client closed): `Lost(Error::SessionEnded(..))` is reported, the
-//!   snapshot is kept (stale). A zk-core client never opens a second session, so the cache
-//!   needs a new one: given a [`SessionFactory`](crate::SessionFactory) with
-//!   `renew_sessions`, the cache opens a new session by itself; otherwise its task ends and
-//!   `rebuild(new_client)` carries on (as [`LeaderLatch::rejoin`](crate::LeaderLatch::rejoin)
+//!   snapshot is kept (stale). On a client that opens a new session by itself (zk-core's
+//!   default) the cache follows the server again on that session. A client built with
+//!   `OnExpiry::End` ends with its session, so the cache needs a new one: given a
+//!   [`SessionFactory`](crate::SessionFactory) with `renew_sessions`, the cache opens a new
+//!   session by itself; otherwise its task ends and `rebuild(new_client)` carries on (as [`LeaderLatch::rejoin`](crate::LeaderLatch::rejoin)
 //!   rejoins an election). Either way it reads everything again, reports only the differences
 //!   from the kept snapshot, then `Initialized` again.
 //!

@@ -170,13 +170,22 @@ impl Run {
                         l.resync_at.get_or_insert_with(Instant::now);
                         Ok(())
                     }
+                    Some(SessionEvent::Expired) if !self.client.state().is_terminal() => {
+                        // The client opens a new session by itself: report the gap, then
+                        // follow the server on that session; the re-sync reports only the
+                        // differences, then Initialized.
+                        self.report_lost(Error::SessionEnded(zk_core::Error::SessionExpired));
+                        self.restart();
+                        l = Loop::new();
+                        Ok(())
+                    }
                     Some(SessionEvent::Expired | SessionEvent::AuthFailed | SessionEvent::Closed) | None => {
                         Err(self.client.state().terminal_error())
                     }
                     Some(_) => Ok(()),
                 },
                 ev = next_watch(&mut self.watcher), if self.watcher.is_some() => match ev {
-                    Some(ev) if ev.event_type != EventType::PersistentWatchRemoved => {
+                    Some(Ok(ev)) if ev.event_type != EventType::PersistentWatchRemoved => {
                         let (batch, ended) = self.drain(ev);
                         let step = self.on_events(&batch).await;
                         if ended {
@@ -228,7 +237,7 @@ impl Run {
         while batch.len() < MAX_BATCH {
             match w.next_event().now_or_never() {
                 None => break,
-                Some(Some(ev)) if ev.event_type != EventType::PersistentWatchRemoved => batch.push(ev),
+                Some(Some(Ok(ev))) if ev.event_type != EventType::PersistentWatchRemoved => batch.push(ev),
                 Some(_) => return (batch, true),
             }
         }
@@ -239,6 +248,11 @@ impl Run {
     /// re-sync, once the client is connected again (the `Reconnected` event schedules it) or
     /// after a backoff, a bounded number of times in a row.
     fn on_error(&self, l: &mut Loop, e: zk_core::Error) -> Result<(), Error> {
+        if e == zk_core::Error::SessionExpired && !self.client.state().is_terminal() {
+            // The client opens a new session: its Expired event restarts the cache.
+            tracing::debug!(root = %self.scope.root, "cache waits for the new session");
+            return Ok(());
+        }
         if e.is_terminal() {
             return Err(Error::SessionEnded(e));
         }
@@ -296,6 +310,12 @@ impl Run {
         let client = factory.connect_retrying(CONNECT_ATTEMPTS).await.map_err(Error::SessionEnded)?;
         tracing::debug!(root = %self.scope.root, session = client.session_id(), "cache renewed its session");
         self.client = client;
+        self.restart();
+        Ok(())
+    }
+
+    /// Forgets the watches of an ended session, to follow the server anew.
+    fn restart(&mut self) {
         self.watcher = None;
         self.pending.clear();
         self.oneshots = FuturesUnordered::new();
@@ -303,7 +323,6 @@ impl Run {
             s.lost = None;
             s.initialized = false;
         });
-        Ok(())
     }
 
     /// Sets the persistent watch if needed, then re-reads the whole subtree.
@@ -573,7 +592,7 @@ fn skip_missing<T>(r: zk_core::Result<T>) -> zk_core::Result<Option<T>> {
     }
 }
 
-async fn next_watch(w: &mut Option<PersistentWatcher>) -> Option<WatchedEvent> {
+async fn next_watch(w: &mut Option<PersistentWatcher>) -> Option<zk_core::Result<WatchedEvent>> {
     match w {
         Some(w) => w.next_event().await,
         None => None,

@@ -15,7 +15,7 @@ use futures::Stream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zk_core::path::join;
-use zk_core::{Client, EventType, OneshotWatcher, SessionState};
+use zk_core::{Client, EventType, OneshotWatcher, SessionStatus};
 
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
@@ -55,7 +55,8 @@ pub enum LostReason {
 ///   leadership stands (unless the node was deleted meanwhile). Under the standard policy a
 ///   lost leadership stays lost: resign and campaign again.
 /// - **Expired**: leadership is lost ([`LostReason::SessionEnded`]); a campaign fails with
-///   [`Error::SessionEnded`]. The client is dead: campaign again with a new client.
+///   [`Error::SessionEnded`]. A client that opens a new session by itself (the default) can
+///   campaign again at once; one built with `OnExpiry::End` is dead: use a new client.
 ///
 /// # Examples
 ///
@@ -193,7 +194,7 @@ impl Leadership {
     fn start(guard: MutexGuard, client: Client, policy: ConnectionPolicy) -> Leadership {
         let (tx, lost) = watch::channel(None);
         let node = guard.path().to_owned();
-        let monitor = tokio::spawn(monitor(client, node, policy, tx));
+        let monitor = tokio::spawn(monitor(client, node, guard.epoch(), policy, tx));
         Leadership { guard: Some(guard), lost, monitor }
     }
 
@@ -293,31 +294,32 @@ async fn lost_signal(mut rx: watch::Receiver<Option<LostReason>>) -> LostReason 
 async fn monitor(
     client: Client,
     node: String,
+    epoch: u64,
     policy: ConnectionPolicy,
     tx: watch::Sender<Option<LostReason>>,
 ) {
     let reason = match tokio::select! {
-        r = session_loss(&client, policy) => r,
+        r = session_loss(&client, epoch, policy) => r,
         r = node_loss(&client, &node) => r,
     } {
         // The deletion of an expired or closed session's node may be reported first.
-        LostReason::NodeDeleted if client.state().is_terminal() => LostReason::SessionEnded,
+        LostReason::NodeDeleted if client.status().has_ended(epoch) => LostReason::SessionEnded,
         r => r,
     };
     tracing::debug!(%node, ?reason, "leadership lost");
     let _ = tx.send(Some(reason));
 }
 
-async fn session_loss(client: &Client, policy: ConnectionPolicy) -> LostReason {
-    let lost = |s: &SessionState| match policy {
-        ConnectionPolicy::Standard => s.is_terminal() || !s.is_connected(),
-        ConnectionPolicy::SessionBased => s.is_terminal(),
+async fn session_loss(client: &Client, epoch: u64, policy: ConnectionPolicy) -> LostReason {
+    let lost = |s: &SessionStatus| match policy {
+        ConnectionPolicy::Standard => s.has_ended(epoch) || !s.state.is_connected(),
+        ConnectionPolicy::SessionBased => s.has_ended(epoch),
     };
     let mut rx = client.state_watch();
     // Bound first: as a tail expression, the wait's temporaries (borrowing `rx`) would
     // outlive `rx` itself (edition 2021).
     let reason = match rx.wait_for(lost).await {
-        Ok(s) if !s.is_terminal() => LostReason::Disconnected,
+        Some(s) if !s.has_ended(epoch) => LostReason::Disconnected,
         _ => LostReason::SessionEnded,
     };
     reason

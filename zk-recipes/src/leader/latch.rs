@@ -42,8 +42,9 @@ pub enum LatchEvent {
     /// for the latch to see the disconnect.
     Suspended,
     /// The session is (or must be assumed) expired: our node is gone. If the session was only
-    /// assumed lost and comes back, the latch rejoins with a new node; if the client is dead,
-    /// use [`LeaderLatch::rejoin`] with a new client.
+    /// assumed lost and comes back, the latch rejoins with a new node; on the client's new
+    /// session (zk-core's default after an expiry) it rejoins behind the others; if the
+    /// client is dead (`OnExpiry::End`), use [`LeaderLatch::rejoin`] with a new client.
     Lost,
 }
 
@@ -459,19 +460,28 @@ impl Run {
     /// The election loop; `ours` is our node while we take part.
     async fn follow(&mut self, ours: &mut Option<Ours>) {
         let mut states = self.client.state_watch();
+        let mut epoch = states.status().epoch;
         let (mut suspended, mut lost_at, mut lost_locally) = (false, None::<Instant>, false);
         let mut retries = 0;
         // No cap on rounds: each waits for a session change or a change of the election (or
         // backs off after an error), for as long as the latch runs.
         loop {
-            let state = *states.borrow_and_update();
-            if state.is_terminal() {
-                let expired = state == zk_core::SessionState::Expired;
+            let status = states.status();
+            let state = status.state;
+            if status.has_ended(epoch) {
+                let expired = state == zk_core::SessionState::Expired || !state.is_terminal();
                 if expired && !suspended && self.policy == ConnectionPolicy::Standard {
                     // A client hears of its expiry only when it reconnects, so it was
                     // disconnected first, too briefly for this task (which sees the latest
                     // state only) to notice: report the Suspended it missed.
                     self.shared.emit(LatchEvent::Suspended);
+                }
+                if !state.is_terminal() {
+                    // The client opened a new session by itself: rejoin on it.
+                    self.end(ours, lost_locally, false);
+                    epoch = status.epoch;
+                    (suspended, lost_at, lost_locally, retries) = (true, None, false, 0);
+                    continue;
                 }
                 let renewing = self.factory.is_some() && expired;
                 self.end(ours, lost_locally, !renewing);
@@ -480,6 +490,7 @@ impl Run {
                     return;
                 }
                 states = self.client.state_watch();
+                epoch = states.status().epoch;
                 (suspended, lost_at, lost_locally, retries) = (false, None, false, 0);
                 continue;
             }
@@ -494,7 +505,7 @@ impl Run {
                 }
                 let deadline = lost_at.filter(|_| !lost_locally);
                 tokio::select! {
-                    r = states.changed() => if r.is_err() { return self.end(ours, lost_locally, true) },
+                    r = states.changed() => if r.is_none() { return self.end(ours, lost_locally, true) },
                     () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                         lost_locally = true;
                         self.shared.emit(LatchEvent::Lost);

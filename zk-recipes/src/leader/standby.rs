@@ -44,7 +44,8 @@ pub struct StandbyReport {
     pub terms: Vec<Term>,
     /// `None` when it stopped on the shutdown signal, after one term without auto re-queue,
     /// or after the maximum number of terms; else why campaigning failed (for example
-    /// [`Error::SessionEnded`] once the session expired: the client is dead).
+    /// [`Error::SessionEnded`] once the session of a client built with `OnExpiry::End`
+    /// expired).
     pub error: Option<Error>,
 }
 

@@ -29,7 +29,7 @@ pub(crate) use internals::{
     deadline_after, deadline_passed, participants, sorted_children, until, StandardDriver,
 };
 
-use zk_core::{Client, Op, OpResult, SessionState};
+use zk_core::{Client, Op, OpResult, SessionState, SessionStatus};
 
 #[cfg(doc)]
 use crate::Error;
@@ -48,33 +48,36 @@ pub enum LockStatus {
 }
 
 impl LockStatus {
-    /// The status of a held lock whose session is in `state`.
-    pub fn from_session(state: SessionState) -> LockStatus {
-        match state {
+    /// The status of a lock taken in session epoch `epoch`, when the client's session is at
+    /// `status`: lost once that session ended (a later epoch, or a terminal state).
+    pub fn of(status: SessionStatus, epoch: u64) -> LockStatus {
+        if status.has_ended(epoch) {
+            return LockStatus::Lost;
+        }
+        match status.state {
             SessionState::Connected | SessionState::ConnectedReadOnly => LockStatus::Held,
-            s if s.is_terminal() => LockStatus::Lost,
             _ => LockStatus::Suspended,
         }
     }
 }
 
-/// Resolves once the status of a lock held through `client` is no longer `Held`, with that
-/// status.
-pub(crate) async fn wait_not_held(client: &Client) -> LockStatus {
-    wait_status(client, |s| s != LockStatus::Held).await
+/// Resolves once the status of a lock held through `client` since session epoch `epoch` is
+/// no longer `Held`, with that status.
+pub(crate) async fn wait_not_held(client: &Client, epoch: u64) -> LockStatus {
+    wait_status(client, epoch, |s| s != LockStatus::Held).await
 }
 
-/// Resolves once the session of `client` has ended.
-pub(crate) async fn wait_lost(client: &Client) {
-    wait_status(client, |s| s == LockStatus::Lost).await;
+/// Resolves once the session of epoch `epoch` of `client` has ended.
+pub(crate) async fn wait_lost(client: &Client, epoch: u64) {
+    wait_status(client, epoch, |s| s == LockStatus::Lost).await;
 }
 
-async fn wait_status(client: &Client, pred: impl Fn(LockStatus) -> bool) -> LockStatus {
+async fn wait_status(client: &Client, epoch: u64, pred: impl Fn(LockStatus) -> bool) -> LockStatus {
     let mut rx = client.state_watch();
-    // The state publisher stops after a terminal state: an error means Lost.
-    rx.wait_for(|s| pred(LockStatus::from_session(*s)))
+    // The state publisher stops after a terminal state: no status means Lost.
+    rx.wait_for(|s| pred(LockStatus::of(*s, epoch)))
         .await
-        .map_or(LockStatus::Lost, |s| LockStatus::from_session(*s))
+        .map_or(LockStatus::Lost, |s| LockStatus::of(s, epoch))
 }
 
 /// Runs `ops` in one multi whose first op checks that `node` still exists (a fenced write),

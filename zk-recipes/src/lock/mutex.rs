@@ -155,6 +155,11 @@ impl MutexGuard {
         self.0.path()
     }
 
+    /// The session epoch the lock node was created in.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.0.epoch()
+    }
+
     /// The lock's status right now, from the session state.
     pub fn status(&self) -> LockStatus {
         self.0.status()

@@ -23,6 +23,9 @@ use crate::protected::Cleanup;
 pub(crate) struct Held {
     node: String,
     count: usize,
+    /// The session epoch the node was created in: once it ended, the node is gone and a new
+    /// acquisition through the handle takes the lock anew.
+    epoch: u64,
 }
 
 /// The held state of one handle. Shared with a driver that must know whether (and which
@@ -41,10 +44,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// One guard fewer; the node to delete when it was the last.
-    fn leave(&self) -> Option<String> {
+    /// One guard fewer; the node to delete when it was the last. A guard of a node the handle
+    /// no longer holds (its session ended and the handle took the lock anew) changes nothing.
+    fn leave(&self, node: &str) -> Option<String> {
         let mut held = lock(&self.held);
-        let h = held.as_mut()?;
+        let h = held.as_mut().filter(|h| h.node == node)?;
         h.count -= 1;
         if h.count == 0 {
             held.take().map(|h| h.node)
@@ -120,26 +124,31 @@ impl ReentrantLock {
         if let Some(guard) = self.reenter() {
             return Ok(Some(guard));
         }
+        // Taken before the attempt: a node created across an expiry then counts as lost,
+        // never the other way round.
+        let epoch = self.shared.internals.client().status().epoch;
         let attempt = self.shared.internals.attempt(&self.id, deadline);
         let node = until(deadline, attempt).await.unwrap_or(Ok(None))?;
         Ok(node.map(|node| {
-            *lock(&self.shared.held) = Some(Held { node: node.clone(), count: 1 });
-            self.guard(node)
+            *lock(&self.shared.held) = Some(Held { node: node.clone(), count: 1, epoch });
+            self.guard(node, epoch)
         }))
     }
 
+    /// Another guard on the node the handle holds, while its session lasts.
     fn reenter(&self) -> Option<ReentrantGuard> {
-        let node = {
+        let status = self.shared.internals.client().status();
+        let (node, epoch) = {
             let mut held = lock(&self.shared.held);
-            let h = held.as_mut()?;
+            let h = held.as_mut().filter(|h| !status.has_ended(h.epoch))?;
             h.count += 1;
-            h.node.clone()
+            (h.node.clone(), h.epoch)
         };
-        Some(self.guard(node))
+        Some(self.guard(node, epoch))
     }
 
-    fn guard(&self, node: String) -> ReentrantGuard {
-        ReentrantGuard { shared: self.shared.clone(), node, released: false }
+    fn guard(&self, node: String, epoch: u64) -> ReentrantGuard {
+        ReentrantGuard { shared: self.shared.clone(), node, epoch, released: false }
     }
 
     /// Every participant in this handle's lock order, with the id in its node (a missing
@@ -157,6 +166,7 @@ impl ReentrantLock {
 pub(crate) struct ReentrantGuard {
     shared: Arc<Shared>,
     node: String,
+    epoch: u64,
     released: bool,
 }
 
@@ -166,19 +176,24 @@ impl ReentrantGuard {
         &self.node
     }
 
+    /// The session epoch the lock node was created in.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
     /// The lock's status right now, from the session state.
     pub(crate) fn status(&self) -> LockStatus {
-        LockStatus::from_session(self.client().state())
+        LockStatus::of(self.client().status(), self.epoch)
     }
 
     /// Resolves when the lock may no longer be held.
     pub(crate) async fn suspended(&self) -> LockStatus {
-        wait_not_held(self.client()).await
+        wait_not_held(self.client(), self.epoch).await
     }
 
     /// Resolves when the lock is lost for good (the session ended).
     pub(crate) async fn lost(&self) {
-        wait_lost(self.client()).await;
+        wait_lost(self.client(), self.epoch).await;
     }
 
     /// A fenced write on our lock node; see [`fenced_multi`].
@@ -189,7 +204,8 @@ impl ReentrantGuard {
     /// Releases this acquisition; the last one of the handle deletes the lock node now.
     pub(crate) async fn release(mut self) -> Result<()> {
         self.released = true;
-        match self.shared.leave() {
+        match self.shared.leave(&self.node) {
+            Some(_) if self.status() == LockStatus::Lost => Err(Error::LockLost),
             Some(node) => Cleanup::for_path(self.client(), &node).run().await.map_err(Error::while_holding),
             None if self.status() == LockStatus::Lost => Err(Error::LockLost),
             None => Ok(()),
@@ -206,7 +222,7 @@ impl Drop for ReentrantGuard {
         if self.released {
             return;
         }
-        if let Some(node) = self.shared.leave() {
+        if let Some(node) = self.shared.leave(&self.node) {
             // An armed cleanup deletes the node from a background task when dropped.
             drop(Cleanup::for_path(self.client(), &node));
         }

@@ -241,6 +241,8 @@ impl InterProcessSemaphore {
     /// With the internal mutex held: create our lease node and wait until it fits.
     async fn lease_under_lock(&self, deadline: Option<Instant>) -> Result<Option<Lease>> {
         let prefix = protected::new_prefix();
+        // Taken before the create: a node created across an expiry counts as lost.
+        let epoch = self.client.status().epoch;
         let cleanup = Cleanup::for_prefix(&self.client, &self.leases_path, &prefix);
         let create = protected::create(
             &self.client,
@@ -255,7 +257,7 @@ impl InterProcessSemaphore {
         };
         let node =
             settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline).await }).await?;
-        Ok(node.map(|node| Lease::new(&self.client, node)))
+        Ok(node.map(|node| Lease::new(&self.client, node, epoch)))
     }
 
     /// True once our lease fits under the limit, false at the deadline.
@@ -341,13 +343,15 @@ fn decode_count(path: &str, data: &[u8]) -> Result<usize> {
 pub struct Lease {
     client: Client,
     node: String,
+    /// The session epoch the lease node was created in.
+    epoch: u64,
     /// Armed while the lease is held: deletes the node in the background when dropped.
     cleanup: Cleanup,
 }
 
 impl Lease {
-    fn new(client: &Client, node: String) -> Lease {
-        Lease { client: client.clone(), cleanup: Cleanup::for_path(client, &node), node }
+    fn new(client: &Client, node: String, epoch: u64) -> Lease {
+        Lease { client: client.clone(), cleanup: Cleanup::for_path(client, &node), node, epoch }
     }
 
     /// The lease node's path.
@@ -357,7 +361,7 @@ impl Lease {
 
     /// The lease's status right now, from the session state.
     pub fn status(&self) -> LockStatus {
-        LockStatus::from_session(self.client.state())
+        LockStatus::of(self.client.status(), self.epoch)
     }
 
     /// Resolves when the lease may no longer be held: [`LockStatus::Suspended`] on a
@@ -366,7 +370,7 @@ impl Lease {
     /// # Cancellation safety
     /// Safe to drop.
     pub async fn suspended(&self) -> LockStatus {
-        wait_not_held(&self.client).await
+        wait_not_held(&self.client, self.epoch).await
     }
 
     /// Resolves when the lease is lost for good (the session ended).
@@ -374,7 +378,7 @@ impl Lease {
     /// # Cancellation safety
     /// Safe to drop.
     pub async fn lost(&self) {
-        wait_lost(&self.client).await;
+        wait_lost(&self.client, self.epoch).await;
     }
 
     /// Returns the lease: deletes its node now.
@@ -386,6 +390,10 @@ impl Lease {
     /// # Cancellation safety
     /// Dropped before it completes, the delete continues in the background.
     pub async fn release(self) -> Result<()> {
+        if self.status() == LockStatus::Lost {
+            // Its session ended: the node went with it (the cleanup, dropped, finds nothing).
+            return Err(Error::LockLost);
+        }
         self.cleanup.run().await.map_err(Error::while_holding)
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use zk_core::{CreateMode, SessionEvent};
+use zk_core::{CreateMode, OnExpiry, SessionEvent};
 use zk_recipes::cache::{PathCache, TreeCache, TreeEvent};
 use zk_recipes::Error;
 
@@ -130,15 +130,16 @@ async fn path_cache_converges_after_a_dropped_connection() {
     check(&mut cache, Truth::Server(&server), "/w", 1, 1).await;
 }
 
-/// The session expires: the cache reports `Lost` and keeps its (stale) snapshot; rebuilt with
-/// a new client it reports only the differences, then `Initialized`.
+/// The session of a client that ends with it ([`OnExpiry::End`]) expires: the cache reports
+/// `Lost` and keeps its (stale) snapshot; rebuilt with a new client it reports only the
+/// differences, then `Initialized`.
 async fn expiry(fallback: bool) {
     let server = server_with(33, fallback).await;
     let zk = client(&server).await;
     for (p, d) in [("/app", ""), ("/app/a", "1"), ("/app/b", "1")] {
         zk.create(p, d.as_bytes(), CreateMode::Persistent).await.unwrap();
     }
-    let cz = client(&server).await;
+    let cz = server.client_builder().on_expiry(OnExpiry::End).connect().await.unwrap();
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
     cache.start();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
@@ -173,29 +174,33 @@ async fn session_expiry_and_rebuild_with_one_shot_watches() {
     expiry(true).await;
 }
 
-/// With a session factory the cache carries on by itself after an expiry: Lost, then only
-/// the differences made while it was away, then Initialized, on a new session.
-async fn expiry_renewed(fallback: bool) {
+/// The cache carries on by itself after an expiry: Lost, then only the differences made while
+/// it was away, then Initialized, on a new session: the one its renewing client opens, or
+/// (`factory`, for a client that ends with its session) one from a session factory.
+async fn expiry_renewed(fallback: bool, factory: bool) {
     let server = server_with(35, fallback).await;
     let zk = client(&server).await;
     for (p, d) in [("/app", ""), ("/app/a", "1"), ("/app/b", "1")] {
         zk.create(p, d.as_bytes(), CreateMode::Persistent).await.unwrap();
     }
-    let cz = client(&server).await;
-    let factory = zk_recipes::SessionFactory::from_builder(server.client_builder());
-    let mut cache = TreeCache::new(cz.clone(), "/app").unwrap().renew_sessions(factory);
+    let on_expiry = if factory { OnExpiry::End } else { OnExpiry::NewSession };
+    let cz = server.client_builder().on_expiry(on_expiry).connect().await.unwrap();
+    let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
+    if factory {
+        cache = cache.renew_sessions(zk_recipes::SessionFactory::from_builder(server.client_builder()));
+    }
     cache.start();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     // Changes while the cache's session is cut off and then expired by the server.
-    assert!(server.partition_session(cz.session_id(), Duration::from_secs(60)));
+    let expired_id = cz.session_id();
+    assert!(server.partition_session(expired_id, Duration::from_secs(60)));
     zk.set_data("/app/a", b"2", None).await.unwrap();
     zk.delete("/app/b", None).await.unwrap();
     zk.create("/app/c", b"3", CreateMode::Persistent).await.unwrap();
     assert!(server.expire_session(cz.session_id()));
-    // The cut-off client declares the expiry itself, one session timeout after it last heard
-    // from the server.
-    let lost = tokio::time::timeout(Duration::from_secs(60), cache.next()).await.unwrap();
+    // The cut-off client hears of the expiry when the partition ends.
+    let lost = tokio::time::timeout(Duration::from_secs(90), cache.next()).await.unwrap();
     assert_eq!(lost, Some(TreeEvent::Lost(Error::SessionEnded(zk_core::Error::SessionExpired))));
     let mut got = take(&mut cache, 4, TreeCache::show).await;
     assert_eq!(got.pop().as_deref(), Some("init"));
@@ -206,23 +211,35 @@ async fn expiry_renewed(fallback: bool) {
 
     // It follows the server on its new session.
     let sessions: Vec<i64> = server.sessions().into_iter().map(|s| s.id).collect();
-    assert!(!sessions.contains(&cz.session_id()));
+    assert!(!sessions.contains(&expired_id));
     zk.delete("/app/c", None).await.unwrap();
     assert_eq!(TreeCache::show(&next(&mut cache).await), "-/app/c");
     let before = server.sessions().len();
     cache.close().await;
     settle().await;
-    assert_eq!(server.sessions().len(), before - 1, "closing the cache closes its own session");
+    // A factory's session is the cache's own; a user's client stays the user's.
+    let closed = usize::from(factory);
+    assert_eq!(server.sessions().len(), before - closed, "closing the cache closes its own session");
 }
 
 #[tokio::test(start_paused = true)]
 async fn with_a_session_factory_the_cache_renews_itself_after_expiry() {
-    expiry_renewed(false).await;
+    expiry_renewed(false, true).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn with_a_session_factory_one_shot_watches_renew_too() {
-    expiry_renewed(true).await;
+    expiry_renewed(true, true).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_a_renewing_client_the_cache_rebuilds_on_the_new_session() {
+    expiry_renewed(false, false).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn on_a_renewing_client_one_shot_watches_rebuild_too() {
+    expiry_renewed(true, false).await;
 }
 
 /// Dropping the cache stops its task and removes its watches; closing ends the stream.

@@ -120,7 +120,8 @@ async fn partition_loses_leadership_before_anyone_sees_the_successor() {
 #[tokio::test(start_paused = true)]
 async fn expired_session_loses_leadership() {
     let server = server(3).await;
-    let a_client = client(&server).await;
+    // A client that ends with its session (a renewing one campaigns again on its new one).
+    let a_client = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
     let a = Election::new(a_client.clone(), PATH, b"a").unwrap();
     let b = Arc::new(Election::new(client(&server).await, PATH, b"b").unwrap());
     let leadership = a.campaign().await.unwrap();
@@ -359,9 +360,8 @@ fn record_states(client: &Client) -> Arc<Mutex<Vec<SessionState>>> {
     let states = Arc::new(Mutex::new(Vec::new()));
     let (mut rx, log) = (client.state_watch(), states.clone());
     tokio::spawn(async move {
-        while rx.changed().await.is_ok() {
-            let s = *rx.borrow_and_update();
-            log.lock().unwrap().push(s);
+        while let Some(s) = rx.changed().await {
+            log.lock().unwrap().push(s.state);
         }
     });
     states

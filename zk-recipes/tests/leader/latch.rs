@@ -305,7 +305,7 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
 async fn with_a_session_factory_an_expired_latch_rejoins_by_itself() {
     use futures::FutureExt;
     let server = server(58).await;
-    let a_client = client(&server).await;
+    let a_client = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
     let factory = zk_recipes::SessionFactory::from_builder(
         server.client_builder().session_timeout(Duration::from_secs(30)),
     );
@@ -324,6 +324,52 @@ async fn with_a_session_factory_an_expired_latch_rejoins_by_itself() {
     let owner = server.node(&node).unwrap().stat.ephemeral_owner;
     assert_ne!(owner, a_client.session_id(), "on a new session");
     assert!(server.sessions().iter().any(|s| s.id == owner));
+    let ids: Vec<Vec<u8>> = b.participants().await.unwrap().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, [b"b".to_vec(), b"a".to_vec()], "a queues behind b");
+    assert!(!a.is_leader());
+
+    b.close().await.unwrap();
+    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap(), "a leads on its new session");
+    let mut seen = Vec::new();
+    while let Some(Some(ev)) = events.next().now_or_never() {
+        seen.push(ev);
+    }
+    assert_eq!(
+        seen,
+        [
+            LatchEvent::Elected,
+            LatchEvent::Suspended,
+            LatchEvent::NotLeader,
+            LatchEvent::Lost,
+            LatchEvent::Elected
+        ]
+    );
+}
+
+/// On a client that renews its session (the default), a latch whose session expires reports
+/// Lost and rejoins behind the others on the client's new session, with no factory; it leads
+/// again when its turn comes.
+#[tokio::test(start_paused = true)]
+async fn on_a_renewing_client_an_expired_latch_rejoins_behind() {
+    use futures::FutureExt;
+    let server = server(59).await;
+    let a_client = client(&server).await;
+    let a = LeaderLatch::new(a_client.clone(), "/election/renewing", "a").unwrap();
+    let mut events = a.events();
+    a.start();
+    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
+    let b = LeaderLatch::new(client(&server).await, "/election/renewing", "b").unwrap();
+    b.start();
+    settle().await;
+    let old = a_client.session_id();
+
+    assert!(server.expire_session(old));
+    assert!(b.await_leadership(Duration::from_secs(60)).await.unwrap(), "b succeeds a");
+    settle().await;
+    let node = a.node().expect("a rejoined with a new node");
+    let owner = server.node(&node).unwrap().stat.ephemeral_owner;
+    assert_eq!(owner, a_client.session_id(), "on the client's new session");
+    assert_ne!(owner, old);
     let ids: Vec<Vec<u8>> = b.participants().await.unwrap().into_iter().map(|p| p.id).collect();
     assert_eq!(ids, [b"b".to_vec(), b"a".to_vec()], "a queues behind b");
     assert!(!a.is_leader());

@@ -18,6 +18,7 @@ async fn lost_create_reply_finds_our_node_again() {
     let warmup = mutex.acquire().await.unwrap();
     warmup.release().await.unwrap();
     let mut events = zk.session_events();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Connected), "the current state first");
 
     server.lose_next_reply(RequestMatcher::op(OpCode::Create2).path_prefix("/locks/lost/"));
     let guard = mutex.acquire().await.unwrap();

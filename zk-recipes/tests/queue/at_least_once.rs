@@ -111,7 +111,9 @@ async fn expired_consumer_item_comes_back_to_another_consumer() {
     for i in 0..ITEMS {
         producer.put(format!("{i}").as_bytes()).await.unwrap();
     }
-    let doomed_zk = client(&server).await;
+    // A client that ends with its session: its consumer stream ends (a renewing client's
+    // would carry on on the new session).
+    let doomed_zk = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
     let doomed = DistributedQueue::new(doomed_zk.clone(), "/expiry").unwrap();
     let mut doomed_stream = doomed.at_least_once();
     let held = next(&mut doomed_stream).await;
