@@ -50,16 +50,20 @@
 //!
 //! // Cut the worker off for a minute: its session expires after 30 s of virtual time.
 //! let mut events = worker.session_events();
+//! assert_eq!(events.next_event().await, Some(SessionEvent::Connected));
 //! let cut = tokio::time::Instant::now();
 //! server.partition_session(worker.session_id(), Duration::from_secs(60));
 //! assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+//! assert_eq!(events.next_event().await, Some(SessionEvent::TimeoutElapsed));
 //! assert_eq!(events.next_event().await, Some(SessionEvent::Expired));
 //! assert_eq!(gone.await?.event_type, EventType::NodeDeleted);
 //! assert!(cut.elapsed() >= Duration::from_secs(30)); // virtual seconds, real microseconds
 //!
 //! // Inspect the server directly, without a client.
 //! assert_eq!(server.children("/workers"), Vec::<String>::new());
-//! assert_eq!(server.sessions().len(), 1);
+//! // The worker's client opened a new session by itself.
+//! assert!(matches!(events.next_event().await, Some(SessionEvent::NewSession { .. })));
+//! assert_eq!(server.sessions().len(), 2);
 //! # Ok(())
 //! # }
 //! ```

@@ -133,3 +133,60 @@ async fn a_write_fails_without_quorum_and_succeeds_once_it_is_back() -> TestResu
     assert_eq!(bounded("get_data", client.get_data("/during")).await?.0, b"x");
     Ok(())
 }
+
+/// The next session event within `limit`, or an error naming `what`.
+async fn next_session_event(
+    events: &mut zk_core::SessionEvents,
+    limit: Duration,
+    what: &str,
+) -> Result<zk_core::SessionEvent, Box<dyn StdError>> {
+    match timeout(limit, events.next_event()).await {
+        Ok(Some(ev)) => Ok(ev),
+        Ok(None) => Err(format!("{what}: the event stream ended").into()),
+        Err(_) => Err(format!("{what}: no session event within {limit:?}").into()),
+    }
+}
+
+/// The quorum is down for longer than the session timeout, then back: the ensemble kept the
+/// session (a newly elected leader restarts every session's timer), so the client must not
+/// give it up on its own. It announces the elapsed timeout, then resumes the same session,
+/// whose ephemeral node is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_outlives_a_quorum_loss_longer_than_its_timeout() -> TestResult {
+    use zk_core::SessionEvent;
+    let mut zk = RealEnsemble::start().await?;
+    let session_timeout = Duration::from_secs(4);
+    let client = Client::builder(&zk.connect_string()).session_timeout(session_timeout).connect().await?;
+    assert_eq!(client.session_timeout(), session_timeout, "negotiated timeout");
+    let mut events = client.session_events();
+    assert_eq!(next_session_event(&mut events, CALL_LIMIT, "first").await?, SessionEvent::Connected);
+    let id = client.session_id();
+    bounded("create the ephemeral", client.create("/eph", b"", CreateMode::Ephemeral)).await?;
+
+    let down_at = Instant::now();
+    zk.kill_quorum().await;
+    // The surviving member may serve for a moment before it notices the quorum is gone: the
+    // client may reconnect to it and lose it again before the timeout is announced.
+    let mut announced = false;
+    for _ in 0..10 {
+        match next_session_event(&mut events, 3 * session_timeout, "quorum lost").await? {
+            SessionEvent::Disconnected | SessionEvent::Reconnected => {}
+            SessionEvent::TimeoutElapsed => {
+                announced = true;
+                break;
+            }
+            other => return Err(format!("while the quorum is down: unexpected {other:?}").into()),
+        }
+    }
+    assert!(announced, "no TimeoutElapsed while the quorum was down");
+    assert_eq!(client.session_id(), id, "the client did not give the session up");
+    // Down for one and a half session timeouts in all.
+    sleep((session_timeout * 3 / 2).saturating_sub(down_at.elapsed())).await;
+    zk.restart_all().await?;
+    let back = next_session_event(&mut events, ELECTION_LIMIT, "quorum back").await?;
+    assert_eq!(back, SessionEvent::Reconnected, "the same session resumed, not a new one");
+    assert_eq!(client.session_id(), id);
+    let stat = bounded("read the ephemeral", client.exists("/eph")).await?.ok_or("the ephemeral is gone")?;
+    assert_eq!(stat.ephemeral_owner, id);
+    Ok(())
+}

@@ -44,7 +44,7 @@ async fn persistent_watcher_types_on_this_server(b: &Backend) {
     assert_eq!(c.check_watches("/p", WatcherType::Any).await, Ok(()));
     assert_eq!(c.remove_watches("/p", WatcherType::Any).await, Ok(()));
     let ev = crate::support::within(5, "removal event", w.next_event()).await;
-    assert_eq!(ev.map(|e| e.event_type), Some(zk_core::EventType::PersistentWatchRemoved));
+    assert_eq!(ev.map(|e| e.map(|e| e.event_type)), Some(Ok(zk_core::EventType::PersistentWatchRemoved)));
     assert_eq!(crate::support::within(5, "stream end", w.next_event()).await, None);
     assert_eq!(c.check_watches("/p", WatcherType::Any).await, Err(Error::NoWatcher));
     assert_eq!(c.state(), SessionState::Connected);

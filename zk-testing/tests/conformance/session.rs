@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use zk_core::proto::{peek_frame, OpCode, Record, RequestHeader};
 use zk_core::{
-    AddWatchMode, BoxReader, BoxWriter, Client, Connector, CreateMode, Error, EventType, SessionEvent,
-    SessionEvents, SessionState, TcpConnector, WatcherType,
+    AddWatchMode, BoxReader, BoxWriter, Client, Connector, CreateMode, Error, EventType, OnExpiry,
+    SessionEvent, SessionEvents, SessionState, TcpConnector, WatcherType,
 };
 
 use crate::support::{assert_event, fired, short_client, within, Backend};
@@ -33,6 +33,9 @@ zk_testing::both_backends!(
     requests_issued_while_disconnected_run_after_reconnect,
     session_closed_by_another_client_is_expired,
     partition_longer_than_session_timeout_expires,
+    expired_client_opens_a_new_session,
+    partition_longer_than_session_timeout_renews,
+    requests_wait_for_a_connection_at_most_the_queue_timeout,
     connect_to_refusing_address_fails,
     pings_keep_an_idle_session_alive,
 );
@@ -58,13 +61,23 @@ fn assert_no_event(events: &mut SessionEvents, what: &str) {
     }
 }
 
-/// A client with its session event stream, subscribed before anything else happens. The round
-/// trip makes sure the subscription is in place: zk-core registers it asynchronously, which
-/// `session_events_see_a_change_right_after_subscribing` checks on its own.
+/// A client with its session event stream, subscribed before anything else happens, past its
+/// first event (the current state, `Connected`).
 async fn with_events(c: Client) -> (Client, SessionEvents) {
-    let events = c.session_events();
+    let mut events = c.session_events();
+    expect_events(&mut events, &[SessionEvent::Connected], "the stream starts with the state").await;
     c.sync("/").await.unwrap();
     (c, events)
+}
+
+/// [`short_client`] that ends with its session instead of opening a new one.
+async fn short_ending_client(connect: &str) -> Client {
+    Client::builder(connect)
+        .session_timeout(Duration::from_secs(4))
+        .on_expiry(OnExpiry::End)
+        .connect()
+        .await
+        .expect("connect")
 }
 
 async fn create(c: &Client, path: &str, mode: CreateMode) {
@@ -214,12 +227,12 @@ async fn session_resumes_after_connection_cut(b: &Backend) {
     assert_event(&fired(w, "watch after reconnect").await, EventType::NodeDataChanged, "/w");
     // Persistent watches are re-registered too (SetWatches2).
     create(&other, "/p", CreateMode::Persistent).await;
-    let ev = within(PROMPT_SECS, "persistent watch", persistent.next_event()).await.unwrap();
+    let ev = within(PROMPT_SECS, "persistent watch", persistent.next_event()).await.unwrap().unwrap();
     assert_event(&ev, EventType::NodeCreated, "/p");
     create(&other, "/r", CreateMode::Persistent).await;
     create(&other, "/r/c", CreateMode::Persistent).await;
     for path in ["/r", "/r/c"] {
-        let ev = within(PROMPT_SECS, "recursive watch", recursive.next_event()).await.unwrap();
+        let ev = within(PROMPT_SECS, "recursive watch", recursive.next_event()).await.unwrap().unwrap();
         assert_event(&ev, EventType::NodeCreated, path);
     }
     assert_no_event(&mut events, "after the reconnect");
@@ -235,7 +248,8 @@ async fn session_events_see_a_change_right_after_subscribing(b: &Backend) {
         let mut events = a.session_events();
         proxy.cut_all();
         let what = format!("round {round}: cut right after subscribing");
-        expect_events(&mut events, &[SessionEvent::Disconnected, SessionEvent::Reconnected], &what).await;
+        let expected = [SessionEvent::Connected, SessionEvent::Disconnected, SessionEvent::Reconnected];
+        expect_events(&mut events, &expected, &what).await;
         a.sync("/").await.unwrap();
     }
 }
@@ -359,7 +373,7 @@ async fn requests_issued_while_disconnected_run_after_reconnect(b: &Backend) {
 async fn session_closed_by_another_client_is_expired(b: &Backend) {
     let sb = b.sandbox("conformance-s-taken-over").await;
     let proxy = b.proxy().await;
-    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
+    let (a, mut events) = with_events(short_ending_client(&sb.via(&proxy)).await).await;
     create(&a, "/eph", CreateMode::Ephemeral).await;
     let (id, password) = (a.session_id(), a.session_password());
     assert_eq!(password.len(), 16);
@@ -398,7 +412,7 @@ async fn session_closed_by_another_client_is_expired(b: &Backend) {
 async fn partition_longer_than_session_timeout_expires(b: &Backend) {
     let sb = b.sandbox("conformance-s-partition").await;
     let proxy = b.proxy().await;
-    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
+    let (a, mut events) = with_events(short_ending_client(&sb.via(&proxy)).await).await;
     let timeout = a.session_timeout();
     assert_eq!(timeout, Duration::from_secs(4), "negotiated timeout");
     let observer = sb.client().await;
@@ -417,12 +431,107 @@ async fn partition_longer_than_session_timeout_expires(b: &Backend) {
     assert_event(&deleted, EventType::NodeDeleted, "/eph");
     // Heal only now: bytes held by the proxy must not revive the session before it expired.
     proxy.set_stalled(false);
-    expect_events(&mut events, &[SessionEvent::Expired], "after the partition").await;
+    expect_events(&mut events, &[SessionEvent::TimeoutElapsed, SessionEvent::Expired], "after the partition")
+        .await;
     assert_eq!(a.state(), SessionState::Expired);
     assert_eq!(within(PROMPT_SECS, "A's watcher", a_watch).await.err(), Some(Error::SessionExpired));
     assert_eq!(within(PROMPT_SECS, "request queued", queued).await.err(), Some(Error::SessionExpired));
     assert_eq!(a.exists("/eph").await.err(), Some(Error::SessionExpired));
     assert_eq!(observer.exists("/eph").await.unwrap(), None);
+}
+
+/// The same takeover as [`session_closed_by_another_client_is_expired`], with a client that
+/// renews its session (the default): everything of the old session ends with
+/// `SessionExpired`, then the client serves requests on a new session.
+async fn expired_client_opens_a_new_session(b: &Backend) {
+    let sb = b.sandbox("conformance-s-renewed").await;
+    let proxy = b.proxy().await;
+    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
+    create(&a, "/w", CreateMode::Persistent).await;
+    create(&a, "/eph", CreateMode::Ephemeral).await;
+    let (_, _, oneshot) = a.get_data_and_watch("/w").await.unwrap();
+    let mut persistent = a.add_watch("/w", AddWatchMode::Persistent).await.unwrap();
+    let (id, password) = (a.session_id(), a.session_password());
+    assert_eq!(a.status().epoch, 0);
+
+    proxy.set_refusing(true);
+    let takeover = Client::builder(&sb.connect_string()).session(id, &password).connect();
+    let b_client = within(PROMPT_SECS, "attach to A's session", takeover).await.unwrap();
+    expect_events(&mut events, &[SessionEvent::Disconnected], "server closed A's connection").await;
+    // Issued while disconnected, for the old session: it must not run on the new one.
+    let queued = a.create("/queued", b"", CreateMode::Ephemeral);
+    within(PROMPT_SECS, "close the shared session", b_client.close()).await;
+    proxy.set_refusing(false);
+
+    expect_events(&mut events, &[SessionEvent::Expired], "session closed elsewhere").await;
+    let new_id = match next_event(&mut events, "the new session").await {
+        SessionEvent::NewSession { session_id } => session_id,
+        other => panic!("expected NewSession, got {other:?}"),
+    };
+    assert_ne!(new_id, id);
+    let status = a.status();
+    assert_eq!((status.state, status.session_id, status.epoch), (SessionState::Connected, new_id, 1));
+    assert_eq!(within(PROMPT_SECS, "queued request", queued).await.err(), Some(Error::SessionExpired));
+    assert_eq!(within(PROMPT_SECS, "old one-shot watcher", oneshot).await.err(), Some(Error::SessionExpired));
+    let ended = within(PROMPT_SECS, "old persistent watcher", persistent.next_event()).await;
+    assert_eq!(ended, Some(Err(Error::SessionExpired)));
+    assert_eq!(within(PROMPT_SECS, "persistent watcher end", persistent.next_event()).await, None);
+    // The old session's ephemerals are gone; the client works on the new session.
+    assert_eq!(a.exists("/eph").await.unwrap(), None);
+    assert_eq!(a.exists("/queued").await.unwrap(), None);
+    create(&a, "/eph", CreateMode::Ephemeral).await;
+    assert_ephemeral_of(&sb.client().await, "/eph", new_id).await;
+    assert_no_event(&mut events, "after the new session");
+}
+
+/// A partition longer than the session timeout, with a renewing client: the timeout is
+/// announced (the client does not decide the expiry itself), the server expires the session,
+/// and once the partition heals the client hears so and opens a new session.
+async fn partition_longer_than_session_timeout_renews(b: &Backend) {
+    let sb = b.sandbox("conformance-s-partition-renews").await;
+    let proxy = b.proxy().await;
+    let (a, mut events) = with_events(short_client(&sb.via(&proxy)).await).await;
+    let timeout = a.session_timeout();
+    let observer = sb.client().await;
+    create(&a, "/eph", CreateMode::Ephemeral).await;
+    let (_, gone) = observer.exists_and_watch("/eph").await.unwrap();
+    let old = a.session_id();
+
+    let start = Instant::now();
+    proxy.set_stalled(true);
+    expect_events(&mut events, &[SessionEvent::Disconnected], "read timeout").await;
+    expect_events(&mut events, &[SessionEvent::TimeoutElapsed], "session timeout without contact").await;
+    assert!(start.elapsed() >= timeout * 2 / 3, "TimeoutElapsed after only {:?}", start.elapsed());
+    assert_eq!(a.state(), SessionState::TimeoutElapsed);
+    assert_eq!(a.session_id(), old, "still the old session: only the server decides");
+    let deleted = within(3 * PROMPT_SECS, "server-side expiry", gone).await.unwrap();
+    assert_event(&deleted, EventType::NodeDeleted, "/eph");
+    proxy.set_stalled(false);
+    expect_events(&mut events, &[SessionEvent::Expired], "after the partition").await;
+    assert!(matches!(next_event(&mut events, "new session").await, SessionEvent::NewSession { .. }));
+    assert_ne!(a.session_id(), old);
+    assert_eq!(a.exists("/eph").await.unwrap(), None);
+    create(&a, "/eph", CreateMode::Ephemeral).await;
+}
+
+/// A request issued while no server can be reached fails with ConnectionLoss after the queue
+/// timeout instead of waiting for the whole outage; the session itself lives on.
+async fn requests_wait_for_a_connection_at_most_the_queue_timeout(b: &Backend) {
+    let sb = b.sandbox("conformance-s-queue-timeout").await;
+    let proxy = b.proxy().await;
+    let wait = Duration::from_millis(500);
+    let a = Client::builder(&sb.via(&proxy)).queue_timeout(wait).connect().await.unwrap();
+    let (a, mut events) = with_events(a).await;
+    proxy.set_refusing(true);
+    proxy.cut_all();
+    expect_events(&mut events, &[SessionEvent::Disconnected], "cut while refusing").await;
+    let issued = Instant::now();
+    assert_eq!(within(PROMPT_SECS, "queued request", a.exists("/")).await, Err(Error::ConnectionLoss));
+    let waited = issued.elapsed();
+    assert!(waited >= wait && waited < wait * 4, "failed after {waited:?}");
+    proxy.set_refusing(false);
+    expect_events(&mut events, &[SessionEvent::Reconnected], "refusal lifted").await;
+    assert!(a.exists("/").await.unwrap().is_some());
 }
 
 /// A brand-new client that reaches no server gives up with ConnectFailed within its session

@@ -37,7 +37,11 @@ zk_testing::both_backends!(
 const FIRE_SECS: u64 = 5;
 
 async fn next(w: &mut PersistentWatcher, what: &str) -> WatchedEvent {
-    within(FIRE_SECS, what, w.next_event()).await.unwrap_or_else(|| panic!("{what}: watch stream ended"))
+    match within(FIRE_SECS, what, w.next_event()).await {
+        Some(Ok(ev)) => ev,
+        Some(Err(e)) => panic!("{what}: watch stream ended with {e}"),
+        None => panic!("{what}: watch stream ended"),
+    }
 }
 
 /// The watcher has not fired (yet): polled once without waiting.

@@ -20,6 +20,7 @@ async fn expiry_scenario(seed: u64) -> Vec<String> {
     trace.push(at(format!("created {path} czxid {} ctime {}", stat.czxid, stat.ctime)));
     let (_, watcher) = observer.exists_and_watch(&path).await.unwrap();
     let mut events = doomed.session_events();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Connected), "the current state first");
 
     // Partition: the doomed client cannot reach the server for a minute.
     assert!(server.partition_session(doomed.session_id(), Duration::from_secs(60)));

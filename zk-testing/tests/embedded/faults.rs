@@ -26,6 +26,7 @@ async fn lost_reply_means_applied_but_connection_loss() {
     let server = TestServer::builder().no_tcp().start().await.unwrap();
     let c = server.client().await.unwrap();
     let mut events = c.session_events();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Connected), "the current state first");
     server.lose_next_reply(RequestMatcher::op(OpCode::Create2));
     assert_eq!(c.create("/n", b"v", CreateMode::Persistent).await, Err(Error::ConnectionLoss));
     assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
@@ -46,18 +47,23 @@ async fn expire_and_drop_sessions_on_command() {
     assert_eq!(server.sessions().iter().find(|s| s.id == a.session_id()).unwrap().ephemerals, vec!["/e"]);
     let (_, w) = b.exists_and_watch("/e").await.unwrap();
     let mut ev = a.session_events();
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Connected), "the current state first");
     assert!(server.drop_connection(a.session_id()));
     assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
     assert_eq!(ev.next_event().await, Some(SessionEvent::Reconnected));
     assert!(b.exists("/e").await.unwrap().is_some(), "a dropped connection keeps the session");
     let sent = server.notifications_sent();
-    assert!(server.expire_session(a.session_id()));
+    let old = a.session_id();
+    assert!(server.expire_session(old));
     assert_eq!(w.await.unwrap().event_type, zk_core::EventType::NodeDeleted);
     assert_eq!(server.notifications_sent(), sent + 1, "one watcher, one notification");
     assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
     assert_eq!(ev.next_event().await, Some(SessionEvent::Expired));
-    assert_eq!(a.state(), SessionState::Expired);
-    assert!(!server.expire_session(a.session_id()));
+    // The client (renewing, the default) goes on with a new session; the old one is gone.
+    assert!(matches!(ev.next_event().await, Some(SessionEvent::NewSession { .. })));
+    assert_eq!(a.state(), SessionState::Connected);
+    assert!(a.status().has_ended(0) && a.session_id() != old);
+    assert!(!server.expire_session(old));
 }
 
 #[tokio::test(start_paused = true)]

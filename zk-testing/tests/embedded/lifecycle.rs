@@ -13,6 +13,7 @@ async fn restart_keeps_data_and_sessions() {
     c.create("/keep", b"1", CreateMode::Persistent).await.unwrap();
     c.create("/mine", b"", CreateMode::Ephemeral).await.unwrap();
     let mut ev = c.session_events();
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Connected), "the current state first");
     let zxid = server.last_zxid();
     server.restart().await.unwrap();
     assert_eq!(server.addr(), addr, "same address after a bounce");
@@ -96,6 +97,7 @@ async fn in_process_start_is_cheap_and_dropping_stops_it() {
     let server = TestServer::builder().no_tcp().start().await.unwrap();
     let c = server.client().await.unwrap();
     let mut ev = c.session_events();
+    assert_eq!(ev.next_event().await, Some(SessionEvent::Connected), "the current state first");
     drop(server);
     assert_eq!(ev.next_event().await, Some(SessionEvent::Disconnected));
 }
@@ -156,7 +158,9 @@ async fn read_only_mode_serves_reads_and_refuses_writes() {
     let ro_ok = server.client_builder().read_only(true).connect().await.unwrap();
     assert_eq!(ro_ok.state(), SessionState::Connected, "a read-write server says so");
     let mut ro_events = ro_ok.session_events();
+    assert_eq!(ro_events.next_event().await, Some(SessionEvent::Connected), "the current state first");
     let mut plain_events = plain.session_events();
+    assert_eq!(plain_events.next_event().await, Some(SessionEvent::Connected), "the current state first");
 
     server.set_read_only(true);
     assert!(server.is_read_only());

@@ -6,3 +6,4 @@ mod determinism;
 mod faults;
 mod hostile;
 mod lifecycle;
+mod renewal;
