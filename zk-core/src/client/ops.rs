@@ -109,6 +109,7 @@ impl Client {
             id,
             on_ok: WatchKind::Data,
             exist_on_nonode: true,
+            local: false,
             tx,
         };
         let fut = self.exists_inner(path, Some(reg));
@@ -180,8 +181,14 @@ impl Client {
         let (tx, rx) = oneshot::channel();
         let id = self.next_watch_id();
         let server_path = self.inner.chroot.to_server(path);
-        let reg =
-            WatchReg::OneShot { path: server_path.clone(), id, on_ok: kind, exist_on_nonode: false, tx };
+        let reg = WatchReg::OneShot {
+            path: server_path.clone(),
+            id,
+            on_ok: kind,
+            exist_on_nonode: false,
+            local: false,
+            tx,
+        };
         let unwatch = self.unwatch_tx();
         (reg, move || OneshotWatcher::new(rx, unwatch, kind, server_path, id))
     }
@@ -438,6 +445,14 @@ impl Client {
     /// with [`AddWatchMode::PersistentRecursive`] every change of the node and all its
     /// descendants (but no `NodeChildrenChanged`). ZooKeeper 3.6+.
     ///
+    /// Any number of watchers of any kind may share a path through one client (a cache, a
+    /// recipe and your own code): the client keeps one server registration per path that
+    /// covers them all and routes each event to the watchers it concerns, because ZooKeeper
+    /// 3.6-3.8 keeps one watch mode per connection and path, so a second registration would
+    /// replace the first. A one-shot read on a path with a persistent watch is then served from
+    /// that registration, and the registration stays until the last watcher on the path is
+    /// dropped.
+    ///
     /// # Errors
     /// [`Error::InvalidPath`]; session errors; [`Error::Unimplemented`] on older servers.
     pub fn add_watch(
@@ -449,7 +464,7 @@ impl Client {
         let id = self.next_watch_id();
         let server_path = self.inner.chroot.to_server(path);
         let recursive = mode == AddWatchMode::PersistentRecursive;
-        let reg = WatchReg::Persistent { path: server_path.clone(), id, recursive, tx };
+        let reg = WatchReg::Persistent { path: server_path.clone(), id, recursive, sent: None, tx };
         let sent = validate_path(path).and_then(|()| {
             let req = AddWatchRequest { path: server_path.clone(), mode: mode.code() };
             self.send(OpCode::AddWatch, &req, Some(reg), None)

@@ -302,7 +302,9 @@ impl Session {
         for (scheme, auth) in &self.auths {
             conn.write_auth(scheme, auth, None);
         }
-        for sw in self.registry.set_watches(self.last_zxid) {
+        let set_watches = self.registry.set_watches(self.last_zxid);
+        self.registry.plan.catching_up(set_watches.len() as u32);
+        for sw in set_watches {
             let (op, frame) = match sw {
                 SetWatchesReq::V1(r) => (OpCode::SetWatches, encode_request(OpCode::SetWatches, &r)),
                 SetWatchesReq::V2(r) => (OpCode::SetWatches2, encode_request(OpCode::SetWatches2, &r)),
@@ -426,6 +428,9 @@ impl Session {
     }
 
     fn write_request(&mut self, conn: &mut Conn, mut r: Request) {
+        if let Some(w) = r.watch.as_mut() {
+            self.registry.prepare(w, &mut r.frame);
+        }
         let xid = self.next_xid();
         r.frame[4..8].copy_from_slice(&xid.to_be_bytes());
         conn.wbuf.extend_from_slice(&r.frame);
@@ -482,11 +487,13 @@ impl Session {
                 if hdr.zxid > 0 && hdr.zxid > self.last_zxid {
                     self.last_zxid = hdr.zxid;
                 }
+                if matches!(p.op, OpCode::SetWatches | OpCode::SetWatches2) {
+                    self.registry.plan.caught_up();
+                }
                 if let Some(w) = p.watch {
-                    let nonode = hdr.err == ErrorCode::NoNode.code();
                     // `p` is already popped: only other registrations count as in flight.
                     let in_flight = |path: &str| conn.watch_in_flight(path);
-                    if let Some((path, wt)) = self.registry.register(w, hdr.err == 0, nonode, in_flight) {
+                    if let Some((path, wt)) = self.registry.register(w, hdr.err, in_flight) {
                         self.send_remove_watches(conn, path, wt);
                     }
                 }

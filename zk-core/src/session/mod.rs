@@ -8,6 +8,7 @@
 mod connection;
 pub(crate) use connection::encode_request;
 pub(crate) mod endpoints;
+pub(crate) mod multiplex;
 pub(crate) mod state;
 pub(crate) mod watches;
 

@@ -8,9 +8,10 @@ use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::multiplex::{Plan, Strong};
 use crate::error::{Error, Result};
 use crate::path::Chroot;
-use crate::proto::{EventType, SetWatches, SetWatches2, WatcherType};
+use crate::proto::{ErrorCode, EventType, SetWatches, SetWatches2, WatcherType};
 
 /// A watch notification as delivered to a watcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,10 +48,12 @@ pub(crate) type PersistTx = mpsc::UnboundedSender<Result<WatchedEvent>>;
 #[derive(Debug)]
 pub(crate) enum WatchReg {
     /// A one-shot watch; `on_ok` is the bucket when the request succeeds; `exist_on_nonode`
-    /// registers an exist watch when an `exists` call finds no node.
-    OneShot { path: String, id: u64, on_ok: WatchKind, exist_on_nonode: bool, tx: OneShotTx },
-    /// A persistent or recursive watch (addWatch).
-    Persistent { path: String, id: u64, recursive: bool, tx: PersistTx },
+    /// registers an exist watch when an `exists` call finds no node; `local` when the
+    /// request was sent without the watch flag, the path's registration covering it.
+    OneShot { path: String, id: u64, on_ok: WatchKind, exist_on_nonode: bool, local: bool, tx: OneShotTx },
+    /// A persistent or recursive watch (addWatch); `sent` is the registration asked of the
+    /// server (set when the request is written).
+    Persistent { path: String, id: u64, recursive: bool, sent: Option<Strong>, tx: PersistTx },
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +69,8 @@ pub(crate) struct Registry {
     /// is the connection's to know; callers tell it to [`Registry::register`] and
     /// [`Registry::unregister`].
     deferred: HashSet<String>,
+    /// The persistent and recursive registrations that cover every watcher on their path.
+    pub(crate) plan: Plan,
 }
 
 impl WatchReg {
@@ -117,6 +122,20 @@ impl Registry {
     pub(crate) fn connection_lost(&mut self) {
         // The server forgets this connection's watches; the next ones come from SetWatches.
         self.deferred.clear();
+        self.plan.connection_lost();
+    }
+
+    /// A request carrying `reg` is about to be written as `frame`: plans it against the
+    /// path's registration (see [`super::multiplex`]), which may rewrite its watch flag or
+    /// addWatch mode.
+    pub(crate) fn prepare(&mut self, reg: &mut WatchReg, frame: &mut [u8]) {
+        match reg {
+            WatchReg::OneShot { path, local, .. } => *local = self.plan.plan_one_shot(path, frame),
+            WatchReg::Persistent { path, recursive, sent, .. } => {
+                let want = if *recursive { Strong::Recursive } else { Strong::Persistent };
+                *sent = Some(self.plan.plan_strong(path, want, frame));
+            }
+        }
     }
 
     /// Completes a registration after its request's reply (`ok` = err 0, `nonode` = NONODE).
@@ -131,12 +150,34 @@ impl Registry {
     pub(crate) fn register(
         &mut self,
         reg: WatchReg,
-        ok: bool,
-        nonode: bool,
+        err: i32,
         in_flight: impl Fn(&str) -> bool,
     ) -> Option<(String, WatcherType)> {
+        let (ok, nonode) = (err == 0, err == ErrorCode::NoNode.code());
+        if let WatchReg::Persistent { path, sent, recursive, .. } = &reg {
+            let result = if ok { Ok(()) } else { Err(Error::from_code(err)) };
+            // Not planned (written without `prepare`): it asked for what it wanted.
+            let want = if *recursive { Strong::Recursive } else { Strong::Persistent };
+            self.plan.strong_replied(path, sent.unwrap_or(want), result);
+        }
         let kind = reg.kind_on_reply(ok, nonode)?;
         let abandoned = reg.abandoned();
+        if let WatchReg::OneShot { path, id, local: true, tx, .. } = reg {
+            // Sent without the watch flag: it set nothing on the server to remove.
+            match self.plan.uncovered(&path) {
+                _ if abandoned => {}
+                Some(e) => {
+                    let _ = tx.send(Err(e));
+                }
+                None => self.one_shot_map(kind).entry(path.clone()).or_default().push((id, tx)),
+            }
+            // A removal of the path's registration may have waited for this reply.
+            if !self.deferred.contains(&path) || in_flight(&path) {
+                return None;
+            }
+            self.deferred.remove(&path);
+            return self.unused_on_server(&path).map(|wt| (path, wt));
+        }
         let deferred = self.deferred.contains(reg.path());
         if !abandoned && !deferred {
             // The common case: the path moves into the table, nothing to decide.
@@ -180,7 +221,10 @@ impl Registry {
 
     /// The widest removal that no local watcher on `path` still needs, for a removal that
     /// was deferred while registrations were in flight.
-    fn unused_on_server(&self, path: &str) -> Option<WatcherType> {
+    fn unused_on_server(&mut self, path: &str) -> Option<WatcherType> {
+        if self.plan.planned(path).is_some() {
+            return self.drop_registration(path);
+        }
         match self.usage(path) {
             (false, false, false) => Some(WatcherType::Any),
             (false, true, false) => Some(WatcherType::Data),
@@ -209,6 +253,21 @@ impl Registry {
 
     /// Delivers a server notification to every watcher it concerns (§7.2).
     pub(crate) fn dispatch(&mut self, event_type: EventType, server_path: &str, zxid: i64, chroot: &Chroot) {
+        if event_type == EventType::NodeChildrenChanged && self.plan.ignores_children_changed(server_path) {
+            // Derived from the children's own events instead (see `multiplex`).
+            return;
+        }
+        self.deliver(event_type, server_path, zxid, chroot);
+        if matches!(event_type, EventType::NodeCreated | EventType::NodeDeleted) && server_path != "/" {
+            let parent = crate::path::parent(server_path);
+            if self.plan.derives_children_changed(parent) {
+                self.deliver(EventType::NodeChildrenChanged, parent, zxid, chroot);
+            }
+        }
+    }
+
+    /// Hands one event to every local watcher it concerns.
+    fn deliver(&mut self, event_type: EventType, server_path: &str, zxid: i64, chroot: &Chroot) {
         let ev = WatchedEvent { event_type, path: chroot.to_client(server_path), zxid };
         match event_type {
             EventType::NodeCreated | EventType::NodeDataChanged => {
@@ -272,7 +331,10 @@ impl Registry {
 
     /// The server-side removal to send once a watcher of `kind` on `path` is gone: the one
     /// no other local watcher on that path still needs, if any.
-    fn removal_after(&self, kind: WatchKind, path: &str) -> Option<WatcherType> {
+    fn removal_after(&mut self, kind: WatchKind, path: &str) -> Option<WatcherType> {
+        if self.plan.planned(path).is_some() {
+            return self.drop_registration(path);
+        }
         let (data_used, child_used, persist_used) = self.usage(path);
         match kind {
             WatchKind::Data | WatchKind::Exist if !data_used && !persist_used => Some(WatcherType::Data),
@@ -286,8 +348,21 @@ impl Registry {
         }
     }
 
+    /// The removal of a path's persistent or recursive registration, once no watcher on the
+    /// path needs it any more (it covers them all: never downgraded before).
+    fn drop_registration(&mut self, path: &str) -> Option<WatcherType> {
+        if self.usage(path) != (false, false, false) {
+            return None;
+        }
+        self.plan.dropped(path);
+        Some(WatcherType::Any)
+    }
+
     /// Removes local watchers after a successful `removeWatches`, telling each one.
     pub(crate) fn remove_local(&mut self, path: &str, wt: WatcherType, chroot: &Chroot) {
+        if matches!(wt, WatcherType::Any | WatcherType::Persistent | WatcherType::PersistentRecursive) {
+            self.plan.dropped(path);
+        }
         let client_path = chroot.to_client(path);
         let ev = |t| WatchedEvent { event_type: t, path: client_path.clone(), zxid: -1 };
         if matches!(wt, WatcherType::Data | WatcherType::Any) {
@@ -343,12 +418,15 @@ impl Registry {
                 out.push(SetWatchesReq::V2(done));
             }
         };
-        let persist_lists = [&self.persistent, &self.recursive];
+        // Each held registration once, as the server held it (it covers the path's persistent
+        // and recursive watchers); one-shot watchers on those paths are listed too, for their
+        // catch-up events.
+        let held: Vec<(String, Strong)> = self.plan.held_paths().map(|(p, s)| (p.clone(), s)).collect();
         let all = lists
             .iter()
             .enumerate()
             .flat_map(|(i, m)| m.keys().map(move |k| (i, k)))
-            .chain(persist_lists.iter().enumerate().flat_map(|(i, m)| m.keys().map(move |k| (i + 3, k))));
+            .chain(held.iter().map(|(p, s)| (if *s == Strong::Recursive { 4 } else { 3 }, p)));
         for (which, p) in all {
             if size + p.len() > BATCH && size > 0 {
                 flush(&mut cur, &mut out);
@@ -362,8 +440,16 @@ impl Registry {
         out
     }
 
-    /// Drops registrations whose watcher handle is gone.
+    /// Drops registrations whose watcher handle is gone, and the paths no watcher needs.
     fn prune(&mut self) {
+        self.prune_watchers();
+        let usage: Vec<String> = self.plan.held_paths().map(|(p, _)| p.clone()).collect();
+        let unused: HashSet<String> =
+            usage.into_iter().filter(|p| self.usage(p) == (false, false, false)).collect();
+        self.plan.retain(|p| !unused.contains(p));
+    }
+
+    fn prune_watchers(&mut self) {
         for m in [&mut self.data, &mut self.exist, &mut self.child] {
             m.retain(|_, v| {
                 v.retain(|(_, tx)| !tx.is_closed());
@@ -391,6 +477,7 @@ impl Registry {
             }
         }
         self.deferred.clear();
+        self.plan.clear();
     }
 
     /// Number of local watchers.
@@ -437,9 +524,8 @@ mod tests {
     ) -> oneshot::Receiver<Result<WatchedEvent>> {
         let (tx, rx) = oneshot::channel();
         reg.register(
-            WatchReg::OneShot { path: path.into(), id, on_ok, exist_on_nonode: true, tx },
-            ok,
-            !ok,
+            WatchReg::OneShot { path: path.into(), id, on_ok, exist_on_nonode: true, local: false, tx },
+            if ok { 0 } else { -101 },
             |_| false,
         );
         rx
@@ -468,9 +554,8 @@ mod tests {
         let c = Chroot::new("/app").unwrap();
         let (tx, mut rx) = mpsc::unbounded_channel();
         r.register(
-            WatchReg::Persistent { path: "/app".into(), id: 1, recursive: true, tx },
-            true,
-            false,
+            WatchReg::Persistent { path: "/app".into(), id: 1, recursive: true, sent: None, tx },
+            0,
             |_| false,
         );
         r.dispatch(EventType::NodeCreated, "/app/x/y", 5, &c);
@@ -501,11 +586,12 @@ mod tests {
             id: 2,
             on_ok: WatchKind::Data,
             exist_on_nonode: false,
+            local: false,
             tx,
         };
         // The old watcher is dropped while the new request is on the wire.
         assert_eq!(r.unregister(WatchKind::Data, "/a", 1, || true), None);
-        r.register(new, true, false, |_| false);
+        r.register(new, 0, |_| false);
         assert_eq!(r.unregister(WatchKind::Data, "/a", 2, || false), Some(WatcherType::Data));
         // A lost connection forgets the removals that waited for what was in flight.
         let _b = one_shot(&mut r, "/b", 3, WatchKind::Data, true);
@@ -525,9 +611,10 @@ mod tests {
             id,
             on_ok: WatchKind::Data,
             exist_on_nonode: false,
+            local: false,
             tx,
         };
-        r.register(reg(2, tx), true, false, |_| panic!("asked without a deferred removal"));
+        r.register(reg(2, tx), 0, |_| panic!("asked without a deferred removal"));
         assert_eq!(r.unregister(WatchKind::Data, "/a", 9, || panic!("asked for an unknown watcher")), None);
         drop(new);
         // Two more registrations are on the wire when the data and child watchers go.
@@ -536,12 +623,12 @@ mod tests {
         assert_eq!(r.unregister(WatchKind::Data, "/a", 2, || true), None);
         assert_eq!(r.unregister(WatchKind::Child, "/a", 1, || true), None);
         // The first reply: the other one is still in flight, so the removal still waits.
-        assert_eq!(r.register(reg(3, tx3), true, false, |p| p == "/a"), None);
+        assert_eq!(r.register(reg(3, tx3), 0, |p| p == "/a"), None);
         assert!(r.deferred.contains("/a"));
         // The last reply, for a watcher abandoned in flight: only data watcher 3 is left, so
         // the child watch goes.
         drop(w4);
-        let removal = r.register(reg(4, tx4), true, false, |_| false);
+        let removal = r.register(reg(4, tx4), 0, |_| false);
         assert_eq!(removal, Some(("/a".to_string(), WatcherType::Children)));
         assert!(r.deferred.is_empty());
     }
@@ -561,9 +648,8 @@ mod tests {
         );
         let (tx, _rx) = mpsc::unbounded_channel();
         r.register(
-            WatchReg::Persistent { path: "/p".into(), id: 4, recursive: false, tx },
-            true,
-            false,
+            WatchReg::Persistent { path: "/p".into(), id: 4, recursive: false, sent: None, tx },
+            0,
             |_| false,
         );
         assert!(matches!(r.set_watches(9)[0], SetWatchesReq::V2(_)));

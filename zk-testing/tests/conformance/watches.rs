@@ -31,6 +31,8 @@ zk_testing::both_backends!(
     watching_again_right_after_a_drop_keeps_the_watch,
     remove_watches_resolves_watcher_with_removed_event,
     several_watchers_on_one_path_all_fire,
+    every_kind_of_watcher_on_one_path_sees_every_event,
+    a_one_shot_read_does_not_downgrade_a_persistent_watch,
 );
 
 /// How long a watch may take to fire once its cause is known to have been applied.
@@ -406,4 +408,70 @@ async fn several_watchers_on_one_path_all_fire(b: &Backend) {
     for (w, what) in [(first, "first"), (second, "second"), (third, "exists"), (elsewhere, "other client")] {
         assert_event(&fired(w, what).await, EventType::NodeDataChanged, "/a");
     }
+}
+
+/// A recursive, a persistent, a one-shot data and a one-shot child watcher on one path through
+/// one client all see their events (on 3.6-3.8 servers a second registration on a path would
+/// replace the first: the client keeps one registration per path that covers them all), and
+/// dropping some of them leaves the others working.
+async fn every_kind_of_watcher_on_one_path_sees_every_event(b: &Backend) {
+    let sb = b.sandbox("conformance-w-multiplexed").await;
+    let (c, writer) = (sb.client().await, sb.client().await);
+    create(&c, "/p").await;
+    let mut recursive = c.add_watch("/p", AddWatchMode::PersistentRecursive).await.unwrap();
+    let mut persistent = c.add_watch("/p", AddWatchMode::Persistent).await.unwrap();
+    let (_, _, data) = c.get_data_and_watch("/p").await.unwrap();
+    let (_, _, children) = c.get_children_and_watch("/p").await.unwrap();
+
+    writer.create("/p/c", b"", CreateMode::Persistent).await.unwrap();
+    assert_event(&next(&mut recursive, "recursive: child created").await, EventType::NodeCreated, "/p/c");
+    let ev = next(&mut persistent, "persistent: children changed").await;
+    assert_event(&ev, EventType::NodeChildrenChanged, "/p");
+    assert_event(&fired(children, "one-shot child watch").await, EventType::NodeChildrenChanged, "/p");
+    writer.set_data("/p", b"1", None).await.unwrap();
+    assert_event(&fired(data, "one-shot data watch").await, EventType::NodeDataChanged, "/p");
+    assert_event(&next(&mut recursive, "recursive: data").await, EventType::NodeDataChanged, "/p");
+    assert_event(&next(&mut persistent, "persistent: data").await, EventType::NodeDataChanged, "/p");
+    writer.set_data("/p/c", b"1", None).await.unwrap();
+    assert_event(
+        &next(&mut recursive, "recursive: grandchild data").await,
+        EventType::NodeDataChanged,
+        "/p/c",
+    );
+    // The persistent watcher sees its own node only, and one event per change.
+    c.sync("/").await.unwrap();
+    assert_quiet(&mut persistent, "persistent: nothing below its node");
+    assert_quiet(&mut recursive, "recursive: one event per change");
+
+    // Without the recursive watcher the persistent one goes on (and vice versa below).
+    drop(recursive);
+    writer.delete("/p/c", None).await.unwrap();
+    let ev = next(&mut persistent, "persistent after the recursive one went").await;
+    assert_event(&ev, EventType::NodeChildrenChanged, "/p");
+    let mut recursive = c.add_watch("/p", AddWatchMode::PersistentRecursive).await.unwrap();
+    drop(persistent);
+    writer.create("/p/d", b"", CreateMode::Persistent).await.unwrap();
+    assert_event(
+        &next(&mut recursive, "recursive after the persistent one went").await,
+        EventType::NodeCreated,
+        "/p/d",
+    );
+    drop(recursive);
+    until_no_watcher(&c, "/p", WatcherType::Any, "every watcher dropped").await;
+}
+
+/// A one-shot read with a watch on a path that has a persistent watch must not turn the
+/// server's persistent watch into a one-shot one (3.6-3.8 keep one mode per path): the
+/// persistent watcher still sees the second change.
+async fn a_one_shot_read_does_not_downgrade_a_persistent_watch(b: &Backend) {
+    let sb = b.sandbox("conformance-w-no-downgrade").await;
+    let (c, writer) = (sb.client().await, sb.client().await);
+    create(&c, "/p").await;
+    let mut persistent = c.add_watch("/p", AddWatchMode::Persistent).await.unwrap();
+    let (_, _, data) = c.get_data_and_watch("/p").await.unwrap();
+    writer.set_data("/p", b"1", None).await.unwrap();
+    assert_event(&fired(data, "one-shot").await, EventType::NodeDataChanged, "/p");
+    assert_event(&next(&mut persistent, "first change").await, EventType::NodeDataChanged, "/p");
+    writer.set_data("/p", b"2", None).await.unwrap();
+    assert_event(&next(&mut persistent, "second change").await, EventType::NodeDataChanged, "/p");
 }
