@@ -163,6 +163,9 @@ impl Run {
         // leaves the loop (`lose`), and so do re-syncs failing `MAX_FAILURES` times in a row.
         loop {
             let step = tokio::select! {
+                // Session events first: an expiry must be reported (Lost) before anything the
+                // ended session's watchers say.
+                biased;
                 ev = session.next_event() => match ev {
                     // A read-only server may hold an older state, and changes made while
                     // disconnected are not replayed: re-read everything either way.
@@ -192,6 +195,11 @@ impl Run {
                             self.watch_ended(&mut l);
                         }
                         step
+                    }
+                    Some(Err(e)) => {
+                        // The session ended: its event (handled above) decides what follows.
+                        self.watcher = None;
+                        Err(e)
                     }
                     _ => {
                         self.watch_ended(&mut l);

@@ -195,6 +195,9 @@ async fn expiry_renewed(fallback: bool, factory: bool) {
     // Changes while the cache's session is cut off and then expired by the server.
     let expired_id = cz.session_id();
     assert!(server.partition_session(expired_id, Duration::from_secs(60)));
+    // The connection task applies the partition asynchronously: let it freeze the connection
+    // before the changes, or their notifications may still get through.
+    settle().await;
     zk.set_data("/app/a", b"2", None).await.unwrap();
     zk.delete("/app/b", None).await.unwrap();
     zk.create("/app/c", b"3", CreateMode::Persistent).await.unwrap();

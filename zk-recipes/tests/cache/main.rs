@@ -7,6 +7,7 @@ mod node;
 mod on_backends;
 mod path;
 mod script;
+mod shared_path;
 #[path = "../support/mod.rs"]
 mod support;
 mod tree;
