@@ -159,6 +159,7 @@ mod lock;
 pub mod persistent_node;
 mod protected;
 pub mod queue;
+pub mod session;
 
 pub use error::{Error, Result};
 pub use leader::{
@@ -171,6 +172,7 @@ pub use lock::{
     MutexGuard, Participant, RwLockGuard, RwLockHandle,
 };
 pub use persistent_node::SessionFactory;
+pub use session::{ConnectionState, SessionTracker};
 
 /// Locks `m`, ignoring poisoning: the recipes keep their shared state consistent after every
 /// statement, so a panic elsewhere leaves nothing half-done behind the lock.
