@@ -15,9 +15,9 @@
 //!   [`LockStatus::Lost`] and their operations fail with [`Error::LockLost`]; waiters fail
 //!   with [`Error::SessionEnded`].
 
+mod handle;
 mod internals;
 mod mutex;
-mod reentrant;
 mod rw_lock;
 mod semaphore;
 

@@ -9,6 +9,7 @@ mod mutex;
 mod on_backends;
 mod rw_lock;
 mod semaphore;
+mod shared;
 #[path = "../support/mod.rs"]
 mod support;
 
