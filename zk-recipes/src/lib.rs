@@ -167,8 +167,8 @@ pub use leader::{
 };
 pub use leader::{ConnectionPolicy, LatchEvent, LatchEvents, LeaderLatch, LATCH_NAME};
 pub use lock::{
-    layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, Lease, LockStatus,
-    MutexGuard, Participant, RwLockGuard, RwLockHandle,
+    layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, InterProcessSemaphoreMutex,
+    Lease, LockStatus, MutexGuard, Participant, RwLockGuard, RwLockHandle, SemaphoreMutexGuard,
 };
 pub use persistent_node::SessionFactory;
 

@@ -20,10 +20,12 @@ mod internals;
 mod mutex;
 mod rw_lock;
 mod semaphore;
+mod semaphore_mutex;
 
 pub use mutex::{InterProcessMutex, MutexGuard};
 pub use rw_lock::{InterProcessReadWriteLock, RwLockGuard, RwLockHandle};
 pub use semaphore::{InterProcessSemaphore, Lease};
+pub use semaphore_mutex::{InterProcessSemaphoreMutex, SemaphoreMutexGuard};
 
 pub(crate) use internals::{
     deadline_after, deadline_passed, participants, sorted_children, until, StandardDriver,

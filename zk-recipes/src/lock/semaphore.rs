@@ -367,6 +367,11 @@ impl Lease {
         &self.node
     }
 
+    /// The client the lease was taken with.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The lease's status right now, from the session state.
     pub fn status(&self) -> LockStatus {
         LockStatus::of(self.client.status(), self.epoch)

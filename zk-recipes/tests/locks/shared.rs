@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_recipes::{InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore};
+use zk_recipes::{
+    InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, InterProcessSemaphoreMutex,
+};
 
 use crate::backend::{children, Backend};
 use crate::support::within;
@@ -15,6 +17,7 @@ zk_testing::both_backends!(worker_threads = 4;
     two_tasks_share_one_mutex,
     two_tasks_share_one_write_lock,
     five_tasks_share_one_semaphore_of_three,
+    two_tasks_share_one_semaphore_mutex,
 );
 
 /// Rounds per task.
@@ -180,5 +183,38 @@ async fn five_tasks_share_one_semaphore_of_three(b: &Backend) {
     assert!(most <= LEASES, "{}: {most} holders at once", b.name());
     assert!(children(&client, &format!("{path}/leases")).await.is_empty(), "{}: leaked leases", b.name());
     assert!(children(&client, &format!("{path}/locks")).await.is_empty(), "{}: leaked mutex nodes", b.name());
+    client.close().await;
+}
+
+/// One `InterProcessSemaphoreMutex` handle, shared by one task through a clone and by another
+/// through an `Arc`: the read-modify-write counter ends exact.
+async fn two_tasks_share_one_semaphore_mutex(b: &Backend) {
+    let root = b.create_root("locks-shared-sem-mutex").await;
+    let path = format!("{root}/lock");
+    let client = b.client().await;
+    let mutex = InterProcessSemaphoreMutex::new(client.clone(), &path).unwrap();
+    let section = Arc::new(Section::default());
+    let by_clone = mutex.clone();
+    let by_arc = Arc::new(mutex);
+    let s = section.clone();
+    let clone_task = tokio::spawn(async move {
+        for _ in 0..ROUNDS {
+            let guard = by_clone.acquire().await.expect("acquire");
+            s.run().await;
+            guard.release().await.expect("release");
+        }
+    });
+    let (s, m) = (section.clone(), by_arc.clone());
+    let arc_task = tokio::spawn(async move {
+        for _ in 0..ROUNDS {
+            let guard = m.acquire().await.expect("acquire");
+            s.run().await;
+            guard.release().await.expect("release");
+        }
+    });
+    join_all("2 tasks x 20 rounds on one semaphore mutex handle", vec![clone_task, arc_task]).await;
+    section.assert_exclusive(b, 2 * ROUNDS);
+    assert!(!by_arc.is_held());
+    assert!(children(&client, &format!("{path}/leases")).await.is_empty(), "{}: leaked leases", b.name());
     client.close().await;
 }
