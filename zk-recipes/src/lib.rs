@@ -9,6 +9,7 @@
 //! | one holder at a time | [`InterProcessMutex`] | `InterProcessMutex` | `_c_<uuid>-lock-<seq>`, ephemeral |
 //! | many readers or one writer | [`InterProcessReadWriteLock`] | `InterProcessReadWriteLock` | `_c_<uuid>-__READ__<seq>`, `_c_<uuid>-__WRIT__<seq>` |
 //! | N holders | [`InterProcessSemaphore`] | `InterProcessSemaphoreV2` | `locks/`, `leases/_c_<uuid>-lease-<seq>` |
+//! | one holder, never re-entered | [`InterProcessSemaphoreMutex`] | `InterProcessSemaphoreMutex` | a semaphore of 1 lease: `locks/`, `leases/_c_<uuid>-lease-<seq>` |
 //! | a leader among participants | [`LeaderLatch`] | `LeaderLatch` | `_c_<uuid>-latch-<seq>`, the id as data |
 //! | leadership in terms (campaign, resign) | [`Election`], [`Standby`], [`run_while_leader`] | `LeaderSelector` | `_c_<uuid>-lock-<seq>` |
 //! | a work queue | [`queue::DistributedQueue`] | `DistributedQueue` | `queue-<seq>`, locks in `lock/` |
@@ -24,6 +25,12 @@
 //! `ConnectionLoss` during a create, the node is found again, never duplicated or orphaned.
 //! Waiters watch only their predecessor, so a release or a leadership change wakes one
 //! participant, not all (no herd effect).
+//!
+//! A lock or semaphore handle is cheap to clone and may be shared by tasks (by `Clone` or
+//! `Arc`): every acquisition is a participant of its own, so tasks sharing a handle exclude
+//! each other as processes do. No lock is re-entrant through its handle; a guard is:
+//! [`MutexGuard::reenter`], [`RwLockGuard::reenter`], and the write lock's holder takes the
+//! read lock with [`RwLockGuard::read_while_writing`].
 //!
 //! # Sessions: Disconnected, Reconnected, Expired
 //!
@@ -168,8 +175,8 @@ pub use leader::{
 };
 pub use leader::{ConnectionPolicy, LatchEvent, LatchEvents, LeaderLatch, LATCH_NAME};
 pub use lock::{
-    layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, Lease, LockStatus,
-    MutexGuard, Participant, RwLockGuard, RwLockHandle,
+    layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, InterProcessSemaphoreMutex,
+    Lease, LockStatus, MutexGuard, Participant, RwLockGuard, RwLockHandle, SemaphoreMutexGuard,
 };
 pub use persistent_node::SessionFactory;
 pub use session::{ConnectionState, SessionTracker};

@@ -118,8 +118,9 @@ impl Election {
         &self.client
     }
 
-    /// Joins the election and waits until we lead. While a [`Leadership`] of this handle is
-    /// alive, campaigning again returns another guard for the same term (same node).
+    /// Joins the election and waits until we lead. Each campaign is a candidate of its own
+    /// (its own node), as each [`InterProcessMutex::acquire`] is: campaigning again through
+    /// this handle while one of its [`Leadership`]s is alive waits for that term to end.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::NodeVanished`]

@@ -245,13 +245,19 @@ impl LockInternals {
         sorted_children(&self.client, &self.path, &self.lock_name, self.driver.as_ref()).await
     }
 
-    /// Creates our node with `data` and waits until the driver says we own the lock, or until
-    /// `deadline` (`Some(now)` gives up at once if not owner). Returns the node's path, or
-    /// `None` at the deadline (our node deleted).
+    /// Creates our node with `data` and waits until the driver (`driver`, else this core's own)
+    /// says we own the lock, or until `deadline` (`Some(now)` gives up at once if not owner).
+    /// Returns the node's path, or `None` at the deadline (our node deleted).
     ///
     /// Cancellation safe: dropped at any await, our node (created or still in flight) is
     /// deleted in the background.
-    pub(crate) async fn attempt(&self, data: &[u8], deadline: Option<Instant>) -> Result<Option<String>> {
+    pub(crate) async fn attempt(
+        &self,
+        driver: Option<&dyn LockDriver>,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<Option<String>> {
+        let driver = driver.unwrap_or(self.driver.as_ref());
         let prefix = protected::new_prefix();
         let cleanup = Cleanup::for_prefix(&self.client, &self.path, &prefix);
         let created = protected::create(
@@ -263,20 +269,25 @@ impl LockInternals {
             CreateMode::EphemeralSequential,
         )
         .await;
-        settle_attempt(cleanup, created, |ours| async move { self.wait(&ours, deadline).await }).await
+        settle_attempt(cleanup, created, |ours| async move { self.wait(driver, &ours, deadline).await }).await
     }
 
-    /// The wait loop: true once we own the lock, false at the deadline.
-    async fn wait(&self, ours: &str, deadline: Option<Instant>) -> Result<bool> {
+    /// The wait loop: true once `driver` says we own the lock, false at the deadline.
+    async fn wait(&self, driver: &dyn LockDriver, ours: &str, deadline: Option<Instant>) -> Result<bool> {
         let name = ours.rsplit('/').next().unwrap_or(ours);
-        wait_loop(ours, "waiting for the lock", || self.round(name, deadline)).await
+        wait_loop(ours, "waiting for the lock", || self.round(driver, name, deadline)).await
     }
 
     /// One look at the children: `Some(true)` owner, `Some(false)` deadline passed, `None`
     /// look again (the watched node changed or was already gone).
-    async fn round(&self, name: &str, deadline: Option<Instant>) -> Result<Option<bool>> {
-        let children = self.sorted_children().await?;
-        let watch = match self.driver.decide(&children, name)? {
+    async fn round(
+        &self,
+        driver: &dyn LockDriver,
+        name: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<bool>> {
+        let children = sorted_children(&self.client, &self.path, &self.lock_name, driver).await?;
+        let watch = match driver.decide(&children, name)? {
             Decision::Owner => return Ok(Some(true)),
             Decision::Watch(w) => w,
         };

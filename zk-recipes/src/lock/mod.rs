@@ -4,6 +4,19 @@
 //! laid out exactly as Apache Curator lays it out, so our processes and Curator's contend
 //! correctly on the same path.
 //!
+//! # Sharing a handle, re-entrancy
+//!
+//! Every handle ([`InterProcessMutex`], [`InterProcessReadWriteLock`] and its halves,
+//! [`InterProcessSemaphore`], [`InterProcessSemaphoreMutex`]) is `Clone`, its clones sharing
+//! its state, and may be shared by tasks (by `Clone` or `Arc`). Every acquisition is a
+//! participant of its own, with its own node: tasks sharing a handle exclude each other as
+//! processes do, and a task that acquires again while it holds a guard waits behind it.
+//! Curator's locks are re-entrant per thread, which has no async equivalent (a guard moves
+//! between tasks, a task between threads); here re-entrancy is explicit and tied to the guard:
+//! [`MutexGuard::reenter`] and [`RwLockGuard::reenter`] make another guard on the same node,
+//! and the write lock's holder takes the read lock with [`RwLockGuard::read_while_writing`].
+//! [`InterProcessSemaphoreMutex`] is not re-entrant at all, as in Curator.
+//!
 //! # Session events
 //!
 //! - **Disconnected**: a holder may no longer hold the lock (its session may be expiring
@@ -15,15 +28,17 @@
 //!   [`LockStatus::Lost`] and their operations fail with [`Error::LockLost`]; waiters fail
 //!   with [`Error::SessionEnded`].
 
+mod handle;
 mod internals;
 mod mutex;
-mod reentrant;
 mod rw_lock;
 mod semaphore;
+mod semaphore_mutex;
 
 pub use mutex::{InterProcessMutex, MutexGuard};
 pub use rw_lock::{InterProcessReadWriteLock, RwLockGuard, RwLockHandle};
 pub use semaphore::{InterProcessSemaphore, Lease};
+pub use semaphore_mutex::{InterProcessSemaphoreMutex, SemaphoreMutexGuard};
 
 pub(crate) use internals::{
     deadline_after, deadline_passed, participants, sorted_children, until, StandardDriver,

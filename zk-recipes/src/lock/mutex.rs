@@ -1,4 +1,5 @@
-//! [`InterProcessMutex`]: a re-entrant distributed mutex, Curator's `InterProcessMutex`.
+//! [`InterProcessMutex`]: a distributed mutex, Curator's `InterProcessMutex`, whose
+//! re-entrancy is tied to the guard ([`MutexGuard::reenter`]).
 
 use std::time::Duration;
 
@@ -6,9 +7,9 @@ use tokio::time::Instant;
 use zk_core::path::validate_path;
 use zk_core::{Client, Op, OpResult};
 
+use super::handle::{LockGuard, LockHandle};
 use super::internals::{LockInternals, StandardDriver};
 use super::layout::MUTEX_LOCK_NAME;
-use super::reentrant::{new_held_cell, ReentrantGuard, ReentrantLock};
 use super::{LockStatus, Participant};
 #[cfg(doc)]
 use crate::error::Error;
@@ -22,9 +23,15 @@ use crate::error::Result;
 /// Waiting is fair (first come, first served) and herd-free: each waiter watches only the
 /// node just before its own.
 ///
-/// Re-entrant per handle: while this handle holds the lock, acquiring again returns another
-/// guard at once (one znode, a count); the node is deleted when the last guard goes. Use one
-/// handle per logical owner; share it (`Arc`) only between tasks that act as one owner.
+/// A handle may be shared by tasks, by `Clone` (clones share the handle's state) or by `Arc`:
+/// every acquisition is a participant of its own with its own node, so two tasks never hold
+/// the lock at once, whichever handle they acquire through.
+///
+/// Not re-entrant through the handle: acquiring again while this task holds a guard waits
+/// behind that guard like any other participant (for ever, if the task awaits it). Curator's
+/// `InterProcessMutex` is re-entrant per thread, which has no async equivalent; here
+/// re-entrancy is explicit and tied to the guard: [`MutexGuard::reenter`] makes another guard
+/// on the same node (one znode, a count), and the node is deleted when the last of them goes.
 ///
 /// See the [module docs](crate) for Disconnected / Reconnected / Expired.
 ///
@@ -44,9 +51,9 @@ use crate::error::Result;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InterProcessMutex {
-    lock: ReentrantLock,
+    lock: LockHandle,
 }
 
 impl InterProcessMutex {
@@ -58,10 +65,11 @@ impl InterProcessMutex {
         validate_path(path)?;
         let driver = Box::new(StandardDriver { max_leases: 1 });
         let internals = LockInternals::new(client, path, MUTEX_LOCK_NAME, driver);
-        Ok(InterProcessMutex { lock: ReentrantLock::new(internals, new_held_cell()) })
+        Ok(InterProcessMutex { lock: LockHandle::new(internals) })
     }
 
-    /// Stores `id` in this handle's lock nodes (see [`InterProcessMutex::participants`]).
+    /// Stores `id` in the lock nodes of this handle and of clones made from it afterwards (see
+    /// [`InterProcessMutex::participants`]).
     pub fn with_id(mut self, id: &[u8]) -> Self {
         self.lock.set_id(id);
         self
@@ -72,12 +80,14 @@ impl InterProcessMutex {
         self.lock.path()
     }
 
-    /// True while a guard acquired through this handle is alive.
+    /// True while a guard acquired through this handle or a clone of it is alive (held by any
+    /// task).
     pub fn is_held(&self) -> bool {
         self.lock.is_held()
     }
 
-    /// Waits until the lock is ours.
+    /// Waits until the lock is ours: a new participant (a new node), also when another task
+    /// holds the lock through this handle.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session expires or the client is closed while
@@ -92,10 +102,10 @@ impl InterProcessMutex {
         self.lock.acquire().await.map(MutexGuard)
     }
 
-    /// Takes the lock if it is free (or held through this handle) right now.
+    /// Takes the lock if it is free right now.
     ///
-    /// Returns `None` when another participant holds it, or when another acquisition through
-    /// this handle is in progress.
+    /// Returns `None` when another participant holds it, including one that acquired it through
+    /// this handle (in this task or another).
     ///
     /// # Errors
     /// As [`InterProcessMutex::acquire`].
@@ -139,16 +149,28 @@ impl InterProcessMutex {
     }
 }
 
-/// One acquisition of an [`InterProcessMutex`]. The lock is released when the last guard of
-/// the handle is released or dropped.
+/// One acquisition of an [`InterProcessMutex`], or a guard re-entered from one
+/// ([`MutexGuard::reenter`]). The lock is released when the last guard on its node is released
+/// or dropped.
 ///
 /// Dropping a guard deletes the node in the background (retrying retryable errors until the
 /// node is gone or the session ended); [`MutexGuard::release`] does it now and reports errors.
 #[derive(Debug)]
 #[must_use = "the lock is released when the guard is dropped"]
-pub struct MutexGuard(ReentrantGuard);
+pub struct MutexGuard(LockGuard);
 
 impl MutexGuard {
+    /// Re-enters the lock this guard holds: another guard on the same node, at once and
+    /// without a request. The node is deleted when the last guard on it is released or
+    /// dropped, so code handed a guard of its own cannot release the lock under this one. A
+    /// guard of a lost lock re-enters a lost lock.
+    ///
+    /// This is the only way to re-enter: [`InterProcessMutex::acquire`] through the same
+    /// handle is a new participant that waits for this guard.
+    pub fn reenter(&self) -> MutexGuard {
+        MutexGuard(self.0.reenter())
+    }
+
     /// The lock node's path. Its sequence number grows with each new holder, so it serves as
     /// a fencing token; see also [`MutexGuard::fenced`].
     pub fn path(&self) -> &str {
@@ -198,7 +220,7 @@ impl MutexGuard {
         self.0.fenced(ops).await
     }
 
-    /// Releases this acquisition; the last one of the handle deletes the lock node now.
+    /// Releases this guard; the last guard on the node deletes the lock node now.
     ///
     /// # Errors
     /// [`Error::LockLost`] when the session ended while the lock was held (the node is gone

@@ -6,10 +6,12 @@
 //!
 //! - the **write** driver is the standard one with one lease: a writer owns the lock when its
 //!   node is first among all nodes, else it watches the node just before it;
-//! - the **read** driver owns when this instance holds the write lock (a downgrade), or when
-//!   no write node precedes ours; otherwise it watches the nearest preceding write node only,
-//!   so readers queue behind an earlier writer (writers are not starved) and a release wakes
-//!   only the readers behind that writer.
+//! - the **read** driver owns when no write node precedes ours; otherwise it watches the
+//!   nearest preceding write node only, so readers queue behind an earlier writer (writers are
+//!   not starved) and a release wakes only the readers behind that writer;
+//! - a read taken by the write lock's holder ([`RwLockGuard::read_while_writing`]) owns at
+//!   once while that holder's write node stands: the write guard is what Curator's "this
+//!   thread owns the write lock" is here.
 //!
 //! See the [`lock` module docs](super) for Disconnected / Reconnected / Expired.
 
@@ -18,12 +20,11 @@ use std::time::Duration;
 use zk_core::path::validate_path;
 use zk_core::{Client, Op, OpResult};
 
+use super::handle::{LockGuard, LockHandle};
 use super::internals::{standard_sort_key, Decision, LockDriver, LockInternals, StandardDriver};
 use super::layout::{READ_LOCK_NAME, WRITE_LOCK_NAME};
-use super::reentrant::{new_held_cell, HeldCell, ReentrantGuard, ReentrantLock};
 use super::{LockStatus, Participant};
 use crate::error::{Error, Result};
-use crate::lock;
 
 /// Curator's `SortingLockInternalsDriver.fixForSorting`: strip up to `__READ__`, then up to
 /// `__WRIT__`, leaving the sequence for both kinds of node.
@@ -45,13 +46,9 @@ impl LockDriver for WriteDriver {
     }
 }
 
-/// The reader's driver: no write node before ours, or the write lock held by this instance.
+/// The reader's driver: no write node before ours.
 #[derive(Debug)]
-struct ReadDriver {
-    /// The held state of this instance's write half: while it holds the write lock, reads
-    /// own at once (a downgrade).
-    writer: HeldCell,
-}
+struct ReadDriver;
 
 impl LockDriver for ReadDriver {
     fn sort_key<'a>(&self, child: &'a str, _lock_name: &str) -> &'a str {
@@ -59,10 +56,31 @@ impl LockDriver for ReadDriver {
     }
 
     fn decide(&self, sorted: &[String], ours: &str) -> Result<Decision> {
-        if lock(&self.writer).is_some() {
-            return Ok(Decision::Owner);
-        }
         read_decision(sorted, ours)
+    }
+}
+
+/// The driver of a read taken by the write lock's holder: owner while its write node
+/// (`writer`, a node name) stands, [`Error::LockLost`] once it is gone.
+#[derive(Debug)]
+struct WhileWriting {
+    writer: String,
+}
+
+impl LockDriver for WhileWriting {
+    fn sort_key<'a>(&self, child: &'a str, _lock_name: &str) -> &'a str {
+        rw_sort_key(child)
+    }
+
+    fn decide(&self, sorted: &[String], ours: &str) -> Result<Decision> {
+        if !sorted.iter().any(|c| c == ours) {
+            return Err(Error::NodeVanished(ours.to_owned()));
+        }
+        if sorted.contains(&self.writer) {
+            Ok(Decision::Owner)
+        } else {
+            Err(Error::LockLost)
+        }
     }
 }
 
@@ -83,13 +101,19 @@ fn read_decision(sorted: &[String], ours: &str) -> Result<Decision> {
 ///
 /// - Many readers hold the lock at once; a writer holds it alone.
 /// - Writers are not starved: a reader that arrives after a waiting writer queues behind it.
-/// - The writer may also take the read lock (**downgrade**): acquire write, acquire read,
-///   release write, and the read lock is still held. The opposite (upgrade) is impossible, as
-///   in Curator: a write acquisition waits behind this instance's own read node, so use
-///   [`RwLockHandle::acquire_timeout`] if unsure.
-/// - Each half is re-entrant per handle (one node, a count).
+/// - The holder of the write lock may also take the read lock, through its write guard:
+///   [`RwLockGuard::read_while_writing`] (Curator lets the write lock's holder take the read
+///   lock). Release the write guard and the read lock is still held: a **downgrade**.
+///   Acquiring the read half through a handle instead is a new reader, which waits behind the
+///   writer (for ever, if that task holds the write lock and awaits it). The opposite
+///   (upgrade) is impossible, as in Curator: a write acquisition waits behind the task's own
+///   read node, so use [`RwLockHandle::acquire_timeout`] if unsure.
+/// - A lock, or one of its halves, may be shared by tasks, by `Clone` (clones share the
+///   state) or by `Arc`: every acquisition is a participant of its own with its own node, so
+///   two tasks never hold the write lock at once. Re-entrancy is tied to the guard
+///   ([`RwLockGuard::reenter`]: one node, a count), never to the handle.
 ///
-/// Session events (see [the crate docs](crate#session-events)): on **Disconnected** a guard
+/// Session events (see [the crate docs](crate#sessions-disconnected-reconnected-expired)): on **Disconnected** a guard
 /// is [`LockStatus::Suspended`] and waiters keep waiting; on **Reconnected** it is `Held`
 /// again; on **Expired** it is [`LockStatus::Lost`] and its operations fail with
 /// [`Error::LockLost`], while a waiter fails with [`Error::SessionEnded`].
@@ -110,14 +134,14 @@ fn read_decision(sorted: &[String], ours: &str) -> Result<Decision> {
 /// ra.release().await?;
 /// rb.release().await?;
 /// let w = b.write_lock().acquire().await?;
-/// let r = b.read_lock().acquire().await?; // downgrade
+/// let r = w.read_while_writing().await?; // downgrade
 /// w.release().await?;
 /// assert!(a.write_lock().try_acquire().await?.is_none());
 /// r.release().await?;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InterProcessReadWriteLock {
     read: RwLockHandle,
     write: RwLockHandle,
@@ -130,21 +154,22 @@ impl InterProcessReadWriteLock {
     /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
     pub fn new(client: Client, path: &str) -> Result<Self> {
         validate_path(path)?;
-        let writer = new_held_cell();
-        let read_driver = Box::new(ReadDriver { writer: writer.clone() });
         let write = LockInternals::new(client.clone(), path, WRITE_LOCK_NAME, Box::new(WriteDriver));
-        let read = LockInternals::new(client, path, READ_LOCK_NAME, read_driver);
+        let read = LockHandle::new(LockInternals::new(client, path, READ_LOCK_NAME, Box::new(ReadDriver)));
         Ok(InterProcessReadWriteLock {
-            read: RwLockHandle { lock: ReentrantLock::new(read, new_held_cell()), write: false },
-            write: RwLockHandle { lock: ReentrantLock::new(write, writer), write: true },
+            read: RwLockHandle { lock: read.clone(), reader: None },
+            write: RwLockHandle { lock: LockHandle::new(write), reader: Some(read) },
         })
     }
 
-    /// Stores `id` in this instance's lock nodes (see
-    /// [`InterProcessReadWriteLock::participants`]).
+    /// Stores `id` in the lock nodes of this instance and of clones made from it afterwards
+    /// (see [`InterProcessReadWriteLock::participants`]).
     pub fn with_id(mut self, id: &[u8]) -> Self {
         self.read.lock.set_id(id);
         self.write.lock.set_id(id);
+        if let Some(reader) = &mut self.write.reader {
+            reader.set_id(id);
+        }
         self
     }
 
@@ -175,25 +200,29 @@ impl InterProcessReadWriteLock {
     }
 }
 
-/// One half (read or write) of an [`InterProcessReadWriteLock`], re-entrant per handle.
-#[derive(Debug)]
+/// One half (read or write) of an [`InterProcessReadWriteLock`]. It may be shared by tasks
+/// (`Clone`, `Arc`): every acquisition is a participant of its own.
+#[derive(Debug, Clone)]
 pub struct RwLockHandle {
-    lock: ReentrantLock,
-    write: bool,
+    lock: LockHandle,
+    /// The read half, on the write half: what [`RwLockGuard::read_while_writing`] acquires.
+    reader: Option<LockHandle>,
 }
 
 impl RwLockHandle {
     /// True for the write half.
     pub fn is_write(&self) -> bool {
-        self.write
+        self.reader.is_some()
     }
 
-    /// True while a guard acquired through this handle is alive.
+    /// True while a guard of this half, acquired through this handle or a clone of it (or
+    /// for the read half, through a write guard), is alive.
     pub fn is_held(&self) -> bool {
         self.lock.is_held()
     }
 
-    /// Waits until this half of the lock is ours.
+    /// Waits until this half of the lock is ours: a new participant (a new node), also when
+    /// another task holds this half through this handle.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session expires or the client is closed while
@@ -208,8 +237,8 @@ impl RwLockHandle {
         self.lock.acquire().await.map(|inner| self.guard(inner))
     }
 
-    /// Takes this half if it is available (or held through this handle) right now; `None`
-    /// otherwise (our node is then deleted).
+    /// Takes this half if it is available right now; `None` otherwise (our node is then
+    /// deleted).
     ///
     /// # Errors
     /// As [`RwLockHandle::acquire`].
@@ -233,13 +262,14 @@ impl RwLockHandle {
         Ok(self.lock.acquire_timeout(timeout).await?.map(|inner| self.guard(inner)))
     }
 
-    fn guard(&self, inner: ReentrantGuard) -> RwLockGuard {
-        RwLockGuard { inner, write: self.write }
+    fn guard(&self, inner: LockGuard) -> RwLockGuard {
+        RwLockGuard { inner, reader: self.reader.clone() }
     }
 }
 
-/// One acquisition of a half of an [`InterProcessReadWriteLock`]; the half is released when
-/// the last guard of its handle is released or dropped.
+/// One acquisition of a half of an [`InterProcessReadWriteLock`], or a guard re-entered from
+/// one ([`RwLockGuard::reenter`]); the half is released when the last guard on its node is
+/// released or dropped.
 ///
 /// Dropping a guard deletes the node in the background (retrying retryable errors until the
 /// node is gone or the session ended); [`RwLockGuard::release`] does it now and reports
@@ -247,11 +277,45 @@ impl RwLockHandle {
 #[derive(Debug)]
 #[must_use = "the lock is released when the guard is dropped"]
 pub struct RwLockGuard {
-    inner: ReentrantGuard,
-    write: bool,
+    inner: LockGuard,
+    /// The read half, on a write guard.
+    reader: Option<LockHandle>,
 }
 
 impl RwLockGuard {
+    /// Re-enters the half this guard holds: another guard on the same node, at once and
+    /// without a request; the node is deleted when the last guard on it goes. A guard of a
+    /// lost lock re-enters a lost lock.
+    pub fn reenter(&self) -> RwLockGuard {
+        RwLockGuard { inner: self.inner.reenter(), reader: self.reader.clone() }
+    }
+
+    /// Takes the read lock while this write guard holds the write lock: a read node that owns
+    /// at once while our write node stands (Curator lets the write lock's holder take the
+    /// read lock). Releasing this write guard afterwards leaves the read lock held: a
+    /// downgrade. The read guard counts for the instance's read half
+    /// ([`RwLockHandle::is_held`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] on a read guard; [`Error::LockLost`] when the write lock is
+    /// lost (its session ended, or its node is gone); otherwise as
+    /// [`RwLockHandle::acquire`]. No node is left behind on error.
+    ///
+    /// # Cancellation safety
+    /// As [`RwLockHandle::acquire`].
+    pub async fn read_while_writing(&self) -> Result<RwLockGuard> {
+        let Some(reader) = &self.reader else {
+            return Err(Error::InvalidArgument("read_while_writing needs a write guard".into()));
+        };
+        if self.status() == LockStatus::Lost {
+            return Err(Error::LockLost);
+        }
+        let writer = self.path().rsplit('/').next().unwrap_or_default().to_owned();
+        let inner = reader.acquire_as(Some(&WhileWriting { writer }), None).await?;
+        let inner = inner.ok_or(Error::RetriesExhausted("acquire without deadline returned no guard"))?;
+        Ok(RwLockGuard { inner, reader: None })
+    }
+
     /// The lock node's path (a fencing token; see also [`RwLockGuard::fenced`]).
     pub fn path(&self) -> &str {
         self.inner.path()
@@ -259,7 +323,7 @@ impl RwLockGuard {
 
     /// True when this guard holds the write half.
     pub fn is_write(&self) -> bool {
-        self.write
+        self.reader.is_some()
     }
 
     /// The lock's status right now, from the session state.
@@ -300,7 +364,7 @@ impl RwLockGuard {
         self.inner.fenced(ops).await
     }
 
-    /// Releases this acquisition; the last one of the handle deletes the lock node now.
+    /// Releases this guard; the last guard on the node deletes the lock node now.
     ///
     /// # Errors
     /// [`Error::LockLost`] when the session ended while the lock was held; [`Error::Zk`] when
@@ -329,6 +393,16 @@ mod tests {
         assert_eq!(read_decision(&sorted, "e__READ__5").unwrap(), Decision::Watch("d__WRIT__4".into()));
         assert!(matches!(read_decision(&sorted, "x"), Err(Error::NodeVanished(_))));
         assert_eq!(WriteDriver.decide(&sorted, "d__WRIT__4").unwrap(), Decision::Watch("c__READ__3".into()));
+    }
+
+    #[test]
+    fn a_read_while_writing_owns_while_the_write_node_stands() {
+        let sorted = names(&["a__WRIT__1", "b__READ__2", "c__WRIT__3"]);
+        let ours = WhileWriting { writer: "a__WRIT__1".into() };
+        assert_eq!(ours.decide(&sorted, "b__READ__2").unwrap(), Decision::Owner);
+        let gone = WhileWriting { writer: "z__WRIT__0".into() };
+        assert_eq!(gone.decide(&sorted, "b__READ__2"), Err(Error::LockLost));
+        assert!(matches!(ours.decide(&sorted, "x"), Err(Error::NodeVanished(_))));
     }
 
     #[test]

@@ -5,7 +5,11 @@
 //! `<path>/leases/_c_<uuid>-lease-<seq>`, then list the leases with a watch: when there are at
 //! most `max_leases` of them (ours included) the lease is ours; otherwise wait for the leases
 //! (or the shared count) to change and look again. Only the mutex holder ever waits, so the
-//! count rule is Curator's and a lease never exceeds the limit. The mutex is released before
+//! count rule is Curator's and a lease never exceeds the limit. That holds for tasks sharing
+//! one handle too: the internal mutex is not re-entrant, so each acquisition takes it anew.
+//! (When it was re-entrant per handle, all the tasks of one handle held it at once, each
+//! created a lease node, and with more of them than leases every one of them waited: five
+//! tasks on a semaphore of three never got a lease.) The mutex is released before
 //! returning, whatever the outcome; on timeout, error or cancellation our lease node is
 //! deleted.
 //!
@@ -44,7 +48,11 @@ enum MaxLeases {
 /// watched while it waits, so raising the count lets a waiter in at once. Every process on
 /// the path must use the same limit, as with Curator.
 ///
-/// Session events (as for the locks, see [the crate docs](crate#session-events)): on
+/// A handle may be shared by tasks, by `Clone` (clones share the handle's state) or by `Arc`,
+/// as kazoo's `Semaphore` is: every acquisition is a participant of its own, so the limit
+/// holds across tasks as across processes.
+///
+/// Session events (as for the locks, see [the crate docs](crate#sessions-disconnected-reconnected-expired)): on
 /// **Disconnected** a [`Lease`] is [`LockStatus::Suspended`] and waiters keep waiting; on
 /// **Reconnected** it is `Held` again; on **Expired** the lease node is gone, the lease is
 /// [`LockStatus::Lost`] and [`Lease::release`] fails with [`Error::LockLost`], while a waiter
@@ -69,7 +77,7 @@ enum MaxLeases {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct InterProcessSemaphore {
     client: Client,
     leases_path: String,
@@ -109,8 +117,8 @@ impl InterProcessSemaphore {
         Ok(InterProcessSemaphore { client, leases_path: join(path, "leases"), mutex, max, id: Vec::new() })
     }
 
-    /// Stores `id` in this handle's lease nodes (see
-    /// [`InterProcessSemaphore::participants`]) and its internal mutex nodes.
+    /// Stores `id` in the lease nodes (see [`InterProcessSemaphore::participants`]) and the
+    /// internal mutex nodes of this handle and of clones made from it afterwards.
     pub fn with_id(mut self, id: &[u8]) -> Self {
         self.id = id.to_vec();
         self.mutex = self.mutex.with_id(id);
@@ -357,6 +365,11 @@ impl Lease {
     /// The lease node's path.
     pub fn path(&self) -> &str {
         &self.node
+    }
+
+    /// The client the lease was taken with.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The lease's status right now, from the session state.

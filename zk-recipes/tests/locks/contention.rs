@@ -80,3 +80,37 @@ async fn hundred_waiters_each_release_wakes_exactly_one() {
     }
     assert!(server.children("/locks/herd").is_empty());
 }
+
+/// Two tasks share one handle (one by `Clone`, one by `Arc`): each acquisition is a participant
+/// of its own, so the non-atomic read-modify-write ends exact and they never overlap.
+#[tokio::test(start_paused = true)]
+async fn two_tasks_share_one_handle_fifty_rounds_exclusive() {
+    let server = server(13).await;
+    let mutex = InterProcessMutex::new(client(&server).await, "/locks/shared").unwrap();
+    let counter = Arc::new(Mutex::new(0u64));
+    let holders = Arc::new(AtomicUsize::new(0));
+    let by_arc = Arc::new(mutex.clone());
+    let mut tasks = Vec::new();
+    for t in 0..2u64 {
+        let (mutex, by_arc, counter, holders) =
+            (mutex.clone(), by_arc.clone(), counter.clone(), holders.clone());
+        tasks.push(tokio::spawn(async move {
+            let handle = if t == 0 { &mutex } else { &*by_arc };
+            for i in 0..50u64 {
+                let guard = handle.acquire().await.unwrap();
+                assert_eq!(holders.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                let v = *counter.lock().unwrap();
+                tokio::time::sleep(Duration::from_millis(1 + (t + i) % 3)).await;
+                *counter.lock().unwrap() = v + 1;
+                holders.fetch_sub(1, Ordering::SeqCst);
+                guard.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t).await.expect("bounded").unwrap();
+    }
+    assert_eq!(*counter.lock().unwrap(), 100);
+    assert!(!mutex.is_held());
+    assert!(server.children("/locks/shared").is_empty());
+}

@@ -9,6 +9,8 @@ mod mutex;
 mod on_backends;
 mod rw_lock;
 mod semaphore;
+mod semaphore_mutex;
+mod shared;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -1,4 +1,4 @@
-//! Basic mutex behaviour: re-entrancy, try_acquire, timeouts, release on drop, participants,
+//! Basic mutex behaviour: re-entrancy through the guard, try_acquire, timeouts, release on drop, participants,
 //! fenced writes.
 
 use std::time::Duration;
@@ -36,26 +36,35 @@ async fn invalid_path_is_rejected() {
     assert!(matches!(err, Error::Zk(zk_core::Error::InvalidPath { .. })), "{err:?}");
 }
 
+/// Re-entrancy is tied to the guard (it replaces `reentrant_per_handle_with_one_node`, which
+/// re-entered through the handle): guards re-entered from one share its node, and the handle
+/// itself, like any other participant, does not get in while they live.
 #[tokio::test(start_paused = true)]
-async fn reentrant_per_handle_with_one_node() {
+async fn reentrant_through_the_guard_with_one_node() {
     let server = server(3).await;
     let a = InterProcessMutex::new(client(&server).await, "/locks/re").unwrap();
     let b = InterProcessMutex::new(client(&server).await, "/locks/re").unwrap();
 
     let g1 = a.acquire().await.unwrap();
-    let g2 = a.acquire().await.unwrap();
-    let g3 = a.try_acquire().await.unwrap().expect("re-entrant try");
+    let g2 = g1.reenter();
+    let g3 = g2.reenter();
     assert_eq!(g1.path(), g2.path());
     assert_eq!(g1.path(), g3.path());
     assert_eq!(server.children("/locks/re").len(), 1);
+    assert!(a.try_acquire().await.unwrap().is_none(), "not re-entrant through the handle");
+    assert!(a.acquire_timeout(Duration::from_secs(1)).await.unwrap().is_none());
+    settle().await;
+    assert_eq!(server.children("/locks/re").len(), 1, "the handle's attempts left no node");
 
     drop(g1);
     g3.release().await.unwrap();
     settle().await;
     assert_eq!(server.children("/locks/re").len(), 1, "still held by g2");
+    assert!(a.is_held());
     assert!(b.try_acquire().await.unwrap().is_none());
 
     g2.release().await.unwrap();
+    assert!(!a.is_held());
     assert!(server.children("/locks/re").is_empty());
     assert!(b.try_acquire().await.unwrap().is_some());
 }

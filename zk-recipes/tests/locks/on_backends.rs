@@ -229,8 +229,8 @@ async fn cancellation_leaves_no_node(b: &Backend) {
     bc.close().await;
 }
 
-/// Re-entrancy (one node, a count) and participants (holder first, ids from `with_id`, in
-/// Curator's sort order).
+/// Re-entrancy through the guard (one node, a count; the handle itself does not re-enter) and
+/// participants (holder first, ids from `with_id`, in Curator's sort order).
 async fn reentrancy_and_participants(b: &Backend) {
     let root = b.create_root("locks-reenter").await;
     let path = format!("{root}/lock");
@@ -239,10 +239,12 @@ async fn reentrancy_and_participants(b: &Backend) {
     let observer = b.client().await;
 
     let g1 = a.acquire().await.unwrap();
-    let g2 = within(5, "re-enter", a.acquire()).await.unwrap();
-    let g3 = a.try_acquire().await.unwrap().expect("try_acquire re-enters");
+    let g2 = g1.reenter();
+    let g3 = g2.reenter();
     assert_eq!((g1.path(), g2.path()), (g3.path(), g3.path()), "one node for all re-entries");
-    assert_eq!(children(&observer, &path).await.len(), 1);
+    assert!(a.try_acquire().await.unwrap().is_none(), "the handle does not re-enter");
+    eventually(5, "the handle's try left no node", || async { children(&observer, &path).await.len() == 1 })
+        .await;
     assert!(bm.try_acquire().await.unwrap().is_none());
     assert!(bm.acquire_timeout(Duration::from_millis(200)).await.unwrap().is_none());
 

@@ -49,9 +49,10 @@ async fn a_writer_excludes_readers_and_writers() {
     assert!(b.read_lock().acquire_timeout(Duration::from_secs(3)).await.unwrap().is_none());
     settle().await;
     assert_eq!(server.children("/rw/w"), vec![g.path().to_owned()]);
-    // Re-entrant per handle: one node.
-    let g2 = a.write_lock().acquire().await.unwrap();
+    // Re-entrant through the guard: one node.
+    let g2 = g.reenter();
     assert_eq!(g.path(), g2.path());
+    assert!(g2.is_write());
     g.release().await.unwrap();
     assert!(b.read_lock().try_acquire().await.unwrap().is_none(), "still held by g2");
     let waiter = tokio::spawn(async move {
@@ -99,7 +100,7 @@ async fn the_writer_can_downgrade_to_a_reader() {
     let server = server(44).await;
     let (a, b) = (rw(&server, "/rw/d").await, rw(&server, "/rw/d").await);
     let gw = a.write_lock().acquire().await.unwrap();
-    let gr = tokio::time::timeout(Duration::from_secs(1), a.read_lock().acquire()).await.unwrap().unwrap();
+    let gr = tokio::time::timeout(Duration::from_secs(1), gw.read_while_writing()).await.unwrap().unwrap();
     assert!(gr.path().contains(READ_LOCK_NAME));
     assert!(b.read_lock().try_acquire().await.unwrap().is_none(), "still write-locked");
     gw.release().await.unwrap();
@@ -110,6 +111,44 @@ async fn the_writer_can_downgrade_to_a_reader() {
     rb.release().await.unwrap();
     gr.release().await.unwrap();
     assert!(server.children("/rw/d").is_empty());
+}
+
+/// The read lock of the write lock's holder is tied to its write guard: the handle's read half
+/// is a new reader that waits behind the writer, a read guard cannot read-while-writing, and a
+/// lost write lock gives no read lock (and leaves no read node).
+#[tokio::test(start_paused = true)]
+async fn read_while_writing_is_tied_to_the_write_guard() {
+    let server = server(49).await;
+    let admin = client(&server).await;
+    let (a, b) = (rw(&server, "/rw/ww").await, rw(&server, "/rw/ww").await);
+    let gw = a.write_lock().acquire().await.unwrap();
+    assert!(a.read_lock().try_acquire().await.unwrap().is_none(), "the handle's read half waits");
+    let gr = gw.read_while_writing().await.unwrap();
+    assert!(!gr.is_write());
+    assert!(matches!(gr.read_while_writing().await, Err(Error::InvalidArgument(_))));
+    gr.release().await.unwrap();
+    gw.release().await.unwrap();
+    settle().await;
+    assert!(server.children("/rw/ww").is_empty());
+
+    // Someone deletes the write node: the write lock is lost, so no read lock through it.
+    let gw = a.write_lock().acquire().await.unwrap();
+    admin.delete(gw.path(), None).await.unwrap();
+    assert_eq!(gw.read_while_writing().await.unwrap_err(), Error::LockLost);
+    settle().await;
+    assert!(server.children("/rw/ww").is_empty(), "the read node was deleted");
+    drop(gw);
+
+    // The session ends: lost as well, and nothing is created.
+    let bc = client(&server).await;
+    let c = InterProcessReadWriteLock::new(bc.clone(), "/rw/ww").unwrap();
+    let gw = c.write_lock().acquire().await.unwrap();
+    assert!(server.expire_session(bc.session_id()));
+    tokio::time::timeout(Duration::from_secs(30), gw.lost()).await.unwrap();
+    assert_eq!(gw.read_while_writing().await.unwrap_err(), Error::LockLost);
+    settle().await;
+    assert!(server.children("/rw/ww").is_empty());
+    assert!(b.write_lock().try_acquire().await.unwrap().is_some());
 }
 
 #[test]

@@ -45,6 +45,40 @@ async fn never_more_than_n_holders_under_churn() {
     assert!(server.children("/sem/churn/locks").is_empty());
 }
 
+/// Five tasks share one handle of 3 leases (by `Clone`), as kazoo's example shares one
+/// `Semaphore`: the limit is reached and never passed, and every task finishes. (With an
+/// internal mutex re-entrant per handle, all five held it at once and waited for ever.)
+#[tokio::test(start_paused = true)]
+async fn five_tasks_share_one_handle_of_three() {
+    let server = server(50).await;
+    let s = sem(&server, "/sem/shared-handle", 3).await;
+    let current = Arc::new(AtomicUsize::new(0));
+    let max = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..5u64 {
+        let (s, current, max) = (s.clone(), current.clone(), max.clone());
+        tasks.push(tokio::spawn(async move {
+            for round in 0..4u64 {
+                let lease = s.acquire().await.unwrap();
+                let now = current.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20 + (t * 7 + round * 3) % 20)).await;
+                current.fetch_sub(1, Ordering::SeqCst);
+                lease.release().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(60), t).await.expect("all finish").unwrap();
+    }
+    let max = max.load(Ordering::SeqCst);
+    assert!(max <= 3, "{max} holders at once");
+    assert_eq!(max, 3, "the limit was reached");
+    settle().await;
+    assert!(server.children("/sem/shared-handle/leases").is_empty());
+    assert!(server.children("/sem/shared-handle/locks").is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn acquire_many_and_bad_counts() {
     let server = server(52).await;
