@@ -8,7 +8,7 @@ use zk_core::path::{join, sequence_number};
 use zk_core::{Client, CreateMode, Op};
 
 use super::common::{ensure_persistent, retrying, MAX_RETRIES};
-use super::distributed::{QueueShared, QUEUE_ITEM_PREFIX};
+use super::shared::{QueueShared, QUEUE_ITEM_PREFIX};
 #[cfg(doc)]
 use super::AtLeastOnce;
 use crate::error::{Error, Result};
