@@ -1,16 +1,16 @@
 //! The one engine behind the three caches: the handle that starts, rebuilds and stops the
-//! background task ([`Run`]), and the state both share (the snapshot [`Model`] and a
-//! [`Status`]).
+//! background task ([`Run`]), and reads the state both share ([`Shared`]).
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zk_core::path::validate_path;
 use zk_core::Client;
 
-use super::model::{rel_depth, Change, Model};
+use super::model::{Change, Model};
+use super::shared::{Scope, Shared, Status};
 use super::task::Run;
 use super::WatchStrategy;
 use crate::error::{Error, Result};
@@ -19,46 +19,6 @@ use crate::persistent_node::SessionFactory;
 
 /// Items a stream poll takes from the channel before yielding to the executor.
 const POLL_BUDGET: usize = 1024;
-
-/// What a cache watches.
-#[derive(Debug, Clone)]
-pub(super) struct Scope {
-    pub(super) root: String,
-    /// 0: the root only; 1: the root and its children; ...
-    pub(super) max_depth: usize,
-    /// Whether the model keeps the nodes' data (else it is read but dropped).
-    pub(super) keep_data: bool,
-    /// Whether the root is shown (not by a [`super::PathCache`], which shows the children).
-    pub(super) root_shown: bool,
-}
-
-impl Scope {
-    pub(super) fn depth(&self, path: &str) -> Option<usize> {
-        rel_depth(&self.root, path).filter(|d| *d <= self.max_depth)
-    }
-
-    /// Whether `path`'s child counters are worth a read when only they changed: it is in
-    /// scope and shown.
-    pub(super) fn shows_counters(&self, path: &str) -> bool {
-        self.depth(path).is_some() && (self.root_shown || path != self.root)
-    }
-}
-
-/// What the task publishes about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Status {
-    pub(super) initialized: bool,
-    pub(super) strategy: Option<WatchStrategy>,
-    pub(super) lost: Option<Error>,
-    pub(super) closed: bool,
-}
-
-/// State shared by a cache handle and its task.
-#[derive(Debug, Default)]
-pub(super) struct Shared {
-    pub(super) model: Mutex<Model>,
-    pub(super) status: watch::Sender<Status>,
-}
 
 /// The handle part shared by every cache: client, task, snapshot and the change channel.
 #[derive(Debug)]

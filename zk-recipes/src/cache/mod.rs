@@ -113,6 +113,7 @@ mod children;
 mod engine;
 mod model;
 mod node;
+mod shared;
 mod task;
 mod tree;
 

@@ -27,8 +27,8 @@ use zk_core::{
     AddWatchMode, Client, EventType, OneshotWatcher, PersistentWatcher, SessionEvent, Stat, WatchedEvent,
 };
 
-use super::engine::{Scope, Shared};
 use super::model::{Applied, Change};
+use super::shared::{Scope, Shared};
 use super::WatchStrategy;
 use crate::error::Error;
 use crate::lock;

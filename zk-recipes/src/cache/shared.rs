@@ -1,0 +1,51 @@
+//! What a cache handle and its background task share: what the cache watches ([`Scope`]),
+//! the snapshot and the task's [`Status`] ([`Shared`]). A leaf: the handle ([`super::engine`])
+//! and the task ([`super::task`]) both use it, it uses neither.
+
+use std::sync::Mutex;
+
+use tokio::sync::watch;
+
+use super::model::{rel_depth, Model};
+use super::WatchStrategy;
+use crate::error::Error;
+
+/// What a cache watches.
+#[derive(Debug, Clone)]
+pub(super) struct Scope {
+    pub(super) root: String,
+    /// 0: the root only; 1: the root and its children; ...
+    pub(super) max_depth: usize,
+    /// Whether the model keeps the nodes' data (else it is read but dropped).
+    pub(super) keep_data: bool,
+    /// Whether the root is shown (not by a [`super::PathCache`], which shows the children).
+    pub(super) root_shown: bool,
+}
+
+impl Scope {
+    pub(super) fn depth(&self, path: &str) -> Option<usize> {
+        rel_depth(&self.root, path).filter(|d| *d <= self.max_depth)
+    }
+
+    /// Whether `path`'s child counters are worth a read when only they changed: it is in
+    /// scope and shown.
+    pub(super) fn shows_counters(&self, path: &str) -> bool {
+        self.depth(path).is_some() && (self.root_shown || path != self.root)
+    }
+}
+
+/// What the task publishes about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Status {
+    pub(super) initialized: bool,
+    pub(super) strategy: Option<WatchStrategy>,
+    pub(super) lost: Option<Error>,
+    pub(super) closed: bool,
+}
+
+/// State shared by a cache handle and its task.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    pub(super) model: Mutex<Model>,
+    pub(super) status: watch::Sender<Status>,
+}
