@@ -8,8 +8,8 @@ use futures::Stream;
 use zk_core::{Client, Stat};
 
 use super::engine::Engine;
-use super::model::{rel_depth, Change};
-use super::{NodeData, WatchStrategy};
+use super::model::{rel_depth, Change, NodeData};
+use super::shared::WatchStrategy;
 use crate::error::{Error, Result};
 
 /// A cached child of a [`PathCache`].

@@ -10,9 +10,8 @@ use zk_core::path::validate_path;
 use zk_core::Client;
 
 use super::model::{Change, Model};
-use super::shared::{Scope, Shared, Status};
+use super::shared::{Scope, Shared, Status, WatchStrategy};
 use super::task::Run;
-use super::WatchStrategy;
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::persistent_node::SessionFactory;

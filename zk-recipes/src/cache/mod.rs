@@ -118,28 +118,10 @@ mod task;
 mod tree;
 
 pub use children::{ChildData, PathCache, PathEvent};
+pub use model::NodeData;
 pub use node::{NodeCache, NodeEvent};
+pub use shared::WatchStrategy;
 pub use tree::{TreeCache, TreeEvent};
 
+#[cfg(doc)]
 use zk_core::Stat;
-
-/// A cached node: its data and [`Stat`] as last read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeData {
-    /// The node's data (empty for null data).
-    pub data: Vec<u8>,
-    /// The node's metadata.
-    pub stat: Stat,
-}
-
-/// How a cache learns of changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum WatchStrategy {
-    /// One persistent watch (`addWatch`, ZooKeeper 3.6+): recursive below the root, plain
-    /// for a single node.
-    Persistent,
-    /// One-shot watches, set again after each fires (for servers without `addWatch`): a data
-    /// watch on every cached node, a child watch on every cached node above the depth limit.
-    OneShot,
-}

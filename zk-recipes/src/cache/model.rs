@@ -4,8 +4,16 @@ use std::collections::BTreeMap;
 
 use zk_core::Stat;
 
-use super::NodeData;
 use crate::error::Error;
+
+/// A cached node: its data and [`Stat`] as last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeData {
+    /// The node's data (empty for null data).
+    pub data: Vec<u8>,
+    /// The node's metadata.
+    pub stat: Stat,
+}
 
 /// One difference between the cache and the server, in the order it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

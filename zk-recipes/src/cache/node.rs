@@ -7,8 +7,8 @@ use futures::Stream;
 use zk_core::Client;
 
 use super::engine::Engine;
-use super::model::Change;
-use super::{NodeData, WatchStrategy};
+use super::model::{Change, NodeData};
+use super::shared::WatchStrategy;
 use crate::error::{Error, Result};
 
 /// A change of the node a [`NodeCache`] watches.

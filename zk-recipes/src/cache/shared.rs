@@ -1,5 +1,6 @@
 //! What a cache handle and its background task share: what the cache watches ([`Scope`]),
-//! the snapshot and the task's [`Status`] ([`Shared`]). A leaf: the handle ([`super::engine`])
+//! the snapshot and the task's [`Status`] ([`Shared`]), and how it watches
+//! ([`WatchStrategy`]). A leaf: the handle ([`super::engine`])
 //! and the task ([`super::task`]) both use it, it uses neither.
 
 use std::sync::Mutex;
@@ -7,8 +8,19 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use super::model::{rel_depth, Model};
-use super::WatchStrategy;
 use crate::error::Error;
+
+/// How a cache learns of changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum WatchStrategy {
+    /// One persistent watch (`addWatch`, ZooKeeper 3.6+): recursive below the root, plain
+    /// for a single node.
+    Persistent,
+    /// One-shot watches, set again after each fires (for servers without `addWatch`): a data
+    /// watch on every cached node, a child watch on every cached node above the depth limit.
+    OneShot,
+}
 
 /// What a cache watches.
 #[derive(Debug, Clone)]

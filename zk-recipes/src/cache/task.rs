@@ -28,8 +28,7 @@ use zk_core::{
 };
 
 use super::model::{Applied, Change};
-use super::shared::{Scope, Shared};
-use super::WatchStrategy;
+use super::shared::{Scope, Shared, WatchStrategy};
 use crate::error::Error;
 use crate::lock;
 use crate::persistent_node::SessionFactory;
