@@ -215,9 +215,11 @@ impl Stream for PathCache {
     type Item = PathEvent;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PathEvent>> {
-        self.get_mut().engine.poll_change(cx, |scope, c| {
+        let engine = &mut self.get_mut().engine;
+        let keep_data = engine.keep_data();
+        engine.poll_change(cx, |scope, c| {
             let name = |p: &str| child_name(&scope.root, p);
-            let show = |n: NodeData| child(scope.keep_data, n);
+            let show = |n: NodeData| child(keep_data, n);
             match c {
                 Change::Added(p, n) => Some(PathEvent::ChildAdded { name: name(&p)?, child: show(n) }),
                 Change::Updated(p, n) => Some(PathEvent::ChildUpdated { name: name(&p)?, child: show(n) }),

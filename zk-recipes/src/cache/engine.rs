@@ -38,7 +38,7 @@ impl Engine {
         Ok(Engine {
             client: Mutex::new(client),
             factory: None,
-            scope: Scope { root: root.to_owned(), max_depth, keep_data: true, root_shown: true },
+            scope: Scope { root: root.to_owned(), max_depth, root_shown: true },
             shared: Arc::default(),
             task: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
@@ -55,12 +55,12 @@ impl Engine {
     }
 
     pub(super) fn set_keep_data(&mut self, keep: bool) {
-        self.scope.keep_data = keep;
+        lock(&self.shared.model).keep_data = keep;
     }
 
     /// Whether the model keeps the nodes' data.
     pub(super) fn keep_data(&self) -> bool {
-        self.scope.keep_data
+        lock(&self.shared.model).keep_data
     }
 
     /// The root is kept in the model (its children hang from it) but never shown, so its

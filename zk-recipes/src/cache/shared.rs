@@ -28,8 +28,6 @@ pub(super) struct Scope {
     pub(super) root: String,
     /// 0: the root only; 1: the root and its children; ...
     pub(super) max_depth: usize,
-    /// Whether the model keeps the nodes' data (else it is read but dropped).
-    pub(super) keep_data: bool,
     /// Whether the root is shown (not by a [`super::PathCache`], which shows the children).
     pub(super) root_shown: bool,
 }
