@@ -1,9 +1,14 @@
-//! The one engine behind the three caches: the handle that starts, rebuilds and stops the
-//! background task ([`Run`]), and reads the state both share ([`Shared`]).
+//! [`Cache<E>`], the one handle behind the three caches: it starts, rebuilds and stops the
+//! background task ([`Run`]), turns the task's [`Change`]s into the events `E` of its kind,
+//! and reads the state both share ([`Shared`]). Each kind (`node.rs`, `children.rs`,
+//! `tree.rs`) adds only its constructor, its options and its reads of the snapshot.
 
+use std::fmt;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use futures::Stream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zk_core::path::validate_path;
@@ -19,9 +24,22 @@ use crate::persistent_node::SessionFactory;
 /// Items a stream poll takes from the channel before yielding to the executor.
 const POLL_BUDGET: usize = 1024;
 
-/// The handle part shared by every cache: client, task, snapshot and the change channel.
-#[derive(Debug)]
-pub(super) struct Engine {
+/// A kind's event for a change, given the cache's root and whether it keeps data; `None` when
+/// the kind does not show that change (a [`PathCache`](super::PathCache) shows only the
+/// children).
+pub(super) type ToEvent<E> = fn(root: &str, keep_data: bool, change: Change) -> Option<E>;
+
+/// A cache of znodes: a [`Stream`] of events `E`, and a snapshot that a background task keeps
+/// equal to the server's nodes.
+///
+/// The event type also names the kind of cache: [`NodeCache`](super::NodeCache) is
+/// `Cache<NodeEvent>` (one node), [`PathCache`](super::PathCache) is `Cache<PathEvent>` (the
+/// children of a node) and [`TreeCache`](super::TreeCache) is `Cache<TreeEvent>` (a subtree).
+/// Every kind has the life cycle documented here ([`start`](Self::start),
+/// [`initialized`](Self::initialized), [`rebuild`](Self::rebuild), [`close`](Self::close),
+/// dropping it); each adds its constructor, its options and its reads of the snapshot. See
+/// the [module docs](super) for the session events and the ordering guarantees.
+pub struct Cache<E> {
     client: Mutex<Client>,
     factory: Option<SessionFactory>,
     scope: Scope,
@@ -29,13 +47,22 @@ pub(super) struct Engine {
     task: Mutex<Option<JoinHandle<()>>>,
     tx: Mutex<Option<mpsc::UnboundedSender<Change>>>,
     rx: mpsc::UnboundedReceiver<Change>,
+    to_event: ToEvent<E>,
 }
 
-impl Engine {
-    pub(super) fn new(client: Client, root: &str, max_depth: usize) -> Result<Self> {
+// What the kinds build a cache from.
+impl<E> Cache<E> {
+    /// A cache of the subtree at `root` down to `max_depth`, showing changes as `to_event`
+    /// says.
+    pub(super) fn with_scope(
+        client: Client,
+        root: &str,
+        max_depth: usize,
+        to_event: ToEvent<E>,
+    ) -> Result<Self> {
         validate_path(root)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok(Engine {
+        Ok(Cache {
             client: Mutex::new(client),
             factory: None,
             scope: Scope { root: root.to_owned(), max_depth, root_shown: true },
@@ -43,11 +70,8 @@ impl Engine {
             task: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
             rx,
+            to_event,
         })
-    }
-
-    pub(super) fn root(&self) -> &str {
-        &self.scope.root
     }
 
     pub(super) fn set_max_depth(&mut self, max_depth: usize) {
@@ -58,22 +82,44 @@ impl Engine {
         lock(&self.shared.model).keep_data = keep;
     }
 
-    /// Whether the model keeps the nodes' data.
-    pub(super) fn keep_data(&self) -> bool {
-        lock(&self.shared.model).keep_data
-    }
-
     /// The root is kept in the model (its children hang from it) but never shown, so its
     /// child counters are not re-read after each child's create or delete.
     pub(super) fn hide_root(&mut self) {
         self.scope.root_shown = false;
     }
 
-    pub(super) fn set_factory(&mut self, factory: SessionFactory) {
+    /// Reads the snapshot.
+    pub(super) fn with_model<T>(&self, f: impl FnOnce(&Model) -> T) -> T {
+        f(&lock(&self.shared.model))
+    }
+}
+
+/// The life cycle every kind of cache shares.
+impl<E> Cache<E> {
+    /// Carries on by itself after the session expires: the cache reports `Lost`, opens a new
+    /// session with `factory` and reads everything again, reporting only what differs from
+    /// the kept snapshot, then `Initialized` (without a factory, it stops at `Lost` until
+    /// [`rebuild`](Self::rebuild)).
+    ///
+    /// The new session is the cache's own: close it with [`close`](Self::close) (or by
+    /// dropping the cache), not through the client given to `new`.
+    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
         self.factory = Some(factory);
+        self
     }
 
-    pub(super) fn start(&self) {
+    /// The watched path: the node of a [`NodeCache`](super::NodeCache), the parent of a
+    /// [`PathCache`](super::PathCache), the root of a [`TreeCache`](super::TreeCache).
+    pub fn path(&self) -> &str {
+        &self.scope.root
+    }
+
+    /// Starts the background task. Later calls do nothing (after [`close`](Self::close) too);
+    /// after a `Lost` event use [`rebuild`](Self::rebuild).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(&self) {
         let mut task = lock(&self.task);
         if task.is_some() {
             return;
@@ -88,31 +134,16 @@ impl Engine {
         *task = Some(tokio::spawn(run.run()));
     }
 
-    async fn stop_task(&self) {
-        let task = lock(&self.task).take();
-        if let Some(t) = task {
-            t.abort();
-            let _ = t.await;
-        }
-    }
-
-    pub(super) async fn rebuild(&self, client: Client) -> Result<()> {
-        if self.shared.status.borrow().closed {
-            return Err(Error::Closed);
-        }
-        self.stop_task().await;
-        *lock(&self.client) = client;
-        self.start();
-        Ok(())
-    }
-
-    pub(super) async fn close(&self) {
-        self.shared.status.send_modify(|s| s.closed = true);
-        lock(&self.tx).take();
-        self.stop_task().await;
-    }
-
-    pub(super) async fn initialized(&self) -> Result<()> {
+    /// Waits until the snapshot is first in sync with the server (no deadline: wrap it in
+    /// `tokio::time::timeout`).
+    ///
+    /// # Errors
+    /// The error of the `Lost` event when the cache stopped first; [`Error::Closed`] when it
+    /// was closed.
+    ///
+    /// # Cancellation
+    /// Safe to drop at any time; it only waits.
+    pub async fn initialized(&self) -> Result<()> {
         let mut rx = self.shared.status.subscribe();
         let status = rx
             .wait_for(|s| s.initialized || s.lost.is_some() || s.closed)
@@ -126,27 +157,62 @@ impl Engine {
         }
     }
 
-    pub(super) fn strategy(&self) -> Option<WatchStrategy> {
+    /// How this cache learns of changes (`None` before the task set its watch).
+    pub fn strategy(&self) -> Option<WatchStrategy> {
         self.shared.status.borrow().strategy
     }
 
-    /// Reads the snapshot.
-    pub(super) fn with_model<T>(&self, f: impl FnOnce(&Model) -> T) -> T {
-        f(&lock(&self.shared.model))
+    /// Follows the server again with `client` (a new session after the old one ended): stops
+    /// the old task, reads everything with the new client and reports only what differs from
+    /// the kept snapshot, then `Initialized`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Cancellation
+    /// Dropped before it completes, the old task is stopped but the new one may not be
+    /// started: call `rebuild` again.
+    pub async fn rebuild(&self, client: Client) -> Result<()> {
+        if self.shared.status.borrow().closed {
+            return Err(Error::Closed);
+        }
+        self.stop_task().await;
+        *lock(&self.client) = client;
+        self.start();
+        Ok(())
     }
 
-    /// The next change `map` keeps, for the caches' `Stream` impls; `map` also sees what the
-    /// cache watches.
-    pub(super) fn poll_change<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut map: impl FnMut(&Scope, Change) -> Option<T>,
-    ) -> Poll<Option<T>> {
+    /// Stops the task and removes the watch; the stream ends after the events already
+    /// buffered. Idempotent.
+    ///
+    /// # Cancellation
+    /// Safe to drop: the task is aborted at once.
+    pub async fn close(&self) {
+        self.shared.status.send_modify(|s| s.closed = true);
+        lock(&self.tx).take();
+        self.stop_task().await;
+    }
+
+    async fn stop_task(&self) {
+        let task = lock(&self.task).take();
+        if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl<E> Stream for Cache<E> {
+    type Item = E;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
+        let this = self.get_mut();
+        let keep_data = lock(&this.shared.model).keep_data;
         for _ in 0..POLL_BUDGET {
-            match self.rx.poll_recv(cx) {
+            match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(c)) => {
-                    if let Some(out) = map(&self.scope, c) {
-                        return Poll::Ready(Some(out));
+                    if let Some(event) = (this.to_event)(&this.scope.root, keep_data, c) {
+                        return Poll::Ready(Some(event));
                     }
                 }
                 other => return other.map(|_| None),
@@ -157,7 +223,14 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl<E> fmt::Debug for Cache<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.shared.status.borrow().clone();
+        f.debug_struct("Cache").field("scope", &self.scope).field("status", &status).finish_non_exhaustive()
+    }
+}
+
+impl<E> Drop for Cache<E> {
     fn drop(&mut self) {
         if let Some(t) = lock(&self.task).take() {
             t.abort();

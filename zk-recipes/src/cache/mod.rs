@@ -118,6 +118,7 @@ mod task;
 mod tree;
 
 pub use children::{ChildData, PathCache, PathEvent};
+pub use engine::Cache;
 pub use model::NodeData;
 pub use node::{NodeCache, NodeEvent};
 pub use shared::WatchStrategy;
