@@ -6,6 +6,7 @@ use zk_core::{Client, Stat};
 
 use super::engine::Cache;
 use super::model::{rel_depth, Change, NodeData};
+use super::view::CacheView;
 use crate::error::{Error, Result};
 
 /// A cached child of a [`PathCache`].
@@ -109,6 +110,19 @@ impl Cache<PathEvent> {
 
     /// The children as last read, by name.
     pub fn current(&self) -> BTreeMap<String, ChildData> {
+        self.view.current()
+    }
+
+    /// One child as last read.
+    pub fn get(&self, name: &str) -> Option<ChildData> {
+        self.view.get(name)
+    }
+}
+
+/// The reads of a [`PathCache`].
+impl CacheView<PathEvent> {
+    /// The children as last read, by name.
+    pub fn current(&self) -> BTreeMap<String, ChildData> {
         let root = self.path();
         self.with_model(|m| {
             m.children(root)
@@ -172,7 +186,7 @@ mod tests {
         zk.set_data("/w/a", b"other", None).await.unwrap();
         assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { .. })));
         assert!(matches!(cache.next().await, Some(PathEvent::ChildUpdated { .. })));
-        let kept = cache.with_model(|m| m.nodes.values().map(|n| n.data.len()).collect::<Vec<_>>());
+        let kept = cache.view.with_model(|m| m.nodes.values().map(|n| n.data.len()).collect::<Vec<_>>());
         assert_eq!(kept, [0, 0, 0], "the parent and both children, without their data");
     }
 }

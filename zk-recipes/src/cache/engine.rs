@@ -1,7 +1,8 @@
 //! [`Cache<E>`], the one handle behind the three caches: it starts, rebuilds and stops the
-//! background task ([`Run`]), turns the task's [`Change`]s into the events `E` of its kind,
-//! and reads the state both share ([`Shared`]). Each kind (`node.rs`, `children.rs`,
-//! `tree.rs`) adds only its constructor, its options and its reads of the snapshot.
+//! background task ([`Run`]) and turns the task's [`Change`]s into the events `E` of its kind;
+//! it reads the state it shares with the task ([`Shared`]) through its [`CacheView`]. Each
+//! kind (`node.rs`, `children.rs`, `tree.rs`) adds only its constructor, its options and its
+//! reads of the snapshot.
 
 use std::fmt;
 use std::pin::Pin;
@@ -14,9 +15,10 @@ use tokio::task::JoinHandle;
 use zk_core::path::validate_path;
 use zk_core::Client;
 
-use super::model::{Change, Model};
-use super::shared::{Scope, Shared, Status, WatchStrategy};
+use super::model::Change;
+use super::shared::{Scope, Shared, WatchStrategy};
 use super::task::Run;
+use super::view::CacheView;
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::persistent_node::SessionFactory;
@@ -37,13 +39,15 @@ pub(super) type ToEvent<E> = fn(root: &str, keep_data: bool, change: Change) -> 
 /// children of a node) and [`TreeCache`](super::TreeCache) is `Cache<TreeEvent>` (a subtree).
 /// Every kind has the life cycle documented here ([`start`](Self::start),
 /// [`initialized`](Self::initialized), [`rebuild`](Self::rebuild), [`close`](Self::close),
-/// dropping it); each adds its constructor, its options and its reads of the snapshot. See
-/// the [module docs](super) for the session events and the ordering guarantees.
+/// dropping it) and hands out [`CacheView`]s to read the snapshot from other tasks; each kind
+/// adds its constructor, its options and its reads of the snapshot. See the
+/// [module docs](super) for the session events and the ordering guarantees.
 pub struct Cache<E> {
     client: Mutex<Client>,
     factory: Option<SessionFactory>,
     scope: Scope,
-    shared: Arc<Shared>,
+    /// The snapshot and status, shared with the task (and any views handed out).
+    pub(super) view: CacheView<E>,
     task: Mutex<Option<JoinHandle<()>>>,
     tx: Mutex<Option<mpsc::UnboundedSender<Change>>>,
     rx: mpsc::UnboundedReceiver<Change>,
@@ -66,7 +70,7 @@ impl<E> Cache<E> {
             client: Mutex::new(client),
             factory: None,
             scope: Scope { root: root.to_owned(), max_depth, root_shown: true },
-            shared: Arc::default(),
+            view: CacheView::new(Arc::new(Shared::new(root))),
             task: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
             rx,
@@ -79,18 +83,13 @@ impl<E> Cache<E> {
     }
 
     pub(super) fn set_keep_data(&mut self, keep: bool) {
-        lock(&self.shared.model).keep_data = keep;
+        lock(&self.view.shared.model).keep_data = keep;
     }
 
     /// The root is kept in the model (its children hang from it) but never shown, so its
     /// child counters are not re-read after each child's create or delete.
     pub(super) fn hide_root(&mut self) {
         self.scope.root_shown = false;
-    }
-
-    /// Reads the snapshot.
-    pub(super) fn with_model<T>(&self, f: impl FnOnce(&Model) -> T) -> T {
-        f(&lock(&self.shared.model))
     }
 }
 
@@ -125,12 +124,13 @@ impl<E> Cache<E> {
             return;
         }
         let Some(tx) = lock(&self.tx).clone() else { return };
-        self.shared.status.send_modify(|s| {
+        let shared = self.view.shared.clone();
+        shared.status.send_modify(|s| {
             s.initialized = false;
             s.lost = None;
         });
         let client = lock(&self.client).clone();
-        let run = Run::new(client, self.factory.clone(), self.scope.clone(), self.shared.clone(), tx);
+        let run = Run::new(client, self.factory.clone(), self.scope.clone(), shared, tx);
         *task = Some(tokio::spawn(run.run()));
     }
 
@@ -144,22 +144,25 @@ impl<E> Cache<E> {
     /// # Cancellation
     /// Safe to drop at any time; it only waits.
     pub async fn initialized(&self) -> Result<()> {
-        let mut rx = self.shared.status.subscribe();
-        let status = rx
-            .wait_for(|s| s.initialized || s.lost.is_some() || s.closed)
-            .await
-            .map_err(|_| Error::Closed)?
-            .clone();
-        match status {
-            Status { closed: true, .. } => Err(Error::Closed),
-            Status { lost: Some(e), .. } => Err(e),
-            _ => Ok(()),
-        }
+        self.view.initialized().await
     }
 
     /// How this cache learns of changes (`None` before the task set its watch).
     pub fn strategy(&self) -> Option<WatchStrategy> {
-        self.shared.status.borrow().strategy
+        self.view.strategy()
+    }
+
+    /// Why the cache stopped following the server: the error of its last `Lost` event, until
+    /// it follows the server again; `None` while it follows the server (or is still trying
+    /// to). See [`CacheView::lost`].
+    pub fn lost(&self) -> Option<Error> {
+        self.view.lost()
+    }
+
+    /// A read handle on the snapshot and status, for other tasks: cheap to clone, and
+    /// readable while this cache's events are drained (which needs `&mut` on the cache).
+    pub fn view(&self) -> CacheView<E> {
+        self.view.clone()
     }
 
     /// Follows the server again with `client` (a new session after the old one ended): stops
@@ -173,7 +176,7 @@ impl<E> Cache<E> {
     /// Dropped before it completes, the old task is stopped but the new one may not be
     /// started: call `rebuild` again.
     pub async fn rebuild(&self, client: Client) -> Result<()> {
-        if self.shared.status.borrow().closed {
+        if self.view.shared.status.borrow().closed {
             return Err(Error::Closed);
         }
         self.stop_task().await;
@@ -188,7 +191,7 @@ impl<E> Cache<E> {
     /// # Cancellation
     /// Safe to drop: the task is aborted at once.
     pub async fn close(&self) {
-        self.shared.status.send_modify(|s| s.closed = true);
+        self.view.shared.status.send_modify(|s| s.closed = true);
         lock(&self.tx).take();
         self.stop_task().await;
     }
@@ -207,7 +210,7 @@ impl<E> Stream for Cache<E> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
         let this = self.get_mut();
-        let keep_data = lock(&this.shared.model).keep_data;
+        let keep_data = this.view.with_model(|m| m.keep_data);
         for _ in 0..POLL_BUDGET {
             match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(c)) => {
@@ -225,13 +228,15 @@ impl<E> Stream for Cache<E> {
 
 impl<E> fmt::Debug for Cache<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let status = self.shared.status.borrow().clone();
+        let status = self.view.shared.status.borrow().clone();
         f.debug_struct("Cache").field("scope", &self.scope).field("status", &status).finish_non_exhaustive()
     }
 }
 
 impl<E> Drop for Cache<E> {
     fn drop(&mut self) {
+        // Views may outlive the cache: tell their waiters it is gone.
+        self.view.shared.status.send_modify(|s| s.closed = true);
         if let Some(t) = lock(&self.task).take() {
             t.abort();
         }

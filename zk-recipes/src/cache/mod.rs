@@ -9,6 +9,10 @@
 //! - [`TreeCache`]: a whole subtree, optionally down to a depth ([`TreeEvent`]: node added,
 //!   updated, removed; snapshot full path -> [`NodeData`]), as Curator's `TreeCache`.
 //!
+//! The three are one generic [`Cache`] (a `NodeCache` is a `Cache<NodeEvent>`, and so on):
+//! they share its life cycle, and each hands out [`CacheView`]s ([`Cache::view`]), cheap
+//! read handles that other tasks use while one task drains the events.
+//!
 //! # How they follow the server
 //!
 //! On ZooKeeper 3.6+ a cache holds **one** persistent watch, recursive below its root (plain
@@ -116,6 +120,7 @@ mod node;
 mod shared;
 mod task;
 mod tree;
+mod view;
 
 pub use children::{ChildData, PathCache, PathEvent};
 pub use engine::Cache;
@@ -123,6 +128,7 @@ pub use model::NodeData;
 pub use node::{NodeCache, NodeEvent};
 pub use shared::WatchStrategy;
 pub use tree::{TreeCache, TreeEvent};
+pub use view::CacheView;
 
 #[cfg(doc)]
 use zk_core::Stat;

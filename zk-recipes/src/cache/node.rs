@@ -4,6 +4,7 @@ use zk_core::Client;
 
 use super::engine::Cache;
 use super::model::{Change, NodeData};
+use super::view::CacheView;
 use crate::error::{Error, Result};
 
 /// A change of the node a [`NodeCache`] watches.
@@ -68,6 +69,14 @@ impl Cache<NodeEvent> {
         Cache::with_scope(client, path, 0, to_event)
     }
 
+    /// The node as last read: `None` while it does not exist (or before the first read).
+    pub fn current(&self) -> Option<NodeData> {
+        self.view.current()
+    }
+}
+
+/// The reads of a [`NodeCache`].
+impl CacheView<NodeEvent> {
     /// The node as last read: `None` while it does not exist (or before the first read).
     pub fn current(&self) -> Option<NodeData> {
         self.with_model(|m| m.nodes.get(self.path()).cloned())

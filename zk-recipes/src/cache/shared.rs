@@ -1,7 +1,7 @@
-//! What a cache handle and its background task share: what the cache watches ([`Scope`]),
-//! the snapshot and the task's [`Status`] ([`Shared`]), and how it watches
-//! ([`WatchStrategy`]). A leaf: the handle ([`super::engine`])
-//! and the task ([`super::task`]) both use it, it uses neither.
+//! What a cache handle, its views and its background task share: what the cache watches
+//! ([`Scope`]), the snapshot and the task's [`Status`] ([`Shared`]), and how it watches
+//! ([`WatchStrategy`]). A leaf: the handle ([`super::engine`]), the views ([`super::view`])
+//! and the task ([`super::task`]) use it, it uses none of them.
 
 use std::sync::Mutex;
 
@@ -53,9 +53,17 @@ pub(super) struct Status {
     pub(super) closed: bool,
 }
 
-/// State shared by a cache handle and its task.
-#[derive(Debug, Default)]
+/// State shared by a cache handle, its views and its task.
+#[derive(Debug)]
 pub(super) struct Shared {
+    /// The cache's root (as in its [`Scope`]), for the views.
+    pub(super) root: String,
     pub(super) model: Mutex<Model>,
     pub(super) status: watch::Sender<Status>,
+}
+
+impl Shared {
+    pub(super) fn new(root: &str) -> Self {
+        Shared { root: root.to_owned(), model: Mutex::default(), status: watch::Sender::default() }
+    }
 }

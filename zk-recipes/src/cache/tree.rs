@@ -6,6 +6,7 @@ use zk_core::Client;
 
 use super::engine::Cache;
 use super::model::{Change, NodeData};
+use super::view::CacheView;
 use crate::error::{Error, Result};
 
 /// A change in the subtree a [`TreeCache`] watches.
@@ -71,6 +72,24 @@ impl Cache<TreeEvent> {
         self
     }
 
+    /// Every cached node by full path, as last read.
+    pub fn current(&self) -> BTreeMap<String, NodeData> {
+        self.view.current()
+    }
+
+    /// One cached node.
+    pub fn get(&self, path: &str) -> Option<NodeData> {
+        self.view.get(path)
+    }
+
+    /// The names of a cached node's cached children, sorted.
+    pub fn children(&self, path: &str) -> Vec<String> {
+        self.view.children(path)
+    }
+}
+
+/// The reads of a [`TreeCache`].
+impl CacheView<TreeEvent> {
     /// Every cached node by full path, as last read.
     pub fn current(&self) -> BTreeMap<String, NodeData> {
         self.with_model(|m| m.nodes.clone())

@@ -10,6 +10,7 @@ mod script;
 #[path = "../support/mod.rs"]
 mod support;
 mod tree;
+mod view;
 
 pub(crate) use support::{client, server, settle};
 
