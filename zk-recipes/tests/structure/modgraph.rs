@@ -117,6 +117,11 @@ impl Graph {
         self.modules.keys().map(String::as_str)
     }
 
+    /// The files the modules are written in.
+    pub(crate) fn files(&self) -> BTreeSet<&str> {
+        self.modules.values().map(|m| m.file.as_str()).collect()
+    }
+
     /// Whether `from` uses `to` (module paths without the `crate::` prefix).
     pub(crate) fn has_edge(&self, from: &str, to: &str) -> bool {
         let (from, to) = (format!("crate::{from}"), format!("crate::{to}"));
