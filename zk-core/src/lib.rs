@@ -21,6 +21,19 @@
 //! Coordination recipes (locks, leader election, ...) are in the `zk-recipes` crate; an
 //! embedded server for tests is in `zk-testing`, and every example below runs against it.
 //!
+//! # Layout
+//!
+//! - `client/`: the [`Client`] handle (`mod.rs`) and its [`ClientBuilder`] (`builder.rs`),
+//!   every operation (`ops.rs`), create modes and `multi` (`multi.rs`), watchers as values
+//!   (`watcher.rs`).
+//! - `session/`: the one task that owns the connection (`mod.rs`): connecting and serving it
+//!   (`connection.rs`), the host list (`endpoints.rs`), session states and events
+//!   (`state.rs`), the client-side watch registry (`watches.rs`).
+//! - [`proto`]: the wire codec, no I/O, one file per record family (shared with zk-testing).
+//! - `transport.rs`: how the session gets a byte stream ([`Connector`], [`TcpConnector`]).
+//! - `error.rs`: [`Error`]; [`path`]: path validation and chroot; `retry.rs`: [`RetryPolicy`]
+//!   and [`retry`].
+//!
 //! # Connecting
 //!
 //! A connect string lists the servers and an optional chroot:

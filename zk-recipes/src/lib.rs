@@ -2,6 +2,25 @@
 //! a Rust process and a Java/Curator process can share one lock, one election or one queue on
 //! the same paths.
 //!
+//! # Layout
+//!
+//! - `lock/`: the contention core every lock shares (`internals.rs`) and the recipes on it:
+//!   `mutex.rs`, `rw_lock.rs`, `semaphore.rs`, with re-entry in `reentrant.rs`; Curator's
+//!   node names and sort keys in [`layout`].
+//! - `leader/`: [`LeaderLatch`] (`latch.rs`), [`Election`] (`election.rs`), [`Standby`] and
+//!   [`run_while_leader`] (`standby.rs`).
+//! - [`queue`]: `distributed.rs` with its consumers (`consumer.rs`, `delivery.rs`) and item
+//!   format (`codec.rs`), `simple.rs`; what both queues do alike in `common.rs`, what a
+//!   queue's handles share in `shared.rs`.
+//! - [`cache`]: one generic [`cache::Cache`] (`engine.rs`) with its task (`task.rs`), its read
+//!   handle (`view.rs`), the snapshot (`model.rs`) and what they share (`shared.rs`); the
+//!   three kinds in `node.rs`, `children.rs`, `tree.rs`.
+//! - [`counter`], [`barrier`], [`group`], [`persistent_node`]: one module per recipe.
+//! - `protected.rs`: protected creates (`_c_<uuid>-`), background cleanup, retries and
+//!   backoff for every recipe; `error.rs`: [`Error`].
+//!
+//! `tests/structure` checks that no module uses one that uses it back.
+//!
 //! # The recipes
 //!
 //! | need | type | Curator's | layout under `path` |

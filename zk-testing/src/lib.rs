@@ -24,6 +24,20 @@
 //!   programs with a time limit (Curator and zkCli interoperability tests).
 //! - [`four_letter_word`]: sends `ruok`, `srvr`, `mntr`, ... to any server address.
 //!
+//! # Layout
+//!
+//! - `server.rs`: the [`TestServer`] handle and builder (faults, inspection); `conn.rs`: one
+//!   client connection (framing, handshake, dispatch, ordered replies); `sessions.rs`: the
+//!   session table and its expiry; `fourlw.rs`: four-letter words.
+//! - `state/`: the server's state machine, pure (no I/O, no clock): the node store
+//!   (`tree.rs`, `node.rs`, `index.rs`), requests (`ops.rs`, `multi.rs`), ACLs, watches and
+//!   snapshots; its behaviour tests in `state/tests/`.
+//! - `fault.rs`: typed and seeded faults ([`Chaos`], [`RequestMatcher`]); `proxy.rs`:
+//!   [`TcpProxy`].
+//! - `real.rs`, `real_ensemble.rs`: a real ZooKeeper 3.8 server and ensemble; `backend.rs`:
+//!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
+//! - `bin/zk-testing-server.rs`: the embedded server as a process.
+//!
 //! # Writing a deterministic test
 //!
 //! Start a [`TestServer`] without TCP (`no_tcp()`), take in-process clients from it, and run the

@@ -1,15 +1,12 @@
 //! [`PathCache`]: the children of one node, as Curator's `PathChildrenCache`.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use futures::Stream;
 use zk_core::{Client, Stat};
 
-use super::engine::Engine;
-use super::model::{rel_depth, Change};
-use super::{NodeData, WatchStrategy};
+use super::engine::Cache;
+use super::model::{rel_depth, Change, NodeData};
+use super::view::CacheView;
 use crate::error::{Error, Result};
 
 /// A cached child of a [`PathCache`].
@@ -55,8 +52,9 @@ pub enum PathEvent {
     Lost(Error),
 }
 
-/// A cache of the children of one node: a [`Stream`] of [`PathEvent`]s and a snapshot
-/// name -> [`ChildData`] ([`PathCache::current`]).
+/// A cache of the children of one node: a [`Stream`](futures::Stream) of [`PathEvent`]s and
+/// a snapshot name -> [`ChildData`] ([`PathCache::current`]); its life cycle is every
+/// [`Cache`]'s.
 ///
 /// It holds one persistent recursive watch on the parent (events deeper than the children
 /// are ignored), or, where the server lacks `addWatch`, one-shot watches: data and children
@@ -86,21 +84,19 @@ pub enum PathEvent {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct PathCache {
-    engine: Engine,
-}
+pub type PathCache = Cache<PathEvent>;
 
-impl PathCache {
+/// What a [`PathCache`] adds to every cache.
+impl Cache<PathEvent> {
     /// A cache of the children of `path`, keeping their data; nothing is read until
-    /// [`PathCache::start`].
+    /// [`start`](Self::start).
     ///
     /// # Errors
     /// [`Error::Zk`] with [`zk_core::Error::InvalidPath`] when `path` is not a valid path.
     pub fn new(client: Client, path: &str) -> Result<Self> {
-        let mut engine = Engine::new(client, path, 1)?;
-        engine.hide_root();
-        Ok(PathCache { engine })
+        let mut cache = Cache::with_scope(client, path, 1, to_event)?;
+        cache.hide_root();
+        Ok(cache)
     }
 
     /// Whether to keep the children's data (default true), as Curator's `cacheData`. Without
@@ -108,58 +104,32 @@ impl PathCache {
     /// snapshots and events carry `data: None`, and a change of a child's data is still
     /// reported (its stat changed).
     pub fn with_data(mut self, keep: bool) -> Self {
-        self.engine.set_keep_data(keep);
+        self.set_keep_data(keep);
         self
-    }
-
-    /// Carries on by itself after the session expires: the cache reports
-    /// [`PathEvent::Lost`], opens a new session with `factory` and reads everything again,
-    /// reporting only what differs from the kept snapshot, then [`PathEvent::Initialized`]
-    /// (without a factory, it stops at `Lost` until [`PathCache::rebuild`]).
-    ///
-    /// The new session is the cache's own: close it with [`PathCache::close`] (or by dropping
-    /// the cache), not through the client given to `new`.
-    pub fn renew_sessions(mut self, factory: crate::SessionFactory) -> Self {
-        self.engine.set_factory(factory);
-        self
-    }
-
-    /// The parent's path.
-    pub fn path(&self) -> &str {
-        self.engine.root()
-    }
-
-    /// Starts the background task. Later calls do nothing (after [`PathCache::close`] too);
-    /// after a `Lost` event use [`PathCache::rebuild`].
-    ///
-    /// # Panics
-    /// Outside a tokio runtime.
-    pub fn start(&self) {
-        self.engine.start();
-    }
-
-    /// Waits until the snapshot is first in sync with the server (no deadline: wrap it in
-    /// `tokio::time::timeout`).
-    ///
-    /// # Errors
-    /// The error of [`PathEvent::Lost`] when the cache stopped first; [`Error::Closed`] when
-    /// it was closed.
-    ///
-    /// # Cancellation
-    /// Safe to drop at any time; it only waits.
-    pub async fn initialized(&self) -> Result<()> {
-        self.engine.initialized().await
     }
 
     /// The children as last read, by name.
     pub fn current(&self) -> BTreeMap<String, ChildData> {
-        let (root, keep_data) = (self.engine.root(), self.engine.keep_data());
-        self.engine.with_model(|m| {
+        self.view.current()
+    }
+
+    /// One child as last read.
+    pub fn get(&self, name: &str) -> Option<ChildData> {
+        self.view.get(name)
+    }
+}
+
+/// The reads of a [`PathCache`].
+impl CacheView<PathEvent> {
+    /// The children as last read, by name.
+    pub fn current(&self) -> BTreeMap<String, ChildData> {
+        let root = self.path();
+        self.with_model(|m| {
             m.children(root)
                 .into_iter()
                 .filter_map(|name| {
                     let node = m.nodes.get(&zk_core::path::join(root, &name))?;
-                    Some((name, child(keep_data, node.clone())))
+                    Some((name, child(m.keep_data, node.clone())))
                 })
                 .collect()
         })
@@ -167,37 +137,8 @@ impl PathCache {
 
     /// One child as last read.
     pub fn get(&self, name: &str) -> Option<ChildData> {
-        let path = zk_core::path::join(self.engine.root(), name);
-        let node = self.engine.with_model(|m| m.nodes.get(&path).cloned());
-        node.map(|n| child(self.engine.keep_data(), n))
-    }
-
-    /// How this cache learns of changes (`None` before the task set its watch).
-    pub fn strategy(&self) -> Option<WatchStrategy> {
-        self.engine.strategy()
-    }
-
-    /// Follows the server again with `client` (a new session after the old one ended):
-    /// stops the old task, reads the children with the new client and reports only what
-    /// differs from the kept snapshot, then [`PathEvent::Initialized`].
-    ///
-    /// # Errors
-    /// [`Error::Closed`] after [`PathCache::close`].
-    ///
-    /// # Cancellation
-    /// Dropped before it completes, the old task is stopped but the new one may not be
-    /// started: call `rebuild` again.
-    pub async fn rebuild(&self, client: Client) -> Result<()> {
-        self.engine.rebuild(client).await
-    }
-
-    /// Stops the task and removes the watch; the stream ends after the events already
-    /// buffered. Idempotent.
-    ///
-    /// # Cancellation
-    /// Safe to drop: the task is aborted at once.
-    pub async fn close(&self) {
-        self.engine.close().await;
+        let path = zk_core::path::join(self.path(), name);
+        self.with_model(|m| m.nodes.get(&path).map(|n| child(m.keep_data, n.clone())))
     }
 }
 
@@ -211,21 +152,15 @@ fn child_name(root: &str, path: &str) -> Option<String> {
     (rel_depth(root, path) == Some(1)).then(|| path.rsplit('/').next().unwrap_or_default().to_owned())
 }
 
-impl Stream for PathCache {
-    type Item = PathEvent;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<PathEvent>> {
-        self.get_mut().engine.poll_change(cx, |scope, c| {
-            let name = |p: &str| child_name(&scope.root, p);
-            let show = |n: NodeData| child(scope.keep_data, n);
-            match c {
-                Change::Added(p, n) => Some(PathEvent::ChildAdded { name: name(&p)?, child: show(n) }),
-                Change::Updated(p, n) => Some(PathEvent::ChildUpdated { name: name(&p)?, child: show(n) }),
-                Change::Removed(p, n) => Some(PathEvent::ChildRemoved { name: name(&p)?, last: show(n) }),
-                Change::Initialized => Some(PathEvent::Initialized),
-                Change::Lost(e) => Some(PathEvent::Lost(e)),
-            }
-        })
+fn to_event(root: &str, keep_data: bool, change: Change) -> Option<PathEvent> {
+    let name = |p: &str| child_name(root, p);
+    let show = |n: NodeData| child(keep_data, n);
+    match change {
+        Change::Added(p, n) => Some(PathEvent::ChildAdded { name: name(&p)?, child: show(n) }),
+        Change::Updated(p, n) => Some(PathEvent::ChildUpdated { name: name(&p)?, child: show(n) }),
+        Change::Removed(p, n) => Some(PathEvent::ChildRemoved { name: name(&p)?, last: show(n) }),
+        Change::Initialized => Some(PathEvent::Initialized),
+        Change::Lost(e) => Some(PathEvent::Lost(e)),
     }
 }
 
@@ -251,7 +186,7 @@ mod tests {
         zk.set_data("/w/a", b"other", None).await.unwrap();
         assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { .. })));
         assert!(matches!(cache.next().await, Some(PathEvent::ChildUpdated { .. })));
-        let kept = cache.engine.with_model(|m| m.nodes.values().map(|n| n.data.len()).collect::<Vec<_>>());
+        let kept = cache.view.with_model(|m| m.nodes.values().map(|n| n.data.len()).collect::<Vec<_>>());
         assert_eq!(kept, [0, 0, 0], "the parent and both children, without their data");
     }
 }

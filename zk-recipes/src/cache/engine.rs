@@ -1,18 +1,24 @@
-//! The one engine behind the three caches: the handle that starts, rebuilds and stops the
-//! background task ([`Run`]), and the state both share (the snapshot [`Model`] and a
-//! [`Status`]).
+//! [`Cache<E>`], the one handle behind the three caches: it starts, rebuilds and stops the
+//! background task ([`Run`]) and turns the task's [`Change`]s into the events `E` of its kind;
+//! it reads the state it shares with the task ([`Shared`]) through its [`CacheView`]. Each
+//! kind (`node.rs`, `children.rs`, `tree.rs`) adds only its constructor, its options and its
+//! reads of the snapshot.
 
+use std::fmt;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, watch};
+use futures::Stream;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zk_core::path::validate_path;
 use zk_core::Client;
 
-use super::model::{rel_depth, Change, Model};
+use super::model::Change;
+use super::shared::{Scope, Shared, WatchStrategy};
 use super::task::Run;
-use super::WatchStrategy;
+use super::view::CacheView;
 use crate::error::{Error, Result};
 use crate::lock;
 use crate::persistent_node::SessionFactory;
@@ -20,75 +26,56 @@ use crate::persistent_node::SessionFactory;
 /// Items a stream poll takes from the channel before yielding to the executor.
 const POLL_BUDGET: usize = 1024;
 
-/// What a cache watches.
-#[derive(Debug, Clone)]
-pub(super) struct Scope {
-    pub(super) root: String,
-    /// 0: the root only; 1: the root and its children; ...
-    pub(super) max_depth: usize,
-    /// Whether the model keeps the nodes' data (else it is read but dropped).
-    pub(super) keep_data: bool,
-    /// Whether the root is shown (not by a [`super::PathCache`], which shows the children).
-    pub(super) root_shown: bool,
-}
+/// A kind's event for a change, given the cache's root and whether it keeps data; `None` when
+/// the kind does not show that change (a [`PathCache`](super::PathCache) shows only the
+/// children).
+pub(super) type ToEvent<E> = fn(root: &str, keep_data: bool, change: Change) -> Option<E>;
 
-impl Scope {
-    pub(super) fn depth(&self, path: &str) -> Option<usize> {
-        rel_depth(&self.root, path).filter(|d| *d <= self.max_depth)
-    }
-
-    /// Whether `path`'s child counters are worth a read when only they changed: it is in
-    /// scope and shown.
-    pub(super) fn shows_counters(&self, path: &str) -> bool {
-        self.depth(path).is_some() && (self.root_shown || path != self.root)
-    }
-}
-
-/// What the task publishes about itself.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct Status {
-    pub(super) initialized: bool,
-    pub(super) strategy: Option<WatchStrategy>,
-    pub(super) lost: Option<Error>,
-    pub(super) closed: bool,
-}
-
-/// State shared by a cache handle and its task.
-#[derive(Debug, Default)]
-pub(super) struct Shared {
-    pub(super) model: Mutex<Model>,
-    pub(super) status: watch::Sender<Status>,
-}
-
-/// The handle part shared by every cache: client, task, snapshot and the change channel.
-#[derive(Debug)]
-pub(super) struct Engine {
+/// A cache of znodes: a [`Stream`] of events `E`, and a snapshot that a background task keeps
+/// equal to the server's nodes.
+///
+/// The event type also names the kind of cache: [`NodeCache`](super::NodeCache) is
+/// `Cache<NodeEvent>` (one node), [`PathCache`](super::PathCache) is `Cache<PathEvent>` (the
+/// children of a node) and [`TreeCache`](super::TreeCache) is `Cache<TreeEvent>` (a subtree).
+/// Every kind has the life cycle documented here ([`start`](Self::start),
+/// [`initialized`](Self::initialized), [`rebuild`](Self::rebuild), [`close`](Self::close),
+/// dropping it) and hands out [`CacheView`]s to read the snapshot from other tasks; each kind
+/// adds its constructor, its options and its reads of the snapshot. See the
+/// [module docs](super) for the session events and the ordering guarantees.
+pub struct Cache<E> {
     client: Mutex<Client>,
     factory: Option<SessionFactory>,
     scope: Scope,
-    shared: Arc<Shared>,
+    /// The snapshot and status, shared with the task (and any views handed out).
+    pub(super) view: CacheView<E>,
     task: Mutex<Option<JoinHandle<()>>>,
     tx: Mutex<Option<mpsc::UnboundedSender<Change>>>,
     rx: mpsc::UnboundedReceiver<Change>,
+    to_event: ToEvent<E>,
 }
 
-impl Engine {
-    pub(super) fn new(client: Client, root: &str, max_depth: usize) -> Result<Self> {
+// What the kinds build a cache from.
+impl<E> Cache<E> {
+    /// A cache of the subtree at `root` down to `max_depth`, showing changes as `to_event`
+    /// says.
+    pub(super) fn with_scope(
+        client: Client,
+        root: &str,
+        max_depth: usize,
+        to_event: ToEvent<E>,
+    ) -> Result<Self> {
         validate_path(root)?;
         let (tx, rx) = mpsc::unbounded_channel();
-        Ok(Engine {
+        Ok(Cache {
             client: Mutex::new(client),
             factory: None,
-            scope: Scope { root: root.to_owned(), max_depth, keep_data: true, root_shown: true },
-            shared: Arc::default(),
+            scope: Scope { root: root.to_owned(), max_depth, root_shown: true },
+            view: CacheView::new(Arc::new(Shared::new(root))),
             task: Mutex::new(None),
             tx: Mutex::new(Some(tx)),
             rx,
+            to_event,
         })
-    }
-
-    pub(super) fn root(&self) -> &str {
-        &self.scope.root
     }
 
     pub(super) fn set_max_depth(&mut self, max_depth: usize) {
@@ -96,12 +83,7 @@ impl Engine {
     }
 
     pub(super) fn set_keep_data(&mut self, keep: bool) {
-        self.scope.keep_data = keep;
-    }
-
-    /// Whether the model keeps the nodes' data.
-    pub(super) fn keep_data(&self) -> bool {
-        self.scope.keep_data
+        lock(&self.view.shared.model).keep_data = keep;
     }
 
     /// The root is kept in the model (its children hang from it) but never shown, so its
@@ -109,24 +91,109 @@ impl Engine {
     pub(super) fn hide_root(&mut self) {
         self.scope.root_shown = false;
     }
+}
 
-    pub(super) fn set_factory(&mut self, factory: SessionFactory) {
+/// The life cycle every kind of cache shares.
+impl<E> Cache<E> {
+    /// Carries on by itself after the session expires: the cache reports `Lost`, opens a new
+    /// session with `factory` and reads everything again, reporting only what differs from
+    /// the kept snapshot, then `Initialized` (without a factory, it stops at `Lost` until
+    /// [`rebuild`](Self::rebuild)).
+    ///
+    /// The new session is the cache's own: close it with [`close`](Self::close) (or by
+    /// dropping the cache), not through the client given to `new`.
+    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
         self.factory = Some(factory);
+        self
     }
 
-    pub(super) fn start(&self) {
+    /// The watched path: the node of a [`NodeCache`](super::NodeCache), the parent of a
+    /// [`PathCache`](super::PathCache), the root of a [`TreeCache`](super::TreeCache).
+    pub fn path(&self) -> &str {
+        &self.scope.root
+    }
+
+    /// Starts the background task. Later calls do nothing (after [`close`](Self::close) too);
+    /// after a `Lost` event use [`rebuild`](Self::rebuild).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(&self) {
         let mut task = lock(&self.task);
         if task.is_some() {
             return;
         }
         let Some(tx) = lock(&self.tx).clone() else { return };
-        self.shared.status.send_modify(|s| {
+        let shared = self.view.shared.clone();
+        shared.status.send_modify(|s| {
             s.initialized = false;
             s.lost = None;
         });
         let client = lock(&self.client).clone();
-        let run = Run::new(client, self.factory.clone(), self.scope.clone(), self.shared.clone(), tx);
+        let run = Run::new(client, self.factory.clone(), self.scope.clone(), shared, tx);
         *task = Some(tokio::spawn(run.run()));
+    }
+
+    /// Waits until the snapshot is first in sync with the server (no deadline: wrap it in
+    /// `tokio::time::timeout`).
+    ///
+    /// # Errors
+    /// The error of the `Lost` event when the cache stopped first; [`Error::Closed`] when it
+    /// was closed.
+    ///
+    /// # Cancellation
+    /// Safe to drop at any time; it only waits.
+    pub async fn initialized(&self) -> Result<()> {
+        self.view.initialized().await
+    }
+
+    /// How this cache learns of changes (`None` before the task set its watch).
+    pub fn strategy(&self) -> Option<WatchStrategy> {
+        self.view.strategy()
+    }
+
+    /// Why the cache stopped following the server: the error of its last `Lost` event, until
+    /// it follows the server again; `None` while it follows the server (or is still trying
+    /// to). See [`CacheView::lost`].
+    pub fn lost(&self) -> Option<Error> {
+        self.view.lost()
+    }
+
+    /// A read handle on the snapshot and status, for other tasks: cheap to clone, and
+    /// readable while this cache's events are drained (which needs `&mut` on the cache).
+    pub fn view(&self) -> CacheView<E> {
+        self.view.clone()
+    }
+
+    /// Follows the server again with `client` (a new session after the old one ended): stops
+    /// the old task, reads everything with the new client and reports only what differs from
+    /// the kept snapshot, then `Initialized`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Cancellation
+    /// Dropped before it completes, the old task is stopped but the new one may not be
+    /// started: call `rebuild` again.
+    pub async fn rebuild(&self, client: Client) -> Result<()> {
+        if self.view.shared.status.borrow().closed {
+            return Err(Error::Closed);
+        }
+        self.stop_task().await;
+        *lock(&self.client) = client;
+        self.start();
+        Ok(())
+    }
+
+    /// Stops the task and removes the watch; the stream ends after the events already
+    /// buffered. Idempotent.
+    ///
+    /// # Cancellation
+    /// Safe to drop: the task is aborted at once.
+    pub async fn close(&self) {
+        self.view.shared.status.send_modify(|s| s.closed = true);
+        lock(&self.tx).take();
+        self.stop_task().await;
     }
 
     async fn stop_task(&self) {
@@ -136,58 +203,19 @@ impl Engine {
             let _ = t.await;
         }
     }
+}
 
-    pub(super) async fn rebuild(&self, client: Client) -> Result<()> {
-        if self.shared.status.borrow().closed {
-            return Err(Error::Closed);
-        }
-        self.stop_task().await;
-        *lock(&self.client) = client;
-        self.start();
-        Ok(())
-    }
+impl<E> Stream for Cache<E> {
+    type Item = E;
 
-    pub(super) async fn close(&self) {
-        self.shared.status.send_modify(|s| s.closed = true);
-        lock(&self.tx).take();
-        self.stop_task().await;
-    }
-
-    pub(super) async fn initialized(&self) -> Result<()> {
-        let mut rx = self.shared.status.subscribe();
-        let status = rx
-            .wait_for(|s| s.initialized || s.lost.is_some() || s.closed)
-            .await
-            .map_err(|_| Error::Closed)?
-            .clone();
-        match status {
-            Status { closed: true, .. } => Err(Error::Closed),
-            Status { lost: Some(e), .. } => Err(e),
-            _ => Ok(()),
-        }
-    }
-
-    pub(super) fn strategy(&self) -> Option<WatchStrategy> {
-        self.shared.status.borrow().strategy
-    }
-
-    /// Reads the snapshot.
-    pub(super) fn with_model<T>(&self, f: impl FnOnce(&Model) -> T) -> T {
-        f(&lock(&self.shared.model))
-    }
-
-    /// The next change `map` keeps, for the caches' `Stream` impls; `map` also sees what the
-    /// cache watches.
-    pub(super) fn poll_change<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        mut map: impl FnMut(&Scope, Change) -> Option<T>,
-    ) -> Poll<Option<T>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
+        let this = self.get_mut();
+        let keep_data = this.view.with_model(|m| m.keep_data);
         for _ in 0..POLL_BUDGET {
-            match self.rx.poll_recv(cx) {
+            match this.rx.poll_recv(cx) {
                 Poll::Ready(Some(c)) => {
-                    if let Some(out) = map(&self.scope, c) {
-                        return Poll::Ready(Some(out));
+                    if let Some(event) = (this.to_event)(&this.scope.root, keep_data, c) {
+                        return Poll::Ready(Some(event));
                     }
                 }
                 other => return other.map(|_| None),
@@ -198,8 +226,17 @@ impl Engine {
     }
 }
 
-impl Drop for Engine {
+impl<E> fmt::Debug for Cache<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.view.shared.status.borrow().clone();
+        f.debug_struct("Cache").field("scope", &self.scope).field("status", &status).finish_non_exhaustive()
+    }
+}
+
+impl<E> Drop for Cache<E> {
     fn drop(&mut self) {
+        // Views may outlive the cache: tell their waiters it is gone.
+        self.view.shared.status.send_modify(|s| s.closed = true);
         if let Some(t) = lock(&self.task).take() {
             t.abort();
         }

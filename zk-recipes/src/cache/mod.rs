@@ -9,6 +9,10 @@
 //! - [`TreeCache`]: a whole subtree, optionally down to a depth ([`TreeEvent`]: node added,
 //!   updated, removed; snapshot full path -> [`NodeData`]), as Curator's `TreeCache`.
 //!
+//! The three are one generic [`Cache`] (a `NodeCache` is a `Cache<NodeEvent>`, and so on):
+//! they share its life cycle, and each hands out [`CacheView`]s ([`Cache::view`]), cheap
+//! read handles that other tasks use while one task drains the events.
+//!
 //! # How they follow the server
 //!
 //! On ZooKeeper 3.6+ a cache holds **one** persistent watch, recursive below its root (plain
@@ -113,32 +117,18 @@ mod children;
 mod engine;
 mod model;
 mod node;
+mod shared;
 mod task;
 mod tree;
+mod view;
 
 pub use children::{ChildData, PathCache, PathEvent};
+pub use engine::Cache;
+pub use model::NodeData;
 pub use node::{NodeCache, NodeEvent};
+pub use shared::WatchStrategy;
 pub use tree::{TreeCache, TreeEvent};
+pub use view::CacheView;
 
+#[cfg(doc)]
 use zk_core::Stat;
-
-/// A cached node: its data and [`Stat`] as last read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeData {
-    /// The node's data (empty for null data).
-    pub data: Vec<u8>,
-    /// The node's metadata.
-    pub stat: Stat,
-}
-
-/// How a cache learns of changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum WatchStrategy {
-    /// One persistent watch (`addWatch`, ZooKeeper 3.6+): recursive below the root, plain
-    /// for a single node.
-    Persistent,
-    /// One-shot watches, set again after each fires (for servers without `addWatch`): a data
-    /// watch on every cached node, a child watch on every cached node above the depth limit.
-    OneShot,
-}

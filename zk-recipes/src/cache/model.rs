@@ -4,8 +4,16 @@ use std::collections::BTreeMap;
 
 use zk_core::Stat;
 
-use super::NodeData;
 use crate::error::Error;
+
+/// A cached node: its data and [`Stat`] as last read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeData {
+    /// The node's data (empty for null data).
+    pub data: Vec<u8>,
+    /// The node's metadata.
+    pub stat: Stat,
+}
 
 /// One difference between the cache and the server, in the order it was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,14 +56,24 @@ pub(super) fn rel_depth(root: &str, path: &str) -> Option<usize> {
 }
 
 /// The cached nodes by full path.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Model {
     pub(super) nodes: BTreeMap<String, NodeData>,
+    /// Whether the nodes' data is kept (else it is read, for its stat, and dropped): a
+    /// property of the snapshot, so everyone reading it sees the same.
+    pub(super) keep_data: bool,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model { nodes: BTreeMap::new(), keep_data: true }
+    }
 }
 
 impl Model {
     /// Records a fresh read of `path` and returns the change a user should see, if any.
     pub(super) fn apply_read(&mut self, path: &str, data: Vec<u8>, stat: Stat) -> (Applied, Option<Change>) {
+        let data = if self.keep_data { data } else { Vec::new() };
         let node = NodeData { data, stat };
         match self.nodes.get_mut(path) {
             None => {
@@ -155,6 +173,16 @@ mod tests {
         assert!(matches!(c, Some(Change::Updated(p, n)) if p == "/a" && n.data == b"2"));
         let (a, _) = m.apply_read("/a", b"2".to_vec(), stat(4, 4, 4));
         assert_eq!(a, Applied::New, "a re-created node is new");
+    }
+
+    #[test]
+    fn data_not_kept_is_dropped_but_its_changes_seen() {
+        let mut m = Model { keep_data: false, ..Model::default() };
+        m.apply_read("/a", b"secret".to_vec(), stat(1, 1, 1));
+        assert!(m.nodes["/a"].data.is_empty());
+        let (a, c) = m.apply_read("/a", b"other".to_vec(), stat(1, 2, 1));
+        assert_eq!(a, Applied::Changed, "the stat tells the change");
+        assert!(matches!(c, Some(Change::Updated(_, n)) if n.data.is_empty()));
     }
 
     #[test]

@@ -27,9 +27,8 @@ use zk_core::{
     AddWatchMode, Client, EventType, OneshotWatcher, PersistentWatcher, SessionEvent, Stat, WatchedEvent,
 };
 
-use super::engine::{Scope, Shared};
 use super::model::{Applied, Change};
-use super::WatchStrategy;
+use super::shared::{Scope, Shared, WatchStrategy};
 use crate::error::Error;
 use crate::lock;
 use crate::persistent_node::SessionFactory;
@@ -447,13 +446,10 @@ impl Run {
     /// Records a read of `path` (`None`: missing or unreadable, so dropped) and sends the
     /// change it makes; `None` when the node is gone.
     fn apply_data(&self, path: &str, read: Option<(Vec<u8>, Stat)>) -> Option<Applied> {
-        let Some((mut data, stat)) = read else {
+        let Some((data, stat)) = read else {
             self.remove(path);
             return None;
         };
-        if !self.scope.keep_data {
-            data = Vec::new();
-        }
         let (applied, change) = lock(&self.shared.model).apply_read(path, data, stat);
         if let Some(c) = change {
             self.emit(c);

@@ -142,9 +142,10 @@ pub mod layout {
     pub const LEASE_NAME: &str = "lease-";
 
     /// The key Curator's `InterProcessReadWriteLock` sorts its nodes by: the text after
-    /// `__READ__`, then after `__WRIT__` (the sequence number for both kinds).
+    /// `__READ__`, then after `__WRIT__` (the sequence number for both kinds; Curator's
+    /// `SortingLockInternalsDriver.fixForSorting` applied twice).
     pub fn rw_sort_key(node_name: &str) -> &str {
-        super::rw_lock::rw_sort_key(node_name)
+        sort_key(sort_key(node_name, READ_LOCK_NAME), WRITE_LOCK_NAME)
     }
 
     /// Sorts read/write lock node names into lock order as Curator does (stable, by

@@ -21,16 +21,10 @@ use zk_core::path::validate_path;
 use zk_core::{Client, Op, OpResult};
 
 use super::handle::{LockGuard, LockHandle};
-use super::internals::{standard_sort_key, Decision, LockDriver, LockInternals, StandardDriver};
-use super::layout::{READ_LOCK_NAME, WRITE_LOCK_NAME};
+use super::internals::{Decision, LockDriver, LockInternals, StandardDriver};
+use super::layout::{rw_sort_key, READ_LOCK_NAME, WRITE_LOCK_NAME};
 use super::{LockStatus, Participant};
 use crate::error::{Error, Result};
-
-/// Curator's `SortingLockInternalsDriver.fixForSorting`: strip up to `__READ__`, then up to
-/// `__WRIT__`, leaving the sequence for both kinds of node.
-pub(crate) fn rw_sort_key(child: &str) -> &str {
-    standard_sort_key(standard_sort_key(child, READ_LOCK_NAME), WRITE_LOCK_NAME)
-}
 
 /// The writer's driver: first among all nodes, sorted by sequence.
 #[derive(Debug)]

@@ -22,7 +22,7 @@ use super::common::{
 };
 use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use super::delivery::{lock_item, Delivery};
-use super::distributed::{QueueShared, QUEUE_ITEM_PREFIX};
+use super::shared::{QueueShared, QUEUE_ITEM_PREFIX};
 use crate::error::{Error, Result};
 use crate::protected::Retries;
 

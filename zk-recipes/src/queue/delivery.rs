@@ -8,9 +8,7 @@ use zk_core::path::{join, sequence_number};
 use zk_core::{Client, CreateMode, Op};
 
 use super::common::{ensure_persistent, retrying, MAX_RETRIES};
-use super::distributed::{QueueShared, QUEUE_ITEM_PREFIX};
-#[cfg(doc)]
-use super::AtLeastOnce;
+use super::shared::{QueueShared, QUEUE_ITEM_PREFIX};
 use crate::error::{Error, Result};
 use crate::protected::{backoff, Cleanup};
 
@@ -80,7 +78,7 @@ impl LockNode {
     }
 }
 
-/// An item node locked by an [`AtLeastOnce`] consumer: process its items, then
+/// An item node locked by an [`AtLeastOnce`](super::AtLeastOnce) consumer: process its items, then
 /// [`ack`](Self::ack) to delete it. Dropping the guard (or [`release`](Self::release)) gives
 /// the item back to the queue at its place; [`requeue`](Self::requeue) moves it to the tail
 /// (Curator's `ErrorMode.REQUEUE`).

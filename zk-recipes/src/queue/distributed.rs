@@ -9,22 +9,10 @@ use zk_core::Client;
 use super::codec;
 use super::common::{check_size, create_item, retrying, sorted_items, DirKind};
 use super::consumer::{AtLeastOnce, AtMostOnce};
+use super::shared::{QueueShared, DEFAULT_LOCK_CHILD, QUEUE_ITEM_PREFIX};
 #[cfg(doc)]
 use super::{Delivery, QueueItem};
 use crate::error::{Error, Result};
-
-/// The name prefix of item nodes: `<path>/queue-<seq>` (Curator's `QUEUE_ITEM_NAME`).
-pub const QUEUE_ITEM_PREFIX: &str = "queue-";
-/// The child of the queue path used as lock path when none is given: `<path>/lock`.
-pub const DEFAULT_LOCK_CHILD: &str = "lock";
-
-/// What a queue's handles and consumers share.
-#[derive(Debug)]
-pub(crate) struct QueueShared {
-    pub(crate) client: Client,
-    pub(crate) path: String,
-    pub(crate) lock_path: String,
-}
 
 /// A FIFO queue of byte items that interoperates with Apache Curator's `DistributedQueue`
 /// (with the identity `QueueSerializer`, i.e. items are `byte[]`).

@@ -31,9 +31,11 @@ mod common;
 mod consumer;
 mod delivery;
 mod distributed;
+mod shared;
 mod simple;
 
 pub use consumer::{AtLeastOnce, AtMostOnce, QueueItem};
 pub use delivery::Delivery;
-pub use distributed::{DistributedQueue, DEFAULT_LOCK_CHILD, QUEUE_ITEM_PREFIX};
+pub use distributed::DistributedQueue;
+pub use shared::{DEFAULT_LOCK_CHILD, QUEUE_ITEM_PREFIX};
 pub use simple::{SimpleDistributedQueue, SIMPLE_ITEM_PREFIX};

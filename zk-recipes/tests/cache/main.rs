@@ -11,6 +11,7 @@ mod shared_path;
 #[path = "../support/mod.rs"]
 mod support;
 mod tree;
+mod view;
 
 pub(crate) use support::{client, server, settle};
 
