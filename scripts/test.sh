@@ -33,6 +33,10 @@ for example in $examples; do
         # The benchmark needs a server address (--connect, ZK_CONNECT or --real): it gets a tiny
         # smoke run against the real ZooKeeper below instead.
         bench) continue ;;
+        # Leader latches across quorum losses on a real 3-member ensemble, against Curator and
+        # kazoo: about a minute of JVMs on the shared cores. A benchmark, run by hand (see
+        # BENCHMARKS.md); its unit tests run with `cargo test` above.
+        quorum_failover) continue ;;
         # The start-up benchmark, tiny: two embedded servers, no JVM.
         startup) args=(--embedded 2 --real 0) ;;
         *) args=() ;;
