@@ -1,7 +1,7 @@
 //! [`GroupMember`]: Curator's `GroupMember`, membership in a group of processes.
 //!
 //! Each member keeps an ephemeral node `<path>/<id>` holding its data (a [`PersistentNode`],
-//! so the node comes back after a deletion or, with a [`SessionFactory`], a session expiry),
+//! so the node comes back after a deletion or on the client's new session after an expiry),
 //! and follows the whole group with a [`PathCache`] (as Curator's `GroupMember` does with its
 //! `CuratorCache`): one watch and one read per change, not a read of every member.
 //! [`GroupMember::members`] is a stream of `id -> data` snapshots,
@@ -21,7 +21,7 @@ use zk_core::{Client, CreateMode};
 
 use crate::cache::{PathCache, PathEvent};
 use crate::error::{Error, Result};
-use crate::persistent_node::{PersistentNode, SessionFactory};
+use crate::persistent_node::PersistentNode;
 
 /// A snapshot of a group: member id -> member data.
 pub type Members = BTreeMap<String, Vec<u8>>;
@@ -34,20 +34,12 @@ pub struct GroupMemberBuilder {
     path: String,
     id: String,
     data: Vec<u8>,
-    factory: Option<SessionFactory>,
 }
 
 impl GroupMemberBuilder {
     /// This member's data (default empty).
     pub fn data(mut self, data: &[u8]) -> Self {
         self.data = data.to_vec();
-        self
-    }
-
-    /// Opens a new session with `factory` after an expiry, so the membership node comes back
-    /// (see [`PersistentNode`]). Without one, membership ends with the session.
-    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
-        self.factory = Some(factory);
         self
     }
 
@@ -63,12 +55,10 @@ impl GroupMemberBuilder {
         }
         let node_path = join(&self.path, &self.id);
         validate_path(&node_path)?;
-        let mut node =
-            PersistentNode::builder(self.client, &node_path).mode(CreateMode::Ephemeral).data(&self.data);
-        if let Some(f) = self.factory {
-            node = node.renew_sessions(f);
-        }
-        let node = node.start()?;
+        let node = PersistentNode::builder(self.client, &node_path)
+            .mode(CreateMode::Ephemeral)
+            .data(&self.data)
+            .start()?;
         let shared = Arc::new(Group { members: Mutex::new(None), subscribers: Mutex::new(Vec::new()) });
         let task = tokio::spawn(follow(self.path.clone(), node.clients(), shared.clone()));
         Ok(GroupMember { node: Some(node), id: self.id, path: self.path, shared, task })
@@ -103,10 +93,10 @@ use crate::lock;
 ///
 /// - **Disconnected** / **Reconnected**: nothing changes; changes made meanwhile are caught up
 ///   after the reconnect (see [`PathCache`]).
-/// - **Expired**: every ephemeral of the session is gone. With
-///   [`GroupMemberBuilder::renew_sessions`] a new session is opened, our node is created
-///   again and the group is followed on the new session (others see us leave and come back);
-///   without, membership ends and the members stream stops changing.
+/// - **Expired**: every ephemeral of the session is gone. On the client's new session
+///   (zk-core's default after an expiry) our node is created again and the group is followed
+///   there (others see us leave and come back); a client that ends with its session ends the
+///   membership, and the members stream stops changing.
 ///
 /// [`GroupMember::close`] leaves the group (deletes our node); dropping the member does the
 /// same in the background.
@@ -147,13 +137,7 @@ pub struct GroupMember {
 impl GroupMember {
     /// Options for member `id` of the group at `path`.
     pub fn builder(client: Client, path: &str, id: &str) -> GroupMemberBuilder {
-        GroupMemberBuilder {
-            client,
-            path: path.to_owned(),
-            id: id.to_owned(),
-            data: Vec::new(),
-            factory: None,
-        }
+        GroupMemberBuilder { client, path: path.to_owned(), id: id.to_owned(), data: Vec::new() }
     }
 
     /// This member's id.

@@ -65,10 +65,8 @@
 //!   client opens a new session by itself (the default): on it a [`LeaderLatch`] rejoins
 //!   behind the others and a cache re-syncs, reporting only the differences. A client built
 //!   with `OnExpiry::End` ends instead, and a recipe continues only with a new client:
-//!   [`LeaderLatch::rejoin`] and the caches' `rebuild` take one, and a [`SessionFactory`]
-//!   given to a [`LeaderLatch`] or a cache (`renew_sessions`), a
-//!   [`persistent_node::PersistentNode`] or a [`group::GroupMember`] lets them open new
-//!   sessions themselves.
+//!   [`LeaderLatch::rejoin`] and the caches' `rebuild` take one. [`SessionTracker`] is the
+//!   one layer that turns the client's events into these states for every recipe.
 //!
 //! Streams ([`LatchEvents`], [`LeaderStream`], the caches, [`counter::CountChanges`],
 //! [`group::MembersStream`], the queue consumers) report these changes as items.
@@ -197,7 +195,6 @@ pub use lock::{
     layout, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, InterProcessSemaphoreMutex,
     Lease, LockStatus, MutexGuard, Participant, RwLockGuard, RwLockHandle, SemaphoreMutexGuard,
 };
-pub use persistent_node::SessionFactory;
 pub use session::{ConnectionState, SessionTracker};
 
 /// Locks `m`, ignoring poisoning: the recipes keep their shared state consistent after every

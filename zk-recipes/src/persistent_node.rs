@@ -1,8 +1,6 @@
 //! [`PersistentNode`]: Curator's `PersistentNode`, a node kept existing by a background task
 //! across connection loss, session expiry and deletion by others.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,74 +8,23 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use zk_core::path::{parent, validate_path};
-use zk_core::{Client, ClientBuilder, CreateMode, EventType, Stat};
+use zk_core::{Client, CreateMode, EventType, Stat};
 
 use crate::error::{Error, Result};
 use crate::protected::{self, backoff, Cleanup};
 
-/// New sessions a node may go through (each after an expiry).
-const MAX_SESSIONS: u32 = 100_000;
+/// Sessions a node may go through (a new one after each expiry): a bound on the task's loop
+/// that no real service reaches.
+const MAX_SESSIONS: u64 = 1 << 40;
 /// Attempts of a non-sequential ephemeral's delete on close failing with retryable errors.
 const DELETE_ATTEMPTS: u32 = 30;
-/// Attempts to open a new session before giving up for good.
-const CONNECT_ATTEMPTS: u32 = 1_000;
-
-type ConnectFuture = Pin<Box<dyn Future<Output = zk_core::Result<Client>> + Send>>;
-
-/// How a recipe opens a new session after its client's session ended (zk-core's [`Client`]
-/// is dead after an expiry; a new one is needed to carry on).
-#[derive(Clone)]
-pub struct SessionFactory(Arc<dyn Fn() -> ConnectFuture + Send + Sync>);
-
-impl SessionFactory {
-    /// A factory calling `connect` each time a new session is needed.
-    pub fn new<F, Fut>(connect: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = zk_core::Result<Client>> + Send + 'static,
-    {
-        SessionFactory(Arc::new(move || Box::pin(connect())))
-    }
-
-    /// A factory connecting with (a clone of) `builder` each time.
-    pub fn from_builder(builder: ClientBuilder) -> Self {
-        SessionFactory::new(move || builder.clone().connect())
-    }
-
-    async fn connect(&self) -> zk_core::Result<Client> {
-        (self.0)().await
-    }
-
-    /// Opens a new session, trying up to `attempts` times with [`backoff`] in between;
-    /// returns the last error when none succeeded.
-    pub(crate) async fn connect_retrying(&self, attempts: u32) -> zk_core::Result<Client> {
-        let mut last = zk_core::Error::ConnectionLoss;
-        for attempt in 0..attempts {
-            match self.connect().await {
-                Ok(client) => return Ok(client),
-                Err(e) => {
-                    tracing::debug!(error = %e, attempt, "no new session yet");
-                    last = e;
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Err(last)
-    }
-}
-
-impl std::fmt::Debug for SessionFactory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionFactory").finish_non_exhaustive()
-    }
-}
 
 /// What the background task publishes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Status {
     /// The node's actual path while it is known to exist.
     path: Option<String>,
-    /// Set once the task stopped for good (session ended without a factory, or a fatal error).
+    /// Set once the task stopped for good (the client ended, or a fatal error).
     ended: Option<Error>,
 }
 
@@ -102,7 +49,6 @@ struct Shared {
     writes: tokio::sync::Mutex<()>,
     client: watch::Sender<Client>,
     status: watch::Sender<Status>,
-    factory: Option<SessionFactory>,
 }
 
 impl Shared {
@@ -134,7 +80,6 @@ pub struct PersistentNodeBuilder {
     mode: CreateMode,
     data: Vec<u8>,
     protected: bool,
-    factory: Option<SessionFactory>,
 }
 
 impl PersistentNodeBuilder {
@@ -155,13 +100,6 @@ impl PersistentNodeBuilder {
     /// whose reply was lost is found again.
     pub fn protected(mut self, protected: bool) -> Self {
         self.protected = protected;
-        self
-    }
-
-    /// Opens a new session with `factory` when the session ends (expiry), and re-creates the
-    /// node there. Without one the node's task stops when the session ends.
-    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
-        self.factory = Some(factory);
         self
     }
 
@@ -196,7 +134,6 @@ impl PersistentNodeBuilder {
             writes: tokio::sync::Mutex::new(()),
             client: watch::Sender::new(self.client),
             status: watch::Sender::new(Status::default()),
-            factory: self.factory,
         });
         let task = tokio::spawn(run(shared.clone()));
         Ok(PersistentNode { shared, task: Some(task) })
@@ -212,10 +149,13 @@ impl PersistentNodeBuilder {
 ///   [`PersistentNode::actual_path`]);
 /// - **Disconnected** / **Reconnected**: nothing to do, the session and its ephemeral are
 ///   intact; the watch is re-registered by the client;
-/// - **Expired**: the ephemeral is gone with the session. With
-///   [`PersistentNodeBuilder::renew_sessions`] a new session is opened and the node created
-///   there (readers see it vanish and come back); without, the task stops and
-///   [`PersistentNode::wait_for_initial_create`] reports [`Error::SessionEnded`].
+/// - **Expired**: the ephemeral is gone with the session. On the client's new session
+///   (zk-core's default after an expiry) the node is created again (readers see it vanish
+///   and come back); a protected node of ours left from the old session (a client with a
+///   local expiry deadline can open the new session before the servers expire the old one)
+///   is deleted by path first. A client that ends with its session (`OnExpiry::End`, or
+///   closed) stops the task: [`PersistentNode::wait_for_initial_create`] and
+///   [`PersistentNode::set_data`] report [`Error::SessionEnded`].
 ///
 /// A non-sequential node that already exists is taken over (its data replaced) by a
 /// persistent mode whatever it is, and by an ephemeral mode when it is an ephemeral of this
@@ -232,7 +172,7 @@ impl PersistentNodeBuilder {
 /// ```
 /// use std::time::Duration;
 /// use zk_core::CreateMode;
-/// use zk_recipes::persistent_node::{PersistentNode, SessionFactory};
+/// use zk_recipes::persistent_node::PersistentNode;
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -240,7 +180,6 @@ impl PersistentNodeBuilder {
 /// let node = PersistentNode::builder(server.client().await?, "/services/api/host-1")
 ///     .mode(CreateMode::Ephemeral)
 ///     .data(b"10.0.0.1:8080")
-///     .renew_sessions(SessionFactory::from_builder(server.client_builder()))
 ///     .start()?;
 /// assert!(node.wait_for_initial_create(Duration::from_secs(5)).await?);
 /// node.set_data(b"10.0.0.1:9090").await?;
@@ -264,7 +203,6 @@ impl PersistentNode {
             mode: CreateMode::Ephemeral,
             data: Vec::new(),
             protected: false,
-            factory: None,
         }
     }
 
@@ -272,8 +210,8 @@ impl PersistentNode {
     /// after `limit`.
     ///
     /// # Errors
-    /// [`Error::SessionEnded`] when the task stopped because the session ended (no
-    /// [`SessionFactory`]); [`Error::InvalidArgument`] when an ephemeral mode found a
+    /// [`Error::SessionEnded`] when the task stopped because the client ended with its
+    /// session; [`Error::InvalidArgument`] when an ephemeral mode found a
     /// persistent node at its path, which it cannot take over; [`Error::Zk`] when the task
     /// stopped on an error (e.g. `NoAuth`).
     ///
@@ -303,8 +241,7 @@ impl PersistentNode {
         self.shared.data()
     }
 
-    /// The client of the current session (a new one after an expiry with a
-    /// [`SessionFactory`]).
+    /// The node's client.
     pub fn client(&self) -> Client {
         self.shared.client.borrow().clone()
     }
@@ -333,6 +270,10 @@ impl PersistentNode {
     /// a just-created node up to date); the write may be applied or not.
     pub async fn set_data(&self, data: &[u8]) -> Result<()> {
         let _turn = self.shared.writes.lock().await;
+        if let Some(e) = self.shared.status.borrow().ended.clone() {
+            // Nobody would ever write it: say so rather than pretend.
+            return Err(e);
+        }
         {
             let mut d = self.shared.lock_data();
             d.bytes = data.to_vec();
@@ -401,10 +342,11 @@ enum SessionEnd {
     Refused(Error),
 }
 
-/// The task: keeps the node in each session, opening new sessions when there is a factory.
+/// The task: keeps the node in each session of its client (a new one after each expiry).
 async fn run(shared: Arc<Shared>) {
+    let client = shared.client.borrow().clone();
     for _ in 0..MAX_SESSIONS {
-        let client = shared.client.borrow().clone();
+        let epoch = client.status().epoch;
         let end = keep(&shared, &client).await;
         shared.set_path(None);
         let err = match end {
@@ -415,22 +357,19 @@ async fn run(shared: Arc<Shared>) {
                 return;
             }
         };
-        let Some(factory) = shared.factory.as_ref().filter(|_| err.is_terminal()) else {
-            let ended = Error::while_waiting(err);
-            tracing::warn!(path = %shared.path, error = %ended, "persistent node stopped");
-            shared.status.send_modify(|s| s.ended = Some(ended));
-            return;
-        };
-        tracing::info!(path = %shared.path, error = %err, "persistent node: opening a new session");
-        match factory.connect_retrying(CONNECT_ATTEMPTS).await.ok() {
-            Some(c) => {
-                shared.client.send_replace(c);
-            }
-            None => {
-                shared.status.send_modify(|s| s.ended = Some(Error::SessionEnded(err)));
-                return;
+        if err.is_terminal() && !client.state().is_terminal() {
+            // The session expired and the client opens a new one: wait for it, then keep
+            // the node there.
+            tracing::info!(path = %shared.path, "persistent node: waiting for the new session");
+            let renewed = client.state_watch().wait_for(|s| s.epoch != epoch && s.state.is_connected()).await;
+            if renewed.is_some() {
+                continue;
             }
         }
+        let ended = Error::while_waiting(err);
+        tracing::warn!(path = %shared.path, error = %ended, "persistent node stopped");
+        shared.status.send_modify(|s| s.ended = Some(ended));
+        return;
     }
 }
 
@@ -531,10 +470,19 @@ async fn create(shared: &Shared, client: &Client, data: &[u8]) -> zk_core::Resul
         let name = shared.path.rsplit('/').next().unwrap_or_default();
         // A node of ours from an earlier round (a persistent one outlives the session).
         if let Some(found) = protected::find(client, dir, &shared.prefix).await? {
-            let stat = client.exists(&found).await?;
-            if stat.is_some_and(|stat| adoptable(shared, client, &stat)) {
-                client.set_data(&found, data, None).await?;
-                return Ok(Created::Node(found));
+            match client.exists(&found).await? {
+                Some(stat) if adoptable(shared, client, &stat) => {
+                    client.set_data(&found, data, None).await?;
+                    return Ok(Created::Node(found));
+                }
+                // An ephemeral of ours from an ended session (its prefix is this node's own)
+                // that the servers have not expired yet: delete it by path, or the create
+                // of the same name below would find it in the way.
+                Some(_) => match client.delete(&found, None).await {
+                    Ok(()) | Err(zk_core::Error::NoNode) => {}
+                    Err(e) => return Err(e),
+                },
+                None => {}
             }
         }
         let p = protected::create(client, dir, &shared.prefix, name, data, shared.mode).await?;

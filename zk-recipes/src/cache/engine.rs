@@ -21,7 +21,6 @@ use super::task::Run;
 use super::view::CacheView;
 use crate::error::{Error, Result};
 use crate::lock;
-use crate::persistent_node::SessionFactory;
 
 /// Items a stream poll takes from the channel before yielding to the executor.
 const POLL_BUDGET: usize = 1024;
@@ -44,7 +43,6 @@ pub(super) type ToEvent<E> = fn(root: &str, keep_data: bool, change: Change) -> 
 /// [module docs](super) for the session events and the ordering guarantees.
 pub struct Cache<E> {
     client: Mutex<Client>,
-    factory: Option<SessionFactory>,
     scope: Scope,
     /// The snapshot and status, shared with the task (and any views handed out).
     pub(super) view: CacheView<E>,
@@ -68,7 +66,6 @@ impl<E> Cache<E> {
         let (tx, rx) = mpsc::unbounded_channel();
         Ok(Cache {
             client: Mutex::new(client),
-            factory: None,
             scope: Scope { root: root.to_owned(), max_depth, root_shown: true },
             view: CacheView::new(Arc::new(Shared::new(root))),
             task: Mutex::new(None),
@@ -95,18 +92,6 @@ impl<E> Cache<E> {
 
 /// The life cycle every kind of cache shares.
 impl<E> Cache<E> {
-    /// Carries on by itself after the session expires: the cache reports `Lost`, opens a new
-    /// session with `factory` and reads everything again, reporting only what differs from
-    /// the kept snapshot, then `Initialized` (without a factory, it stops at `Lost` until
-    /// [`rebuild`](Self::rebuild)).
-    ///
-    /// The new session is the cache's own: close it with [`close`](Self::close) (or by
-    /// dropping the cache), not through the client given to `new`.
-    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
-        self.factory = Some(factory);
-        self
-    }
-
     /// The watched path: the node of a [`NodeCache`](super::NodeCache), the parent of a
     /// [`PathCache`](super::PathCache), the root of a [`TreeCache`](super::TreeCache).
     pub fn path(&self) -> &str {
@@ -130,7 +115,7 @@ impl<E> Cache<E> {
             s.lost = None;
         });
         let client = lock(&self.client).clone();
-        let run = Run::new(client, self.factory.clone(), self.scope.clone(), shared, tx);
+        let run = Run::new(client, self.scope.clone(), shared, tx);
         *task = Some(tokio::spawn(run.run()));
     }
 

@@ -73,11 +73,10 @@
 //! - **Expired** (or the client closed): `Lost(Error::SessionEnded(..))` is reported, the
 //!   snapshot is kept (stale). On a client that opens a new session by itself (zk-core's
 //!   default) the cache follows the server again on that session. A client built with
-//!   `OnExpiry::End` ends with its session, so the cache needs a new one: given a
-//!   [`SessionFactory`](crate::SessionFactory) with `renew_sessions`, the cache opens a new
-//!   session by itself; otherwise its task ends and `rebuild(new_client)` carries on (as [`LeaderLatch::rejoin`](crate::LeaderLatch::rejoin)
-//!   rejoins an election). Either way it reads everything again, reports only the differences
-//!   from the kept snapshot, then `Initialized` again.
+//!   `OnExpiry::End` ends with its session: the cache's task ends and `rebuild(new_client)`
+//!   carries on (as [`LeaderLatch::rejoin`](crate::LeaderLatch::rejoin) rejoins an
+//!   election). Either way it reads everything again, reports only the differences from the
+//!   kept snapshot, then `Initialized` again.
 //!
 //! Nodes this session may not read (`NoAuth`) are left out of the snapshot, and so are the
 //! nodes below them. Events are buffered without bound until the stream is polled.

@@ -31,7 +31,6 @@ use super::model::{Applied, Change};
 use super::shared::{Scope, Shared, WatchStrategy};
 use crate::error::Error;
 use crate::lock;
-use crate::persistent_node::SessionFactory;
 use crate::protected::backoff_delay;
 
 /// Notifications of the persistent watch taken (and coalesced) in one batch.
@@ -40,8 +39,6 @@ const MAX_BATCH: usize = 1024;
 const MAX_NODES: usize = 1_000_000;
 /// Failed re-syncs in a row before the cache gives up and reports [`Change::Lost`].
 const MAX_FAILURES: u32 = 60;
-/// Attempts to open a new session (with the cache's [`SessionFactory`]) after an expiry.
-const CONNECT_ATTEMPTS: u32 = 100;
 /// Attempts at reading a missing root with an exists watch while it keeps flickering.
 const ROOT_ATTEMPTS: u32 = 10;
 
@@ -110,8 +107,6 @@ impl Loop {
 /// The background task.
 pub(super) struct Run {
     client: Client,
-    /// Opens a new session after an expiry, if the cache was given one.
-    factory: Option<SessionFactory>,
     scope: Scope,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Change>,
@@ -125,14 +120,12 @@ pub(super) struct Run {
 impl Run {
     pub(super) fn new(
         client: Client,
-        factory: Option<SessionFactory>,
         scope: Scope,
         shared: Arc<Shared>,
         tx: mpsc::UnboundedSender<Change>,
     ) -> Self {
         Run {
             client,
-            factory,
             scope,
             shared,
             tx,
@@ -214,18 +207,7 @@ impl Run {
             };
             let Err(e) = step else { continue };
             let Err(lost) = self.on_error(&mut l, e) else { continue };
-            let Some(factory) = self.factory.clone() else { return self.lose(lost) };
-            if lost != Error::SessionEnded(zk_core::Error::SessionExpired) {
-                return self.lose(lost);
-            }
-            // Expired, with a factory: report the gap, then follow the server again with a
-            // new session; the re-sync reports only the differences, then Initialized.
-            self.report_lost(lost);
-            if let Err(e) = self.renew(&factory).await {
-                return self.lose(e);
-            }
-            session = self.client.session_events();
-            l = Loop::new();
+            return self.lose(lost);
         }
     }
 
@@ -309,16 +291,6 @@ impl Run {
     fn report_lost(&self, e: Error) {
         self.shared.status.send_modify(|s| s.lost = Some(e.clone()));
         self.emit(Change::Lost(e));
-    }
-
-    /// Opens a new session with `factory` (bounded attempts with backoff) and makes it the
-    /// task's client, with no watch set yet.
-    async fn renew(&mut self, factory: &SessionFactory) -> Result<(), Error> {
-        let client = factory.connect_retrying(CONNECT_ATTEMPTS).await.map_err(Error::SessionEnded)?;
-        tracing::debug!(root = %self.scope.root, session = client.session_id(), "cache renewed its session");
-        self.client = client;
-        self.restart();
-        Ok(())
     }
 
     /// Forgets the watches of an ended session, to follow the server anew.

@@ -15,15 +15,14 @@ use std::time::Duration;
 use futures::Stream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::{sleep_until, Instant};
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::Participant;
-use crate::persistent_node::SessionFactory;
 use crate::protected::{self, backoff, Cleanup};
+use crate::session::{ConnectionState, SessionTracker};
 
 /// The name of latch nodes, after the protected prefix (Curator's `LeaderLatch.LOCK_NAME`).
 pub const LATCH_NAME: &str = "latch-";
@@ -41,10 +40,10 @@ pub enum LatchEvent {
     /// comes after a `Suspended`, even when the client reconnected and heard of it too fast
     /// for the latch to see the disconnect.
     Suspended,
-    /// The session is (or must be assumed) expired: our node is gone. If the session was only
-    /// assumed lost and comes back, the latch rejoins with a new node; on the client's new
-    /// session (zk-core's default after an expiry) it rejoins behind the others; if the
-    /// client is dead (`OnExpiry::End`), use [`LeaderLatch::rejoin`] with a new client.
+    /// The session is (or must be assumed) expired: leadership is gone. If the same session
+    /// comes back, the latch carries on with its node; on the client's new session (zk-core's
+    /// default after an expiry) it rejoins behind the others; if the client is dead
+    /// (`OnExpiry::End`), use [`LeaderLatch::rejoin`] with a new client.
     Lost,
 }
 
@@ -123,9 +122,6 @@ impl Shared {
     }
 }
 
-/// Attempts to open a new session (with the latch's [`SessionFactory`]) after an expiry.
-const CONNECT_ATTEMPTS: u32 = 100;
-
 use crate::lock;
 
 /// A participant of a leader election (Curator's `LeaderLatch`).
@@ -138,19 +134,25 @@ use crate::lock;
 ///
 /// # Session events
 ///
-/// - **Disconnected**: with [`ConnectionPolicy::Standard`] the leader assumes it is no longer
-///   leader ([`LatchEvent::Suspended`], [`LatchEvent::NotLeader`]); after a quarter of the
-///   session timeout disconnected it reports [`LatchEvent::Lost`].
-/// - **Reconnected** (same session): the latch looks again; if our node still stands and is
-///   first, [`LatchEvent::Elected`]. After a local `Lost` the old node is deleted and a new one
-///   created (Curator's reset).
-/// - **Expired** (or the client closed): [`LatchEvent::Lost`], leadership gone; after an
-///   expiry always after a [`LatchEvent::Suspended`] (with [`ConnectionPolicy::Standard`]),
-///   even if the disconnect before it was too brief for the latch to see. zk-core's
-///   client cannot open a new session itself, so rejoining needs a new [`Client`]: after an
-///   expiry a latch given a [`SessionFactory`] ([`LeaderLatch::renew_sessions`]) opens one and
-///   rejoins with a new node by itself; otherwise the task ends and
-///   [`LeaderLatch::rejoin`] takes the new client.
+/// The latch follows its client's session through [`SessionTracker`]:
+///
+/// - **Suspended** (disconnected): with [`ConnectionPolicy::Standard`] (the default) the
+///   leader assumes it is no longer leader ([`LatchEvent::Suspended`],
+///   [`LatchEvent::NotLeader`]); with [`ConnectionPolicy::SessionBased`] nothing changes yet.
+/// - **Reconnected** (same session): the latch looks again with the node it has: a leader
+///   whose node is still first leads again with the same node ([`LatchEvent::Elected`]), so
+///   a short outage does not move leadership or its fencing token.
+/// - **Lost** (no server heard for the session timeout, so the session may have expired; or
+///   it did; or the client ended): [`LatchEvent::Lost`], leadership gone. If the same session
+///   comes back after all (an ensemble that lost its quorum keeps its sessions), the latch
+///   carries on with its node as on a reconnect. An expiry is always reported after a
+///   [`LatchEvent::Suspended`] (with the standard policy), even if the disconnect before it
+///   was too brief to notice.
+/// - **New session** (the client renewed its session after an expiry, zk-core's default):
+///   the old session's node is deleted by path (it is normally gone already) and the latch
+///   joins again with a new node, behind the others.
+/// - A client that ends (closed, or `OnExpiry::End`) ends the task at `Lost`;
+///   [`LeaderLatch::rejoin`] takes a new client.
 ///
 /// Dropping the latch leaves the election: its node is deleted in the background.
 ///
@@ -180,7 +182,6 @@ pub struct LeaderLatch {
     path: String,
     id: Vec<u8>,
     policy: ConnectionPolicy,
-    factory: Option<SessionFactory>,
     shared: Arc<Shared>,
     task: Mutex<Option<Task>>,
 }
@@ -213,7 +214,6 @@ impl LeaderLatch {
             path: path.to_owned(),
             id: id.as_ref().to_vec(),
             policy: ConnectionPolicy::default(),
-            factory: None,
             shared,
             task: Mutex::new(None),
         })
@@ -222,18 +222,6 @@ impl LeaderLatch {
     /// Sets the reaction to lost connections (default [`ConnectionPolicy::Standard`]).
     pub fn with_policy(mut self, policy: ConnectionPolicy) -> Self {
         self.policy = policy;
-        self
-    }
-
-    /// Rejoins by itself after the session expires: the latch reports [`LatchEvent::Lost`],
-    /// opens a new session with `factory` and joins again with a new node (at the end of the
-    /// queue), as Curator's latch does on its framework's new session. Without a factory the
-    /// task ends at `Lost` until [`LeaderLatch::rejoin`].
-    ///
-    /// The new session is the latch's own: [`LeaderLatch::close`] (or dropping the latch)
-    /// leaves the election, and the session closes once the latch is dropped.
-    pub fn renew_sessions(mut self, factory: SessionFactory) -> Self {
-        self.factory = Some(factory);
         self
     }
 
@@ -253,7 +241,6 @@ impl LeaderLatch {
             path: self.path.clone(),
             id: self.id.clone(),
             policy: self.policy,
-            factory: self.factory.clone(),
             shared: self.shared.clone(),
         };
         let (stop, stopped) = oneshot::channel();
@@ -407,7 +394,6 @@ struct Run {
     path: String,
     id: Vec<u8>,
     policy: ConnectionPolicy,
-    factory: Option<SessionFactory>,
     shared: Arc<Shared>,
 }
 
@@ -459,70 +445,23 @@ impl Run {
 
     /// The election loop; `ours` is our node while we take part.
     async fn follow(&mut self, ours: &mut Option<Ours>) {
-        let mut states = self.client.state_watch();
-        let mut epoch = states.status().epoch;
-        let (mut suspended, mut lost_at, mut lost_locally) = (false, None::<Instant>, false);
+        let mut session = SessionTracker::new(&self.client);
         let mut retries = 0;
         // No cap on rounds: each waits for a session change or a change of the election (or
         // backs off after an error), for as long as the latch runs.
         loop {
-            let status = states.status();
-            let state = status.state;
-            if status.has_ended(epoch) {
-                let expired = state == zk_core::SessionState::Expired || !state.is_terminal();
-                if expired && !suspended && self.policy == ConnectionPolicy::Standard {
-                    // A client hears of its expiry only when it reconnects, so it was
-                    // disconnected first, too briefly for this task (which sees the latest
-                    // state only) to notice: report the Suspended it missed.
-                    self.shared.emit(LatchEvent::Suspended);
-                }
-                if !state.is_terminal() {
-                    // The client opened a new session by itself: rejoin on it.
-                    self.end(ours, lost_locally, false);
-                    epoch = status.epoch;
-                    (suspended, lost_at, lost_locally, retries) = (true, None, false, 0);
-                    continue;
-                }
-                let renewing = self.factory.is_some() && expired;
-                self.end(ours, lost_locally, !renewing);
-                if !renewing || !self.renew().await {
-                    self.shared.status.send_modify(|s| s.ended = true);
-                    return;
-                }
-                states = self.client.state_watch();
-                epoch = states.status().epoch;
-                (suspended, lost_at, lost_locally, retries) = (false, None, false, 0);
-                continue;
+            while let Some(state) = session.poll_change() {
+                self.on_session(state, ours).await;
             }
-            if !state.is_connected() {
-                if !suspended {
-                    suspended = true;
-                    if self.policy == ConnectionPolicy::Standard {
-                        self.shared.emit(LatchEvent::Suspended);
-                        self.shared.set_leader(false);
-                        lost_at = Some(Instant::now() + self.client.session_timeout() / 4);
-                    }
-                }
-                let deadline = lost_at.filter(|_| !lost_locally);
-                tokio::select! {
-                    r = states.changed() => if r.is_none() { return self.end(ours, lost_locally, true) },
-                    () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                        lost_locally = true;
-                        self.shared.emit(LatchEvent::Lost);
+            if !session.is_connected() {
+                match session.next().await {
+                    Some(state) => self.on_session(state, ours).await,
+                    None => {
+                        self.end(ours, true, true);
+                        return;
                     }
                 }
                 continue;
-            }
-            if suspended {
-                suspended = false;
-                lost_at = None;
-                if std::mem::take(&mut lost_locally) {
-                    // Curator's reset: the old node may be past its time; start afresh.
-                    if let Some(o) = ours.take() {
-                        self.shared.set_node(None);
-                        let _ = o.cleanup.run().await;
-                    }
-                }
             }
             match self.round(ours).await {
                 Ok(look) => {
@@ -534,10 +473,17 @@ impl Run {
                         Look::Follow(w) => Some(w),
                     };
                     tokio::select! {
-                        _ = states.changed() => {}
+                        state = session.next() => match state {
+                            Some(state) => self.on_session(state, ours).await,
+                            None => {
+                                self.end(ours, true, true);
+                                return;
+                            }
+                        },
                         _ = async { watcher.expect("present").await }, if watcher.is_some() => {}
                     }
                 }
+                // The session tracker reports what follows.
                 Err(e) if e.is_terminal() => {}
                 Err(e) => {
                     if lasting(&e) {
@@ -552,18 +498,35 @@ impl Run {
         }
     }
 
-    /// After an expiry, opens a new session with the factory (bounded attempts with backoff)
-    /// and makes it the latch's client; false when there is no factory or no new session.
-    async fn renew(&mut self) -> bool {
-        let Some(factory) = self.factory.clone() else { return false };
-        if let Ok(client) = factory.connect_retrying(CONNECT_ATTEMPTS).await {
-            tracing::debug!(path = %self.path, session = client.session_id(), "leader latch: new session");
-            *lock(&self.shared.client) = client.clone();
-            self.client = client;
-            return true;
+    /// Acts on a change of the session (see [`LeaderLatch`]'s session events).
+    async fn on_session(&self, state: ConnectionState, ours: &mut Option<Ours>) {
+        let standard = self.policy == ConnectionPolicy::Standard;
+        match state {
+            ConnectionState::Suspended | ConnectionState::ReadOnly if standard => {
+                self.shared.emit(LatchEvent::Suspended);
+                self.shared.set_leader(false);
+            }
+            ConnectionState::Lost => {
+                self.shared.set_leader(false);
+                self.shared.emit(LatchEvent::Lost);
+            }
+            ConnectionState::NewSession => {
+                // The old session's node is gone with it; delete it by path all the same (a
+                // client with a local expiry deadline may open the new session before the
+                // servers expire the old one), then join again at the end of the queue.
+                if let Some(o) = ours.take() {
+                    self.shared.set_node(None);
+                    o.cleanup.disarm();
+                    match self.client.delete(&o.path, None).await {
+                        Ok(()) | Err(zk_core::Error::NoNode) => {}
+                        Err(e) => tracing::debug!(error = %e, node = %o.path, "leader latch: old node"),
+                    }
+                }
+            }
+            // Connected, Reconnected (same session: the next round finds our node, first or
+            // not), and Suspended under the session-based policy.
+            _ => {}
         }
-        tracing::warn!(path = %self.path, "leader latch: could not open a new session; the task ends");
-        false
     }
 
     /// The session ended: leadership is lost; `for_good` when the task ends (it does not

@@ -22,12 +22,10 @@ pub enum ConnectionPolicy {
     /// leader must assume it is no longer leader (the session may be expiring unseen) until
     /// **Reconnected** confirms its node still stands.
     ///
-    /// - [`LeaderLatch`]: [`LatchEvent::Suspended`] then [`LatchEvent::NotLeader`]; once the
-    ///   connection has been down for a quarter of the session timeout (by then ZooKeeper's
-    ///   client has gone two thirds of it without hearing the server, so the session is about
-    ///   to expire) [`LatchEvent::Lost`], before the server can elect a successor. On
-    ///   reconnect the latch looks again and reports [`LatchEvent::Elected`] if its node is
-    ///   still first.
+    /// - [`LeaderLatch`]: [`LatchEvent::Suspended`] then [`LatchEvent::NotLeader`];
+    ///   [`LatchEvent::Lost`] once the session timeout passed without contact. On reconnect
+    ///   (same session) the latch looks again and reports [`LatchEvent::Elected`] if its node
+    ///   is still first: same node, same fencing token.
     /// - [`Election`]: the [`Leadership`] is lost at once ([`LostReason::Disconnected`]) and
     ///   stays lost: resign and campaign again.
     #[default]

@@ -175,20 +175,15 @@ async fn session_expiry_and_rebuild_with_one_shot_watches() {
 }
 
 /// The cache carries on by itself after an expiry: Lost, then only the differences made while
-/// it was away, then Initialized, on a new session: the one its renewing client opens, or
-/// (`factory`, for a client that ends with its session) one from a session factory.
-async fn expiry_renewed(fallback: bool, factory: bool) {
+/// it was away, then Initialized, on the new session its client opens.
+async fn expiry_renewed(fallback: bool) {
     let server = server_with(35, fallback).await;
     let zk = client(&server).await;
     for (p, d) in [("/app", ""), ("/app/a", "1"), ("/app/b", "1")] {
         zk.create(p, d.as_bytes(), CreateMode::Persistent).await.unwrap();
     }
-    let on_expiry = if factory { OnExpiry::End } else { OnExpiry::NewSession };
-    let cz = server.client_builder().on_expiry(on_expiry).connect().await.unwrap();
+    let cz = client(&server).await;
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    if factory {
-        cache = cache.renew_sessions(zk_recipes::SessionFactory::from_builder(server.client_builder()));
-    }
     cache.start();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
@@ -220,29 +215,18 @@ async fn expiry_renewed(fallback: bool, factory: bool) {
     let before = server.sessions().len();
     cache.close().await;
     settle().await;
-    // A factory's session is the cache's own; a user's client stays the user's.
-    let closed = usize::from(factory);
-    assert_eq!(server.sessions().len(), before - closed, "closing the cache closes its own session");
-}
-
-#[tokio::test(start_paused = true)]
-async fn with_a_session_factory_the_cache_renews_itself_after_expiry() {
-    expiry_renewed(false, true).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn with_a_session_factory_one_shot_watches_renew_too() {
-    expiry_renewed(true, true).await;
+    // The client is the user's: closing the cache leaves its session alone.
+    assert_eq!(server.sessions().len(), before, "closing the cache leaves the client's session");
 }
 
 #[tokio::test(start_paused = true)]
 async fn on_a_renewing_client_the_cache_rebuilds_on_the_new_session() {
-    expiry_renewed(false, false).await;
+    expiry_renewed(false).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn on_a_renewing_client_one_shot_watches_rebuild_too() {
-    expiry_renewed(true, false).await;
+    expiry_renewed(true).await;
 }
 
 /// Dropping the cache stops its task and removes its watches; closing ends the stream.

@@ -230,18 +230,14 @@ async fn five_participants_failover(b: &Backend) {
 }
 
 /// The leader's session is expired on the server (through a proxy, so this works on a real
-/// ZooKeeper too): the old leader is Suspended, then Lost, the next one leads, and with a
-/// session factory the old leader rejoins behind the others on a new session.
+/// ZooKeeper too): the old leader is Suspended, then Lost, the next one leads, and the old
+/// leader rejoins behind the others on its client's new session.
 async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     let root = b.create_root("leader-latch-expiry").await;
     let path = format!("{root}/election");
     let connect = b.connect_string();
     let proxy = b.proxy().await;
     let log: Log = Arc::default();
-    let factory = {
-        let connect = connect.clone();
-        zk_recipes::SessionFactory::from_builder(zk_core::Client::builder(&connect))
-    };
     let (mut latches, mut p0_client) = (Vec::new(), None);
     for i in 0..3 {
         // p0, the first leader, talks through the proxy.
@@ -250,7 +246,7 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
         if i == 0 {
             p0_client = Some(zk.clone());
         }
-        let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap().renew_sessions(factory.clone());
+        let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap();
         record(&latch, format!("p{i}"), &log);
         latch.start();
         eventually(5, &format!("p{i} joined"), || async { latch.node().is_some() }).await;
@@ -297,53 +293,6 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
     for latch in &latches {
         latch.close().await.unwrap();
     }
-}
-
-/// Given a session factory, a latch whose session expires reports Lost, opens a new session
-/// and rejoins at the end of the queue by itself; it leads again when its turn comes.
-#[tokio::test(start_paused = true)]
-async fn with_a_session_factory_an_expired_latch_rejoins_by_itself() {
-    use futures::FutureExt;
-    let server = server(58).await;
-    let a_client = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
-    let factory = zk_recipes::SessionFactory::from_builder(
-        server.client_builder().session_timeout(Duration::from_secs(30)),
-    );
-    let a = LeaderLatch::new(a_client.clone(), "/election/renew", "a").unwrap().renew_sessions(factory);
-    let mut events = a.events();
-    a.start();
-    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
-    let b = LeaderLatch::new(client(&server).await, "/election/renew", "b").unwrap();
-    b.start();
-    settle().await;
-
-    assert!(server.expire_session(a_client.session_id()));
-    assert!(b.await_leadership(Duration::from_secs(60)).await.unwrap(), "b succeeds a");
-    settle().await;
-    let node = a.node().expect("a rejoined with a new node");
-    let owner = server.node(&node).unwrap().stat.ephemeral_owner;
-    assert_ne!(owner, a_client.session_id(), "on a new session");
-    assert!(server.sessions().iter().any(|s| s.id == owner));
-    let ids: Vec<Vec<u8>> = b.participants().await.unwrap().into_iter().map(|p| p.id).collect();
-    assert_eq!(ids, [b"b".to_vec(), b"a".to_vec()], "a queues behind b");
-    assert!(!a.is_leader());
-
-    b.close().await.unwrap();
-    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap(), "a leads on its new session");
-    let mut seen = Vec::new();
-    while let Some(Some(ev)) = events.next().now_or_never() {
-        seen.push(ev);
-    }
-    assert_eq!(
-        seen,
-        [
-            LatchEvent::Elected,
-            LatchEvent::Suspended,
-            LatchEvent::NotLeader,
-            LatchEvent::Lost,
-            LatchEvent::Elected
-        ]
-    );
 }
 
 /// On a client that renews its session (the default), a latch whose session expires reports
@@ -437,4 +386,45 @@ async fn a_lasting_error_is_reported_and_the_latch_recovers_from_it() {
     under.start();
     let r = under.await_leadership(Duration::from_secs(30)).await;
     assert!(matches!(r, Err(zk_recipes::Error::Zk(zk_core::Error::NoChildrenForEphemerals))), "{r:?}");
+}
+
+/// A leader cut off for a third of its session timeout keeps its leadership with the same
+/// node (the same fencing token), under both policies: nobody else is elected, and the
+/// standard policy's Suspended/NotLeader is followed by Elected again, with no Lost.
+#[tokio::test(start_paused = true)]
+async fn a_leader_cut_off_for_a_third_of_the_timeout_keeps_its_node() {
+    for (seed, policy) in [(61, ConnectionPolicy::Standard), (62, ConnectionPolicy::SessionBased)] {
+        let server = server(seed).await;
+        let a_client = client(&server).await;
+        let a = LeaderLatch::new(a_client.clone(), "/election/third", "a").unwrap().with_policy(policy);
+        let b = LeaderLatch::new(client(&server).await, "/election/third", "b").unwrap();
+        let mut events = a.events();
+        a.start();
+        assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
+        b.start();
+        settle().await;
+        let node = a.node().expect("a's node");
+        let mut b_events = b.events();
+
+        // As when a quorum is lost: the connection is closed at once and no server answers
+        // for a third of the session timeout.
+        assert!(server.partition_session(a_client.session_id(), a_client.session_timeout() / 3));
+        assert!(server.drop_connection(a_client.session_id()));
+        tokio::time::sleep(a_client.session_timeout() / 3 + Duration::from_secs(5)).await;
+        assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap(), "{policy:?}: a leads again");
+        assert_eq!(a.node(), Some(node.clone()), "{policy:?}: the same node");
+        assert!(!b.is_leader());
+        let mut seen = Vec::new();
+        while let Some(Some(ev)) = futures::FutureExt::now_or_never(events.next()) {
+            seen.push(ev);
+        }
+        let expected = match policy {
+            ConnectionPolicy::Standard => {
+                vec![LatchEvent::Elected, LatchEvent::Suspended, LatchEvent::NotLeader, LatchEvent::Elected]
+            }
+            _ => vec![LatchEvent::Elected],
+        };
+        assert_eq!(seen, expected, "{policy:?}");
+        assert!(futures::FutureExt::now_or_never(b_events.next()).is_none(), "{policy:?}: b never elected");
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use zk_recipes::group::{GroupMember, Members};
 use zk_recipes::Error;
 
-use crate::{client, factory, owner, server, settle, until};
+use crate::{client, owner, server, settle, until};
 
 fn ids(m: &Members) -> Vec<&str> {
     m.keys().map(String::as_str).collect()
@@ -40,16 +40,8 @@ async fn members_see_each_other_and_data_changes() {
 #[tokio::test(start_paused = true)]
 async fn member_survives_expiry() {
     let server = server(42).await;
-    let a = GroupMember::builder(client(&server).await, "/groups/h", "a")
-        .data(b"A")
-        .renew_sessions(factory(&server))
-        .start()
-        .unwrap();
-    let b = GroupMember::builder(client(&server).await, "/groups/h", "b")
-        .data(b"B")
-        .renew_sessions(factory(&server))
-        .start()
-        .unwrap();
+    let a = GroupMember::builder(client(&server).await, "/groups/h", "a").data(b"A").start().unwrap();
+    let b = GroupMember::builder(client(&server).await, "/groups/h", "b").data(b"B").start().unwrap();
     let mut b_view = b.members();
     until(&mut b_view, 60, "both", |m| m.len() == 2).await;
 

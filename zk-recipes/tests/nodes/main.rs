@@ -10,17 +10,9 @@ mod support;
 
 pub(crate) use support::{client, eventually, server, settle, within};
 
-use std::time::Duration;
-
 use futures::StreamExt;
 use zk_recipes::group::{Members, MembersStream};
-use zk_recipes::persistent_node::SessionFactory;
 use zk_testing::TestServer;
-
-/// New sessions on `server`, for recipes that outlive an expiry.
-pub(crate) fn factory(server: &TestServer) -> SessionFactory {
-    SessionFactory::from_builder(server.client_builder().session_timeout(Duration::from_secs(30)))
-}
 
 /// The ephemeral owner of `path` on the server, if the node exists.
 pub(crate) fn owner(server: &TestServer, path: &str) -> Option<i64> {

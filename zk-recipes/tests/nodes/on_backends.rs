@@ -9,21 +9,11 @@ use std::time::Duration;
 use zk_core::Client;
 use zk_recipes::barrier::DoubleBarrier;
 use zk_recipes::group::GroupMember;
-use zk_recipes::persistent_node::SessionFactory;
-use zk_testing::{Backend, TcpProxy};
+use zk_testing::Backend;
 
 use crate::{until, within};
 
 zk_testing::both_backends!(worker_threads = 4; double_barrier, group_member_survives_expiry);
-
-/// Ends `client`'s session as an expiry would: a second client attaches to the session with
-/// its id and password and closes it, while `proxy` (which `client` connects through) refuses
-/// new connections. Otherwise `client`, whose connection the server closes on the takeover,
-/// reconnects at once and takes its session back before the close (the real server then
-/// ignores the close from the displaced connection).
-async fn force_expiry(proxy: &TcpProxy, client: &Client) {
-    within(10, "expire the session", proxy.expire_session(client)).await.expect("expired");
-}
 
 async fn double_barrier(b: &Backend) {
     const N: usize = 3;
@@ -71,46 +61,31 @@ async fn double_barrier(b: &Backend) {
 async fn group_member_survives_expiry(b: &Backend) {
     let root = b.create_root("nodes-group").await;
     let path = format!("{root}/service");
-    let connect_string = b.connect_string();
-    let factory = SessionFactory::new(move || {
-        let connect_string = connect_string.clone();
-        async move { Client::connect(&connect_string).await }
-    });
-    // a's new sessions wait for `open`: otherwise a may be back before the observer re-reads
-    // the group, and the observer (whose watches coalesce the delete and the create, as
-    // ZooKeeper's do) never sees a gone.
-    let (open, gate) = tokio::sync::watch::channel(false);
-    let connect_string = b.connect_string();
-    let gated = SessionFactory::new(move || {
-        let (connect_string, mut gate) = (connect_string.clone(), gate.clone());
-        async move {
-            let _ = gate.wait_for(|open| *open).await;
-            Client::connect(&connect_string).await
-        }
-    });
-    // a's first session goes through a proxy (see `force_expiry`); its new ones do not.
+    // a's client goes through a proxy, so that its session can be expired on a real ZooKeeper
+    // too (another client attaches to it and closes it while the proxy refuses a).
     let proxy = b.proxy().await;
-    let first =
+    let a_client =
         within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
-    let a = GroupMember::builder(first, &path, "a").data(b"host-a:1").renew_sessions(gated).start().unwrap();
-    let observer = GroupMember::builder(b.client().await, &path, "b")
-        .data(b"host-b:1")
-        .renew_sessions(factory)
-        .start()
-        .unwrap();
+    let a = GroupMember::builder(a_client.clone(), &path, "a").data(b"host-a:1").start().unwrap();
+    let observer = GroupMember::builder(b.client().await, &path, "b").data(b"host-b:1").start().unwrap();
     let mut view = observer.members();
     until(&mut view, 30, "both members", |m| m.len() == 2).await;
 
-    let old = a.client().unwrap();
-    force_expiry(&proxy, &old).await;
+    let old = a_client.session_id();
+    proxy.set_refusing(true);
+    let twin = Client::builder(&b.connect_string()).session(old, &a_client.session_password()).connect();
+    within(10, "attach to a's session", twin).await.expect("attach").close().await;
+    // a stays away until the observer has seen it gone: otherwise a may be back before the
+    // observer re-reads the group, and the observer (whose watches coalesce the delete and
+    // the create, as ZooKeeper's do) never sees a gone.
     until(&mut view, 30, "a gone", |m| !m.contains_key("a")).await;
-    open.send_replace(true);
+    proxy.set_refusing(false);
     let m = until(&mut view, 30, "a back", |m| m.len() == 2).await;
     assert_eq!(m["a"], b"host-a:1", "{}", b.name());
-    let new = a.client().unwrap();
-    assert_ne!(old.session_id(), new.session_id(), "{}", b.name());
-    let stat = new.exists(&format!("{path}/a")).await.unwrap().expect("a's node");
-    assert_eq!(stat.ephemeral_owner, new.session_id(), "{}: owned by the new session", b.name());
+    let new = a_client.session_id();
+    assert_ne!(old, new, "{}: a's client opened a new session", b.name());
+    let stat = a_client.exists(&format!("{path}/a")).await.unwrap().expect("a's node");
+    assert_eq!(stat.ephemeral_owner, new, "{}: owned by the new session", b.name());
     a.close().await.unwrap();
     until(&mut view, 30, "a left", |m| !m.contains_key("a")).await;
     observer.close().await.unwrap();

@@ -6,7 +6,7 @@ use zk_core::CreateMode;
 use zk_recipes::persistent_node::PersistentNode;
 use zk_recipes::Error;
 
-use crate::{client, eventually, factory, owner, server, settle};
+use crate::{client, eventually, owner, server, settle};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -39,11 +39,7 @@ async fn created_kept_and_removed_on_close() {
 #[tokio::test(start_paused = true)]
 async fn recreated_under_a_new_session_after_expiry() {
     let server = server(32).await;
-    let node = PersistentNode::builder(client(&server).await, "/svc/b")
-        .data(b"me")
-        .renew_sessions(factory(&server))
-        .start()
-        .unwrap();
+    let node = PersistentNode::builder(client(&server).await, "/svc/b").data(b"me").start().unwrap();
     assert!(node.wait_for_initial_create(WAIT).await.unwrap());
     let old = node.client().session_id();
     assert!(server.expire_session(old));
@@ -63,10 +59,12 @@ async fn recreated_under_a_new_session_after_expiry() {
     assert_eq!(other.exists("/svc/b").await.unwrap(), None, "dropping deletes it");
 }
 
+/// A client that ends with its session (`OnExpiry::End`) ends the node's task; a later
+/// `set_data` says so instead of pretending to write.
 #[tokio::test(start_paused = true)]
-async fn without_a_factory_expiry_ends_it() {
+async fn on_an_ending_client_expiry_ends_it() {
     let server = server(33).await;
-    let c = client(&server).await;
+    let c = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
     let node = PersistentNode::builder(c.clone(), "/svc/c").start().unwrap();
     assert!(node.wait_for_initial_create(WAIT).await.unwrap());
     assert!(server.expire_session(c.session_id()));
@@ -74,6 +72,7 @@ async fn without_a_factory_expiry_ends_it() {
     settle().await;
     let r = node.wait_for_initial_create(WAIT).await;
     assert!(matches!(r, Err(Error::SessionEnded(_))), "{r:?}");
+    assert!(matches!(node.set_data(b"new").await, Err(Error::SessionEnded(_))));
     assert!(owner(&server, "/svc/c").is_none());
     node.close().await.unwrap();
 }
@@ -84,7 +83,6 @@ async fn protected_sequential_node_keeps_one_node() {
     let node = PersistentNode::builder(client(&server).await, "/seq/member-")
         .mode(CreateMode::EphemeralSequential)
         .data(b"x")
-        .renew_sessions(factory(&server))
         .start()
         .unwrap();
     assert!(node.wait_for_initial_create(WAIT).await.unwrap());
@@ -236,4 +234,39 @@ async fn ephemeral_node_reports_a_persistent_node_in_the_way() {
     node.close().await.unwrap();
     let (data, stat) = other.get_data("/taken").await.unwrap();
     assert_eq!((data.as_slice(), stat.ephemeral_owner), (&b"theirs"[..], 0), "left untouched");
+}
+
+/// Chaos finding: a client with a local expiry deadline opens its new session before the
+/// server has expired the old one (the server does so only at its next tick), so the old
+/// session's protected node is still there when the node is created again under the same
+/// name. The node must be re-created on the new session all the same (the old one deleted by
+/// path), and `set_data` must keep writing to it.
+#[tokio::test(start_paused = true)]
+async fn a_protected_node_is_recreated_when_the_old_session_outlives_the_client_s_deadline() {
+    // A 4 s tick: the server expires the old session up to 4 s after the client's deadline.
+    let server = zk_testing::TestServer::builder().no_tcp().seed(35).tick(Duration::from_secs(4)).start();
+    let server = server.await.unwrap();
+    let c = server
+        .client_builder()
+        .session_timeout(Duration::from_secs(10))
+        .local_expiry()
+        .connect()
+        .await
+        .unwrap();
+    let node = PersistentNode::builder(c.clone(), "/svc/p").protected(true).data(b"v1").start().unwrap();
+    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let first = node.actual_path().unwrap();
+    let old = c.session_id();
+    assert!(server.partition_session(old, Duration::from_secs(60)));
+    eventually(60, "the node is back under the new session", || async {
+        c.status().epoch == 1
+            && node.actual_path().is_some_and(|p| owner(&server, &p) == Some(c.session_id()))
+    })
+    .await;
+    assert_eq!(node.actual_path().as_deref(), Some(first.as_str()), "the same protected name");
+    node.set_data(b"v2").await.unwrap();
+    assert_eq!(server.node(&first).unwrap().data.as_deref(), Some(&b"v2"[..]));
+    settle().await;
+    assert_eq!(server.children("/svc").len(), 1, "one node");
+    node.close().await.unwrap();
 }
