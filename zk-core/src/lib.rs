@@ -212,7 +212,7 @@ mod transport;
 
 pub use client::{
     Client, ClientBuilder, CreateMode, CreateOptions, OneshotWatcher, Op, OpResult, PersistentWatcher,
-    ReadOp, ReadResult, SessionEvents, StateWatcher,
+    ReadOp, ReadResult, Retrying, SessionEvents, StateWatcher,
 };
 pub use error::{Error, Result};
 pub use proto::{Acl, AddWatchMode, ClientInfo, EventType, Perms, Stat, WatcherType};

@@ -75,7 +75,15 @@ impl RetryPolicy {
     /// assert_eq!(delays.next(), None);
     /// ```
     pub fn schedule(&self) -> impl Iterator<Item = Duration> + Send + Sync {
-        let mut delays = self.delays();
+        self.schedule_seeded(rand::random())
+    }
+
+    /// [`RetryPolicy::schedule`] with its jitter drawn from `seed`: the same seed gives the
+    /// same delays, so a paused-clock test stays reproducible.
+    /// [`Client::retry_schedule`](crate::Client::retry_schedule) seeds it from the client's
+    /// seed ([`ClientBuilder::seed`](crate::ClientBuilder::seed)).
+    pub fn schedule_seeded(&self, seed: u64) -> impl Iterator<Item = Duration> + Send + Sync {
+        let mut delays = self.delays(seed);
         let deadline = self.deadline(Instant::now());
         std::iter::from_fn(move || {
             let delay = delays.next()?;
@@ -86,7 +94,7 @@ impl RetryPolicy {
     }
 
     /// The delays before each retry.
-    fn delays(&self) -> Box<dyn Iterator<Item = Duration> + Send + Sync> {
+    fn delays(&self, seed: u64) -> Box<dyn Iterator<Item = Duration> + Send + Sync> {
         match self {
             RetryPolicy::Never => Box::new(std::iter::empty()),
             RetryPolicy::ExponentialBackoff { base, max_delay, max_retries } => Box::new(
@@ -97,7 +105,7 @@ impl RetryPolicy {
                     .with_jitter()
                     // backon is built without `std`, where its jitter seed is a constant:
                     // seed it here so concurrent clients spread out.
-                    .with_jitter_seed(rand::random())
+                    .with_jitter_seed(seed)
                     .build(),
             ),
             RetryPolicy::NTimes { n, delay } => {
@@ -223,7 +231,7 @@ mod tests {
             max_delay: Duration::from_millis(400),
             max_retries: 5,
         };
-        let delays: Vec<_> = policy.delays().collect();
+        let delays: Vec<_> = policy.delays(1).collect();
         assert_eq!(delays.len(), 5);
         // Jitter adds at most one more base delay to each (backon's jitter), never below base.
         assert!(

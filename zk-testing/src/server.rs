@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) start: Instant,
     pub(crate) epoch_ms: i64,
+    /// In-process clients handed out so far (each gets its own seed).
+    pub(crate) clients_made: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -354,8 +356,13 @@ impl TestServerBuilder {
             partitions: HashMap::new(),
             read_only: self.read_only,
         };
-        let shared =
-            Arc::new(Shared { core: Mutex::new(core), config: self.config.clone(), start, epoch_ms });
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            config: self.config.clone(),
+            start,
+            epoch_ms,
+            clients_made: std::sync::atomic::AtomicU64::new(0),
+        });
         let server = TestServer { shared, tasks: Mutex::new(Vec::new()) };
         server.spawn_housekeeping();
         if let Some(listener) = listener {
@@ -479,7 +486,13 @@ impl TestServer {
 
     /// A client builder wired to this server in-process (no sockets; tokio's clock).
     pub fn client_builder(&self) -> ClientBuilder {
-        Client::builder("zk-testing:2181").connector(Arc::new(InProcess(Arc::downgrade(&self.shared))))
+        // Each client's randomness (host order, reconnect and retry jitter) is drawn from the
+        // server's seed, so a paused-clock test replays exactly.
+        let n = self.shared.clients_made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seed = self.shared.config.seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Client::builder("zk-testing:2181")
+            .connector(Arc::new(InProcess(Arc::downgrade(&self.shared))))
+            .seed(seed)
     }
 
     /// A connected in-process client with default options.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::path::Chroot;
 use crate::proto::DEFAULT_MAX_FRAME;
+use crate::retry::RetryPolicy;
 use crate::session::endpoints::ConnectString;
 use crate::session::state::{OnExpiry, SessionState};
 use crate::session::{self, Config};
@@ -22,6 +23,8 @@ use super::Client;
 /// | queue timeout (a request issued while disconnected) | the connect timeout |
 /// | on expiry | [`OnExpiry::NewSession`]: open a new session and carry on |
 /// | local expiry deadline | none: only a server decides that a session expired |
+/// | retry policy (recipes, [`Client::retrying`]) | [`RetryPolicy::default`] |
+/// | seed of the client's randomness (host order, jitter) | random |
 /// | read-only servers allowed | no |
 /// | authentication | none |
 /// | chroot | from the connect string, else none |
@@ -35,6 +38,8 @@ pub struct ClientBuilder {
     queue_timeout: Option<Duration>,
     on_expiry: OnExpiry,
     local_expiry: bool,
+    retry_policy: RetryPolicy,
+    seed: Option<u64>,
     read_only: bool,
     auths: Vec<(String, Vec<u8>)>,
     chroot: Option<String>,
@@ -52,6 +57,8 @@ impl ClientBuilder {
             queue_timeout: None,
             on_expiry: OnExpiry::default(),
             local_expiry: false,
+            retry_policy: RetryPolicy::default(),
+            seed: None,
             read_only: false,
             auths: Vec::new(),
             chroot: None,
@@ -97,6 +104,21 @@ impl ClientBuilder {
     /// [`SessionState::TimeoutElapsed`] and keeps trying.
     pub fn local_expiry(mut self) -> Self {
         self.local_expiry = true;
+        self
+    }
+
+    /// The policy under which the recipes of zk-recipes retry their steps, and
+    /// [`Client::retrying`] its operations (default [`RetryPolicy::default`]).
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry_policy = policy;
+        self
+    }
+
+    /// Seeds the client's randomness: the order in which it tries the hosts, the jitter of
+    /// its reconnects and of [`Client::retry_schedule`]. Tests on a paused clock then replay
+    /// exactly (zk-testing's `client_builder` seeds its clients from the server's seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 
@@ -174,6 +196,7 @@ impl ClientBuilder {
             queue_timeout: self.queue_timeout,
             on_expiry: self.on_expiry,
             local_expiry: self.local_expiry,
+            seed: self.seed.unwrap_or_else(rand::random),
             read_only: self.read_only,
             auths: self.auths.clone(),
             max_frame: self.max_frame,
@@ -193,10 +216,13 @@ impl ClientBuilder {
         let config = self.config()?;
         let chroot = config.chroot.clone();
         let max_frame = config.max_frame;
+        // The client's own stream of seeds, apart from the session task's.
+        let retry_seed = config.seed ^ 0x5DEE_CE66_D1CE_4E5B;
         let handles = session::spawn(config);
         let mut state_rx = handles.state_rx.clone();
         let auth_configured = !self.auths.is_empty();
-        let client = Client::from_handles(handles, chroot, max_frame, auth_configured);
+        let retry = (self.retry_policy.clone(), retry_seed);
+        let client = Client::from_handles(handles, chroot, max_frame, auth_configured, retry);
         loop {
             let (state, error) = {
                 let s = state_rx.borrow_and_update();

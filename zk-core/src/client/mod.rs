@@ -3,10 +3,12 @@
 mod builder;
 mod multi;
 mod ops;
+mod retrying;
 mod watcher;
 
 pub use builder::ClientBuilder;
 pub use multi::{CreateMode, CreateOptions, Op, OpResult, ReadOp, ReadResult};
+pub use retrying::Retrying;
 pub use watcher::{OneshotWatcher, PersistentWatcher, SessionEvents, StateWatcher};
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::error::{Error, Result};
 use crate::path::Chroot;
 use crate::proto::{OpCode, Record, WatcherType};
+use crate::retry::RetryPolicy;
 use crate::session::state::{SessionState, SessionStatus, Snapshot};
 use crate::session::watches::WatchReg;
 use crate::session::{Command, Handles, Reply, Request, Unwatch};
@@ -55,6 +58,9 @@ pub(crate) struct Inner {
     max_frame: usize,
     next_watch_id: AtomicU64,
     pub(crate) auth_configured: bool,
+    retry_policy: RetryPolicy,
+    /// Seeds the jitter of each retry schedule handed out (SplitMix64 steps).
+    retry_seed: AtomicU64,
 }
 
 /// A request that has been handed to the session task.
@@ -97,6 +103,7 @@ impl Client {
         chroot: Chroot,
         max_frame: usize,
         auth_configured: bool,
+        (retry_policy, retry_seed): (RetryPolicy, u64),
     ) -> Client {
         Client {
             inner: Arc::new(Inner {
@@ -108,8 +115,23 @@ impl Client {
                 max_frame,
                 next_watch_id: AtomicU64::new(1),
                 auth_configured,
+                retry_policy,
+                retry_seed: AtomicU64::new(retry_seed),
             }),
         }
+    }
+
+    /// The retry policy given to the builder ([`ClientBuilder::retry_policy`]).
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry_policy
+    }
+
+    /// A retry schedule of the client's policy for one operation that starts now (see
+    /// [`RetryPolicy::schedule`]), jittered from the client's seed: the recipes retry their
+    /// steps on it.
+    pub fn retry_schedule(&self) -> impl Iterator<Item = Duration> + Send + Sync {
+        let seed = self.inner.retry_seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        self.inner.retry_policy.schedule_seeded(splitmix(seed))
     }
 
     /// The session's state right now.
@@ -206,4 +228,12 @@ impl Client {
         self.inner.cmd_tx.send(Command::Request(req)).map_err(|_| self.terminal_error())?;
         Ok(Sent { rx, inner: self.inner.clone() })
     }
+}
+
+/// One SplitMix64 output for `x`: spreads consecutive seeds apart.
+pub(crate) fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

@@ -187,6 +187,7 @@ impl Session {
             .with_min_delay(Duration::from_millis(10))
             .with_max_delay(Duration::from_secs(1))
             .with_jitter()
+            .with_jitter_seed(self.hosts.jitter_seed())
             .without_max_times()
             .build();
         let mut last_err = String::from("no host tried");

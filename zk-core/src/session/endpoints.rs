@@ -2,7 +2,9 @@
 
 use crate::error::{Error, Result};
 use crate::path::Chroot;
+use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
+use rand::{RngCore, SeedableRng};
 
 /// A parsed connect string: `host1:port1,host2:port2/optional/chroot`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +58,20 @@ fn normalize_host(h: &str) -> Option<String> {
 pub(crate) struct HostCycle {
     hosts: Vec<String>,
     next: usize,
+    rng: StdRng,
 }
 
 impl HostCycle {
-    pub(crate) fn new(mut hosts: Vec<String>) -> Self {
-        hosts.shuffle(&mut rand::rng());
-        HostCycle { hosts, next: 0 }
+    /// The hosts in an order drawn from `seed`.
+    pub(crate) fn new(mut hosts: Vec<String>, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        hosts.shuffle(&mut rng);
+        HostCycle { hosts, next: 0, rng }
+    }
+
+    /// A seed for the next reconnect backoff's jitter.
+    pub(crate) fn jitter_seed(&mut self) -> u64 {
+        self.rng.next_u64()
     }
 
     /// The next host and whether this one starts a new pass over the list.
@@ -70,7 +80,7 @@ impl HostCycle {
             self.next = 0;
             if self.hosts.len() > 1 {
                 let last = self.hosts.last().cloned();
-                self.hosts.shuffle(&mut rand::rng());
+                self.hosts.shuffle(&mut self.rng);
                 // Do not try the same host twice in a row across passes.
                 if self.hosts.first().cloned() == last {
                     let n = self.hosts.len();
@@ -107,7 +117,7 @@ mod tests {
 
     #[test]
     fn host_cycle_visits_every_host_each_pass() {
-        let mut c = HostCycle::new(vec!["a".into(), "b".into(), "c".into()]);
+        let mut c = HostCycle::new(vec!["a".into(), "b".into(), "c".into()], 7);
         for _ in 0..5 {
             let mut seen: Vec<_> = (0..3).map(|_| c.next_host().0).collect();
             seen.sort();

@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) queue_timeout: Option<Duration>,
     pub(crate) on_expiry: OnExpiry,
     pub(crate) local_expiry: bool,
+    /// Seeds the host order and the reconnect jitter.
+    pub(crate) seed: u64,
     pub(crate) read_only: bool,
     pub(crate) auths: Vec<(String, Vec<u8>)>,
     pub(crate) max_frame: usize,
@@ -166,7 +168,7 @@ pub(crate) fn spawn(config: Config) -> Handles {
     let (session_id, password) = config.resume.clone().unwrap_or((0, vec![0; 16]));
     let subscribers = Arc::new(Subscribers::default());
     let session = Session {
-        hosts: HostCycle::new(config.hosts.clone()),
+        hosts: HostCycle::new(config.hosts.clone(), config.seed),
         auths: config.auths.clone(),
         negotiated: config.session_timeout,
         config: Arc::new(config),

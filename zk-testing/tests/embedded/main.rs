@@ -7,3 +7,4 @@ mod faults;
 mod hostile;
 mod lifecycle;
 mod renewal;
+mod retrying;
