@@ -20,15 +20,14 @@ use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use crate::error::{Error, Result};
 use crate::lock::{deadline_after, deadline_passed, until};
-use crate::protected::{backoff, create_with_parents, Cleanup};
+use crate::protected::{create_with_parents, Cleanup};
+use crate::retry::{retrying, Retries};
 
 /// Curator's `DistributedDoubleBarrier.READY_NODE`.
 pub const READY_NODE: &str = "ready";
 
 /// Iterations of a wait loop; each follows a watch event or an error.
 const MAX_ROUNDS: u32 = 1_000_000;
-/// Attempts of a create or delete failing with retryable errors.
-const WRITE_ATTEMPTS: u32 = 30;
 /// The deadline of a wait of at most `limit`: `None` (no deadline) for no limit or one past
 /// what the clock can hold.
 fn deadline(limit: Option<Duration>) -> Option<Instant> {
@@ -106,14 +105,9 @@ impl Barrier {
     /// # Cancellation
     /// The node may be created or not.
     pub async fn set_barrier(&self) -> Result<()> {
-        for attempt in 0..WRITE_ATTEMPTS {
-            match create_with_parents(&self.client, &self.path, b"", CreateMode::Persistent).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is_retryable() => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::RetriesExhausted("barrier: could not create the node"))
+        let create = || create_with_parents(&self.client, &self.path, b"", CreateMode::Persistent);
+        retrying(&self.client, "barrier: creating the node", create).await?;
+        Ok(())
     }
 
     /// Removes the barrier, releasing every waiter; already removed is fine.
@@ -125,14 +119,12 @@ impl Barrier {
     /// # Cancellation
     /// The node may be deleted or not.
     pub async fn remove_barrier(&self) -> Result<()> {
-        for attempt in 0..WRITE_ATTEMPTS {
-            match self.client.delete(&self.path, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
-                Err(e) if e.is_retryable() => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
+        match retrying(&self.client, "barrier: deleting the node", || self.client.delete(&self.path, None))
+            .await
+        {
+            Ok(()) | Err(zk_core::Error::NoNode) => Ok(()),
+            Err(e) => Err(e.into()),
         }
-        Err(Error::RetriesExhausted("barrier: could not delete the node"))
     }
 
     /// Waits until the barrier is removed (at once if it is not set), at most `limit`
@@ -147,7 +139,8 @@ impl Barrier {
     /// Safe: nothing is created.
     pub async fn wait(&self, limit: Option<Duration>) -> Result<bool> {
         let deadline = deadline(limit);
-        for attempt in 0..MAX_ROUNDS {
+        let mut retries = Retries::new(&self.client, "barrier wait");
+        for _ in 0..MAX_ROUNDS {
             match until(deadline, self.client.exists_and_watch(&self.path)).await {
                 None => return Ok(false),
                 Some(Ok((None, _))) => return Ok(true),
@@ -160,7 +153,7 @@ impl Barrier {
                     if deadline_passed(deadline) {
                         return Ok(false);
                     }
-                    backoff(attempt).await;
+                    retries.pause().await;
                 }
                 Some(Err(e)) => return Err(Error::while_waiting(e)),
             }
@@ -268,21 +261,18 @@ impl DoubleBarrier {
     }
 
     async fn create_member(&self, ours: &str) -> Result<()> {
-        for attempt in 0..WRITE_ATTEMPTS {
-            // The name is ours alone: an existing node means an earlier attempt got through.
-            match create_with_parents(&self.client, ours, b"", CreateMode::Ephemeral).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is_retryable() => backoff(attempt).await,
-                Err(e) => return Err(Error::while_waiting(e)),
-            }
-        }
-        Err(Error::RetriesExhausted("double barrier: could not create our node"))
+        // The name is ours alone: an existing node means an earlier attempt got through.
+        let create = || create_with_parents(&self.client, ours, b"", CreateMode::Ephemeral);
+        retrying(&self.client, "double barrier: creating our node", create)
+            .await
+            .map_err(Error::while_waiting)?;
+        Ok(())
     }
 
     /// Waits until `ready` exists, creating it when we see enough members.
     async fn wait_ready(&self, deadline: Option<Instant>) -> Result<bool> {
         let ready = self.ready_path();
-        let mut failures = 0;
+        let mut retries = Retries::new(&self.client, "double barrier enter");
         for _ in 0..MAX_ROUNDS {
             let step = async {
                 let (stat, watcher) = self.client.exists_and_watch(&ready).await?;
@@ -306,7 +296,7 @@ impl DoubleBarrier {
                 None => return Ok(false),
                 Some(Ok(None)) => return Ok(true),
                 Some(Ok(Some(watcher))) => {
-                    failures = 0;
+                    retries.reset();
                     if !wait(watcher, deadline).await? {
                         return Ok(false);
                     }
@@ -315,8 +305,7 @@ impl DoubleBarrier {
                     if deadline_passed(deadline) {
                         return Ok(false);
                     }
-                    backoff(failures).await;
-                    failures += 1;
+                    retries.pause().await;
                 }
                 Some(Err(e)) => return Err(Error::while_waiting(e)),
             }
@@ -343,7 +332,7 @@ impl DoubleBarrier {
         let deadline = deadline(limit);
         let ours = self.node_path();
         let mut ours_exists = self.client.exists(&ours).await.map_err(Error::while_waiting)?.is_some();
-        let mut failures = 0;
+        let mut retries = Retries::new(&self.client, "double barrier leave");
         let mut done = false;
         for _ in 0..MAX_ROUNDS {
             match until(deadline, self.leave_step(&ours, &mut ours_exists)).await {
@@ -352,9 +341,9 @@ impl DoubleBarrier {
                     done = true;
                     break;
                 }
-                Some(Ok(Step::Again)) => failures = 0,
+                Some(Ok(Step::Again)) => retries.reset(),
                 Some(Ok(Step::Wait(watcher))) => {
-                    failures = 0;
+                    retries.reset();
                     if !wait(watcher, deadline).await? {
                         return Ok(false);
                     }
@@ -363,8 +352,7 @@ impl DoubleBarrier {
                     if deadline_passed(deadline) {
                         return Ok(false);
                     }
-                    backoff(failures).await;
-                    failures += 1;
+                    retries.pause().await;
                 }
                 Some(Err(Error::Zk(e))) => return Err(Error::while_waiting(e)),
                 Some(Err(e)) => return Err(e),

@@ -16,8 +16,10 @@
 //!   handle (`view.rs`), the snapshot (`model.rs`) and what they share (`shared.rs`); the
 //!   three kinds in `node.rs`, `children.rs`, `tree.rs`.
 //! - [`counter`], [`barrier`], [`group`], [`persistent_node`]: one module per recipe.
-//! - `protected.rs`: protected creates (`_c_<uuid>-`), background cleanup, retries and
-//!   backoff for every recipe; `error.rs`: [`Error`].
+//! - [`session`]: the one session layer ([`SessionTracker`]) every recipe follows its
+//!   session through; `retry.rs`: the one retry layer (the client's retry policy) every
+//!   recipe retries its steps under; `protected.rs`: protected creates (`_c_<uuid>-`) and
+//!   background cleanup; `error.rs`: [`Error`].
 //!
 //! `tests/structure` checks that no module uses one that uses it back.
 //!
@@ -183,6 +185,7 @@ mod lock;
 pub mod persistent_node;
 mod protected;
 pub mod queue;
+mod retry;
 pub mod session;
 
 pub use error::{Error, Result};

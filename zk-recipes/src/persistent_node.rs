@@ -11,7 +11,8 @@ use zk_core::path::{parent, validate_path};
 use zk_core::{Client, CreateMode, EventType, Stat};
 
 use crate::error::{Error, Result};
-use crate::protected::{self, backoff, Cleanup};
+use crate::protected::{self, Cleanup};
+use crate::retry::Retries;
 
 /// Sessions a node may go through (a new one after each expiry): a bound on the task's loop
 /// that no real service reaches.
@@ -375,7 +376,7 @@ async fn run(shared: Arc<Shared>) {
 
 /// Keeps the node existing in `client`'s session until it ends.
 async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
-    let mut failures = 0u32;
+    let mut retries = Retries::new(client, "persistent node");
     // No cap on rounds: each waits for a watch event on the node (or backs off after an
     // error, with `classify` bounding the failures in a row), and the node lives as long as
     // the session.
@@ -387,14 +388,14 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
             Some(p) => p,
             None => match create_and_publish(shared, client).await {
                 Ok(Created::Node(p)) => {
-                    failures = 0;
+                    retries.reset();
                     p
                 }
                 // Held by another session's ephemeral that has now gone, or deleted before
                 // it could be published: try again.
                 Ok(Created::Again) => continue,
                 Ok(Created::Refused(e)) => return SessionEnd::Refused(e),
-                Err(e) => match classify(e, &mut failures).await {
+                Err(e) => match classify(e, &mut retries).await {
                     Some(end) => return end,
                     None => continue,
                 },
@@ -411,7 +412,7 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
                 Err(e) => return SessionEnd::Stopped(e),
             },
             Err(e) => {
-                if let Some(end) = classify(e, &mut failures).await {
+                if let Some(end) = classify(e, &mut retries).await {
                     return end;
                 }
             }
@@ -420,10 +421,9 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
 }
 
 /// Retryable errors back off (`None`: go on); others end the session's loop.
-async fn classify(e: zk_core::Error, failures: &mut u32) -> Option<SessionEnd> {
+async fn classify(e: zk_core::Error, retries: &mut Retries) -> Option<SessionEnd> {
     if e.is_retryable() {
-        backoff(*failures).await;
-        *failures = failures.saturating_add(1);
+        retries.pause().await;
         None
     } else {
         Some(SessionEnd::Stopped(e))

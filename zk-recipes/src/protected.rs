@@ -11,21 +11,17 @@
 //! background task when it has to: a protected node, or one checked to be still ours (by its
 //! ephemeral owner or by a token in its data).
 
-use std::time::Duration;
-
-use tokio::time::sleep;
 use zk_core::path::{join, parent};
 use zk_core::proto::DEFAULT_MAX_FRAME;
 use zk_core::{Client, CreateMode};
 
 use crate::error::{Error, Result};
+use crate::retry::Retries;
 
 /// Curator's `ProtectedUtils.PROTECTED_PREFIX`.
 pub(crate) const PROTECTED_PREFIX: &str = "_c_";
 /// `_c_` + 36 characters of UUID + `-`.
 const PROTECTED_PREFIX_LEN: usize = 3 + 36 + 1;
-/// Attempts of one protected create (each failing with a retryable error) before giving up.
-const CREATE_ATTEMPTS: u32 = 60;
 /// Attempts of a background delete before giving up (the session normally ends first).
 const DELETE_ATTEMPTS: u32 = 10_000;
 /// Room left in a create request for its header, node name, ACL and flags.
@@ -66,54 +62,6 @@ pub(crate) fn normalize(name: &str) -> &str {
     }
 }
 
-/// Exponential backoff, 10 ms doubling to 1 s, on tokio's clock.
-pub(crate) async fn backoff(attempt: u32) {
-    sleep(backoff_delay(attempt)).await;
-}
-
-/// The delay of [`backoff`] for `attempt`: 10 ms doubling, at most 1 s.
-pub(crate) fn backoff_delay(attempt: u32) -> Duration {
-    Duration::from_millis(10u64.saturating_mul(1 << attempt.min(7)).min(1000))
-}
-
-/// The consecutive retryable errors of a wait loop (a lock's, a queue consumer's, a leader
-/// observer's): each is absorbed with a [`backoff`] until `max` came in a row;
-/// [`Retries::reset`] after a round that got somewhere ("look again").
-#[derive(Debug)]
-pub(crate) struct Retries {
-    what: &'static str,
-    count: u32,
-    max: u32,
-}
-
-impl Retries {
-    /// Up to `max` retries in a row of the loop doing `what` (named in the logs).
-    pub(crate) fn new(what: &'static str, max: u32) -> Retries {
-        Retries { what, count: 0, max }
-    }
-
-    /// The last round made progress: the count starts again.
-    pub(crate) fn reset(&mut self) {
-        self.count = 0;
-    }
-
-    /// Backs off after a retryable [`Error::Zk`] (`Ok`: go on) unless `max` came in a row;
-    /// otherwise the error to return: a ZooKeeper error mapped by [`Error::while_waiting`],
-    /// a recipe error as is.
-    pub(crate) async fn absorb(&mut self, e: Error) -> Result<()> {
-        match e {
-            Error::Zk(e) if e.is_retryable() && self.count < self.max => {
-                tracing::debug!(error = %e, "{}: retrying", self.what);
-                backoff(self.count).await;
-                self.count += 1;
-                Ok(())
-            }
-            Error::Zk(e) => Err(Error::while_waiting(e)),
-            e => Err(e),
-        }
-    }
-}
-
 /// Creates `<dir>/<prefix><name>` with `mode`, creating `dir` and its ancestors as containers
 /// when missing, and returns the created path.
 ///
@@ -129,40 +77,35 @@ pub(crate) async fn create(
 ) -> zk_core::Result<String> {
     let full = join(dir, &format!("{prefix}{name}"));
     let mut maybe_created = false;
-    let mut last = zk_core::Error::ConnectionLoss;
-    for attempt in 0..CREATE_ATTEMPTS {
+    let mut retries = Retries::new(client, "protected create");
+    // Bounded by the client's retry policy: each failed pass takes one of its delays.
+    loop {
         if maybe_created {
             match find(client, dir, prefix).await {
                 Ok(Some(found)) => return Ok(found),
                 Ok(None) => {}
-                Err(e) if e.is_retryable() => {
-                    last = e;
-                    backoff(attempt).await;
+                Err(e) => {
+                    retries.wait(e).await?;
                     continue;
                 }
-                Err(e) => return Err(e),
             }
         }
         match client.create(&full, data, mode).await {
             Ok((path, _)) => return Ok(path),
-            Err(zk_core::Error::NoNode) => match ensure_containers(client, dir).await {
-                Ok(()) => {}
-                Err(e) if e.is_retryable() => {
-                    last = e;
-                    backoff(attempt).await;
+            Err(zk_core::Error::NoNode) => {
+                if let Err(e) = ensure_containers(client, dir).await {
+                    retries.wait(e).await?;
                 }
-                Err(e) => return Err(e),
-            },
-            Err(e) if e.is_retryable() => {
-                tracing::debug!(path = %full, error = %e, "protected create: looking for our node");
-                maybe_created = true;
-                last = e;
-                backoff(attempt).await;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                if e.is_retryable() {
+                    tracing::debug!(path = %full, error = %e, "protected create: looking for our node");
+                    maybe_created = true;
+                }
+                retries.wait(e).await?;
+            }
         }
     }
-    Err(last)
 }
 
 /// The path of the child of `dir` whose name starts with `prefix`, if any (a missing `dir`
@@ -321,18 +264,19 @@ impl Drop for Cleanup {
 /// between the look and the delete) until it is gone, not ours, or the session ended (a dead
 /// session took its ephemerals with it); at most `attempts` tries.
 async fn delete(client: &Client, target: &Target, attempts: u32) -> zk_core::Result<()> {
-    let mut last = zk_core::Error::ConnectionLoss;
-    for attempt in 0..attempts {
+    let mut retries = Retries::new(client, "cleanup delete");
+    let mut last = None;
+    for _ in 0..attempts {
         match delete_once(client, target).await {
             Ok(()) | Err(zk_core::Error::NoNode) => return Ok(()),
             Err(e) if e.is_retryable() || e == zk_core::Error::BadVersion => {
-                last = e;
-                backoff(attempt).await;
+                last = Some(e);
+                retries.pause().await;
             }
             Err(e) => return Err(e),
         }
     }
-    Err(last)
+    Err(last.unwrap_or(zk_core::Error::BadArguments("a cleanup with no attempts".into())))
 }
 
 /// One try of [`delete`]: `Ok` also when there is nothing of ours to delete.

@@ -68,7 +68,7 @@
 //! - **Reconnected** (same session), or connected to a read-only server: the whole cached
 //!   subtree is read again and only the differences from the snapshot are reported (a
 //!   persistent watch does not replay what changed while disconnected). Re-syncs that fail
-//!   are retried with backoff; after more than 60 failures in a row the cache reports
+//!   are retried under the client's retry policy; once the policy gives up the cache reports
 //!   `Lost(Error::RetriesExhausted(..))`.
 //! - **Expired** (or the client closed): `Lost(Error::SessionEnded(..))` is reported, the
 //!   snapshot is kept (stale). On a client that opens a new session by itself (zk-core's

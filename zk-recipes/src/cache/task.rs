@@ -31,14 +31,13 @@ use super::model::{Applied, Change};
 use super::shared::{Scope, Shared, WatchStrategy};
 use crate::error::Error;
 use crate::lock;
-use crate::protected::backoff_delay;
+use crate::retry::Retries;
 
 /// Notifications of the persistent watch taken (and coalesced) in one batch.
 const MAX_BATCH: usize = 1024;
 /// Nodes one refresh may read before giving up (the cached subtree's size bound).
 const MAX_NODES: usize = 1_000_000;
 /// Failed re-syncs in a row before the cache gives up and reports [`Change::Lost`].
-const MAX_FAILURES: u32 = 60;
 /// Attempts at reading a missing root with an exists watch while it keeps flickering.
 const ROOT_ATTEMPTS: u32 = 10;
 
@@ -91,6 +90,8 @@ struct Loop {
     resync_at: Option<Instant>,
     /// Failed steps since the last successful re-sync.
     failures: u32,
+    /// The retries of failed re-syncs, on the client's retry policy.
+    retries: Retries,
     /// Whether `Initialized` was reported.
     initialized: bool,
     /// Whether the persistent watch must be set (again).
@@ -99,8 +100,14 @@ struct Loop {
 
 impl Loop {
     /// A fresh start: set the watch, re-read everything now, report `Initialized` after.
-    fn new() -> Self {
-        Loop { resync_at: Some(Instant::now()), failures: 0, initialized: false, need_watch: true }
+    fn new(client: &Client) -> Self {
+        Loop {
+            resync_at: Some(Instant::now()),
+            failures: 0,
+            retries: Retries::new(client, "cache re-sync"),
+            initialized: false,
+            need_watch: true,
+        }
     }
 }
 
@@ -146,13 +153,13 @@ impl Run {
 
     pub(super) async fn run(mut self) {
         let mut session = self.client.session_events();
-        let mut l = Loop::new();
+        let mut l = Loop::new(&self.client);
         // Not bounded in count: the cache follows the server for as long as it lives (a cap
         // would stop a busy cache after a while). Each round is bounded in time: it waits for
         // a session event, a batch of notifications, a fired one-shot watch or a timer, then
         // does a bounded amount of I/O (at most `MAX_BATCH` notifications, `MAX_NODES` reads,
         // each request ending with the session's timeout at the latest). The session's end
-        // leaves the loop (`lose`), and so do re-syncs failing `MAX_FAILURES` times in a row.
+        // leaves the loop (`lose`), and so do re-syncs failing until the client's retry policy gives up.
         loop {
             let step = tokio::select! {
                 // Session events first: an expiry must be reported (Lost) before anything the
@@ -171,7 +178,7 @@ impl Run {
                         // differences, then Initialized.
                         self.report_lost(Error::SessionEnded(zk_core::Error::SessionExpired));
                         self.restart();
-                        l = Loop::new();
+                        l = Loop::new(&self.client);
                         Ok(())
                     }
                     Some(SessionEvent::Expired | SessionEvent::AuthFailed | SessionEvent::Closed) | None => {
@@ -235,7 +242,7 @@ impl Run {
 
     /// A failed step: the session's end stops the cache; anything else is repaired by a
     /// re-sync, once the client is connected again (the `Reconnected` event schedules it) or
-    /// after a backoff, a bounded number of times in a row.
+    /// after the client's retry policy's next delay, until the policy gives up.
     fn on_error(&self, l: &mut Loop, e: zk_core::Error) -> Result<(), Error> {
         if e == zk_core::Error::SessionExpired && !self.client.state().is_terminal() {
             // The client opens a new session: its Expired event restarts the cache.
@@ -251,10 +258,10 @@ impl Run {
         }
         l.failures += 1;
         tracing::debug!(error = %e, failures = l.failures, root = %self.scope.root, "cache re-syncs");
-        if l.failures > MAX_FAILURES {
+        let Some(delay) = l.retries.next_delay() else {
             return Err(Error::RetriesExhausted("cache re-sync"));
-        }
-        l.resync_at = Some(Instant::now() + backoff_delay(l.failures));
+        };
+        l.resync_at = Some(Instant::now() + delay);
         Ok(())
     }
 
@@ -275,6 +282,7 @@ impl Run {
         l.resync_at = None;
         self.resync(&mut l.need_watch).await?;
         l.failures = 0;
+        l.retries.reset();
         if !l.initialized {
             l.initialized = true;
             self.emit(Change::Initialized);

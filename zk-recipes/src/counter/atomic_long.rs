@@ -9,9 +9,6 @@ use super::{decode_i64, encode_i64};
 use crate::error::{Error, Result};
 use crate::protected::create_with_parents;
 
-/// Hard cap on optimistic attempts, whatever the policy says.
-const MAX_ATTEMPTS: u32 = 100_000;
-
 /// The outcome of an update (Curator's `AtomicValue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AtomicValue<T> {
@@ -172,18 +169,23 @@ impl DistributedAtomicLong {
     /// # Cancellation
     /// The write may be applied or not.
     pub async fn force_set(&self, value: i64) -> Result<()> {
-        for _ in 0..MAX_ATTEMPTS {
+        let mut delays = self.policy.schedule();
+        // Bounded by the policy: each race lost to a concurrent delete takes one of its delays.
+        loop {
             match self.client.set_data(&self.path, &encode_i64(value), None).await {
                 Ok(_) => return Ok(()),
                 Err(zk_core::Error::NoNode) => {
                     if self.write(None, value).await? {
                         return Ok(());
                     }
+                    match delays.next() {
+                        Some(delay) => sleep(delay).await,
+                        None => return Err(Error::RetriesExhausted("atomic long: the node kept vanishing")),
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::RetriesExhausted("atomic long: the node kept vanishing"))
     }
 
     /// Creates the node with `value` if it does not exist (Curator's `initialize`); `true`
@@ -211,7 +213,7 @@ impl DistributedAtomicLong {
                 return Ok(AtomicValue { succeeded: true, pre_value: pre, post_value: post, attempts });
             }
             match delays.next() {
-                Some(delay) if attempts < MAX_ATTEMPTS => sleep(delay).await,
+                Some(delay) => sleep(delay).await,
                 _ => return Ok(AtomicValue { succeeded: false, pre_value: pre, post_value: pre, attempts }),
             }
         }

@@ -11,7 +11,8 @@ use zk_core::{Client, CreateMode, RetryPolicy};
 
 use super::{decode_i32, encode_i32, VersionedValue};
 use crate::error::{Error, Result};
-use crate::protected::{backoff, create_with_parents};
+use crate::protected::create_with_parents;
+use crate::retry::{retrying, Retries};
 
 /// Rounds of a create-or-set loop (each one lost to a concurrent create or delete).
 const WRITE_ROUNDS: u32 = 20;
@@ -145,16 +146,9 @@ impl SharedCount {
 
     /// Creates the node with `value`; `false` when it already existed.
     async fn create(&self, value: i32) -> Result<bool> {
-        for attempt in 0..WRITE_ROUNDS {
-            match create_with_parents(&self.client, &self.path, &encode_i32(value), CreateMode::Persistent)
-                .await
-            {
-                Ok(created) => return Ok(created),
-                Err(e) if e.is_retryable() => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(Error::RetriesExhausted("shared count: could not create the node"))
+        let data = encode_i32(value);
+        let create = || create_with_parents(&self.client, &self.path, &data, CreateMode::Persistent);
+        Ok(retrying(&self.client, "shared count: creating the node", create).await?)
     }
 }
 
@@ -185,13 +179,13 @@ type Tx = mpsc::UnboundedSender<Result<VersionedValue<i32>>>;
 async fn watch_loop(client: Client, path: String, tx: Tx) {
     // (czxid, version) of the last value reported: a re-created node restarts at version 0.
     let mut last: Option<(i64, i32)> = None;
-    let mut failures = 0u32;
+    let mut retries = Retries::new(&client, "shared count changes");
     // No cap on rounds: each follows a watch event (or backs off after an error), for as long
     // as the stream is wanted; a cap would end a stream of a busy counter after a while.
     loop {
         let watcher = match client.get_data_and_watch(&path).await {
             Ok((data, stat, watcher)) => {
-                failures = 0;
+                retries.reset();
                 if last != Some((stat.czxid, stat.version)) {
                     last = Some((stat.czxid, stat.version));
                     let item =
@@ -211,13 +205,17 @@ async fn watch_loop(client: Client, path: String, tx: Tx) {
         let watcher = match watcher {
             Ok(watcher) => watcher,
             Err(e) => {
-                if !retry_or_report(&tx, e, &mut failures).await {
+                if !retry_or_report(&client, &tx, e, &mut retries).await {
                     return;
                 }
                 continue;
             }
         };
         if let Err(e) = watcher.await {
+            if e == zk_core::Error::SessionExpired && !client.state().is_terminal() {
+                // The client opens a new session: read the counter again there.
+                continue;
+            }
             let _ = tx.send(Err(Error::SessionEnded(e)));
             return;
         }
@@ -225,10 +223,14 @@ async fn watch_loop(client: Client, path: String, tx: Tx) {
 }
 
 /// Backs off after a retryable error (true: go on); reports anything else (false: stop).
-async fn retry_or_report(tx: &Tx, e: zk_core::Error, failures: &mut u32) -> bool {
+async fn retry_or_report(client: &Client, tx: &Tx, e: zk_core::Error, retries: &mut Retries) -> bool {
     if e.is_retryable() {
-        backoff(*failures).await;
-        *failures = failures.saturating_add(1);
+        retries.pause().await;
+        return true;
+    }
+    if e == zk_core::Error::SessionExpired && !client.state().is_terminal() {
+        // The client opens a new session: carry on there.
+        retries.pause().await;
         return true;
     }
     let err = Error::while_waiting(e);

@@ -21,7 +21,7 @@ use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::layout::MUTEX_LOCK_NAME;
 use crate::lock::{sorted_children, InterProcessMutex, MutexGuard, Participant, StandardDriver};
-use crate::protected::{backoff, Retries};
+use crate::retry::Retries;
 
 /// Re-watches of our node (after data changes or retryable errors) before the monitor stops
 /// watching it; the session monitor keeps running.
@@ -29,7 +29,7 @@ const MAX_NODE_WATCHES: u32 = 1_000_000;
 /// Looks at the election (one per leader change or retryable error) an observer makes.
 const MAX_OBSERVE_ROUNDS: u32 = 1_000_000;
 /// Consecutive retryable errors an observer tolerates.
-const MAX_OBSERVE_RETRIES: u32 = 60;
+const MAX_LOOK_ROUNDS: u32 = 60;
 
 /// Why a [`Leadership`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -327,7 +327,7 @@ async fn session_loss(client: &Client, epoch: u64, policy: ConnectionPolicy) -> 
 }
 
 async fn node_loss(client: &Client, node: &str) -> LostReason {
-    let mut retries = 0;
+    let mut retries = Retries::new(client, "watching the leader's node");
     for _ in 0..MAX_NODE_WATCHES {
         let error = match client.exists_and_watch(node).await {
             Ok((None, _)) => return LostReason::NodeDeleted,
@@ -341,8 +341,7 @@ async fn node_loss(client: &Client, node: &str) -> LostReason {
         if error.is_terminal() {
             return LostReason::SessionEnded;
         }
-        backoff(retries).await;
-        retries = (retries + 1).min(10);
+        retries.pause().await;
     }
     // Give up on the node; the session monitor still reports the session's end.
     std::future::pending().await
@@ -381,7 +380,7 @@ impl Observer {
         if self.done {
             return None;
         }
-        let mut retries = Retries::new("observing the leader", MAX_OBSERVE_RETRIES);
+        let mut retries = Retries::new(&self.client, "observing the leader");
         for _ in 0..MAX_OBSERVE_ROUNDS {
             let r = match self.watch.take() {
                 Some(w) => w.await.map(|_| ()),
@@ -417,7 +416,7 @@ impl Observer {
 /// on the children (or the path's existence) while there is no leader.
 async fn look(client: &Client, path: &str) -> zk_core::Result<(Option<Participant>, OneshotWatcher)> {
     // Each pass ends unless the election changed between our reads.
-    for _ in 0..MAX_OBSERVE_RETRIES {
+    for _ in 0..MAX_LOOK_ROUNDS {
         let children =
             sorted_children(client, path, MUTEX_LOCK_NAME, &StandardDriver { max_leases: 1 }).await?;
         if let Some(first) = children.first() {

@@ -21,7 +21,8 @@ use zk_core::{Client, CreateMode, OneshotWatcher};
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::Participant;
-use crate::protected::{self, backoff, Cleanup};
+use crate::protected::{self, Cleanup};
+use crate::retry::Retries;
 use crate::session::{ConnectionState, SessionTracker};
 
 /// The name of latch nodes, after the protected prefix (Curator's `LeaderLatch.LOCK_NAME`).
@@ -446,7 +447,7 @@ impl Run {
     /// The election loop; `ours` is our node while we take part.
     async fn follow(&mut self, ours: &mut Option<Ours>) {
         let mut session = SessionTracker::new(&self.client);
-        let mut retries = 0;
+        let mut retries = Retries::new(&self.client, "leader latch");
         // No cap on rounds: each waits for a session change or a change of the election (or
         // backs off after an error), for as long as the latch runs.
         loop {
@@ -465,7 +466,7 @@ impl Run {
             }
             match self.round(ours).await {
                 Ok(look) => {
-                    retries = 0;
+                    retries.reset();
                     self.shared.set_failing(None, &self.path);
                     let watcher = match look {
                         Look::Again => continue,
@@ -491,8 +492,7 @@ impl Run {
                     } else {
                         tracing::debug!(error = %e, path = %self.path, "leader latch: retrying");
                     }
-                    backoff(retries).await;
-                    retries = retries.saturating_add(1);
+                    retries.pause().await;
                 }
             }
         }

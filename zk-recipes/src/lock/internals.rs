@@ -18,13 +18,12 @@ use zk_core::{Client, CreateMode};
 
 use super::Participant;
 use crate::error::{Error, Result};
-use crate::protected::{self, Cleanup, Retries};
+use crate::protected::{self, Cleanup};
+use crate::retry::Retries;
 
 /// Rounds of the wait loop (one per look at the children) before giving up. A round follows
 /// a change of the watched node or a retryable error, so this is never reached in practice.
 const MAX_ROUNDS: u32 = 1_000_000;
-/// Consecutive retryable errors tolerated while waiting.
-const MAX_RETRIES: u32 = 60;
 
 /// What a participant should do after looking at the sorted children.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,14 +161,19 @@ pub(crate) async fn await_change<T>(
 
 /// The wait loop of a lock or semaphore whose node is `node`: runs `round` (one look, as
 /// `LockInternals::round`) until it returns `Some(owner)`. A retryable [`Error::Zk`] is
-/// retried with backoff, at most [`MAX_RETRIES`] times in a row; any other ZooKeeper error
-/// is mapped by [`Error::while_waiting`], a recipe error returned as is. After
-/// [`MAX_ROUNDS`] rounds: [`Error::RetriesExhausted`] with `what`.
-pub(crate) async fn wait_loop<F>(node: &str, what: &'static str, mut round: impl FnMut() -> F) -> Result<bool>
+/// retried under `client`'s retry policy (the count starts again after each round that got
+/// somewhere); any other ZooKeeper error is mapped by [`Error::while_waiting`], a recipe
+/// error returned as is. After [`MAX_ROUNDS`] rounds: [`Error::RetriesExhausted`] with `what`.
+pub(crate) async fn wait_loop<F>(
+    client: &Client,
+    node: &str,
+    what: &'static str,
+    mut round: impl FnMut() -> F,
+) -> Result<bool>
 where
     F: Future<Output = Result<Option<bool>>>,
 {
-    let mut retries = Retries::new(what, MAX_RETRIES);
+    let mut retries = Retries::new(client, what);
     for _ in 0..MAX_ROUNDS {
         match round().await {
             Ok(Some(owner)) => return Ok(owner),
@@ -275,7 +279,7 @@ impl LockInternals {
     /// The wait loop: true once `driver` says we own the lock, false at the deadline.
     async fn wait(&self, driver: &dyn LockDriver, ours: &str, deadline: Option<Instant>) -> Result<bool> {
         let name = ours.rsplit('/').next().unwrap_or(ours);
-        wait_loop(ours, "waiting for the lock", || self.round(driver, name, deadline)).await
+        wait_loop(&self.client, ours, "waiting for the lock", || self.round(driver, name, deadline)).await
     }
 
     /// One look at the children: `Some(true)` owner, `Some(false)` deadline passed, `None`
@@ -322,33 +326,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn wait_loop_retries_and_maps_errors_as_before() {
+    async fn wait_loop_retries_under_the_clients_policy_and_maps_errors() {
         use std::cell::Cell;
-        // Retryable errors: MAX_RETRIES retries, then the error itself.
+        let server = zk_testing::TestServer::builder().no_tcp().seed(3).start().await.unwrap();
+        let policy = zk_core::RetryPolicy::NTimes { n: 4, delay: std::time::Duration::from_millis(10) };
+        let c = server.client_builder().retry_policy(policy).connect().await.unwrap();
+        // Retryable errors: the policy's retries, then the error itself.
         let calls = Cell::new(0);
-        let r = wait_loop("/n", "x", || {
+        let r = wait_loop(&c, "/n", "x", || {
             calls.set(calls.get() + 1);
             async { Err(Error::Zk(zk_core::Error::ConnectionLoss)) }
         })
         .await;
         assert_eq!(r, Err(Error::Zk(zk_core::Error::ConnectionLoss)));
-        assert_eq!(calls.get(), MAX_RETRIES + 1);
+        assert_eq!(calls.get(), 5);
         // The session's end while waiting.
-        let r = wait_loop("/n", "x", || async { Err(Error::Zk(zk_core::Error::SessionExpired)) }).await;
+        let r = wait_loop(&c, "/n", "x", || async { Err(Error::Zk(zk_core::Error::SessionExpired)) }).await;
         assert_eq!(r, Err(Error::SessionEnded(zk_core::Error::SessionExpired)));
         // A recipe error as is; a decision as is; "look again" resets the retries.
-        let r = wait_loop("/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
+        let r = wait_loop(&c, "/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
         assert_eq!(r, Err(Error::NodeVanished("/n".into())));
         let calls = Cell::new(0u32);
-        let r = wait_loop("/n", "x", || {
+        let r = wait_loop(&c, "/n", "x", || {
             let n = calls.get();
             calls.set(n + 1);
             async move {
                 match n {
-                    _ if n < 2 * (MAX_RETRIES + 1) && n % 2 == 0 => {
-                        Err(Error::Zk(zk_core::Error::ConnectionLoss))
-                    }
-                    _ if n < 2 * (MAX_RETRIES + 1) => Ok(None),
+                    _ if n < 20 && n % 2 == 0 => Err(Error::Zk(zk_core::Error::ConnectionLoss)),
+                    _ if n < 20 => Ok(None),
                     _ => Ok(Some(false)),
                 }
             }

@@ -280,7 +280,7 @@ impl InterProcessSemaphore {
             Err(e) => return Err(e),
             Ok(false) => {}
         }
-        wait_loop(node, "waiting for a lease", || self.round(name, deadline)).await
+        wait_loop(&self.client, node, "waiting for a lease", || self.round(name, deadline)).await
     }
 
     /// Whether our lease fits under the limit now (no watches).

@@ -9,10 +9,9 @@ use zk_core::path::{join, parent, sequence_number};
 use zk_core::{Client, CreateMode, Op};
 
 use crate::error::{Error, Result};
-use crate::protected::{backoff, check_node_size, create_with_parents, ensure_containers};
+use crate::protected::{check_node_size, create_with_parents, ensure_containers};
+use crate::retry::Retries;
 
-/// Consecutive retryable errors tolerated by one step before it gives up.
-pub(crate) const MAX_RETRIES: u32 = 60;
 /// Rounds of a consumer's loop (one per item tried or per wake-up) in one call before it
 /// gives up; each round makes progress or waits for a change, so this is never reached in
 /// practice.
@@ -38,29 +37,20 @@ pub(crate) fn sorted_items(children: Vec<String>, prefix: &str, skip: &HashSet<S
     items.into_iter().map(|(_, c)| c).collect()
 }
 
-/// Runs `op` until it succeeds or fails with a non-retryable error, at most [`MAX_RETRIES`]
-/// retries with backoff. Only for idempotent operations (reads).
-pub(crate) async fn retrying<T, F, Fut>(mut op: F) -> zk_core::Result<T>
+/// Runs `op` (an idempotent step: a read, or a write whose repeat is harmless) under
+/// `client`'s retry policy; see [`crate::retry::retrying`].
+pub(crate) async fn retrying<T, F, Fut>(client: &Client, op: F) -> zk_core::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = zk_core::Result<T>>,
 {
-    let mut attempt = 0;
-    loop {
-        match op().await {
-            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
-                backoff(attempt).await;
-                attempt += 1;
-            }
-            r => return r,
-        }
-    }
+    crate::retry::retrying(client, "queue", op).await
 }
 
 /// Creates `path` as a persistent node with its missing ancestors as containers (Curator's
 /// `create().creatingParentContainersIfNeeded()`); an existing node is fine.
 pub(crate) async fn ensure_persistent(client: &Client, path: &str) -> zk_core::Result<()> {
-    retrying(|| create_with_parents(client, path, b"", CreateMode::Persistent)).await.map(|_| ())
+    retrying(client, || create_with_parents(client, path, b"", CreateMode::Persistent)).await.map(|_| ())
 }
 
 /// How a queue's directory is made when missing.
@@ -76,7 +66,7 @@ pub(crate) enum DirKind {
 pub(crate) async fn ensure_dir(client: &Client, dir: &str, kind: DirKind) -> zk_core::Result<()> {
     match kind {
         DirKind::Persistent => ensure_persistent(client, dir).await,
-        DirKind::Container => retrying(|| ensure_containers(client, dir)).await,
+        DirKind::Container => retrying(client, || ensure_containers(client, dir)).await,
     }
 }
 
@@ -180,7 +170,9 @@ async fn settle(
     kind: DirKind,
 ) -> zk_core::Result<bool> {
     let mut unknown = false;
-    for attempt in 0..=MAX_RETRIES {
+    let mut retries = Retries::new(client, "queue take");
+    // Bounded by the client's retry policy: each failed pass takes one of its delays.
+    loop {
         if unknown {
             match receipt_exists(client, receipt).await {
                 Ok(true) => {
@@ -188,11 +180,10 @@ async fn settle(
                     return Ok(true);
                 }
                 Ok(false) => unknown = false,
-                Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
-                    backoff(attempt).await;
+                Err(e) => {
+                    retries.wait(e).await?;
                     continue;
                 }
-                Err(e) => return Err(e),
             }
         }
         match client.multi(ops).await {
@@ -210,14 +201,12 @@ async fn settle(
             {
                 ensure_dir(client, dir, kind).await?;
             }
-            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
-                unknown = true;
-                backoff(attempt).await;
+            Err(e) => {
+                unknown = e.is_retryable();
+                retries.wait(e).await?;
             }
-            Err(e) => return Err(e),
         }
     }
-    Err(zk_core::Error::ConnectionLoss)
 }
 
 /// Whether our receipt exists, after catching up with the leader (so a transaction applied

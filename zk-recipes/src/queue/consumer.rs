@@ -17,14 +17,14 @@ use zk_core::path::{join, sequence_number};
 use zk_core::Client;
 
 use super::codec;
+use super::common::MAX_ROUNDS;
 use super::common::{
     delete_item, ensure_persistent, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
 };
-use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use super::delivery::{lock_item, Delivery};
 use super::shared::{QueueShared, QUEUE_ITEM_PREFIX};
 use crate::error::{Error, Result};
-use crate::protected::Retries;
+use crate::retry::Retries;
 
 /// Where a consumer is in the queue: the snapshot still to try, the items found locked in
 /// this pass and the unreadable items it skips.
@@ -202,7 +202,7 @@ impl AtMostOnceState {
         if self.ended {
             return None;
         }
-        let mut retries = Retries::new("queue consumer", MAX_RETRIES);
+        let mut retries = Retries::new(&self.cursor.shared.client, "queue consumer");
         for _ in 0..MAX_ROUNDS {
             match self.step().await {
                 Ok(()) => match self.buffer.pop_front() {
@@ -224,7 +224,7 @@ impl AtMostOnceState {
         let Some(name) = self.cursor.next_name().await? else { return Ok(()) };
         let QueueShared { client, path, .. } = &*self.cursor.shared;
         let item = join(path, &name);
-        let (data, stat) = match retrying(|| client.get_data(&item)).await {
+        let (data, stat) = match retrying(client, || client.get_data(&item)).await {
             Ok(r) => r,
             Err(zk_core::Error::NoNode) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -336,7 +336,7 @@ impl AtLeastOnceState {
         if self.ended {
             return None;
         }
-        let mut retries = Retries::new("queue consumer", MAX_RETRIES);
+        let mut retries = Retries::new(&self.cursor.shared.client, "queue consumer");
         for _ in 0..MAX_ROUNDS {
             match self.step().await {
                 Ok(Some(delivery)) => return Some(Ok(delivery)),
@@ -360,7 +360,7 @@ impl AtLeastOnceState {
             return Ok(None);
         };
         let item = join(&shared.path, &name);
-        let data = match retrying(|| shared.client.get_data(&item)).await {
+        let data = match retrying(&shared.client, || shared.client.get_data(&item)).await {
             Ok((data, _)) => data,
             Err(zk_core::Error::NoNode) => {
                 // Taken and acknowledged by someone else after we listed it.

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use zk_core::path::{join, sequence_number};
 use zk_core::{Client, CreateMode, Op};
 
-use super::common::{ensure_persistent, retrying, MAX_RETRIES};
+use super::common::{ensure_persistent, retrying};
 use super::shared::{QueueShared, QUEUE_ITEM_PREFIX};
 use crate::error::{Error, Result};
-use crate::protected::{backoff, Cleanup};
+use crate::protected::Cleanup;
+use crate::retry::Retries;
 
 /// Creates our lock on item `name`: `None` when someone else holds it.
 pub(super) async fn lock_item(shared: &QueueShared, name: &str) -> zk_core::Result<Option<LockNode>> {
@@ -21,11 +22,13 @@ pub(super) async fn lock_item(shared: &QueueShared, name: &str) -> zk_core::Resu
     let token = uuid::Uuid::new_v4().to_string().into_bytes();
     let node = LockNode::new(client, path, token);
     let mut maybe_created = false;
-    for attempt in 0..=MAX_RETRIES {
+    let mut retries = Retries::new(client, "queue item lock");
+    // Bounded by the client's retry policy: each failed pass takes one of its delays.
+    loop {
         match client.create(&node.path, &node.token, CreateMode::Ephemeral).await {
             Ok(_) => return Ok(Some(node)),
             Err(zk_core::Error::NodeExists) if maybe_created => {
-                match retrying(|| client.get_data(&node.path)).await {
+                match retrying(client, || client.get_data(&node.path)).await {
                     Ok((data, _)) if data == node.token => return Ok(Some(node)),
                     Ok(_) => return Ok(node.disarm()),
                     // It went meanwhile: try to create it again.
@@ -35,14 +38,12 @@ pub(super) async fn lock_item(shared: &QueueShared, name: &str) -> zk_core::Resu
             }
             Err(zk_core::Error::NodeExists) => return Ok(node.disarm()),
             Err(zk_core::Error::NoNode) => ensure_persistent(client, &shared.lock_path).await?,
-            Err(e) if e.is_retryable() && attempt < MAX_RETRIES => {
-                maybe_created = true;
-                backoff(attempt).await;
+            Err(e) => {
+                maybe_created |= e.is_retryable();
+                retries.wait(e).await?;
             }
-            Err(e) => return Err(e),
         }
     }
-    Err(zk_core::Error::ConnectionLoss)
 }
 
 /// Our ephemeral lock on an item; deleted (if still ours) when released or dropped.
@@ -57,8 +58,7 @@ pub(super) struct LockNode {
 
 impl LockNode {
     fn new(client: &Client, path: String, token: Vec<u8>) -> LockNode {
-        // As many tries as the queue's other steps: one more than MAX_RETRIES retries.
-        let cleanup = Cleanup::for_node_holding(client, &path, &token).with_attempts(MAX_RETRIES + 1);
+        let cleanup = Cleanup::for_node_holding(client, &path, &token);
         LockNode { path, token, cleanup }
     }
 
@@ -142,7 +142,7 @@ impl Delivery {
     /// background): never lost.
     pub async fn ack(self) -> Result<()> {
         let Delivery { node, lock, shared, .. } = self;
-        match retrying(|| shared.client.delete(&node, None)).await {
+        match retrying(&shared.client, || shared.client.delete(&node, None)).await {
             Ok(()) | Err(zk_core::Error::NoNode) => {}
             Err(e) => return Err(Error::while_holding(e)),
         }
@@ -153,7 +153,7 @@ impl Delivery {
     /// next lists the queue).
     ///
     /// # Errors
-    /// [`Error::Zk`] when the lock could not be deleted after a bounded number of retries (it
+    /// [`Error::Zk`] when the lock could not be deleted after the client's retry policy gave up (it
     /// is deleted in the background then, or goes with the session). A session that ended
     /// already gave the item back: that is `Ok`.
     ///
@@ -168,7 +168,7 @@ impl Delivery {
     ///
     /// # Errors
     /// [`Error::LockLost`] when the session ended (the item was given back at its old place);
-    /// [`Error::Zk`] for other errors, after a bounded number of retries of retryable ones.
+    /// [`Error::Zk`] for other errors, once the client's retry policy gave up on retryable ones.
     ///
     /// # Cancellation
     /// Dropped midway, the item is either moved or given back at its place: never lost.
@@ -179,14 +179,15 @@ impl Delivery {
             Op::delete(&node, None),
             Op::create(&join(&shared.path, QUEUE_ITEM_PREFIX), &data, CreateMode::PersistentSequential),
         ];
-        for attempt in 0..=MAX_RETRIES {
+        let mut retries = Retries::new(client, "queue requeue");
+        // Bounded by the client's retry policy: each failed pass takes one of its delays.
+        loop {
             match client.multi(&ops).await {
                 Ok(_) => break,
                 // The node is gone: a lost reply of our own transaction (nobody else deletes
                 // a locked item).
                 Err(zk_core::Error::MultiFailed { index: 0, .. }) => break,
-                Err(e) if e.is_retryable() && attempt < MAX_RETRIES => backoff(attempt).await,
-                Err(e) => return Err(Error::while_holding(e)),
+                Err(e) => retries.wait(e).await.map_err(Error::while_holding)?,
             }
         }
         lock.release().await.map_err(Error::while_holding)

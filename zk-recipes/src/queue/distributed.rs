@@ -171,7 +171,7 @@ impl DistributedQueue {
     /// Safe to drop: it only reads.
     pub async fn node_count(&self) -> Result<usize> {
         let QueueShared { client, path, .. } = &*self.shared;
-        match retrying(|| client.get_children(path)).await {
+        match retrying(client, || client.get_children(path)).await {
             Ok(children) => Ok(sorted_items(children, QUEUE_ITEM_PREFIX, &Default::default()).len()),
             Err(zk_core::Error::NoNode) => Ok(0),
             Err(e) => Err(Error::Zk(e)),

@@ -6,13 +6,13 @@ use std::time::Duration;
 use zk_core::path::{join, validate_path};
 use zk_core::Client;
 
+use super::common::MAX_ROUNDS;
 use super::common::{
     create_item, delete_item, ensure_dir, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
 };
-use super::common::{MAX_RETRIES, MAX_ROUNDS};
 use crate::error::{Error, Result};
 use crate::lock::deadline_after;
-use crate::protected::Retries;
+use crate::retry::Retries;
 
 /// The name prefix of item nodes: `<path>/qn-<seq>` (ZooKeeper's and Curator's).
 pub const SIMPLE_ITEM_PREFIX: &str = "qn-";
@@ -165,7 +165,7 @@ impl SimpleDistributedQueue {
     /// # Cancellation
     /// Safe to drop: it only reads.
     pub async fn len(&self) -> Result<usize> {
-        match retrying(|| self.client.get_children(&self.path)).await {
+        match retrying(&self.client, || self.client.get_children(&self.path)).await {
             Ok(children) => Ok(sorted_items(children, SIMPLE_ITEM_PREFIX, &Default::default()).len()),
             Err(zk_core::Error::NoNode) => Ok(0),
             Err(e) => Err(Error::Zk(e)),
@@ -185,7 +185,7 @@ impl SimpleDistributedQueue {
 
     /// The head's data, removed first when `remove`.
     async fn head(&self, remove: bool) -> zk_core::Result<Option<Vec<u8>>> {
-        match retrying(|| self.client.get_children(&self.path)).await {
+        match retrying(&self.client, || self.client.get_children(&self.path)).await {
             Ok(children) => self.first_of(children, remove).await,
             Err(zk_core::Error::NoNode) => Ok(None),
             Err(e) => Err(e),
@@ -197,7 +197,7 @@ impl SimpleDistributedQueue {
     async fn first_of(&self, children: Vec<String>, remove: bool) -> zk_core::Result<Option<Vec<u8>>> {
         for name in sorted_items(children, SIMPLE_ITEM_PREFIX, &Default::default()) {
             let item = join(&self.path, &name);
-            let data = match retrying(|| self.client.get_data(&item)).await {
+            let data = match retrying(&self.client, || self.client.get_data(&item)).await {
                 Ok((data, _)) => data,
                 Err(zk_core::Error::NoNode) => continue,
                 Err(e) => return Err(e),
@@ -216,7 +216,7 @@ impl SimpleDistributedQueue {
 
     /// Takes the head, waiting as long as it takes.
     async fn take_loop(&self) -> Result<Vec<u8>> {
-        let mut retries = Retries::new("simple queue take", MAX_RETRIES);
+        let mut retries = Retries::new(&self.client, "simple queue take");
         for _ in 0..MAX_ROUNDS {
             match self.take_round().await {
                 Ok(Some(data)) => return Ok(data),

@@ -88,7 +88,10 @@ async fn golden_bytes_and_malformed_data() {
 #[tokio::test(start_paused = true)]
 async fn change_stream_sees_other_sessions() {
     let server = server(14).await;
-    let watcher = SharedCount::new(client(&server).await, "/watched", 1).unwrap();
+    // A client that ends with its session, so that the stream ends with it (on a renewing
+    // client it carries on: `the_change_stream_carries_on_on_a_new_session`).
+    let ending = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
+    let watcher = SharedCount::new(ending, "/watched", 1).unwrap();
     let writer = SharedCount::new(client(&server).await, "/watched", 1).unwrap();
     writer.set(1).await.unwrap();
     let mut changes = watcher.changes();
@@ -118,4 +121,24 @@ async fn change_stream_sees_other_sessions() {
     assert!(matches!(end, Err(Error::SessionEnded(_))), "{end:?}");
     assert!(within(5, "the stream ends", changes.next()).await.is_none());
     tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+/// On a client that renews its session (the default) the change stream carries on across an
+/// expiry: no error item, and the changes made on the new session are seen.
+#[tokio::test(start_paused = true)]
+async fn the_change_stream_carries_on_on_a_new_session() {
+    let server = server(15).await;
+    let watching = client(&server).await;
+    let watcher = SharedCount::new(watching.clone(), "/carry", 1).unwrap();
+    let writer = SharedCount::new(client(&server).await, "/carry", 1).unwrap();
+    writer.set(1).await.unwrap();
+    let mut changes = watcher.changes();
+    assert_eq!(within(5, "first value", changes.next()).await.unwrap().unwrap().value, 1);
+    assert!(server.expire_session(watching.session_id()));
+    writer.set(2).await.unwrap();
+    let seen = within(60, "a change after the expiry", changes.next()).await.unwrap().unwrap();
+    assert_eq!(seen.value, 2);
+    assert_eq!(watching.status().epoch, 1, "on the client's new session");
+    writer.set(3).await.unwrap();
+    assert_eq!(within(5, "the next change", changes.next()).await.unwrap().unwrap().value, 3);
 }

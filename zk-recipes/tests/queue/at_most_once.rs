@@ -338,7 +338,11 @@ async fn a_lost_reply_whose_receipt_is_slow_to_read_still_delivers_once() {
     for i in 0..3 {
         producer.put(format!("{i}").as_bytes()).await.unwrap();
     }
-    let consumer = DistributedQueue::new(client(&server).await, "/slow").unwrap();
+    // Eleven failures in a row below: a policy with room for them (the default gives up
+    // after ten retries).
+    let patient = zk_core::RetryPolicy::NTimes { n: 30, delay: Duration::from_millis(100) };
+    let consumer_client = server.client_builder().retry_policy(patient).connect().await.unwrap();
+    let consumer = DistributedQueue::new(consumer_client, "/slow").unwrap();
     let mut items = consumer.at_most_once();
     let first = tokio::time::timeout(Duration::from_secs(30), items.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(first.data(), b"0");
