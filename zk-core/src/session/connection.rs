@@ -183,9 +183,11 @@ impl Session {
             None
         };
         let per_attempt = self.attempt_timeout();
+        // Passes over the hosts back off to at most 400 ms (plus jitter): an ensemble back from
+        // a quorum loss is found within a second, as Curator's clients find it.
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(10))
-            .with_max_delay(Duration::from_secs(1))
+            .with_max_delay(Duration::from_millis(400))
             .with_jitter()
             .with_jitter_seed(self.hosts.jitter_seed())
             .without_max_times()
