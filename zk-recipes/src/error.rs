@@ -53,6 +53,18 @@ impl Error {
         matches!(self, Error::Zk(e) if e.is_retryable())
     }
 
+    /// True when the error says the session ended (expired, closed, or authentication
+    /// rejected), however the recipe reports it: [`Error::SessionEnded`], [`Error::LockLost`],
+    /// or a ZooKeeper session error. A client that renews its session (zk-core's default)
+    /// carries on with a new one after an expiry; what the recipe held in the old one is gone.
+    pub fn is_session_ended(&self) -> bool {
+        match self {
+            Error::SessionEnded(_) | Error::LockLost => true,
+            Error::Zk(e) => e.is_terminal(),
+            _ => false,
+        }
+    }
+
     /// Maps an error of a wait for the lock: the session's end becomes
     /// [`Error::SessionEnded`].
     pub(crate) fn while_waiting(e: zk_core::Error) -> Error {
@@ -70,6 +82,26 @@ impl Error {
             Error::LockLost
         } else {
             Error::Zk(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_s_end_is_told_however_it_is_reported() {
+        for e in [
+            Error::SessionEnded(zk_core::Error::SessionExpired),
+            Error::LockLost,
+            Error::Zk(zk_core::Error::SessionExpired),
+            Error::Zk(zk_core::Error::Closed),
+        ] {
+            assert!(e.is_session_ended(), "{e:?}");
+        }
+        for e in [Error::Zk(zk_core::Error::ConnectionLoss), Error::Closed, Error::NodeVanished("/n".into())] {
+            assert!(!e.is_session_ended(), "{e:?}");
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::protected::create_with_parents;
 
 /// The outcome of an update (Curator's `AtomicValue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use = "an update may not have been applied: check `succeeded`"]
 pub struct AtomicValue<T> {
     /// Whether the update was applied. `false` when the retry policy gave up under contention
     /// or, for a compare-and-set, when the value was not the expected one.
