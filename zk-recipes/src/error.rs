@@ -100,7 +100,8 @@ mod tests {
         ] {
             assert!(e.is_session_ended(), "{e:?}");
         }
-        for e in [Error::Zk(zk_core::Error::ConnectionLoss), Error::Closed, Error::NodeVanished("/n".into())] {
+        for e in [Error::Zk(zk_core::Error::ConnectionLoss), Error::Closed, Error::NodeVanished("/n".into())]
+        {
             assert!(!e.is_session_ended(), "{e:?}");
         }
     }

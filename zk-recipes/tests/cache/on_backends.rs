@@ -7,8 +7,15 @@ use zk_testing::Backend;
 
 use crate::script::{check, run, Probe, Truth, Wait, NODE_STEPS, PATH_STEPS, TREE_STEPS};
 use crate::{next, take};
+use zk_recipes::cache::TreeEvent;
+use zk_recipes::Error;
 
-zk_testing::both_backends!(tree_scripted, path_scripted, node_scripted);
+zk_testing::both_backends!(
+    tree_scripted,
+    path_scripted,
+    node_scripted,
+    tree_cache_converges_after_its_session_expires
+);
 
 async fn tree_scripted(b: &Backend) {
     let root = b.create_root("cache-tree").await;
@@ -44,5 +51,44 @@ async fn node_scripted(b: &Backend) {
     run(&mut cache, &zk, Truth::Client(&zk), &node, (0, 0), NODE_STEPS, Wait::ForSnapshot).await;
     zk.create(&format!("{root}/other"), b"", CreateMode::Persistent).await.unwrap();
     cache.close().await;
+    zk.close().await;
+}
+
+/// The cache's own session expires (on a real ZooKeeper too: through a proxy that refuses the
+/// cache's client while another client attaches to its session and closes it) while the tree
+/// changes: the cache reports `Lost`, follows the server again on its client's new session,
+/// reports exactly the differences, then `Initialized`, and converges to the server's tree.
+async fn tree_cache_converges_after_its_session_expires(b: &Backend) {
+    let root = b.create_root("cache-tree-expiry").await;
+    let zk = b.client().await;
+    for (p, d) in [("a", "1"), ("b", "1")] {
+        zk.create(&format!("{root}/{p}"), d.as_bytes(), CreateMode::Persistent).await.unwrap();
+    }
+    let proxy = b.proxy().await;
+    let cz = zk_core::Client::connect(&proxy.connect_string()).await.unwrap();
+    let mut cache = TreeCache::new(cz.clone(), &root).unwrap();
+    cache.start();
+    assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
+
+    let old = cz.session_id();
+    proxy.set_refusing(true);
+    let twin = zk_core::Client::builder(&b.connect_string()).session(old, &cz.session_password()).connect();
+    twin.await.unwrap().close().await;
+    zk.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
+    zk.delete(&format!("{root}/b"), None).await.unwrap();
+    zk.create(&format!("{root}/c"), b"3", CreateMode::Persistent).await.unwrap();
+    proxy.set_refusing(false);
+
+    let lost = next(&mut cache).await;
+    assert_eq!(lost, TreeEvent::Lost(Error::SessionEnded(zk_core::Error::SessionExpired)), "{}", b.name());
+    let mut got = take(&mut cache, 4, TreeCache::show).await;
+    assert_eq!(got.pop().as_deref(), Some("init"), "{}", b.name());
+    got.sort();
+    let want = [format!("+{root}/c=3"), format!("-{root}/b"), format!("~{root}/a=2")];
+    assert_eq!(got, want, "{}: exactly the differences", b.name());
+    assert_ne!(cz.session_id(), old, "{}: on the client's new session", b.name());
+    check(&mut cache, Truth::Client(&zk), &root, 0, usize::MAX).await;
+    cache.close().await;
+    cz.close().await;
     zk.close().await;
 }

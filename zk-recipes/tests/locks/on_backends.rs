@@ -167,6 +167,13 @@ async fn holder_session_expires_lock_is_lost(b: &Backend) {
     assert_eq!(guard.release().await, Err(Error::LockLost));
     gb.release().await.unwrap();
     assert!(children(&other, &path).await.is_empty(), "{}: no leaked node", b.name());
+    // The holder's client opened a new session by itself: the same handle takes the lock
+    // again there.
+    let again = within(10, "the old holder acquires again", a.acquire()).await.unwrap();
+    assert_eq!(again.status(), LockStatus::Held, "{}", b.name());
+    assert_eq!(zk.status().epoch, 1, "{}: on the client's new session", b.name());
+    again.release().await.unwrap();
+    assert!(children(&other, &path).await.is_empty(), "{}: no leaked node", b.name());
     other.close().await;
 }
 
