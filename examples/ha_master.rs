@@ -1,6 +1,7 @@
 //! Master/standby failover with `zk_recipes::run_while_leader`: three in-process standbys
-//! campaign on one election; the example kills the master twice (closes its session) and
-//! prints each handoff with its timing, then a JSON summary line.
+//! campaign on one election; the master writes its term's node to `owner` with fenced writes
+//! (applied only while its term stands). The example kills the master twice (closes its
+//! session) and prints each handoff with its timing, then a JSON summary line.
 //!
 //! ```text
 //! cargo run --example ha_master                                 # on the embedded server
@@ -10,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
-use zk_core::Client;
+use zk_core::{Client, CreateMode, Op};
 use zk_examples::{BoxError, Sandbox};
 use zk_recipes::{run_while_leader, Election, StandbyReport};
 
@@ -26,6 +27,8 @@ async fn main() -> Result<(), BoxError> {
     let sandbox = Sandbox::create("ha-master").await?;
     println!("ZooKeeper: {}", sandbox.backend());
     let path = format!("{}/election", sandbox.root);
+    let owner = format!("{}/owner", sandbox.root);
+    sandbox.admin.create(&owner, b"", CreateMode::Persistent).await?;
     let (elected_tx, mut elected_rx) = mpsc::unbounded_channel::<(usize, String, Instant)>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut clients = Vec::new();
@@ -35,7 +38,8 @@ async fn main() -> Result<(), BoxError> {
             Client::builder(&sandbox.connect).session_timeout(Duration::from_secs(4)).connect().await?;
         let election = Election::new(client.clone(), &path, format!("standby-{i}").as_bytes())?;
         clients.push(client);
-        standbys.push(tokio::spawn(standby(i, election, elected_tx.clone(), stop_rx.clone())));
+        let (elected, stop) = (elected_tx.clone(), stop_rx.clone());
+        standbys.push(tokio::spawn(standby(i, election, owner.clone(), elected, stop)));
     }
 
     let mut handoffs = Vec::new();
@@ -59,6 +63,8 @@ async fn main() -> Result<(), BoxError> {
         let ended = report.error.map_or("shut down".to_owned(), |e| format!("stopped: {e}"));
         println!("standby-{i}: {} term(s), {ended}", report.terms.len());
     }
+    let (last_owner, _) = sandbox.admin.get_data(&owner).await?;
+    println!("owner (the last master's fenced write): {}", String::from_utf8_lossy(&last_owner));
     let list: Vec<String> = handoffs.iter().map(|ms| format!("{ms:.3}")).collect();
     let backend = sandbox.backend();
     println!("{{\"workload\":\"failover\",\"backend\":\"{backend}\",\"handoff_ms\":[{}]}}", list.join(","));
@@ -74,6 +80,7 @@ async fn main() -> Result<(), BoxError> {
 async fn standby(
     i: usize,
     election: Election,
+    owner: String,
     elected: mpsc::UnboundedSender<(usize, String, Instant)>,
     mut stop: watch::Receiver<bool>,
 ) -> StandbyReport {
@@ -81,13 +88,20 @@ async fn standby(
         let _ = stop.wait_for(|s| *s).await;
     };
     run_while_leader(&election, shutdown, |token| {
-        let elected = elected.clone();
+        let (elected, owner) = (elected.clone(), owner.clone());
         async move {
             let _ = elected.send((i, token.node().to_owned(), Instant::now()));
-            // The master's work: cancelled (dropped) the moment leadership is lost.
+            // The master's work: cancelled (dropped) the moment leadership is lost. Its writes
+            // are fenced: a deposed master that has not noticed yet (a partitioned one) cannot
+            // overwrite what its successor wrote.
             let mut tick = tokio::time::interval(Duration::from_millis(100));
             for _ in 0..10_000 {
                 tick.tick().await;
+                let write = [Op::set_data(&owner, token.node().as_bytes(), None)];
+                if let Err(e) = token.fenced(&write).await {
+                    println!("standby-{i}: fenced write refused ({e}); ending the term");
+                    return;
+                }
             }
         }
     })

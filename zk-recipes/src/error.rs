@@ -15,10 +15,11 @@ pub enum Error {
     /// nodes died with the session. Create a new client to go on.
     #[error("the session ended: {0}")]
     SessionEnded(zk_core::Error),
-    /// The session ended while the lock was held: the lock node is gone with it, so another
-    /// participant may hold the lock now. Work done under the guard was not protected after
-    /// that point.
-    #[error("the lock was lost: the session ended while it was held")]
+    /// The session ended while the lock (or leadership) was held, or its node is gone (a
+    /// fenced write found it missing), or leadership was already lost when a fenced write
+    /// was asked for: another participant may hold it now. Work done under the guard was not
+    /// protected after that point.
+    #[error("the lock or leadership was lost: its session ended or its node is gone")]
     LockLost,
     /// Our own lock node disappeared while we were waiting for the lock (someone deleted it).
     #[error("our lock node {0} disappeared while waiting")]

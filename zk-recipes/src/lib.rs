@@ -65,7 +65,8 @@
 //!   recipes compare the session's epoch ([`zk_core::SessionStatus::epoch`]) with the one
 //!   they started in, so they notice even when they never saw the `Expired` state. A zk-core
 //!   client opens a new session by itself (the default): on it a [`LeaderLatch`] rejoins
-//!   behind the others and a cache re-syncs, reporting only the differences. A client built
+//!   behind the others, a [`Standby`] campaigns again and a cache re-syncs, reporting only
+//!   the differences. A client built
 //!   with `OnExpiry::End` ends instead, and a recipe continues only with a new client:
 //!   [`LeaderLatch::rejoin`] and the caches' `rebuild` take one. [`SessionTracker`] is the
 //!   one layer that turns the client's events into these states for every recipe.

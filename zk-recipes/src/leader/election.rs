@@ -15,12 +15,14 @@ use futures::Stream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use zk_core::path::join;
-use zk_core::{Client, EventType, OneshotWatcher, SessionStatus};
+use zk_core::{Client, EventType, OneshotWatcher, Op, OpResult, SessionStatus};
 
 use super::ConnectionPolicy;
 use crate::error::{Error, Result};
 use crate::lock::layout::MUTEX_LOCK_NAME;
-use crate::lock::{sorted_children, InterProcessMutex, MutexGuard, Participant, StandardDriver};
+use crate::lock::{
+    fenced_multi, sorted_children, InterProcessMutex, MutexGuard, Participant, StandardDriver,
+};
 use crate::retry::Retries;
 
 /// Re-watches of our node (after data changes or retryable errors) before the monitor stops
@@ -56,7 +58,12 @@ pub enum LostReason {
 ///   lost leadership stays lost: resign and campaign again.
 /// - **Expired**: leadership is lost ([`LostReason::SessionEnded`]); a campaign fails with
 ///   [`Error::SessionEnded`]. A client that opens a new session by itself (the default) can
-///   campaign again at once; one built with `OnExpiry::End` is dead: use a new client.
+///   campaign again at once (a [`Standby`](super::Standby) does); one built with
+///   `OnExpiry::End` is dead: use a new client.
+///
+/// Whatever the policy, a leader that has not noticed its loss yet (a partitioned one) may
+/// still be running its work when a successor is elected: make the writes that must not
+/// come from a deposed leader with [`Leadership::fenced`] or [`LeaderToken::fenced`].
 ///
 /// # Examples
 ///
@@ -187,6 +194,7 @@ impl Election {
 #[must_use = "leadership is resigned when the guard is dropped"]
 pub struct Leadership {
     guard: Option<MutexGuard>,
+    client: Client,
     lost: watch::Receiver<Option<LostReason>>,
     monitor: JoinHandle<()>,
 }
@@ -195,8 +203,8 @@ impl Leadership {
     fn start(guard: MutexGuard, client: Client, policy: ConnectionPolicy) -> Leadership {
         let (tx, lost) = watch::channel(None);
         let node = guard.path().to_owned();
-        let monitor = tokio::spawn(monitor(client, node, guard.epoch(), policy, tx));
-        Leadership { guard: Some(guard), lost, monitor }
+        let monitor = tokio::spawn(monitor(client.clone(), node, guard.epoch(), policy, tx));
+        Leadership { guard: Some(guard), client, lost, monitor }
     }
 
     /// Our election node's path (its sequence grows with each term: a fencing token).
@@ -222,10 +230,49 @@ impl Leadership {
         lost_signal(self.lost.clone()).await
     }
 
-    /// A cheap, owned handle that tells whether this term still stands, for work that runs
-    /// in other tasks.
+    /// A cheap, owned handle that tells whether this term still stands and makes fenced
+    /// writes in it, for work that runs in other tasks.
     pub fn token(&self) -> LeaderToken {
-        LeaderToken { node: self.path().to_owned(), lost: self.lost.clone() }
+        LeaderToken { client: self.client.clone(), node: self.path().to_owned(), lost: self.lost.clone() }
+    }
+
+    /// Runs `ops` in one multi whose first op checks that our election node still exists, so
+    /// they apply only while we lead (a fenced write, as [`MutexGuard::fenced`]). Returns the
+    /// results of `ops`.
+    ///
+    /// Two checks, so that no write lands once a successor may lead:
+    /// - here, before sending: once leadership is lost ([`Leadership::is_leader`] is false)
+    ///   nothing is sent. Under [`ConnectionPolicy::Standard`] a leader deposed by a
+    ///   disconnect stays deposed even when its session (and node) come back.
+    /// - on the server, atomically with `ops`: our node exists. This covers what this
+    ///   process has not seen yet, such as a partitioned leader whose session the server
+    ///   expired (its node went with it, and a successor may lead) before the loss was
+    ///   noticed here. Node names are unique (a sequence and a UUID), so the check never
+    ///   passes on a successor's node, nor on a node of this client's next session.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`] when leadership was lost (nothing sent), or when the server found
+    /// our node gone (the session ended or someone deleted it; nothing applied);
+    /// [`Error::Zk`] with [`zk_core::Error::MultiFailed`] (index into `ops`) when one of `ops`
+    /// failed (nothing applied); other [`Error::Zk`] errors (on `ConnectionLoss` the ops may
+    /// or may not have been applied, and if they were, our node stood at that moment).
+    ///
+    /// A write sent before leadership was lost can still be applied after the loss was seen
+    /// here: under the standard policy a leader deposed by a partition gives up its term
+    /// before the server can tell, and a request it had in flight reaches the server when
+    /// the partition heals. The check makes that safe: such a write applies only if our node
+    /// still stands then, so before any successor leads (a successor leads only once our
+    /// node is deleted, and from then on the check fails).
+    ///
+    /// # Cancellation safety
+    /// The multi is sent when the future is first polled; dropping the future afterwards does
+    /// not stop it from being applied (still only if our node stands), it only discards the
+    /// result.
+    pub async fn fenced(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
+        match &self.guard {
+            Some(guard) if self.is_leader() => guard.fenced(ops).await,
+            _ => Err(Error::LockLost),
+        }
     }
 
     /// Gives up leadership now: deletes our node, so the next candidate leads.
@@ -255,9 +302,11 @@ impl Drop for Leadership {
     }
 }
 
-/// An owned view of one term of leadership (see [`Leadership::token`]).
+/// An owned view of one term of leadership (see [`Leadership::token`]): whether it still
+/// stands, and fenced writes in it ([`LeaderToken::fenced`]).
 #[derive(Debug, Clone)]
 pub struct LeaderToken {
+    client: Client,
     node: String,
     lost: watch::Receiver<Option<LostReason>>,
 }
@@ -280,6 +329,25 @@ impl LeaderToken {
     /// Safe to drop.
     pub async fn lost(&self) -> LostReason {
         lost_signal(self.lost.clone()).await
+    }
+
+    /// A fenced write in this term, as [`Leadership::fenced`]: `ops` in one multi whose first
+    /// op checks that the term's node still exists, sent only while
+    /// [`LeaderToken::is_leader`]. A token kept past its term (lost, resigned or dropped)
+    /// fails without sending anything.
+    ///
+    /// # Errors
+    /// As [`Leadership::fenced`]: [`Error::LockLost`] when the term is over (nothing sent)
+    /// or the server found its node gone (nothing applied); [`Error::Zk`] otherwise.
+    ///
+    /// # Cancellation safety
+    /// As [`Leadership::fenced`]: once polled, the multi may be applied (only if the node
+    /// stands) even if the future is dropped.
+    pub async fn fenced(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
+        if !self.is_leader() {
+            return Err(Error::LockLost);
+        }
+        fenced_multi(&self.client, &self.node, ops).await
     }
 }
 

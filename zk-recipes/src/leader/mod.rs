@@ -3,6 +3,12 @@
 //! - [`LeaderLatch`]: join once, learn through a [`LatchEvents`] stream when this participant
 //!   becomes or stops being the leader (Curator's `LeaderLatch`, nodes
 //!   `<path>/_c_<uuid>-latch-<seq>`).
+//! - [`Election`] (`election.rs`): campaign for a [`Leadership`], a term that ends when lost or
+//!   resigned; its fenced writes ([`Leadership::fenced`], [`LeaderToken::fenced`]) apply only
+//!   while the term's node stands (Curator's `LeaderSelector`, nodes
+//!   `<path>/_c_<uuid>-lock-<seq>`).
+//! - [`Standby`], [`run_while_leader`] (`standby.rs`): run a task during each term, over and
+//!   over, through lost leaderships and expired sessions.
 
 mod election;
 mod latch;

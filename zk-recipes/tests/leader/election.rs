@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::time::{sleep, timeout, Instant};
-use zk_core::{Client, CreateMode, SessionState};
-use zk_recipes::{layout, ConnectionPolicy, Election, Leadership, LostReason, Participant, Standby, TermEnd};
+use zk_core::{Client, CreateMode, Op, SessionState};
+use zk_recipes::{
+    layout, ConnectionPolicy, Election, Error, Leadership, LostReason, Participant, Standby, TermEnd,
+};
 use zk_testing::{Backend, TestServer};
 
 use crate::{client, eventually, server, settle};
@@ -413,4 +415,145 @@ async fn standard_leader_loses_leadership_on_a_short_disconnect() {
     assert!(!leadership.is_leader(), "a lost leadership stays lost after reconnect");
     assert_eq!(leadership.lost_reason(), Some(LostReason::Disconnected));
     leadership.resign().await.unwrap();
+}
+
+/// The data of `/data` as the server holds it.
+fn data_of(server: &TestServer) -> Vec<u8> {
+    server.node("/data").and_then(|n| n.data).unwrap_or_default()
+}
+
+/// A leader's fenced writes (through the leadership and through its token) apply; once its
+/// session expired they fail with `LockLost` and apply nothing, also after the client's new
+/// session is up.
+#[tokio::test(start_paused = true)]
+async fn fenced_write_applies_while_leading_and_not_after_expiry() {
+    let server = server(11).await;
+    let a_client = client(&server).await;
+    let admin = client(&server).await;
+    admin.create("/data", b"0", CreateMode::Persistent).await.unwrap();
+    let a = Election::new(a_client.clone(), PATH, b"a").unwrap();
+    let leadership = a.campaign().await.unwrap();
+    let token = leadership.token();
+    let r = leadership.fenced(&[Op::set_data("/data", b"1", None)]).await.unwrap();
+    assert_eq!(r.len(), 1, "the results of our ops only, not of the check");
+    token.fenced(&[Op::set_data("/data", b"2", None)]).await.unwrap();
+    assert_eq!(data_of(&server), b"2");
+    // One of our ops failing is reported with its index into our ops.
+    let r = leadership.fenced(&[Op::set_data("/data", b"3", None), Op::delete("/missing", None)]).await;
+    assert!(matches!(r, Err(Error::Zk(zk_core::Error::MultiFailed { index: 1, .. }))), "{r:?}");
+    assert_eq!(data_of(&server), b"2", "a failed multi applies nothing");
+
+    assert!(server.expire_session(a_client.session_id()));
+    leadership.lost().await;
+    let set = [Op::set_data("/data", b"4", None)];
+    assert_eq!(leadership.fenced(&set).await, Err(Error::LockLost));
+    assert_eq!(token.fenced(&set).await, Err(Error::LockLost));
+    eventually(10, "a new session", || async { a_client.state() == SessionState::Connected }).await;
+    assert_eq!(leadership.fenced(&set).await, Err(Error::LockLost));
+    assert_eq!(token.fenced(&set).await, Err(Error::LockLost));
+    assert_eq!(data_of(&server), b"2");
+    assert!(leadership.resign().await.is_err(), "the node went with the session");
+    // A token kept past a resigned term fails too.
+    let next = a.campaign().await.unwrap();
+    let kept = next.token();
+    next.resign().await.unwrap();
+    assert_eq!(kept.fenced(&set).await, Err(Error::LockLost));
+    assert_eq!(data_of(&server), b"2");
+}
+
+/// Someone deletes the leader's node: the fenced write fails (on the server, if the
+/// notification has not arrived yet) and applies nothing.
+#[tokio::test(start_paused = true)]
+async fn fenced_write_fails_once_the_node_is_deleted() {
+    let server = server(12).await;
+    let admin = client(&server).await;
+    admin.create("/data", b"0", CreateMode::Persistent).await.unwrap();
+    let a = Election::new(client(&server).await, PATH, b"a").unwrap();
+    let leadership = a.campaign().await.unwrap();
+    leadership.fenced(&[Op::set_data("/data", b"1", None)]).await.unwrap();
+    admin.delete(leadership.path(), None).await.unwrap();
+    let set = [Op::set_data("/data", b"2", None)];
+    assert_eq!(leadership.fenced(&set).await, Err(Error::LockLost));
+    assert_eq!(leadership.lost().await, LostReason::NodeDeleted);
+    assert_eq!(leadership.token().fenced(&set).await, Err(Error::LockLost));
+    assert_eq!(data_of(&server), b"1");
+}
+
+/// A partitioned leader under the session-based policy still believes it leads when the
+/// server expires its session and elects the successor; its fenced write, queued during the
+/// partition, reaches the server only after that, so the check on its (deleted) node makes
+/// it fail: the successor's write stands.
+#[tokio::test(start_paused = true)]
+async fn partitioned_leaders_late_fenced_write_is_not_applied() {
+    let server = server(13).await;
+    let admin = client(&server).await;
+    admin.create("/data", b"0", CreateMode::Persistent).await.unwrap();
+    let timeout = Duration::from_secs(4);
+    // Requests wait in the queue for the whole partition instead of failing at once.
+    let a_client =
+        server.client_builder().session_timeout(timeout).queue_timeout(timeout * 10).connect().await.unwrap();
+    let policy = ConnectionPolicy::SessionBased;
+    let a = Election::new(a_client.clone(), PATH, b"a").unwrap().with_policy(policy);
+    let b = Arc::new(Election::new(client(&server).await, PATH, b"b").unwrap().with_policy(policy));
+    let leadership = a.campaign().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    spawn_campaign(b, tx, 1);
+    settle().await;
+
+    assert!(server.partition_session(a_client.session_id(), timeout * 3));
+    eventually(10, "a is disconnected", || async { a_client.state() != SessionState::Connected }).await;
+    assert!(leadership.is_leader(), "the session-based leader does not know yet");
+    let set = [Op::set_data("/data", b"a", None)];
+    let late = leadership.fenced(&set);
+    let (late, successor) = tokio::join!(late, async {
+        let (_, b_lead, _) = rx.recv().await.unwrap();
+        b_lead.fenced(&[Op::set_data("/data", b"b", None)]).await.unwrap();
+        b_lead
+    });
+    assert_eq!(late, Err(Error::LockLost));
+    assert_eq!(leadership.lost().await, LostReason::SessionEnded);
+    settle().await;
+    assert_eq!(data_of(&server), b"b", "the deposed leader's write was not applied");
+    assert!(successor.is_leader());
+}
+
+/// A waiting standby's session expires: on a renewing client it campaigns again on the new
+/// session and leads once the leader resigns; on a client that ends with its session the run
+/// stops with `SessionEnded`.
+#[tokio::test(start_paused = true)]
+async fn standby_campaigns_again_after_its_session_expires() {
+    let server = server(14).await;
+    let a = Election::new(client(&server).await, PATH, b"a").unwrap();
+    let leadership = a.campaign().await.unwrap();
+    let renewing = client(&server).await;
+    let ending = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
+    let mut runs = Vec::new();
+    for (zk, name) in [(renewing.clone(), "renewing"), (ending.clone(), "ending")] {
+        let e = Election::new(zk, PATH, name.as_bytes()).unwrap();
+        runs.push(tokio::spawn(async move {
+            let shutdown = sleep(Duration::from_secs(60));
+            Standby::new(&e).run(shutdown, |_| std::future::pending::<()>()).await
+        }));
+    }
+    settle().await;
+    assert_eq!(server.children(PATH).len(), 3);
+    assert!(server.expire_session(renewing.session_id()));
+    assert!(server.expire_session(ending.session_id()));
+    eventually(10, "the renewing standby is back in the election", || async {
+        let owners: Vec<i64> = server
+            .children(PATH)
+            .iter()
+            .filter_map(|c| server.node(c))
+            .map(|n| n.stat.ephemeral_owner)
+            .collect();
+        owners.len() == 2 && owners.contains(&renewing.session_id())
+    })
+    .await;
+    leadership.resign().await.unwrap();
+    let (renewed, ended) = (runs.remove(0).await.unwrap(), runs.remove(0).await.unwrap());
+    assert_eq!(renewed.error, None);
+    let ends: Vec<_> = renewed.terms.iter().map(|t| t.end).collect();
+    assert_eq!(ends, vec![TermEnd::Shutdown], "it led after the resign, until the shutdown");
+    assert!(matches!(ended.error, Some(Error::SessionEnded(_))), "{:?}", ended.error);
+    assert!(ended.terms.is_empty());
 }

@@ -3,6 +3,7 @@
 
 mod curator_mix;
 mod election;
+mod ha_pair;
 mod latch;
 #[path = "../support/mod.rs"]
 mod support;
