@@ -56,7 +56,8 @@ pub enum LostReason {
 /// - **Reconnected**: the same session and node are back; under the session-based policy the
 ///   leadership stands (unless the node was deleted meanwhile). Under the standard policy a
 ///   lost leadership stays lost: resign and campaign again.
-/// - **Expired**: leadership is lost ([`LostReason::SessionEnded`]); a campaign fails with
+/// - **Lost** (the session timeout passed without contact) under the session-based policy,
+///   and **Expired** under both: leadership is lost ([`LostReason::SessionEnded`]); a campaign fails with
 ///   [`Error::SessionEnded`]. A client that opens a new session by itself (the default) can
 ///   campaign again at once (a [`Standby`](super::Standby) does); one built with
 ///   `OnExpiry::End` is dead: use a new client.
@@ -380,15 +381,18 @@ async fn monitor(
 }
 
 async fn session_loss(client: &Client, epoch: u64, policy: ConnectionPolicy) -> LostReason {
+    // The session-based policy gives up when the session may have expired: the session
+    // timeout passed without contact (Curator's LOST), or the server said it expired.
+    let timed_out = |s: &SessionStatus| s.state == zk_core::SessionState::TimeoutElapsed;
     let lost = |s: &SessionStatus| match policy {
         ConnectionPolicy::Standard => s.has_ended(epoch) || !s.state.is_connected(),
-        ConnectionPolicy::SessionBased => s.has_ended(epoch),
+        ConnectionPolicy::SessionBased => s.has_ended(epoch) || timed_out(s),
     };
     let mut rx = client.state_watch();
     // Bound first: as a tail expression, the wait's temporaries (borrowing `rx`) would
     // outlive `rx` itself (edition 2021).
     let reason = match rx.wait_for(lost).await {
-        Some(s) if !s.has_ended(epoch) => LostReason::Disconnected,
+        Some(s) if !s.has_ended(epoch) && !timed_out(&s) => LostReason::Disconnected,
         _ => LostReason::SessionEnded,
     };
     reason

@@ -37,8 +37,9 @@ pub enum ConnectionPolicy {
     #[default]
     Standard,
     /// Curator's `SessionConnectionStateErrorPolicy`: leadership is lost only when the
-    /// session expires (or ends, or our node is deleted); a disconnect that ends in a
-    /// reconnect of the same session changes nothing. A partitioned leader may then overlap
-    /// with its successor until it reconnects.
+    /// session may have expired (LOST: the session timeout passed without contact, or the
+    /// server said it expired), ends, or our node is deleted; a disconnect that ends in a
+    /// reconnect of the same session before that changes nothing. A partitioned leader may
+    /// then overlap with its successor until the session timeout has passed on its side.
     SessionBased,
 }
