@@ -211,8 +211,8 @@ mod session;
 mod transport;
 
 pub use client::{
-    Client, ClientBuilder, CreateMode, CreateOptions, OneshotWatcher, Op, OpResult, PersistentWatcher,
-    ReadOp, ReadResult, Retrying, SessionEvents, StateWatcher,
+    Client, ClientBuilder, ClientStats, CreateMode, CreateOptions, OneshotWatcher, Op, OpResult,
+    PersistentWatcher, ReadOp, ReadResult, Retrying, SessionEvents, StateWatcher,
 };
 pub use error::{Error, Result};
 pub use proto::{Acl, AddWatchMode, ClientInfo, EventType, Perms, Stat, WatcherType};

@@ -134,6 +134,17 @@ impl Client {
         self.inner.retry_policy.schedule_seeded(splitmix(seed))
     }
 
+    /// What the client holds right now: local watchers, requests in flight and requests
+    /// waiting for a connection (for monitoring, and for tests that nothing leaks).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] (or the session's end) when the client has ended.
+    pub async fn stats(&self) -> Result<ClientStats> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.cmd_tx.send(Command::Stats(tx)).map_err(|_| self.terminal_error())?;
+        rx.await.map_err(|_| self.terminal_error())
+    }
+
     /// The session's state right now.
     pub fn state(&self) -> SessionState {
         self.inner.state_rx.borrow().state
@@ -236,4 +247,18 @@ pub(crate) fn splitmix(x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// What a client holds at one moment, from [`Client::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ClientStats {
+    /// Local watchers registered (one-shot and persistent, every path).
+    pub watchers: usize,
+    /// Requests written to the connection and not answered yet.
+    pub in_flight: usize,
+    /// Requests waiting for a connection.
+    pub queued: usize,
+    /// The session's epoch (see [`SessionStatus::epoch`](crate::SessionStatus::epoch)).
+    pub epoch: u64,
 }

@@ -427,6 +427,9 @@ impl Session {
                 self.auths.push((scheme, auth));
             }
             Command::Close(tx) => self.closers.push(tx),
+            Command::Stats(tx) => {
+                let _ = tx.send(self.stats(conn.pending.len()));
+            }
         }
     }
 

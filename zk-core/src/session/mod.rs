@@ -72,8 +72,14 @@ pub(crate) struct Request {
 #[derive(Debug)]
 pub(crate) enum Command {
     Request(Request),
-    Auth { scheme: String, auth: Vec<u8>, reply: oneshot::Sender<Result<()>> },
+    Auth {
+        scheme: String,
+        auth: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    },
     Close(oneshot::Sender<()>),
+    /// What the session task holds now (see `Client::stats`).
+    Stats(oneshot::Sender<crate::ClientStats>),
 }
 
 /// A watcher handle was dropped before it fired.
@@ -314,10 +320,24 @@ impl Session {
                 self.closers.push(tx);
                 Err(Terminal::Closed)
             }
+            Some(Command::Stats(tx)) => {
+                let _ = tx.send(self.stats(0));
+                Ok(())
+            }
             Some(cmd) => {
                 self.queued.push_back((Instant::now() + self.queue_timeout(), cmd));
                 Ok(())
             }
+        }
+    }
+
+    /// What the task holds now, with `in_flight` requests written and not answered.
+    fn stats(&self, in_flight: usize) -> crate::ClientStats {
+        crate::ClientStats {
+            watchers: self.registry.len(),
+            in_flight,
+            queued: self.queued.len(),
+            epoch: self.epoch,
         }
     }
 
@@ -405,5 +425,7 @@ fn fail_command(cmd: Command, err: &Error, closers: &mut Vec<oneshot::Sender<()>
             let _ = reply.send(Err(err.clone()));
         }
         Command::Close(tx) => closers.push(tx),
+        // Nobody is told anything: the client ended.
+        Command::Stats(_) => {}
     }
 }

@@ -481,7 +481,6 @@ impl Registry {
     }
 
     /// Number of local watchers.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         let a: usize = [&self.data, &self.exist, &self.child]
             .iter()

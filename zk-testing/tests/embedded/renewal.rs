@@ -49,6 +49,10 @@ async fn a_client_survives_a_thousand_seeded_expiries() {
     let mut events = zk.session_events();
     assert_eq!(events.next_event().await, Some(SessionEvent::Connected));
     zk.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
+    // The client's counters see a watcher while there is one.
+    let (_, probe) = zk.exists_and_watch("/e").await.unwrap();
+    assert_eq!(zk.stats().await.unwrap().watchers, 1);
+    drop(probe);
     let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     for round in 0..ROUNDS {
         let old = zk.session_id();
@@ -79,4 +83,7 @@ async fn a_client_survives_a_thousand_seeded_expiries() {
     drop(w);
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(tokio::runtime::Handle::current().metrics().num_alive_tasks(), tasks, "tasks leaked");
+    // And the client's own view: no watcher, nothing in flight or queued, epoch 1,000.
+    let stats = zk.stats().await.unwrap();
+    assert_eq!((stats.watchers, stats.in_flight, stats.queued, stats.epoch), (0, 0, 0, u64::from(ROUNDS)));
 }
