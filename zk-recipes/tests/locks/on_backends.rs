@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_recipes::{layout, Error, InterProcessMutex, LockStatus};
+use zk_recipes::{layout, Error, InterProcessMutex, InterProcessSemaphore, LockStatus};
 
 use crate::backend::{children, children_of, client_via, short_client, Backend};
 use crate::support::{eventually, within};
@@ -15,6 +15,7 @@ zk_testing::both_backends!(worker_threads = 4;
     mutual_exclusion,
     lost_create_reply_finds_our_node_again,
     holder_session_expires_lock_is_lost,
+    lease_holder_session_expires_lease_is_lost,
     cancellation_leaves_no_node,
     reentrancy_and_participants,
 );
@@ -291,4 +292,33 @@ async fn reentrancy_and_participants(b: &Backend) {
     gb.release().await.unwrap();
     assert!(children(&observer, &path).await.is_empty());
     observer.close().await;
+}
+
+/// The session of a semaphore's lease holder expires (through a proxy, so on a real ZooKeeper
+/// too): the lease is Lost, a waiter gets the lease, and the old holder's handle takes one
+/// again on its client's new session.
+async fn lease_holder_session_expires_lease_is_lost(b: &Backend) {
+    let root = b.create_root("locks-lease-expiry").await;
+    let path = format!("{root}/sem");
+    let proxy = b.proxy().await;
+    let zk = short_client(&proxy.connect_string()).await;
+    let other = b.client().await;
+    let a = InterProcessSemaphore::new(zk.clone(), &path, 1).unwrap();
+    let bs = InterProcessSemaphore::new(other.clone(), &path, 1).unwrap();
+    let lease = a.acquire().await.unwrap();
+    assert_eq!(lease.status(), LockStatus::Held);
+    let waiter = tokio::spawn(async move { bs.acquire().await });
+
+    within(10, "expire the holder's session", proxy.expire_session(&zk)).await.expect("expired");
+    within(8, "the lease is lost", lease.lost()).await;
+    assert_eq!(lease.status(), LockStatus::Lost, "{}", b.name());
+    let other_lease = within(8, "the waiter gets the lease", waiter).await.unwrap().expect("waiter acquires");
+    assert_eq!(lease.release().await, Err(Error::LockLost), "{}", b.name());
+    other_lease.release().await.unwrap();
+    let again = within(10, "the old holder acquires again", a.acquire()).await.unwrap();
+    assert_eq!(again.status(), LockStatus::Held, "{}", b.name());
+    assert_eq!(zk.status().epoch, 1, "{}: on the client's new session", b.name());
+    again.release().await.unwrap();
+    assert!(children(&other, &format!("{path}/leases")).await.is_empty(), "{}: no leaked lease", b.name());
+    other.close().await;
 }
