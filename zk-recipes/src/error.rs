@@ -21,6 +21,20 @@ pub enum Error {
     /// protected after that point.
     #[error("the lock or leadership was lost: its session ended or its node is gone")]
     LockLost,
+    /// The session ended (or the client was closed) while a write was in flight, and whether
+    /// it was applied can no longer be told: its reply was lost, and what would have told
+    /// (an ephemeral receipt) died with the session. `what` names the write and what each
+    /// outcome means.
+    #[error("the session ended while {what} was in flight: it may have been applied")]
+    MaybeApplied {
+        /// The write, and what each outcome means.
+        what: &'static str,
+        /// The bytes at stake, if any: a queue item whose take may have been applied (then
+        /// it is gone from the queue and only this error holds it) or may have been another
+        /// consumer's. The caller chooses between processing it (perhaps twice) and dropping
+        /// it (perhaps losing it).
+        data: Option<Vec<u8>>,
+    },
     /// Our own lock node disappeared while we were waiting for the lock (someone deleted it).
     #[error("our lock node {0} disappeared while waiting")]
     NodeVanished(String),

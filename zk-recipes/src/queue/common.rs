@@ -97,6 +97,10 @@ pub(crate) async fn create_item(
     Err(Error::RetriesExhausted("creating a queue item: its parent keeps vanishing"))
 }
 
+/// What [`Error::MaybeApplied`] says of a take whose outcome was lost with the session.
+pub(crate) const MAYBE_TAKEN: &str =
+    "a queue take (the item is gone from the queue: taken by this call, or by another consumer)";
+
 /// What became of one attempt to delete an item we read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Taken {
@@ -104,6 +108,10 @@ pub(crate) enum Taken {
     Ours,
     /// Someone else took it first.
     NotOurs,
+    /// The session ended (or the client was closed, or its retry policy gave up) after a
+    /// reply was lost, and the item is gone: taken by us or by another consumer, which can no
+    /// longer be told (the receipt died with the session).
+    Unknown,
 }
 
 /// The name prefix of take receipts: `<receipt dir>/taken-<uuid>`, ephemeral.
@@ -130,9 +138,11 @@ pub(crate) struct Receipts<'a> {
 /// reply neither loses the item nor delivers it twice. The receipt is deleted in the
 /// background once the take is settled (and dies with the session in any case).
 ///
-/// One window remains: when the session ends (or the retries run out) after a lost reply
-/// and before the receipt could be read, the outcome is unknown, and an item whose take was
-/// applied is lost with the error returned.
+/// Across a session expiry the receipt cannot tell (it died with the session): the take is
+/// sent again on the new session, which settles it when the item is still there (the lost
+/// attempt was not applied); when the item is gone, this is [`Taken::Unknown`], which the
+/// callers turn into [`Error::MaybeApplied`] holding the item's bytes (or, in the background
+/// of a dropped take, into a put back) rather than mistaking it for another consumer's take.
 pub(crate) async fn delete_item(
     client: &Client,
     item: &str,
@@ -154,66 +164,115 @@ async fn take(
 ) -> zk_core::Result<Taken> {
     let receipt = join(&dir, &format!("{RECEIPT_PREFIX}{}", uuid::Uuid::new_v4()));
     let ops = [Op::delete(&item, version), Op::create(&receipt, b"", CreateMode::Ephemeral)];
-    let applied = settle(&client, &ops, &receipt, &dir, kind).await?;
-    Ok(if applied { Taken::Ours } else { Taken::NotOurs })
+    Ok(match settle(&client, &ops, &receipt, &dir, kind).await? {
+        Settled::Applied => Taken::Ours,
+        Settled::Refused => Taken::NotOurs,
+        Settled::Unknown => Taken::Unknown,
+    })
 }
 
-/// Applies `ops` (whose last op creates the ephemeral `receipt` in `dir`) exactly once:
-/// `true` when applied, `false` when the first op failed with `NoNode` or `BadVersion` (the
-/// node is someone else's). After a lost reply the receipt decides before any new attempt.
-/// The receipt is deleted in the background once applied.
+/// What became of a transaction run by [`settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// Applied (once).
+    Applied,
+    /// Not applied: its first op failed with `NoNode` or `BadVersion`.
+    Refused,
+    /// A reply was lost and what would tell is gone: the session ended (the receipt with it)
+    /// and a new attempt was refused with `NoNode`, or the client ended or its retry policy
+    /// gave up before the receipt could be read.
+    Unknown,
+}
+
+/// Applies `ops` (whose last op creates the ephemeral `receipt` in `dir`) exactly once.
+/// After a lost reply the receipt decides before any new attempt, as long as the session
+/// that sent it lives; once it ended, the transaction is sent again on the new session (a
+/// refusal then is [`Settled::Unknown`]: the lost attempt may have been the one that removed
+/// the first op's node). The receipt is deleted in the background once applied.
 async fn settle(
     client: &Client,
     ops: &[Op],
     receipt: &str,
     dir: &str,
     kind: DirKind,
-) -> zk_core::Result<bool> {
-    let mut unknown = false;
+) -> zk_core::Result<Settled> {
+    // The session epoch of the last attempt, while its outcome is unknown.
+    let mut unknown: Option<u64> = None;
+    // An attempt's outcome was lost with its session: a refusal no longer means "not ours".
+    let mut orphaned = false;
     let mut retries = Retries::new(client, "queue take");
     // Bounded by the client's retry policy: each failed pass takes one of its delays.
     loop {
-        if unknown {
-            match receipt_exists(client, receipt).await {
-                Ok(true) => {
-                    forget_receipt(client, receipt);
-                    return Ok(true);
+        if let Some(epoch) = unknown {
+            if client.status().has_ended(epoch) {
+                orphaned = true;
+                unknown = None;
+                if client.state().is_terminal() {
+                    return Ok(Settled::Unknown);
                 }
-                Ok(false) => unknown = false,
-                Err(e) => {
-                    retries.wait(e).await?;
-                    continue;
+            } else {
+                match receipt_exists(client, receipt, epoch).await {
+                    Ok(true) => {
+                        forget_receipt(client, receipt);
+                        return Ok(Settled::Applied);
+                    }
+                    Ok(false) => unknown = None,
+                    // The session ended meanwhile: the next pass sees it.
+                    Err(zk_core::Error::SessionExpired) if !client.state().is_terminal() => {}
+                    Err(e) => match retries.wait(e).await {
+                        Ok(()) => {}
+                        Err(_) => return Ok(Settled::Unknown),
+                    },
                 }
+                continue;
             }
         }
+        let epoch = client.status().epoch;
         match client.multi(ops).await {
             Ok(_) => {
                 forget_receipt(client, receipt);
-                return Ok(true);
+                return Ok(Settled::Applied);
             }
             Err(zk_core::Error::MultiFailed { index: 0, error })
                 if matches!(*error, zk_core::Error::NoNode | zk_core::Error::BadVersion) =>
             {
-                return Ok(false)
+                let gone = *error == zk_core::Error::NoNode;
+                return Ok(if orphaned && gone { Settled::Unknown } else { Settled::Refused });
             }
             Err(zk_core::Error::MultiFailed { index, error })
                 if index + 1 == ops.len() && *error == zk_core::Error::NoNode =>
             {
                 ensure_dir(client, dir, kind).await?;
             }
+            // In flight when the session expired: applied or not, the receipt (if any) died.
+            Err(zk_core::Error::SessionExpired) if !client.state().is_terminal() => {
+                orphaned = true;
+                retries.pause().await;
+            }
             Err(e) => {
-                unknown = e.is_retryable();
-                retries.wait(e).await?;
+                let maybe_applied = e.is_retryable() || e.is_terminal();
+                if maybe_applied {
+                    unknown = Some(epoch);
+                }
+                if let Err(e) = retries.wait(e).await {
+                    return if maybe_applied || orphaned { Ok(Settled::Unknown) } else { Err(e) };
+                }
             }
         }
     }
 }
 
-/// Whether our receipt exists, after catching up with the leader (so a transaction applied
-/// before the connection was lost is visible).
-async fn receipt_exists(client: &Client, receipt: &str) -> zk_core::Result<bool> {
+/// Whether our receipt, created in session epoch `epoch`, exists, after catching up with the
+/// leader (so a transaction applied before the connection was lost is visible).
+/// `SessionExpired` when that session ended before the receipt was seen: a later session
+/// cannot see it, whether it was created or not.
+async fn receipt_exists(client: &Client, receipt: &str, epoch: u64) -> zk_core::Result<bool> {
     client.sync(parent(receipt)).await?;
-    Ok(client.exists(receipt).await?.is_some())
+    let found = client.exists(receipt).await?.is_some();
+    if !found && client.status().has_ended(epoch) {
+        return Err(zk_core::Error::SessionExpired);
+    }
+    Ok(found)
 }
 
 /// Deletes a receipt that has served, in the background.
@@ -225,7 +284,9 @@ fn forget_receipt(client: &Client, receipt: &str) {
 }
 
 /// Puts items back at the end of a queue: creates `<dir>/<prefix><seq>` with `data`, exactly
-/// once (with a receipt under `receipts`, as takes do), retrying connection losses.
+/// once (with a receipt under `receipts`, as takes do), retrying connection losses. Across a
+/// session expiry after a lost reply the receipt cannot tell, and the create is sent again:
+/// then the items may be put back twice, which is preferred to losing them.
 pub(crate) async fn put_back(
     client: &Client,
     dir: &str,
@@ -242,13 +303,17 @@ pub(crate) async fn put_back(
     // receipts' one; the item's one is ensured first, since its failure is index 0).
     ensure_dir(client, dir, if receipts.dir == dir { receipts.kind } else { DirKind::Persistent }).await?;
     match settle(client, &ops, &receipt, receipts.dir, receipts.kind).await? {
-        true => Ok(()),
-        false => Err(zk_core::Error::NoNode),
+        Settled::Applied => Ok(()),
+        // A sequential create is not refused for its first op; `Unknown` only when the client
+        // ended or gave up after a lost reply.
+        Settled::Refused => Err(zk_core::Error::NoNode),
+        Settled::Unknown => Err(zk_core::Error::ConnectionLoss),
     }
 }
 
 /// Finishes a take in the background when the future taking an item is dropped midway, and
-/// puts the item back if the take turned out to be ours.
+/// puts the item back if the take turned out to be ours, or may have been
+/// ([`Taken::Unknown`]: another consumer may then have had it too, but nothing is lost).
 pub(crate) struct Rescue {
     client: Client,
     dir: String,
@@ -310,7 +375,7 @@ impl Drop for Rescue {
         let (receipts_dir, receipts_kind) = (self.receipts_dir.clone(), self.receipts_kind);
         let data = std::mem::take(&mut self.data);
         rt.spawn(async move {
-            if let Ok(Taken::Ours) = take.await {
+            if let Ok(Taken::Ours | Taken::Unknown) = take.await {
                 let receipts = Receipts { dir: &receipts_dir, kind: receipts_kind };
                 match put_back(&client, &dir, prefix, &data, receipts).await {
                     Ok(()) => tracing::debug!(%dir, "queue: put back an item whose take was dropped"),

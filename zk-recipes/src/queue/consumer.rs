@@ -19,7 +19,7 @@ use zk_core::Client;
 use super::codec;
 use super::common::MAX_ROUNDS;
 use super::common::{
-    delete_item, ensure_persistent, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
+    delete_item, ensure_persistent, retrying, sorted_items, DirKind, Receipts, Rescue, Taken, MAYBE_TAKEN,
 };
 use super::delivery::{lock_item, Delivery};
 use super::shared::{QueueShared, QUEUE_ITEM_PREFIX};
@@ -97,8 +97,14 @@ impl Cursor {
 
 /// Retries a consumer's failed step (see [`Retries::absorb`]) or gives the error to yield; a
 /// terminal ZooKeeper error (the only one mapped to [`Error::SessionEnded`]: a step's own
-/// errors are [`Error::Malformed`]) ends the stream.
-async fn absorb_step(retries: &mut Retries, e: Error, ended: &mut bool) -> Result<()> {
+/// errors are [`Error::Malformed`] and [`Error::MaybeApplied`]) ends the stream, except a
+/// session expiry on a client that renews its session: the consumer carries on there.
+async fn absorb_step(retries: &mut Retries, client: &Client, e: Error, ended: &mut bool) -> Result<()> {
+    if e == Error::Zk(zk_core::Error::SessionExpired) && !client.state().is_terminal() {
+        tracing::debug!("queue consumer: the session expired; carrying on on the client's new one");
+        retries.pause().await;
+        return Ok(());
+    }
     retries.absorb(e).await.inspect_err(|e| *ended |= matches!(e, Error::SessionEnded(_)))
 }
 
@@ -146,10 +152,14 @@ impl QueueItem {
 /// except after yielding a terminal error.
 ///
 /// # Errors
-/// Yields [`Error::SessionEnded`] when the session expires or the client is closed (then the
-/// stream ends); [`Error::Malformed`] for a node not in Curator's item format (it is left in
-/// place and skipped from then on); [`Error::Zk`] for other ZooKeeper errors, after a bounded
-/// number of retries of retryable ones (polling again continues).
+/// Yields [`Error::SessionEnded`] when the session ends for good: the client is closed, or
+/// its session expires and the client was built not to renew it (then the stream ends; a
+/// renewing client's consumer carries on on the new session). [`Error::MaybeApplied`] when a
+/// node's delete was cut by a session expiry and the node is gone: taken by this consumer or
+/// another, which can no longer be told; its `data` is the node's raw data (Curator's item
+/// framing), and the stream goes on. [`Error::Malformed`] for a node not in Curator's item
+/// format (it is left in place and skipped from then on); [`Error::Zk`] for other ZooKeeper
+/// errors, after a bounded number of retries of retryable ones (polling again continues).
 ///
 /// # Cancellation
 /// Dropping a `next()` future loses nothing: the work in progress belongs to the stream and
@@ -210,7 +220,8 @@ impl AtMostOnceState {
                     None => retries.reset(),
                 },
                 Err(e) => {
-                    if let Err(e) = absorb_step(&mut retries, e, &mut self.ended).await {
+                    let client = self.cursor.shared.client.clone();
+                    if let Err(e) = absorb_step(&mut retries, &client, e, &mut self.ended).await {
                         return Some(Err(e));
                     }
                 }
@@ -237,11 +248,15 @@ impl AtMostOnceState {
             }
         };
         let receipts = Receipts { dir: &self.cursor.shared.lock_path, kind: DirKind::Persistent };
-        let rescue = Rescue::new(client, path, QUEUE_ITEM_PREFIX, data, receipts);
-        if delete_item(client, &item, Some(stat.version), rescue, receipts).await? == Taken::Ours {
-            let sequence = sequence_number(&name).unwrap_or_default();
-            let taken = items.into_iter().map(|data| QueueItem { data, node: item.clone(), sequence });
-            self.buffer.extend(taken);
+        let rescue = Rescue::new(client, path, QUEUE_ITEM_PREFIX, data.clone(), receipts);
+        match delete_item(client, &item, Some(stat.version), rescue, receipts).await? {
+            Taken::Ours => {
+                let sequence = sequence_number(&name).unwrap_or_default();
+                let taken = items.into_iter().map(|data| QueueItem { data, node: item.clone(), sequence });
+                self.buffer.extend(taken);
+            }
+            Taken::NotOurs => {}
+            Taken::Unknown => return Err(Error::MaybeApplied { what: MAYBE_TAKEN, data: Some(data) }),
         }
         Ok(())
     }
@@ -287,6 +302,12 @@ impl Drop for AtMostOnceState {
 ///
 /// The stream waits on children watches while there is nothing to take (queue empty, or every
 /// item locked by others). It never ends on its own, except after yielding a terminal error.
+///
+/// When the consumer's session expires on a client that renews it (zk-core's default), the
+/// stream carries on on the new session: the locks of the old one died with it, so the items
+/// it held are given back and come again (to this consumer or another), and the
+/// [`Delivery`] guards of the old session can no longer be acknowledged
+/// ([`Delivery::ack`] says [`Error::LockLost`]).
 ///
 /// # Errors
 /// As [`AtMostOnce`]: [`Error::SessionEnded`] (then the stream ends), [`Error::Malformed`]
@@ -342,7 +363,8 @@ impl AtLeastOnceState {
                 Ok(Some(delivery)) => return Some(Ok(delivery)),
                 Ok(None) => retries.reset(),
                 Err(e) => {
-                    if let Err(e) = absorb_step(&mut retries, e, &mut self.ended).await {
+                    let client = self.cursor.shared.client.clone();
+                    if let Err(e) = absorb_step(&mut retries, &client, e, &mut self.ended).await {
                         return Some(Err(e));
                     }
                 }

@@ -49,9 +49,11 @@ use crate::error::{Error, Result};
 /// # Session events
 ///
 /// Disconnected: operations wait for the reconnection (retryable errors are retried a bounded
-/// number of times); watches are re-registered by the client. Expired: consumers yield
-/// [`Error::SessionEnded`] and end; a held [`Delivery`] is given back by the server (its lock
-/// was ephemeral) and its `ack` fails with [`Error::LockLost`].
+/// number of times); watches are re-registered by the client. Expired: a held [`Delivery`]
+/// is given back by the server (its lock was ephemeral) and its `ack` fails with
+/// [`Error::LockLost`]; on a client that renews its session, consumers carry on on the new
+/// one (see the [module docs](super#session-expiry)), otherwise they yield
+/// [`Error::SessionEnded`] and end.
 ///
 /// # Examples
 ///

@@ -19,6 +19,27 @@
 //! connection, the receipt tells whether the take was applied, so no item is lost or
 //! delivered twice. Curator's consumers list only `queue-`/`qn-` nodes and ignore receipts.
 //!
+//! # Session expiry
+//!
+//! On a client that renews its session (zk-core's default), consumers carry on on the new
+//! session: the [`AtLeastOnce`] and [`AtMostOnce`] streams keep yielding, and the locks of
+//! the old session died with it, so an item held then is given back and delivered again (to
+//! this consumer or another); its old [`Delivery`] can no longer delete it: `ack` is fenced
+//! by the lock and says [`Error::LockLost`](crate::Error::LockLost). No item is lost, and
+//! none is dropped silently:
+//!
+//! - a take (at-most-once, `poll`, `take`) cut by the expiry is settled on the new session
+//!   when its item is still there; when the item is gone, the take may have been applied and
+//!   the receipt that would tell died with the session: the call returns (the stream yields)
+//!   [`Error::MaybeApplied`](crate::Error::MaybeApplied) holding the item's bytes, for the
+//!   caller to process or drop; a take dropped by its caller is put back at the tail then;
+//! - an `ack` (or `requeue`) cut by the expiry reads the item node on the new session: gone,
+//!   the ack is `Ok`; still there, it was not applied and the item was given back
+//!   ([`Error::LockLost`](crate::Error::LockLost)).
+//!
+//! A client that ends with its session ([`OnExpiry::End`](zk_core::OnExpiry::End)) ends the
+//! consumers with [`Error::SessionEnded`](crate::Error::SessionEnded) instead.
+//!
 //! # Layout
 //!
 //! | queue | item node | data | lock |

@@ -1,6 +1,9 @@
 //! [`SimpleDistributedQueue`]: ZooKeeper's classic queue recipe, as Curator's
 //! `SimpleDistributedQueue`.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use zk_core::path::{join, validate_path};
@@ -9,6 +12,7 @@ use zk_core::Client;
 use super::common::MAX_ROUNDS;
 use super::common::{
     create_item, delete_item, ensure_dir, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
+    MAYBE_TAKEN,
 };
 use crate::error::{Error, Result};
 use crate::lock::deadline_after;
@@ -32,6 +36,11 @@ pub const SIMPLE_ITEM_PREFIX: &str = "qn-";
 ///
 /// Disconnected: operations wait for the reconnection (retryable errors are retried a bounded
 /// number of times). Expired: operations fail ([`Error::SessionEnded`] for a waiting `take`).
+/// A take whose transaction was in flight (or whose reply was lost) when the session expired
+/// is settled on the client's new session when the item is still there; when it is gone, it
+/// may have been this take or another consumer's, which can no longer be told: the call
+/// fails with [`Error::MaybeApplied`], which holds the item's bytes. An item is never dropped
+/// silently.
 ///
 /// # Examples
 ///
@@ -97,13 +106,15 @@ impl SimpleDistributedQueue {
     ///
     /// # Errors
     /// [`Error::Zk`] for ZooKeeper errors (retryable ones are retried a bounded number of
-    /// times first).
+    /// times first); [`Error::MaybeApplied`] (with the item's bytes) when the session ended
+    /// after the reply of the head's delete was lost and the item is gone.
     ///
     /// # Cancellation
     /// Dropped while the head's delete is in flight, the item is put back at the tail (in the
-    /// background) if the delete was applied: nothing is lost, but its place is.
+    /// background) if the delete was applied, or may have been: nothing is lost, but its place
+    /// is.
     pub async fn poll(&self) -> Result<Option<Vec<u8>>> {
-        self.head(true).await.map_err(Error::Zk)
+        self.head(true, &AtomicBool::new(false)).await
     }
 
     /// The head without removing it, or `None` when the queue is empty.
@@ -115,25 +126,33 @@ impl SimpleDistributedQueue {
     /// # Cancellation
     /// Safe to drop: it only reads.
     pub async fn peek(&self) -> Result<Option<Vec<u8>>> {
-        self.head(false).await.map_err(Error::Zk)
+        self.head(false, &AtomicBool::new(false)).await
     }
 
     /// Removes and returns the head, waiting (on a children watch) until there is one.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session expires or the client is closed while
-    /// waiting; [`Error::Zk`] for other ZooKeeper errors (retryable ones are retried a
-    /// bounded number of times first).
+    /// waiting; [`Error::MaybeApplied`] (with the item's bytes) when it ended after the reply
+    /// of the head's delete was lost and the item is gone (as [`poll`](Self::poll));
+    /// [`Error::Zk`] for other ZooKeeper errors (retryable ones are retried a bounded number
+    /// of times first).
     ///
     /// # Cancellation
     /// As [`poll`](Self::poll): safe to drop while waiting; dropped mid-delete, the item is
     /// put back at the tail.
     pub async fn take(&self) -> Result<Vec<u8>> {
-        self.take_loop().await
+        self.take_loop(&AtomicBool::new(false)).await
     }
 
     /// Like [`take`](Self::take), but waits at most `timeout` (tokio time): `None` when it
     /// ran out. A zero timeout still looks once, like [`poll`](Self::poll).
+    ///
+    /// The deadline bounds the wait, the reads and their retries. A take whose delete was
+    /// sent when the deadline came is seen through first (bounded by the client's retry
+    /// policy), so that its item is returned rather than put back: then the call returns a
+    /// little after the deadline, with the item (or [`Error::MaybeApplied`]). `None` always
+    /// means that nothing was taken.
     ///
     /// # Errors
     /// As [`take`](Self::take).
@@ -144,16 +163,25 @@ impl SimpleDistributedQueue {
         if timeout.is_zero() {
             return self.poll().await;
         }
+        let committing = AtomicBool::new(false);
+        let take = self.take_loop(&committing);
         // Past what the clock can hold: no deadline in practice.
         let Some(deadline) = deadline_after(timeout) else {
-            return self.take_loop().await.map(Some);
+            return take.await.map(Some);
         };
-        // The deadline bounds the whole wait, reads and retries included; a take cut short is
-        // finished in the background and its item put back (see `Rescue`).
-        match tokio::time::timeout_at(deadline, self.take_loop()).await {
-            Ok(taken) => taken.map(Some),
-            Err(_) => Ok(None),
+        let mut take = std::pin::pin!(take);
+        if let Ok(taken) = tokio::time::timeout_at(deadline, take.as_mut()).await {
+            return taken.map(Some);
         }
+        // Out of time. Stopped between deletes, the take holds nothing and is dropped; with a
+        // delete in flight, it is finished here, so that the item comes back to this caller
+        // (a `Rescue` would put it back at the tail) or an error says what became of it.
+        std::future::poll_fn(|cx| match take.as_mut().poll(cx) {
+            Poll::Ready(taken) => Poll::Ready(taken.map(Some)),
+            Poll::Pending if committing.load(Ordering::SeqCst) => Poll::Pending,
+            Poll::Pending => Poll::Ready(Ok(None)),
+        })
+        .await
     }
 
     /// The number of items now. For monitoring: it may be stale as soon as it returns.
@@ -183,63 +211,75 @@ impl SimpleDistributedQueue {
         Ok(self.len().await? == 0)
     }
 
-    /// The head's data, removed first when `remove`.
-    async fn head(&self, remove: bool) -> zk_core::Result<Option<Vec<u8>>> {
+    /// The head's data, removed first when `remove` (`committing` is set while its delete
+    /// is in flight).
+    async fn head(&self, remove: bool, committing: &AtomicBool) -> Result<Option<Vec<u8>>> {
         match retrying(&self.client, || self.client.get_children(&self.path)).await {
-            Ok(children) => self.first_of(children, remove).await,
+            Ok(children) => self.first_of(children, remove, committing).await,
             Err(zk_core::Error::NoNode) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(Error::Zk(e)),
         }
     }
 
     /// The data of the first item of `children` that still exists (and that we deleted,
-    /// when `remove`).
-    async fn first_of(&self, children: Vec<String>, remove: bool) -> zk_core::Result<Option<Vec<u8>>> {
+    /// when `remove`; `committing` is set while a delete is in flight).
+    async fn first_of(
+        &self,
+        children: Vec<String>,
+        remove: bool,
+        committing: &AtomicBool,
+    ) -> Result<Option<Vec<u8>>> {
         for name in sorted_items(children, SIMPLE_ITEM_PREFIX, &Default::default()) {
             let item = join(&self.path, &name);
             let data = match retrying(&self.client, || self.client.get_data(&item)).await {
                 Ok((data, _)) => data,
                 Err(zk_core::Error::NoNode) => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(Error::Zk(e)),
             };
             if !remove {
                 return Ok(Some(data));
             }
             let receipts = Receipts { dir: &self.path, kind: DirKind::Container };
             let rescue = Rescue::new(&self.client, &self.path, SIMPLE_ITEM_PREFIX, data.clone(), receipts);
-            if delete_item(&self.client, &item, None, rescue, receipts).await? == Taken::Ours {
-                return Ok(Some(data));
+            committing.store(true, Ordering::SeqCst);
+            let taken = delete_item(&self.client, &item, None, rescue, receipts).await;
+            committing.store(false, Ordering::SeqCst);
+            match taken? {
+                Taken::Ours => return Ok(Some(data)),
+                Taken::NotOurs => {}
+                Taken::Unknown => return Err(Error::MaybeApplied { what: MAYBE_TAKEN, data: Some(data) }),
             }
         }
         Ok(None)
     }
 
-    /// Takes the head, waiting as long as it takes.
-    async fn take_loop(&self) -> Result<Vec<u8>> {
+    /// Takes the head, waiting as long as it takes (`committing` is set while a delete is in
+    /// flight).
+    async fn take_loop(&self, committing: &AtomicBool) -> Result<Vec<u8>> {
         let mut retries = Retries::new(&self.client, "simple queue take");
         for _ in 0..MAX_ROUNDS {
-            match self.take_round().await {
+            match self.take_round(committing).await {
                 Ok(Some(data)) => return Ok(data),
                 Ok(None) => retries.reset(),
-                Err(e) => retries.absorb(e.into()).await?,
+                Err(e) => retries.absorb(e).await?,
             }
         }
         Err(Error::RetriesExhausted("waiting for a queue item"))
     }
 
     /// One look: `Some(data)` taken, `None` look again (the children changed).
-    async fn take_round(&self) -> zk_core::Result<Option<Vec<u8>>> {
+    async fn take_round(&self, committing: &AtomicBool) -> Result<Option<Vec<u8>>> {
         let (children, _, watcher) = match self.client.get_children_and_watch(&self.path).await {
             Ok(r) => r,
             Err(zk_core::Error::NoNode) => {
                 ensure_dir(&self.client, &self.path, DirKind::Container).await?;
                 return Ok(None);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(Error::Zk(e)),
         };
-        if let Some(data) = self.first_of(children, true).await? {
+        if let Some(data) = self.first_of(children, true, committing).await? {
             return Ok(Some(data));
         }
-        watcher.await.map(|_| None)
+        watcher.await.map(|_| None).map_err(Error::Zk)
     }
 }

@@ -7,8 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use zk_core::proto::OpCode;
 use zk_recipes::queue::{Delivery, DistributedQueue};
 use zk_recipes::Error;
+use zk_testing::RequestMatcher;
 
 use crate::{chaos_queue, client, server, settle, Polls};
 
@@ -292,4 +294,56 @@ async fn under_chaos_nothing_is_lost() {
         assert!(!c.is_finished(), "a consumer stopped");
         c.abort();
     }
+}
+
+/// An ack whose delete is applied, whose reply is lost, and whose session expires right
+/// after (before the retry could tell): the ack reports the delete as applied, not
+/// `LockLost` ("given back"), and the item is not delivered again.
+#[tokio::test(start_paused = true)]
+async fn an_ack_applied_before_an_expiry_says_so() {
+    let server = server(18).await;
+    let zk = client(&server).await;
+    let queue = DistributedQueue::new(zk.clone(), "/ackx").unwrap();
+    queue.put(b"a").await.unwrap();
+    let d = next(&mut queue.at_least_once()).await;
+    // Whichever request the ack deletes the item with: applied, then the connection is cut.
+    server.lose_next_reply(RequestMatcher::op(OpCode::Delete).path_prefix("/ackx/queue-"));
+    server.lose_next_reply(RequestMatcher::op(OpCode::Multi));
+    // The client is then cut off for a second, and its session expires meanwhile: the ack's
+    // retry waits for a connection and learns of the expiry.
+    let expire = async {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        server.partition_session(zk.session_id(), Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        server.expire_session(zk.session_id());
+    };
+    let (acked, ()) = tokio::join!(d.ack(), expire);
+    assert_eq!(server.children("/ackx"), ["/ackx/lock"], "the delete was applied");
+    // Settled on the new session: the item node is gone, so the delete was applied.
+    assert_eq!(acked, Ok(()), "an applied ack must not say the item was given back");
+    server.clear_faults();
+    let other = DistributedQueue::new(client(&server).await, "/ackx").unwrap();
+    let again = tokio::time::timeout(Duration::from_secs(2), other.at_least_once().next()).await;
+    assert!(again.is_err(), "the acknowledged item came again");
+}
+
+/// A consumer's session expires while it holds an item; the renewing client carries on, the
+/// item is redelivered to another consumer, and the first consumer's late ack must not delete
+/// the item the other one now holds.
+#[tokio::test(start_paused = true)]
+async fn a_late_ack_does_not_delete_an_item_redelivered_to_another_consumer() {
+    let server = server(19).await;
+    let zk = client(&server).await;
+    let queue = DistributedQueue::new(zk.clone(), "/late").unwrap();
+    queue.put(b"a").await.unwrap();
+    let held = next(&mut queue.at_least_once()).await;
+    server.expire_session(zk.session_id());
+    settle().await;
+    let other = DistributedQueue::new(client(&server).await, "/late").unwrap();
+    let redelivered = next(&mut other.at_least_once()).await;
+    assert_eq!(payload(&redelivered), "a");
+    assert_eq!(held.ack().await, Err(Error::LockLost), "the lock died with the session");
+    assert_eq!(queue.node_count().await.unwrap(), 1, "the late ack deleted a redelivered item");
+    redelivered.ack().await.unwrap();
+    assert_eq!(queue.node_count().await.unwrap(), 0);
 }

@@ -242,7 +242,9 @@ async fn cancelled_takes_lose_and_duplicate_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_consumer_ends_with_session_ended_when_its_session_expires() {
     let server = server(7).await;
-    let zk = client(&server).await;
+    // A client that ends with its session (a renewing client's consumer carries on on the new
+    // session: on_backends::a_renewing_consumer_carries_on_after_its_session_expires).
+    let zk = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
     let queue = DistributedQueue::new(zk.clone(), "/exp").unwrap();
     let mut items = queue.at_most_once();
     let waiting = tokio::spawn(async move {

@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
+use zk_core::Client;
 use zk_recipes::queue::{DistributedQueue, SimpleDistributedQueue};
+use zk_recipes::Error;
 use zk_testing::Backend;
 
 use crate::at_most_once::check_exactly_once_fifo;
@@ -17,6 +19,7 @@ zk_testing::both_backends!(worker_threads = 4;
     four_producers_three_consumers_exactly_once,
     simple_queue_fifo_and_take_waits,
     at_least_once_item_comes_back_when_its_consumer_dies,
+    a_renewing_consumer_carries_on_after_its_session_expires,
 );
 
 async fn four_producers_three_consumers_exactly_once(b: &Backend) {
@@ -111,4 +114,47 @@ async fn at_least_once_item_comes_back_when_its_consumer_dies(b: &Backend) {
     assert!(held.ack().await.is_err());
     assert_eq!(oc.get_children(&path).await.unwrap(), ["lock"], "{}", b.name());
     oc.close().await;
+}
+
+/// An at-least-once consumer's own session expires while it holds an item, on a client that
+/// renews its session (the consumer goes through a proxy, so that its session can be expired
+/// on a real ZooKeeper too: another client attaches to it and closes it while the proxy
+/// refuses the consumer). Its stream carries on on the new session: the held item, whose lock
+/// died with the old session, comes again, the others follow, nothing is lost; the old
+/// guard's ack says the lock was lost and deletes nothing.
+async fn a_renewing_consumer_carries_on_after_its_session_expires(b: &Backend) {
+    let path = format!("{}/renew", b.create_root("queue-renew").await);
+    let pc = b.client().await;
+    let producer = DistributedQueue::new(pc.clone(), &path).unwrap();
+    for item in ["a", "b", "c"] {
+        producer.put(item.as_bytes()).await.unwrap();
+    }
+    let proxy = b.proxy().await;
+    let zk =
+        within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
+    let queue = DistributedQueue::new(zk.clone(), &path).unwrap();
+    let mut stream = queue.at_least_once();
+    let held = within(10, "take", stream.next()).await.unwrap().unwrap();
+    assert_eq!(held.items(), [b"a".to_vec()], "{}", b.name());
+
+    let old = zk.session_id();
+    proxy.set_refusing(true);
+    let twin = Client::builder(&b.connect_string()).session(old, &zk.session_password()).connect();
+    within(10, "attach to the consumer's session", twin).await.expect("attach").close().await;
+    proxy.set_refusing(false);
+
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let d =
+            within(30, "a delivery after the expiry", stream.next()).await.expect("open").expect("delivery");
+        got.push(String::from_utf8(d.items().concat()).unwrap());
+        d.ack().await.unwrap();
+    }
+    got.sort();
+    assert_eq!(got, ["a", "b", "c"], "{}: each item once, the held one again", b.name());
+    assert_ne!(zk.session_id(), old, "{}: the consumer's client opened a new session", b.name());
+    assert_eq!(held.ack().await, Err(Error::LockLost), "{}", b.name());
+    assert_eq!(producer.node_count().await.unwrap(), 0, "{}", b.name());
+    zk.close().await;
+    pc.close().await;
 }

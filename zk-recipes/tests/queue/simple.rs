@@ -4,9 +4,11 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use zk_core::proto::OpCode;
 use zk_core::CreateMode;
 use zk_recipes::queue::SimpleDistributedQueue;
 use zk_recipes::Error;
+use zk_testing::RequestMatcher;
 
 use crate::{client, server, settle, Polls};
 
@@ -174,4 +176,70 @@ async fn take_timeout_keeps_its_deadline_while_the_server_is_silent() {
     // The item is still there once the server answers again.
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(queue.take_timeout(Duration::from_secs(5)).await.unwrap().as_deref(), Some(&b"x"[..]));
+}
+
+/// Whatever a take whose outcome is unknown owes the caller: the item, or an error that says
+/// the take may have been applied and hands its bytes over.
+fn delivered(got: Result<Option<Vec<u8>>, Error>) -> Option<Vec<u8>> {
+    match got {
+        Ok(item) => item,
+        Err(Error::MaybeApplied { data, .. }) => data,
+        Err(e) => panic!("neither the item nor a may-have-been-applied error: {e:?}"),
+    }
+}
+
+/// The deadline of `take_timeout` falls after its take's transaction was applied and its
+/// reply lost, then the session expires (the receipt that would tell dies with it): the item
+/// is delivered exactly once across this call and a later take (it used to be gone, with
+/// `Ok(None)` and no error anywhere).
+#[tokio::test(start_paused = true)]
+async fn take_timeout_whose_take_was_applied_at_the_deadline_loses_nothing() {
+    let server = server(38).await;
+    let zk = client(&server).await;
+    let queue = SimpleDistributedQueue::new(zk.clone(), "/sdead").unwrap();
+    queue.offer(b"x").await.unwrap();
+    // Every reply takes 10 ms: the listing answers at 10 ms, the read at 20 ms; the take's
+    // transaction is applied at 20 ms and its connection cut: no reply before the 25 ms
+    // deadline; the session expires at 27 ms.
+    server.set_latency(Duration::from_millis(10));
+    server.lose_next_reply(RequestMatcher::op(OpCode::Multi));
+    let expire = async {
+        tokio::time::sleep(Duration::from_millis(27)).await;
+        server.expire_session(zk.session_id());
+    };
+    let (got, ()) = tokio::join!(queue.take_timeout(Duration::from_millis(25)), expire);
+    // The take is seen through past the deadline; gone with the session, its outcome can only
+    // be "may have been applied", with the item's bytes.
+    assert!(matches!(&got, Err(Error::MaybeApplied { data: Some(d), .. }) if d == b"x"), "{got:?}");
+    let first = delivered(got);
+    server.set_latency(Duration::ZERO);
+    settle().await;
+    let later = queue.take_timeout(Duration::from_secs(1)).await.unwrap();
+    let all: Vec<Vec<u8>> = first.into_iter().chain(later).collect();
+    assert_eq!(all, [b"x".to_vec()], "delivered exactly once");
+}
+
+/// The reply of a take's transaction is lost and the session expires before the receipt
+/// could be read (it died with the session): the take must not be taken for someone else's
+/// and the item silently dropped.
+#[tokio::test(start_paused = true)]
+async fn a_take_whose_reply_and_session_are_lost_is_not_silently_dropped() {
+    let server = server(39).await;
+    let zk = client(&server).await;
+    let queue = SimpleDistributedQueue::new(zk.clone(), "/slost").unwrap();
+    queue.offer(b"y").await.unwrap();
+    server.set_latency(Duration::from_millis(10));
+    server.lose_next_reply(RequestMatcher::op(OpCode::Multi));
+    let expire = async {
+        // The transaction is applied (and its connection cut) at 20 ms.
+        tokio::time::sleep(Duration::from_millis(21)).await;
+        server.expire_session(zk.session_id());
+    };
+    let (got, ()) = tokio::join!(queue.take_timeout(Duration::from_secs(5)), expire);
+    assert!(matches!(&got, Err(Error::MaybeApplied { data: Some(d), .. }) if d == b"y"), "{got:?}");
+    let first = delivered(got);
+    settle().await;
+    let later = queue.take_timeout(Duration::from_secs(1)).await.unwrap();
+    let all: Vec<Vec<u8>> = first.into_iter().chain(later).collect();
+    assert_eq!(all, [b"y".to_vec()], "delivered exactly once");
 }
