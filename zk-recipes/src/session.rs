@@ -175,6 +175,13 @@ impl SessionTracker {
     }
 }
 
+/// True when `e` ended a session that `client` replaces by itself: an expiry on a client
+/// that opens a new session (zk-core's default). A recipe then carries on there instead of
+/// ending.
+pub(crate) fn renews_after(client: &Client, e: &zk_core::Error) -> bool {
+    *e == zk_core::Error::SessionExpired && !client.state().is_terminal()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

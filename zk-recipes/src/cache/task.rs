@@ -244,7 +244,7 @@ impl Run {
     /// re-sync, once the client is connected again (the `Reconnected` event schedules it) or
     /// after the client's retry policy's next delay, until the policy gives up.
     fn on_error(&self, l: &mut Loop, e: zk_core::Error) -> Result<(), Error> {
-        if e == zk_core::Error::SessionExpired && !self.client.state().is_terminal() {
+        if crate::session::renews_after(&self.client, &e) {
             // The client opens a new session: its Expired event restarts the cache.
             tracing::debug!(root = %self.scope.root, "cache waits for the new session");
             return Ok(());

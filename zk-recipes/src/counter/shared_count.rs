@@ -212,7 +212,7 @@ async fn watch_loop(client: Client, path: String, tx: Tx) {
             }
         };
         if let Err(e) = watcher.await {
-            if e == zk_core::Error::SessionExpired && !client.state().is_terminal() {
+            if crate::session::renews_after(&client, &e) {
                 // The client opens a new session: read the counter again there.
                 continue;
             }
@@ -228,7 +228,7 @@ async fn retry_or_report(client: &Client, tx: &Tx, e: zk_core::Error, retries: &
         retries.pause().await;
         return true;
     }
-    if e == zk_core::Error::SessionExpired && !client.state().is_terminal() {
+    if crate::session::renews_after(client, &e) {
         // The client opens a new session: carry on there.
         retries.pause().await;
         return true;

@@ -218,7 +218,7 @@ async fn settle(
                     }
                     Ok(false) => unknown = None,
                     // The session ended meanwhile: the next pass sees it.
-                    Err(zk_core::Error::SessionExpired) if !client.state().is_terminal() => {}
+                    Err(e) if crate::session::renews_after(client, &e) => {}
                     Err(e) => match retries.wait(e).await {
                         Ok(()) => {}
                         Err(_) => return Ok(Settled::Unknown),
@@ -245,7 +245,7 @@ async fn settle(
                 ensure_dir(client, dir, kind).await?;
             }
             // In flight when the session expired: applied or not, the receipt (if any) died.
-            Err(zk_core::Error::SessionExpired) if !client.state().is_terminal() => {
+            Err(e) if crate::session::renews_after(client, &e) => {
                 orphaned = true;
                 retries.pause().await;
             }
