@@ -242,6 +242,13 @@ impl DoubleBarrier {
                 cleanup.run().await?;
                 return Ok(false);
             }
+            Some(Err(e)) if e.is_session_ended() => {
+                // Our node, if created, went with the session. A delete by path on the
+                // client's next session could only remove the node of a later `enter` of
+                // this member (same name) there.
+                cleanup.disarm();
+                return Err(e);
+            }
             Some(r) => r?,
         }
         match self.wait_ready(deadline).await {
@@ -252,6 +259,11 @@ impl DoubleBarrier {
             Ok(false) => {
                 cleanup.run().await?;
                 Ok(false)
+            }
+            Err(e) if e.is_session_ended() => {
+                // As above: the node is gone with the session.
+                cleanup.disarm();
+                Err(e)
             }
             Err(e) => {
                 drop(cleanup);

@@ -47,8 +47,10 @@ pub enum PathEvent {
     /// [`PathCache::rebuild`]).
     Initialized,
     /// The cache stopped following the server: [`Error::SessionEnded`] when the session
-    /// ended (use [`PathCache::rebuild`] with a new client), [`Error::RetriesExhausted`] when
-    /// re-syncs kept failing. The snapshot is kept as it was.
+    /// ended (on a client that opens a new session by itself, zk-core's default, the cache
+    /// follows the server again there, reporting the differences and `Initialized`; on one
+    /// built with `OnExpiry::End`, use [`PathCache::rebuild`] with a new client),
+    /// [`Error::RetriesExhausted`] when re-syncs kept failing. The snapshot is kept as it was.
     Lost(Error),
 }
 

@@ -21,8 +21,10 @@ pub enum NodeEvent {
     /// [`NodeCache::rebuild`]).
     Initialized,
     /// The cache stopped following the server: [`Error::SessionEnded`] when the session
-    /// ended (use [`NodeCache::rebuild`] with a new client), [`Error::RetriesExhausted`] when
-    /// re-syncs kept failing. The snapshot is kept as it was.
+    /// ended (on a client that opens a new session by itself, zk-core's default, the cache
+    /// follows the server again there, reporting the differences and `Initialized`; on one
+    /// built with `OnExpiry::End`, use [`NodeCache::rebuild`] with a new client),
+    /// [`Error::RetriesExhausted`] when re-syncs kept failing. The snapshot is kept as it was.
     Lost(Error),
 }
 

@@ -15,9 +15,13 @@
 //!
 //! Counters hold no session state: an operation in flight on **Disconnected** fails with a
 //! retryable [`zk_core::Error`] (reads are retried, see each method), **Reconnected** needs
-//! nothing, and after **Expired** every operation fails with `SessionExpired` (make a new
-//! counter on a new client). A [`CountChanges`] stream survives disconnections and ends after
-//! an error item once the session ended.
+//! nothing, and on **Expired** an operation in flight fails with `SessionExpired`. On a
+//! client that opens a new session by itself (zk-core's default) the same counter works
+//! again on that session; on a client built with `OnExpiry::End` (or closed) every operation
+//! fails from then on (make a new counter on a new client). A [`CountChanges`] stream
+//! survives disconnections and, on a renewing client, expiries (it reads the counter again
+//! on the new session and reports what changed meanwhile); it ends after an error item once
+//! the client itself ended.
 //!
 //! # Examples
 //!

@@ -136,8 +136,10 @@ impl SharedCount {
     /// ZooKeeper watch). A deleted node yields nothing until it is created again.
     ///
     /// Items are errors when the node holds malformed data ([`Error::Malformed`], the stream
-    /// goes on) or when the session ended ([`Error::SessionEnded`], the last item). The
-    /// stream survives disconnections. Dropping it stops its background task.
+    /// goes on) or when the client ended ([`Error::SessionEnded`], the last item: closed, or
+    /// expired when built with `OnExpiry::End`). The stream survives disconnections and, on a
+    /// client that opens a new session by itself, expiries: it reads the counter again on the
+    /// new session. Dropping it stops its background task.
     pub fn changes(&self) -> CountChanges {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(watch_loop(self.client.clone(), self.path.clone(), tx));

@@ -2,7 +2,8 @@
 //! the shared real ZooKeeper 3.8 and a fresh embedded `TestServer`.
 
 use zk_core::CreateMode;
-use zk_recipes::cache::{NodeCache, PathCache, TreeCache, WatchStrategy};
+use zk_core::Error::SessionExpired;
+use zk_recipes::cache::{NodeCache, NodeEvent, PathCache, PathEvent, TreeCache, WatchStrategy};
 use zk_testing::Backend;
 
 use crate::script::{check, run, Probe, Truth, Wait, NODE_STEPS, PATH_STEPS, TREE_STEPS};
@@ -14,7 +15,9 @@ zk_testing::both_backends!(
     tree_scripted,
     path_scripted,
     node_scripted,
-    tree_cache_converges_after_its_session_expires
+    tree_cache_converges_after_its_session_expires,
+    path_cache_converges_after_its_session_expires,
+    node_cache_converges_after_its_session_expires
 );
 
 async fn tree_scripted(b: &Backend) {
@@ -88,6 +91,94 @@ async fn tree_cache_converges_after_its_session_expires(b: &Backend) {
     assert_eq!(got, want, "{}: exactly the differences", b.name());
     assert_ne!(cz.session_id(), old, "{}: on the client's new session", b.name());
     check(&mut cache, Truth::Client(&zk), &root, 0, usize::MAX).await;
+    cache.close().await;
+    cz.close().await;
+    zk.close().await;
+}
+
+/// The path cache's own session expires (through a proxy, as for the tree cache) while the
+/// children change: `Lost`, then exactly the differences on the client's new session, then
+/// `Initialized`, and the cache converges to the server's children.
+async fn path_cache_converges_after_its_session_expires(b: &Backend) {
+    let root = b.create_root("cache-path-expiry").await;
+    let zk = b.client().await;
+    for (p, d) in [("a", "1"), ("b", "1")] {
+        zk.create(&format!("{root}/{p}"), d.as_bytes(), CreateMode::Persistent).await.unwrap();
+    }
+    let proxy = b.proxy().await;
+    let cz = zk_core::Client::connect(&proxy.connect_string()).await.unwrap();
+    let mut cache = PathCache::new(cz.clone(), &root).unwrap();
+    cache.start();
+    let mut first = take(&mut cache, 3, PathCache::show).await;
+    assert_eq!(first.pop().as_deref(), Some("init"), "{}", b.name());
+    first.sort();
+    assert_eq!(first, ["+a=1", "+b=1"], "{}", b.name());
+
+    let old = cz.session_id();
+    proxy.set_refusing(true);
+    let twin = zk_core::Client::builder(&b.connect_string()).session(old, &cz.session_password()).connect();
+    twin.await.unwrap().close().await;
+    zk.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
+    zk.delete(&format!("{root}/b"), None).await.unwrap();
+    zk.create(&format!("{root}/c"), b"3", CreateMode::Persistent).await.unwrap();
+    proxy.set_refusing(false);
+
+    let lost = next(&mut cache).await;
+    assert_eq!(lost, PathEvent::Lost(Error::SessionEnded(zk_core::Error::SessionExpired)), "{}", b.name());
+    let mut got = take(&mut cache, 4, PathCache::show).await;
+    assert_eq!(got.pop().as_deref(), Some("init"), "{}", b.name());
+    got.sort();
+    assert_eq!(got, ["+c=3", "-b", "~a=2"], "{}: exactly the differences", b.name());
+    assert_ne!(cz.session_id(), old, "{}: on the client's new session", b.name());
+    assert_eq!(cz.status().epoch, 1, "{}", b.name());
+    check(&mut cache, Truth::Client(&zk), &root, 1, 1).await;
+    cache.close().await;
+    cz.close().await;
+    zk.close().await;
+}
+
+/// The node cache's own session expires (through a proxy) while its node changes, and again
+/// while it is deleted: each time `Lost`, then exactly the difference on the client's new
+/// session, then `Initialized`, and the cache converges to the server's node.
+async fn node_cache_converges_after_its_session_expires(b: &Backend) {
+    let root = b.create_root("cache-node-expiry").await;
+    let node = format!("{root}/flag");
+    let zk = b.client().await;
+    zk.create(&node, b"1", CreateMode::Persistent).await.unwrap();
+    let proxy = b.proxy().await;
+    let cz = zk_core::Client::connect(&proxy.connect_string()).await.unwrap();
+    let mut cache = NodeCache::new(cz.clone(), &node).unwrap();
+    cache.start();
+    assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+1", "init"], "{}", b.name());
+
+    let expired = SessionExpired;
+    for (round, change, want) in [(1, "set", "~2"), (2, "delete", "-")] {
+        let old = cz.session_id();
+        proxy.set_refusing(true);
+        let twin =
+            zk_core::Client::builder(&b.connect_string()).session(old, &cz.session_password()).connect();
+        twin.await.unwrap().close().await;
+        match change {
+            "set" => {
+                zk.set_data(&node, b"2", None).await.unwrap();
+            }
+            _ => zk.delete(&node, None).await.unwrap(),
+        }
+        proxy.set_refusing(false);
+
+        let lost = next(&mut cache).await;
+        assert_eq!(
+            lost,
+            NodeEvent::Lost(Error::SessionEnded(expired.clone())),
+            "{}: round {round}",
+            b.name()
+        );
+        let got = take(&mut cache, 2, NodeCache::show).await;
+        assert_eq!(got, [want, "init"], "{}: round {round}: exactly the difference", b.name());
+        assert_ne!(cz.session_id(), old, "{}: round {round}: on the client's new session", b.name());
+        assert_eq!(cz.status().epoch, round, "{}", b.name());
+        check(&mut cache, Truth::Client(&zk), &node, 0, 0).await;
+    }
     cache.close().await;
     cz.close().await;
     zk.close().await;

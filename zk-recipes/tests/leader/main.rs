@@ -5,6 +5,7 @@ mod curator_mix;
 mod election;
 mod ha_pair;
 mod latch;
+mod on_backends;
 #[path = "../support/mod.rs"]
 mod support;
 

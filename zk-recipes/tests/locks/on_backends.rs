@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_recipes::{layout, Error, InterProcessMutex, InterProcessSemaphore, LockStatus};
+use zk_recipes::{
+    layout, Error, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphore, LockStatus,
+};
 
 use crate::backend::{children, children_of, client_via, short_client, Backend};
 use crate::support::{eventually, within};
@@ -16,6 +18,7 @@ zk_testing::both_backends!(worker_threads = 4;
     lost_create_reply_finds_our_node_again,
     holder_session_expires_lock_is_lost,
     lease_holder_session_expires_lease_is_lost,
+    rw_write_holder_session_expires_lock_is_lost,
     cancellation_leaves_no_node,
     reentrancy_and_participants,
 );
@@ -175,6 +178,55 @@ async fn holder_session_expires_lock_is_lost(b: &Backend) {
     assert_eq!(zk.status().epoch, 1, "{}: on the client's new session", b.name());
     again.release().await.unwrap();
     assert!(children(&other, &path).await.is_empty(), "{}: no leaked node", b.name());
+    other.close().await;
+}
+
+/// A write-lock holder's session expires: its guard is `Lost` (`lost()` resolves, `fenced`
+/// and `release` fail with `LockLost`), the reader and the writer queued behind it on another
+/// session acquire in turn, and the old handle takes the write lock again on its client's
+/// new session.
+async fn rw_write_holder_session_expires_lock_is_lost(b: &Backend) {
+    let root = b.create_root("locks-rw-expiry").await;
+    let path = format!("{root}/lock");
+    let proxy = b.proxy().await;
+    let zk = short_client(&proxy.connect_string()).await;
+    let other = b.client().await;
+    let a = InterProcessReadWriteLock::new(zk.clone(), &path).unwrap();
+    let bl = InterProcessReadWriteLock::new(other.clone(), &path).unwrap();
+    let guard = a.write_lock().acquire().await.unwrap();
+    assert_eq!(guard.status(), LockStatus::Held);
+    let reader = bl.clone();
+    let read_waiter = tokio::spawn(async move { reader.read_lock().acquire().await });
+    eventually(5, "the reader queues", || async { children(&other, &path).await.len() == 2 }).await;
+    let writer = bl.clone();
+    let write_waiter = tokio::spawn(async move { writer.write_lock().acquire().await });
+    eventually(5, "the writer queues", || async { children(&other, &path).await.len() == 3 }).await;
+
+    within(10, "expire the holder's session", proxy.expire_session(&zk)).await.expect("expired");
+
+    within(8, "the guard learns the lock is lost", guard.lost()).await;
+    assert_eq!(guard.status(), LockStatus::Lost, "{}", b.name());
+    assert_eq!(guard.fenced(&[]).await, Err(Error::LockLost), "{}", b.name());
+    let rg = within(8, "the waiting reader acquires", read_waiter).await.unwrap().expect("reader acquires");
+    assert!(!rg.is_write());
+    assert_eq!(guard.release().await, Err(Error::LockLost), "{}", b.name());
+    assert!(!write_waiter.is_finished(), "{}: the writer waits for the reader", b.name());
+    rg.release().await.unwrap();
+    let wg = within(8, "the waiting writer acquires", write_waiter).await.unwrap().expect("writer acquires");
+    assert!(wg.is_write());
+    assert_eq!(children(&other, &path).await, vec![wg.path().rsplit('/').next().unwrap().to_owned()]);
+    wg.release().await.unwrap();
+    assert!(children(&other, &path).await.is_empty(), "{}: no leaked node", b.name());
+    // The holder's client opened a new session by itself: the same handle takes the write
+    // lock again there.
+    let again = within(10, "the old holder acquires again", a.write_lock().acquire()).await.unwrap();
+    assert_eq!(again.status(), LockStatus::Held, "{}", b.name());
+    assert_eq!(zk.status().epoch, 1, "{}: on the client's new session", b.name());
+    let owner = other.exists(again.path()).await.unwrap().expect("the new write node").ephemeral_owner;
+    assert_eq!(owner, zk.session_id(), "{}: owned by the new session", b.name());
+    again.release().await.unwrap();
+    assert!(children(&other, &path).await.is_empty(), "{}: no leaked node", b.name());
+    zk.close().await;
     other.close().await;
 }
 

@@ -6,14 +6,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_core::Client;
+use zk_core::{Client, CreateMode, EventType};
 use zk_recipes::barrier::DoubleBarrier;
 use zk_recipes::group::GroupMember;
+use zk_recipes::persistent_node::PersistentNode;
+use zk_recipes::Error;
 use zk_testing::Backend;
 
-use crate::{until, within};
+use crate::{eventually, until, within};
 
-zk_testing::both_backends!(worker_threads = 4; double_barrier, group_member_survives_expiry);
+zk_testing::both_backends!(worker_threads = 4;
+    double_barrier,
+    group_member_survives_expiry,
+    ephemeral_persistent_node_is_recreated_after_expiry,
+    double_barrier_enter_fails_on_expiry,
+);
 
 async fn double_barrier(b: &Backend) {
     const N: usize = 3;
@@ -89,4 +96,105 @@ async fn group_member_survives_expiry(b: &Backend) {
     a.close().await.unwrap();
     until(&mut view, 30, "a left", |m| !m.contains_key("a")).await;
     observer.close().await.unwrap();
+}
+
+/// An ephemeral `PersistentNode` whose session expires (through a proxy, so on a real
+/// ZooKeeper too): another client sees the node go, then come back with the same data,
+/// owned by the client's new session.
+async fn ephemeral_persistent_node_is_recreated_after_expiry(b: &Backend) {
+    let root = b.create_root("nodes-persistent").await;
+    let path = format!("{root}/svc/host-1");
+    let proxy = b.proxy().await;
+    let a_client =
+        within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
+    let node = PersistentNode::builder(a_client.clone(), &path)
+        .mode(CreateMode::Ephemeral)
+        .data(b"host-1:80")
+        .start()
+        .unwrap();
+    assert!(within(10, "initial create", node.wait_for_initial_create(Duration::from_secs(10)))
+        .await
+        .unwrap());
+    let observer = b.client().await;
+    let old = a_client.session_id();
+    let (stat, gone) = observer.exists_and_watch(&path).await.unwrap();
+    assert_eq!(stat.expect("the node").ephemeral_owner, old, "{}", b.name());
+
+    within(10, "expire a's session", proxy.expire_session(&a_client)).await.expect("expired");
+
+    let event = within(10, "the observer sees the node go", gone).await.unwrap();
+    assert_eq!(event.event_type, EventType::NodeDeleted, "{}", b.name());
+    eventually(10, "the node is back on a's new session", || async {
+        let owner = observer.exists(&path).await.unwrap().map(|s| s.ephemeral_owner);
+        owner.is_some_and(|o| o != old)
+    })
+    .await;
+    let new = a_client.session_id();
+    assert_ne!(new, old, "{}: a's client opened a new session", b.name());
+    assert_eq!(a_client.status().epoch, 1, "{}", b.name());
+    let (data, stat) = observer.get_data(&path).await.unwrap();
+    assert_eq!(stat.ephemeral_owner, new, "{}: owned by the new session", b.name());
+    assert_eq!(data, b"host-1:80", "{}", b.name());
+    assert_eq!(node.actual_path().as_deref(), Some(path.as_str()), "{}", b.name());
+    // It is still kept: a data change reaches the node of the new session.
+    within(10, "set_data", node.set_data(b"host-1:81")).await.unwrap();
+    assert_eq!(observer.get_data(&path).await.unwrap().0, b"host-1:81", "{}", b.name());
+    within(10, "close", node.close()).await.unwrap();
+    assert!(observer.exists(&path).await.unwrap().is_none(), "{}: deleted on close", b.name());
+    a_client.close().await;
+    observer.close().await;
+}
+
+/// A double-barrier member waiting to enter loses its session (through a proxy): its `enter`
+/// fails with `SessionEnded`, its node is gone with the session (the others do not count it),
+/// and the same member enters again on its client's new session.
+async fn double_barrier_enter_fails_on_expiry(b: &Backend) {
+    let root = b.create_root("nodes-double-expiry").await;
+    let path = format!("{root}/barrier");
+    let proxy = b.proxy().await;
+    let a_client =
+        within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
+    let a = Arc::new(DoubleBarrier::new(a_client.clone(), &path, 3).unwrap());
+    let bm = Arc::new(DoubleBarrier::new(b.client().await, &path, 3).unwrap());
+    let cm = DoubleBarrier::new(b.client().await, &path, 3).unwrap();
+    let observer = b.client().await;
+    let members = || async { observer.get_children(&path).await.unwrap_or_default() };
+
+    let a_enter = {
+        let a = a.clone();
+        tokio::spawn(async move { a.enter(Some(Duration::from_secs(60))).await })
+    };
+    let b_enter = {
+        let bm = bm.clone();
+        tokio::spawn(async move { bm.enter(Some(Duration::from_secs(60))).await })
+    };
+    eventually(10, "two members wait", || async { members().await.len() == 2 }).await;
+
+    within(10, "expire a's session", proxy.expire_session(&a_client)).await.expect("expired");
+
+    let err = within(10, "a's enter fails", a_enter).await.unwrap().unwrap_err();
+    assert_eq!(err, Error::SessionEnded(zk_core::Error::SessionExpired), "{}", b.name());
+    eventually(10, "a's node is gone", || async { members().await.len() == 1 }).await;
+    assert!(!b_enter.is_finished(), "{}: b waits for two more", b.name());
+
+    // a enters again on its client's new session, c is the third: everyone passes.
+    eventually(10, "a's client is connected again", || async { a_client.state().is_connected() }).await;
+    assert_eq!(a_client.status().epoch, 1, "{}", b.name());
+    let (ra, rc) = within(20, "a and c enter", async {
+        tokio::join!(a.enter(Some(Duration::from_secs(15))), cm.enter(Some(Duration::from_secs(15))))
+    })
+    .await;
+    assert!(ra.unwrap() && rc.unwrap(), "{}", b.name());
+    assert!(within(10, "b enters", b_enter).await.unwrap().unwrap(), "{}", b.name());
+    let owner = observer.exists(&a.node_path()).await.unwrap().expect("a's node").ephemeral_owner;
+    assert_eq!(owner, a_client.session_id(), "{}: a's node on the new session", b.name());
+    let (ra, rb, rc) = within(20, "everyone leaves", async {
+        let limit = Some(Duration::from_secs(15));
+        tokio::join!(a.leave(limit), bm.leave(limit), cm.leave(limit))
+    })
+    .await;
+    assert!(ra.unwrap() && rb.unwrap() && rc.unwrap(), "{}", b.name());
+    assert_eq!(members().await, Vec::<String>::new(), "{}", b.name());
+    a_client.close().await;
+    observer.close().await;
 }
