@@ -3,6 +3,7 @@
 
 mod curator_mix;
 mod election;
+mod ensemble;
 mod ha_pair;
 mod latch;
 mod on_backends;
