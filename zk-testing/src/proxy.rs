@@ -142,6 +142,19 @@ impl TcpProxy {
     /// The second client's connect error (for example [`zk_core::Error::SessionExpired`]
     /// when the session had already ended).
     pub async fn expire_session(&self, client: &zk_core::Client) -> zk_core::Result<()> {
+        let out = self.expire_session_and_refuse(client).await;
+        self.set_refusing(false);
+        out
+    }
+
+    /// As [`TcpProxy::expire_session`], but the proxy goes on refusing new connections:
+    /// `client` stays away (and does not hear of the expiry) until
+    /// [`set_refusing(false)`](TcpProxy::set_refusing), so a test can change things or
+    /// watch others react first.
+    ///
+    /// # Errors
+    /// As [`TcpProxy::expire_session`].
+    pub async fn expire_session_and_refuse(&self, client: &zk_core::Client) -> zk_core::Result<()> {
         self.set_refusing(true);
         let attach = zk_core::Client::builder(&self.upstream.to_string())
             .session(client.session_id(), &client.session_password())
@@ -154,7 +167,6 @@ impl TcpProxy {
             }
             Err(e) => Err(e),
         };
-        self.set_refusing(false);
         out
     }
 

@@ -74,9 +74,7 @@ async fn tree_cache_converges_after_its_session_expires(b: &Backend) {
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     let old = cz.session_id();
-    proxy.set_refusing(true);
-    let twin = zk_core::Client::builder(&b.connect_string()).session(old, &cz.session_password()).connect();
-    twin.await.unwrap().close().await;
+    proxy.expire_session_and_refuse(&cz).await.unwrap();
     zk.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
     zk.delete(&format!("{root}/b"), None).await.unwrap();
     zk.create(&format!("{root}/c"), b"3", CreateMode::Persistent).await.unwrap();
@@ -115,9 +113,7 @@ async fn path_cache_converges_after_its_session_expires(b: &Backend) {
     assert_eq!(first, ["+a=1", "+b=1"], "{}", b.name());
 
     let old = cz.session_id();
-    proxy.set_refusing(true);
-    let twin = zk_core::Client::builder(&b.connect_string()).session(old, &cz.session_password()).connect();
-    twin.await.unwrap().close().await;
+    proxy.expire_session_and_refuse(&cz).await.unwrap();
     zk.set_data(&format!("{root}/a"), b"2", None).await.unwrap();
     zk.delete(&format!("{root}/b"), None).await.unwrap();
     zk.create(&format!("{root}/c"), b"3", CreateMode::Persistent).await.unwrap();
@@ -154,10 +150,7 @@ async fn node_cache_converges_after_its_session_expires(b: &Backend) {
     let expired = SessionExpired;
     for (round, change, want) in [(1, "set", "~2"), (2, "delete", "-")] {
         let old = cz.session_id();
-        proxy.set_refusing(true);
-        let twin =
-            zk_core::Client::builder(&b.connect_string()).session(old, &cz.session_password()).connect();
-        twin.await.unwrap().close().await;
+        proxy.expire_session_and_refuse(&cz).await.unwrap();
         match change {
             "set" => {
                 zk.set_data(&node, b"2", None).await.unwrap();

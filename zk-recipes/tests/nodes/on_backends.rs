@@ -79,9 +79,7 @@ async fn group_member_survives_expiry(b: &Backend) {
     until(&mut view, 30, "both members", |m| m.len() == 2).await;
 
     let old = a_client.session_id();
-    proxy.set_refusing(true);
-    let twin = Client::builder(&b.connect_string()).session(old, &a_client.session_password()).connect();
-    within(10, "attach to a's session", twin).await.expect("attach").close().await;
+    within(10, "expire a's session", proxy.expire_session_and_refuse(&a_client)).await.expect("expired");
     // a stays away until the observer has seen it gone: otherwise a may be back before the
     // observer re-reads the group, and the observer (whose watches coalesce the delete and
     // the create, as ZooKeeper's do) never sees a gone.

@@ -138,10 +138,7 @@ async fn a_renewing_consumer_carries_on_after_its_session_expires(b: &Backend) {
     assert_eq!(held.items(), [b"a".to_vec()], "{}", b.name());
 
     let old = zk.session_id();
-    proxy.set_refusing(true);
-    let twin = Client::builder(&b.connect_string()).session(old, &zk.session_password()).connect();
-    within(10, "attach to the consumer's session", twin).await.expect("attach").close().await;
-    proxy.set_refusing(false);
+    within(10, "expire the consumer's session", proxy.expire_session(&zk)).await.expect("expired");
 
     let mut got = Vec::new();
     while got.len() < 3 {
