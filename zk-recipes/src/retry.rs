@@ -18,7 +18,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::sleep;
-use zk_core::Client;
+use zk_core::{Client, RetryPolicy};
 
 use crate::error::{Error, Result};
 
@@ -29,6 +29,9 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(5);
 /// The retries of one loop, on its client's policy.
 pub(crate) struct Retries {
     client: Client,
+    /// A recipe's own policy instead of the client's (a counter's, as Curator's constructor
+    /// takes one).
+    policy: Option<RetryPolicy>,
     what: &'static str,
     schedule: Box<dyn Iterator<Item = Duration> + Send + Sync>,
     /// The last delay taken: [`Retries::pause`] repeats it once the schedule is spent.
@@ -44,17 +47,39 @@ impl std::fmt::Debug for Retries {
 impl Retries {
     /// The retries of the loop doing `what` (named in the logs) on `client`'s policy.
     pub(crate) fn new(client: &Client, what: &'static str) -> Retries {
-        Retries {
+        Retries::with_policy(client, None, what)
+    }
+
+    /// As [`Retries::new`], on `policy` when given instead of the client's.
+    pub(crate) fn with_policy(client: &Client, policy: Option<&RetryPolicy>, what: &'static str) -> Retries {
+        let mut retries = Retries {
             client: client.clone(),
+            policy: policy.cloned(),
             what,
-            schedule: Box::new(client.retry_schedule()),
+            schedule: Box::new(std::iter::empty()),
             last: Duration::ZERO,
-        }
+        };
+        retries.reset();
+        retries
     }
 
     /// The last step made progress: the policy's schedule starts again.
     pub(crate) fn reset(&mut self) {
-        self.schedule = Box::new(self.client.retry_schedule());
+        self.schedule = match &self.policy {
+            Some(p) => Box::new(p.schedule()),
+            None => Box::new(self.client.retry_schedule()),
+        };
+    }
+
+    /// Waits the policy's next delay: `false` (without waiting) once the policy gives up.
+    pub(crate) async fn wait_next(&mut self) -> bool {
+        match self.next_delay() {
+            Some(delay) => {
+                sleep(delay).await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// After a failed step: a retryable ZooKeeper error waits the policy's next delay (`Ok`:

@@ -1,13 +1,13 @@
 //! [`DistributedAtomicLong`]: Curator's `DistributedAtomicLong`, an 8-byte big-endian `i64`
 //! updated by optimistic compare-and-set.
 
-use tokio::time::sleep;
 use zk_core::path::validate_path;
 use zk_core::{Client, CreateMode, RetryPolicy, Stat};
 
 use super::{decode_i64, encode_i64};
 use crate::error::{Error, Result};
 use crate::protected::create_with_parents;
+use crate::retry::Retries;
 
 /// The outcome of an update (Curator's `AtomicValue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,7 +29,8 @@ pub struct AtomicValue<T> {
 ///
 /// Every update reads the node and writes it back conditionally on the version it read; when
 /// another writer got there first the update is tried again after a delay of the
-/// [`RetryPolicy`] (default: [`RetryPolicy::default`]). When the policy gives up the result
+/// [`RetryPolicy`] (default: the client's, [`zk_core::ClientBuilder::retry_policy`]). When
+/// the policy gives up the result
 /// says `succeeded: false` and nothing was changed. A missing node is created (its parents as
 /// containers) by the first update.
 ///
@@ -38,7 +39,8 @@ pub struct AtomicValue<T> {
 pub struct DistributedAtomicLong {
     client: Client,
     path: String,
-    policy: RetryPolicy,
+    /// The counter's own policy; `None`: the client's.
+    policy: Option<RetryPolicy>,
 }
 
 /// A read of the node: its value and the version to write against (`None`: missing).
@@ -55,13 +57,13 @@ impl DistributedAtomicLong {
         if path == "/" {
             return Err(Error::InvalidArgument("a counter cannot live at the root".into()));
         }
-        Ok(DistributedAtomicLong { client, path: path.to_owned(), policy: RetryPolicy::default() })
+        Ok(DistributedAtomicLong { client, path: path.to_owned(), policy: None })
     }
 
     /// The same counter with another retry policy for contended updates (and for retryable
     /// errors of reads).
     pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
-        self.policy = policy;
+        self.policy = Some(policy);
         self
     }
 
@@ -170,7 +172,7 @@ impl DistributedAtomicLong {
     /// # Cancellation
     /// The write may be applied or not.
     pub async fn force_set(&self, value: i64) -> Result<()> {
-        let mut delays = self.policy.schedule();
+        let mut retries = self.retries("atomic long: force set");
         // Bounded by the policy: each race lost to a concurrent delete takes one of its delays.
         loop {
             match self.client.set_data(&self.path, &encode_i64(value), None).await {
@@ -179,9 +181,8 @@ impl DistributedAtomicLong {
                     if self.write(None, value).await? {
                         return Ok(());
                     }
-                    match delays.next() {
-                        Some(delay) => sleep(delay).await,
-                        None => return Err(Error::RetriesExhausted("atomic long: the node kept vanishing")),
+                    if !retries.wait_next().await {
+                        return Err(Error::RetriesExhausted("atomic long: the node kept vanishing"));
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -204,7 +205,7 @@ impl DistributedAtomicLong {
     /// Reads, computes, writes conditionally; retries per the policy when someone else wrote
     /// in between.
     async fn optimistic(&self, f: impl Fn(i64) -> i64) -> Result<AtomicValue<i64>> {
-        let mut delays = self.policy.schedule();
+        let mut retries = self.retries("atomic long: contended update");
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -213,16 +214,31 @@ impl DistributedAtomicLong {
             if self.write(stat.as_ref(), post).await? {
                 return Ok(AtomicValue { succeeded: true, pre_value: pre, post_value: post, attempts });
             }
-            match delays.next() {
-                Some(delay) => sleep(delay).await,
-                _ => return Ok(AtomicValue { succeeded: false, pre_value: pre, post_value: pre, attempts }),
+            if !retries.wait_next().await {
+                return Ok(AtomicValue { succeeded: false, pre_value: pre, post_value: pre, attempts });
             }
         }
     }
 
+    /// The retries of one step, on the counter's policy.
+    fn retries(&self, what: &'static str) -> Retries {
+        Retries::with_policy(&self.client, self.policy.as_ref(), what)
+    }
+
     /// Reads the node, retrying retryable errors per the policy.
     async fn read(&self) -> Result<Current> {
-        match zk_core::retry(&self.policy, || self.client.get_data(&self.path)).await {
+        let mut retries = self.retries("atomic long: read");
+        let read = loop {
+            match self.client.get_data(&self.path).await {
+                Err(e) if e.is_retryable() => {
+                    if let Err(e) = retries.wait(e).await {
+                        break Err(e);
+                    }
+                }
+                r => break r,
+            }
+        };
+        match read {
             Ok((data, stat)) => Ok((decode_i64(&self.path, &data)?, Some(stat))),
             Err(zk_core::Error::NoNode) => Ok((0, None)),
             Err(e) => Err(e.into()),
