@@ -352,7 +352,7 @@ async fn failover_bench(a: &Args) -> Result<String, Error> {
                     }
                 }
             });
-            latch.start();
+            latch.start().map_err(recipe_error)?;
             // Joined once our node is in place (bounded wait).
             for _ in 0..1000 {
                 if latch.node().is_some() {
@@ -533,7 +533,7 @@ async fn cache_bench(a: &Args) -> Result<String, Error> {
     let mut caches = Vec::new();
     for _ in 0..a.concurrency {
         let cache = TreeCache::new(Client::connect(&a.connect).await?, &root).map_err(recipe_error)?;
-        cache.start();
+        cache.start().map_err(recipe_error)?;
         cache.initialized().await.map_err(recipe_error)?;
         caches.push(cache);
     }
@@ -560,7 +560,7 @@ async fn cache_bench(a: &Args) -> Result<String, Error> {
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     for cache in &caches {
-        cache.close().await;
+        cache.close().await.map_err(recipe_error)?;
     }
     zk_examples::delete_tree(&writer, &root).await.map_err(box_error)?;
     writer.close().await;

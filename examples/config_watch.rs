@@ -36,7 +36,7 @@ async fn main() -> Result<(), BoxError> {
 
     // The service's cache. The node need not exist yet: the cache reports it when it appears.
     let mut cache = NodeCache::new(service.clone(), "/config")?;
-    cache.start();
+    cache.start()?;
     expect(&mut cache, "Initialized", |e| matches!(e, NodeEvent::Initialized)).await?;
     println!("service: cache in sync, /config is {:?}", value(&cache));
 
@@ -75,7 +75,7 @@ async fn main() -> Result<(), BoxError> {
         .await?;
 
     // Clean up: the cache removes its watch, then the example's nodes go.
-    cache.close().await;
+    cache.close().await?;
     service.close().await;
     operator.close().await;
     sandbox.remove().await?;

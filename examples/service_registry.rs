@@ -45,7 +45,7 @@ async fn main() -> Result<(), BoxError> {
     // The client's cache: first the instances already there, then Initialized.
     let discovery = Client::connect(chrooted).await?;
     let mut cache = PathCache::new(discovery.clone(), SERVICE)?; // keeps the children's data
-    cache.start();
+    cache.start()?;
     expect(&mut cache, |e| matches!(e, PathEvent::ChildAdded { name, .. } if name == "search-1")).await?;
     expect(&mut cache, |e| matches!(e, PathEvent::Initialized)).await?;
 
@@ -77,7 +77,7 @@ async fn main() -> Result<(), BoxError> {
     }
 
     // Clean up: the cache removes its watch, the instances' nodes go with their sessions.
-    cache.close().await;
+    cache.close().await?;
     discovery.close().await;
     for instance in instances {
         instance.member.close().await?; // leaves the group: deletes its node
@@ -100,8 +100,9 @@ impl Instance {
     /// leaves no stale entry behind (after its session timeout, here 10 s).
     async fn register(chrooted: &str, name: &str, address: &str) -> Result<Instance, BoxError> {
         let client = Client::builder(chrooted).session_timeout(Duration::from_secs(10)).connect().await?;
-        let member = GroupMember::builder(client.clone(), SERVICE, name).data(address.as_bytes()).start()?;
-        if !member.wait_joined(STEP).await? {
+        let member = GroupMember::new(client.clone(), SERVICE, name)?.with_data(address.as_bytes());
+        member.start()?;
+        if !member.wait_joined_timeout(STEP).await? {
             return Err(format!("{name} did not join the group within {STEP:?}").into());
         }
         println!("{name}: registered at {address} (session 0x{:x})", client.session_id());

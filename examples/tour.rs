@@ -111,7 +111,7 @@ async fn main() -> Result<(), BoxError> {
     // 3. Leader election (Curator's LeaderLatch layout): the first node in line leads.
     progress.step("leader election");
     for s in &services {
-        s.latch.start();
+        s.latch.start()?;
     }
     let mut leaders = vec![wait_for_leader(&mut events, &services, "", |_| true).await?];
 
@@ -144,7 +144,7 @@ async fn main() -> Result<(), BoxError> {
     let old = leaders[0];
     progress.step(&format!("failover: {old}, the leader, goes away"));
     let killed = Instant::now();
-    service(&services, old)?.config.close().await; // the process is gone, its cache too
+    service(&services, old)?.config.close().await?; // the process is gone, its cache too
     service(&services, old)?.client.close().await;
     let lost = |e: &Event| matches!(e, Event::Latch(n, LatchEvent::Lost) if *n == old);
     let next = wait_for_leader(&mut events, &services, old, lost).await?;
@@ -187,7 +187,7 @@ async fn main() -> Result<(), BoxError> {
     println!("  config cache        {config}");
     println!("  total               {:.3} s", progress.started.elapsed().as_secs_f64());
     for s in &services {
-        s.config.close().await;
+        s.config.close().await?;
         s.latch.close().await?;
         s.client.close().await;
     }
@@ -205,7 +205,7 @@ impl Service {
     ) -> Result<Self, BoxError> {
         let client = Self::connect(name, chrooted, tx).await?;
         let config = NodeCache::new(client.clone(), "/config")?; // the node need not exist yet
-        config.start();
+        config.start()?;
         let latch = LeaderLatch::new(client.clone(), "/leader", name)?;
         let mut latch_events = latch.events(); // subscribe first, to see every event
         let tx = tx.clone();

@@ -477,7 +477,7 @@ async fn join(
             let _ = tx2.send(Stamped { t_us: now_us(), ev });
         }
     });
-    latch.start();
+    latch.start()?;
     Ok((client, latch))
 }
 

@@ -18,21 +18,17 @@ use tokio::time::{timeout_at, Instant};
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
+use crate::deadline::{deadline_after, deadline_passed, until};
 use crate::error::{Error, Result};
-use crate::lock::{deadline_after, deadline_passed, until};
 use crate::protected::{create_with_parents, Cleanup};
 use crate::retry::{retrying, Retries};
+use crate::session::ended_since;
 
 /// Curator's `DistributedDoubleBarrier.READY_NODE`.
 pub const READY_NODE: &str = "ready";
 
 /// Iterations of a wait loop; each follows a watch event or an error.
 const MAX_ROUNDS: u32 = 1_000_000;
-/// The deadline of a wait of at most `limit`: `None` (no deadline) for no limit or one past
-/// what the clock can hold.
-fn deadline(limit: Option<Duration>) -> Option<Instant> {
-    limit.and_then(deadline_after)
-}
 
 /// Waits for `watcher` until `deadline`: `Ok(false)` on timeout.
 async fn wait(watcher: OneshotWatcher, deadline: Option<Instant>) -> Result<bool> {
@@ -70,9 +66,9 @@ enum Step {
 /// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
 /// let barrier = Barrier::new(server.client().await?, "/barriers/deploy")?;
 /// barrier.set_barrier().await?;
-/// assert!(!barrier.wait(Some(Duration::from_secs(1))).await?);
+/// assert!(!barrier.wait_timeout(Duration::from_secs(1)).await?);
 /// barrier.remove_barrier().await?;
-/// assert!(barrier.wait(None).await?);
+/// barrier.wait().await?;
 /// # Ok(())
 /// # }
 /// ```
@@ -127,9 +123,8 @@ impl Barrier {
         }
     }
 
-    /// Waits until the barrier is removed (at once if it is not set), at most `limit`
-    /// (`None`: no limit; a zero limit looks once). Returns `false` on timeout (Curator's
-    /// `waitOnBarrier`).
+    /// Waits until the barrier is removed (at once if it is not set): Curator's
+    /// `waitOnBarrier`.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
@@ -137,8 +132,24 @@ impl Barrier {
     ///
     /// # Cancellation
     /// Safe: nothing is created.
-    pub async fn wait(&self, limit: Option<Duration>) -> Result<bool> {
-        let deadline = deadline(limit);
+    pub async fn wait(&self) -> Result<()> {
+        self.wait_until(None).await.map(drop)
+    }
+
+    /// [`wait`](Self::wait) for at most `timeout` (the crate's one deadline convention):
+    /// `false` when the time ran out first; a zero timeout looks once.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Cancellation
+    /// Safe: nothing is created.
+    pub async fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.wait_until(deadline_after(timeout)).await
+    }
+
+    /// Waits until the barrier is removed or `deadline` passes (`false`).
+    async fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
         let mut retries = Retries::new(&self.client, "barrier wait");
         for _ in 0..MAX_ROUNDS {
             match until(deadline, self.client.exists_and_watch(&self.path)).await {
@@ -181,10 +192,11 @@ impl Barrier {
 /// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
 /// let a = DoubleBarrier::new(server.client().await?, "/barriers/job", 2)?;
 /// let b = DoubleBarrier::new(server.client().await?, "/barriers/job", 2)?;
-/// let (ra, rb) = tokio::join!(a.enter(None), b.enter(None));
-/// assert!(ra? && rb?);
+/// let (ra, rb) = tokio::join!(a.enter(), b.enter());
+/// ra?;
+/// rb?;
 /// // ... work together ...
-/// let (ra, rb) = tokio::join!(a.leave(None), b.leave(None));
+/// let (ra, rb) = tokio::join!(a.leave_timeout(Duration::from_secs(10)), b.leave_timeout(Duration::from_secs(10)));
 /// assert!(ra? && rb?);
 /// # Ok(())
 /// # }
@@ -224,8 +236,7 @@ impl DoubleBarrier {
     }
 
     /// Enters: creates this member's node, then waits until `member_qty` members are in (at
-    /// once if the barrier is already ready), at most `limit` (`None`: no limit; a zero limit
-    /// creates our node and looks once). Returns `false` on timeout, after deleting our node.
+    /// once if the barrier is already ready).
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session ends while waiting; [`Error::Zk`] for other
@@ -233,10 +244,29 @@ impl DoubleBarrier {
     ///
     /// # Cancellation
     /// Dropping the future deletes our node in the background.
-    pub async fn enter(&self, limit: Option<Duration>) -> Result<bool> {
-        let deadline = deadline(limit);
+    pub async fn enter(&self) -> Result<()> {
+        self.enter_until(None).await.map(drop)
+    }
+
+    /// [`enter`](Self::enter) for at most `timeout` (the crate's one deadline convention):
+    /// `false` when the time ran out first, after deleting our node; a zero timeout creates
+    /// our node and looks once.
+    ///
+    /// # Errors
+    /// As [`enter`](Self::enter).
+    ///
+    /// # Cancellation
+    /// As [`enter`](Self::enter).
+    pub async fn enter_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.enter_until(deadline_after(timeout)).await
+    }
+
+    /// Enters, or gives up at `deadline` (`false`).
+    async fn enter_until(&self, deadline: Option<Instant>) -> Result<bool> {
         let ours = self.node_path();
         let cleanup = Cleanup::for_path(&self.client, &ours);
+        // The session our node lives in: if it ends while we enter, so does our membership.
+        let epoch = self.client.status().epoch;
         match until(deadline, self.create_member(&ours)).await {
             None => {
                 cleanup.run().await?;
@@ -251,7 +281,13 @@ impl DoubleBarrier {
             }
             Some(r) => r?,
         }
-        match self.wait_ready(deadline).await {
+        if let Some(ended) = ended_since(&self.client, epoch) {
+            // A create retried across the expiry may have landed on the new session: the
+            // cleanup deletes that node (by path, in the background).
+            drop(cleanup);
+            return Err(ended);
+        }
+        match self.wait_ready(deadline, epoch).await {
             Ok(true) => {
                 cleanup.disarm();
                 Ok(true)
@@ -281,11 +317,16 @@ impl DoubleBarrier {
         Ok(())
     }
 
-    /// Waits until `ready` exists, creating it when we see enough members.
-    async fn wait_ready(&self, deadline: Option<Instant>) -> Result<bool> {
+    /// Waits until `ready` exists, creating it when we see enough members, while the
+    /// session of epoch `epoch` (that of our node) lasts.
+    async fn wait_ready(&self, deadline: Option<Instant>, epoch: u64) -> Result<bool> {
         let ready = self.ready_path();
         let mut retries = Retries::new(&self.client, "double barrier enter");
         for _ in 0..MAX_ROUNDS {
+            // A retry on the client's next session would wait without our node.
+            if let Some(ended) = ended_since(&self.client, epoch) {
+                return Err(ended);
+            }
             let step = async {
                 let (stat, watcher) = self.client.exists_and_watch(&ready).await?;
                 if stat.is_some() {
@@ -325,11 +366,9 @@ impl DoubleBarrier {
         Err(Error::RetriesExhausted("double barrier: too many wake-ups while entering"))
     }
 
-    /// Leaves: deletes this member's node and waits until every member has left, at most
-    /// `limit` (`None`: no limit; a zero limit looks once); then the `ready` node is deleted.
-    /// Returns `false` on timeout (our node may already be deleted). Curator's algorithm: the
-    /// member with the lowest node waits for the highest; every other member deletes its node
-    /// and waits for the lowest.
+    /// Leaves: deletes this member's node and waits until every member has left; then the
+    /// `ready` node is deleted. Curator's algorithm: the member with the lowest node waits
+    /// for the highest; every other member deletes its node and waits for the lowest.
     ///
     /// # Errors
     /// [`Error::NodeVanished`] when our node disappeared while we still had to hold it
@@ -340,8 +379,25 @@ impl DoubleBarrier {
     /// # Cancellation
     /// Safe to drop: at worst our node is already deleted and the others are still waiting
     /// for the rest; a new `leave` on the same member resumes.
-    pub async fn leave(&self, limit: Option<Duration>) -> Result<bool> {
-        let deadline = deadline(limit);
+    pub async fn leave(&self) -> Result<()> {
+        self.leave_until(None).await.map(drop)
+    }
+
+    /// [`leave`](Self::leave) for at most `timeout` (the crate's one deadline convention):
+    /// `false` when the time ran out first (our node may already be deleted); a zero timeout
+    /// looks once.
+    ///
+    /// # Errors
+    /// As [`leave`](Self::leave).
+    ///
+    /// # Cancellation
+    /// As [`leave`](Self::leave).
+    pub async fn leave_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.leave_until(deadline_after(timeout)).await
+    }
+
+    /// Leaves, or gives up at `deadline` (`false`).
+    async fn leave_until(&self, deadline: Option<Instant>) -> Result<bool> {
         let ours = self.node_path();
         let mut ours_exists = self.client.exists(&ours).await.map_err(Error::while_waiting)?.is_some();
         let mut retries = Retries::new(&self.client, "double barrier leave");

@@ -14,63 +14,29 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode};
 
 use crate::cache::{PathCache, PathEvent};
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::persistent_node::PersistentNode;
 
 /// A snapshot of a group: member id -> member data.
 pub type Members = BTreeMap<String, Vec<u8>>;
 
-/// Options of a [`GroupMember`], from [`GroupMember::builder`].
-#[derive(Debug)]
-#[must_use = "call start() to join the group"]
-pub struct GroupMemberBuilder {
-    client: Client,
-    path: String,
-    id: String,
-    data: Vec<u8>,
-}
-
-impl GroupMemberBuilder {
-    /// This member's data (default empty).
-    pub fn data(mut self, data: &[u8]) -> Self {
-        self.data = data.to_vec();
-        self
-    }
-
-    /// Joins: starts the membership node and the group watch, both in background tasks.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for an empty id or one containing `/`; [`Error::Zk`] with
-    /// `InvalidPath` for a bad group path.
-    pub fn start(self) -> Result<GroupMember> {
-        validate_path(&self.path)?;
-        if self.id.is_empty() || self.id.contains('/') || self.id == "." || self.id == ".." {
-            return Err(Error::InvalidArgument(format!("bad group member id {:?}", self.id)));
-        }
-        let node_path = join(&self.path, &self.id);
-        validate_path(&node_path)?;
-        let node = PersistentNode::builder(self.client, &node_path)
-            .mode(CreateMode::Ephemeral)
-            .data(&self.data)
-            .start()?;
-        let shared = Arc::new(Group { members: Mutex::new(None), subscribers: Mutex::new(Vec::new()) });
-        let task = tokio::spawn(follow(self.path.clone(), node.clients(), shared.clone()));
-        Ok(GroupMember { node: Some(node), id: self.id, path: self.path, shared, task })
-    }
-}
-
 /// The group as last seen, and who wants to hear about changes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Group {
     /// `None` until the first read.
     members: Mutex<Option<Members>>,
-    subscribers: Mutex<Vec<mpsc::UnboundedSender<Members>>>,
+    /// Why the group is no longer followed (the client ended), once it is not.
+    ended: Mutex<Option<Error>>,
+    /// Set when the member is closed: new streams end at once.
+    closed: std::sync::atomic::AtomicBool,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<Result<Members>>>>,
 }
 
 impl Group {
@@ -79,8 +45,16 @@ impl Group {
         if current.as_ref() == Some(&members) {
             return;
         }
-        lock(&self.subscribers).retain(|tx| tx.send(members.clone()).is_ok());
+        lock(&self.subscribers).retain(|tx| tx.send(Ok(members.clone())).is_ok());
         *current = Some(members);
+    }
+
+    /// Tells every stream why the group is no longer followed; their last item.
+    fn end(&self, why: Error) {
+        for tx in lock(&self.subscribers).drain(..) {
+            let _ = tx.send(Err(why.clone()));
+        }
+        *lock(&self.ended) = Some(why);
     }
 }
 
@@ -96,7 +70,7 @@ use crate::lock;
 /// - **Expired**: every ephemeral of the session is gone. On the client's new session
 ///   (zk-core's default after an expiry) our node is created again and the group is followed
 ///   there (others see us leave and come back); a client that ends with its session ends the
-///   membership, and the members stream stops changing.
+///   membership, and the members stream ends with [`Error::SessionEnded`].
 ///
 /// [`GroupMember::close`] leaves the group (deletes our node); dropping the member does the
 /// same in the background.
@@ -111,10 +85,13 @@ use crate::lock;
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
-/// let a = GroupMember::builder(server.client().await?, "/services/api", "a").data(b"10.0.0.1").start()?;
-/// let b = GroupMember::builder(server.client().await?, "/services/api", "b").data(b"10.0.0.2").start()?;
+/// let a = GroupMember::new(server.client().await?, "/services/api", "a")?.with_data(b"10.0.0.1");
+/// let b = GroupMember::new(server.client().await?, "/services/api", "b")?.with_data(b"10.0.0.2");
+/// a.start()?;
+/// b.start()?;
 /// let mut members = a.members();
 /// while let Some(m) = members.next().await {
+///     let m = m?;
 ///     if m.len() == 2 {
 ///         assert_eq!(m["b"], b"10.0.0.2");
 ///         break;
@@ -126,18 +103,56 @@ use crate::lock;
 /// ```
 #[derive(Debug)]
 pub struct GroupMember {
-    /// Always `Some` until `close`.
-    node: Option<PersistentNode>,
+    node: PersistentNode,
     id: String,
     path: String,
     shared: Arc<Group>,
-    task: JoinHandle<()>,
+    task: Mutex<Lifecycle<JoinHandle<()>>>,
 }
 
 impl GroupMember {
-    /// Options for member `id` of the group at `path`.
-    pub fn builder(client: Client, path: &str, id: &str) -> GroupMemberBuilder {
-        GroupMemberBuilder { client, path: path.to_owned(), id: id.to_owned(), data: Vec::new() }
+    /// Member `id` (with empty data, see [`with_data`](Self::with_data)) of the group at
+    /// `path`; nothing is created until [`start`](Self::start).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an empty id or one containing `/`; [`Error::Zk`] with
+    /// `InvalidPath` for a bad group path.
+    pub fn new(client: Client, path: &str, id: &str) -> Result<Self> {
+        validate_path(path)?;
+        if id.is_empty() || id.contains('/') || id == "." || id == ".." {
+            return Err(Error::InvalidArgument(format!("bad group member id {id:?}")));
+        }
+        let node_path = join(path, id);
+        validate_path(&node_path)?;
+        Ok(GroupMember {
+            node: PersistentNode::new(client, &node_path, CreateMode::Ephemeral)?,
+            id: id.to_owned(),
+            path: path.to_owned(),
+            shared: Arc::default(),
+            task: Mutex::new(Lifecycle::New),
+        })
+    }
+
+    /// This member's data (default empty); [`set_data`](Self::set_data) changes it later.
+    pub fn with_data(self, data: &[u8]) -> Self {
+        self.node.preset_data(data);
+        self
+    }
+
+    /// Joins: starts the membership node and the group watch, both in background tasks. A
+    /// second call does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(&self) -> Result<()> {
+        lock(&self.task).start(|| {
+            let client = self.node.client();
+            tokio::spawn(follow(self.path.clone(), client, self.shared.clone()))
+        })?;
+        self.node.start()
     }
 
     /// This member's id.
@@ -150,7 +165,7 @@ impl GroupMember {
         &self.path
     }
 
-    /// Waits until our membership node has been created; `false` after `limit`.
+    /// Waits until our membership node has been created.
     ///
     /// # Errors
     /// As [`PersistentNode::wait_for_initial_create`]; notably [`Error::InvalidArgument`]
@@ -159,32 +174,52 @@ impl GroupMember {
     ///
     /// # Cancellation
     /// Safe: only waits.
-    pub async fn wait_joined(&self, limit: Duration) -> Result<bool> {
-        match &self.node {
-            Some(node) => node.wait_for_initial_create(limit).await,
-            None => Err(Error::Closed),
-        }
+    pub async fn wait_joined(&self) -> Result<()> {
+        self.node.wait_for_initial_create().await
+    }
+
+    /// [`wait_joined`](Self::wait_joined) for at most `timeout` (the crate's one deadline
+    /// convention): `false` when the time ran out first.
+    ///
+    /// # Errors
+    /// As [`wait_joined`](Self::wait_joined).
+    ///
+    /// # Cancellation
+    /// Safe: only waits.
+    pub async fn wait_joined_timeout(&self, timeout: Duration) -> Result<bool> {
+        self.node.wait_for_initial_create_timeout(timeout).await
     }
 
     /// The members as last seen, always including this member with its data (as Curator's
     /// `getCurrentMembers`).
     pub fn current_members(&self) -> Members {
         let mut m = lock(&self.shared.members).clone().unwrap_or_default();
-        if let Some(node) = &self.node {
-            m.entry(self.id.clone()).or_insert_with(|| node.data());
-        }
+        m.entry(self.id.clone()).or_insert_with(|| self.node.data());
         m
     }
 
     /// A stream of the group's members: the current snapshot first (once the group has been
-    /// read), then one per change seen. It ends when the member is dropped.
+    /// read), then one per change seen. It ends when the member is closed or dropped.
+    ///
+    /// # Errors
+    /// Its last item is [`Error::SessionEnded`] when the client ended (closed, or expired
+    /// when built with `OnExpiry::End`); a renewing client's member follows the group on
+    /// the new session.
     pub fn members(&self) -> MembersStream {
         let (tx, rx) = mpsc::unbounded_channel();
         let current = lock(&self.shared.members);
         if let Some(m) = current.as_ref() {
-            let _ = tx.send(m.clone());
+            let _ = tx.send(Ok(m.clone()));
         }
-        lock(&self.shared.subscribers).push(tx);
+        if self.shared.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return MembersStream { rx };
+        }
+        match lock(&self.shared.ended).clone() {
+            Some(why) => {
+                let _ = tx.send(Err(why));
+            }
+            None => lock(&self.shared.subscribers).push(tx),
+        }
         MembersStream { rx }
     }
 
@@ -197,15 +232,12 @@ impl GroupMember {
     /// # Cancellation
     /// As [`PersistentNode::set_data`].
     pub async fn set_data(&self, data: &[u8]) -> Result<()> {
-        match &self.node {
-            Some(node) => node.set_data(data).await,
-            None => Err(Error::Closed),
-        }
+        self.node.set_data(data).await
     }
 
-    /// The client of the current session (`None` only while closing).
-    pub fn client(&self) -> Option<Client> {
-        self.node.as_ref().map(PersistentNode::client)
+    /// The member's client.
+    pub fn client(&self) -> Client {
+        self.node.client()
     }
 
     /// Leaves the group: stops watching and deletes our node.
@@ -215,72 +247,69 @@ impl GroupMember {
     ///
     /// # Cancellation
     /// If dropped, the delete continues in the background.
-    pub async fn close(mut self) -> Result<()> {
-        self.task.abort();
-        lock(&self.shared.subscribers).clear();
-        match self.node.take() {
-            Some(node) => node.close().await,
-            None => Ok(()),
+    pub async fn close(&self) -> Result<()> {
+        self.stop();
+        self.node.close().await
+    }
+
+    /// Stops following the group; the streams end.
+    fn stop(&self) {
+        if let Some(task) = lock(&self.task).close() {
+            task.abort();
         }
+        self.shared.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        lock(&self.shared.subscribers).clear();
     }
 }
 
 impl Drop for GroupMember {
     fn drop(&mut self) {
-        self.task.abort();
-        lock(&self.shared.subscribers).clear();
+        // The node deletes itself when dropped.
+        self.stop();
     }
 }
 
 /// The stream of [`GroupMember::members`].
 #[derive(Debug)]
 pub struct MembersStream {
-    rx: mpsc::UnboundedReceiver<Members>,
+    rx: mpsc::UnboundedReceiver<Result<Members>>,
 }
 
 impl Stream for MembersStream {
-    type Item = Members;
+    type Item = Result<Members>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Members>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Members>>> {
         self.rx.poll_recv(cx)
     }
 }
 
-/// Follows the group with a [`PathCache`] on the membership node's session, moved to each new
-/// session after an expiry ([`PathCache::rebuild`]): one watch, and one read per change, however
-/// large the group.
-async fn follow(path: String, mut clients: watch::Receiver<Client>, group: Arc<Group>) {
-    let client = clients.borrow_and_update().clone();
-    let Ok(mut cache) = PathCache::new(client, &path) else { return };
-    cache.start();
-    // Whether the snapshot is in sync: false from a Lost until the rebuild's Initialized, so
-    // the differences a rebuild reports one by one are published at once.
+/// Follows the group with a [`PathCache`] (which follows the client's new session after an
+/// expiry by itself): one watch, and one read per change, however large the group. Ends, and
+/// says why to the streams, when the client ended.
+async fn follow(path: String, client: Client, group: Arc<Group>) {
+    let Ok(mut cache) = PathCache::new(client.clone(), &path) else { return };
+    if cache.start().is_err() {
+        return;
+    }
+    // Whether the snapshot is in sync: false from a Lost until the re-sync's Initialized, so
+    // the differences a re-sync reports one by one are published at once.
     let mut synced = false;
-    // No cap on rounds: each waits for a change of the group or of the session, for as long
-    // as the member lives.
-    loop {
-        tokio::select! {
-            event = cache.next() => {
-                let Some(event) = event else { return };
-                synced = after(synced, &event);
-                // Every event already buffered (a batch of changes) makes one snapshot.
-                while let Some(Some(event)) = cache.next().now_or_never() {
-                    synced = after(synced, &event);
-                }
-                if synced {
-                    group.publish(members(&cache));
-                }
+    // No cap on rounds: each waits for a change of the group, for as long as the member
+    // lives; the cache's stream ends when it stops for good.
+    while let Some(event) = cache.next().await {
+        synced = after(synced, &event);
+        if let PathEvent::Lost(why) = &event {
+            if client.state().is_terminal() {
+                group.end(why.clone());
+                return;
             }
-            changed = clients.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let client = clients.borrow_and_update().clone();
-                synced = false;
-                if cache.rebuild(client).await.is_err() {
-                    return;
-                }
-            }
+        }
+        // Every event already buffered (a batch of changes) makes one snapshot.
+        while let Some(Some(event)) = cache.next().now_or_never() {
+            synced = after(synced, &event);
+        }
+        if synced {
+            group.publish(members(&cache));
         }
     }
 }

@@ -18,8 +18,10 @@
 //! - [`counter`], [`barrier`], [`group`], [`persistent_node`]: one module per recipe.
 //! - [`session`]: the one session layer ([`SessionTracker`]) every recipe follows its
 //!   session through; `retry.rs`: the one retry layer (the client's retry policy) every
-//!   recipe retries its steps under; `protected.rs`: protected creates (`_c_<uuid>-`) and
-//!   background cleanup; `error.rs`: [`Error`].
+//!   recipe retries its steps under; `deadline.rs`: the one deadline convention;
+//!   `lifecycle.rs`: the one life cycle of the handles with a background task;
+//!   `protected.rs`: protected creates (`_c_<uuid>-`) and background cleanup; `error.rs`:
+//!   [`Error`].
 //!
 //! `tests/structure` checks that no module uses one that uses it back.
 //!
@@ -74,13 +76,45 @@
 //! Streams ([`LatchEvents`], [`LeaderStream`], the caches, [`counter::CountChanges`],
 //! [`group::MembersStream`], the queue consumers) report these changes as items.
 //!
+//! # One shape for every handle
+//!
+//! - **Building.** Every recipe is `X::new(client, path, ...)`, which checks its arguments
+//!   (a typed error, never a panic) and sends nothing; options are `with_*` methods on the
+//!   value `new` returned (`with_id`, `with_policy`, `with_data`, `with_protection`, ...).
+//! - **Handles that keep something alive** in a background task ([`LeaderLatch`], the caches,
+//!   [`persistent_node::PersistentNode`], [`group::GroupMember`]) have one life cycle:
+//!   `start()` starts the task (a second call does nothing); `close().await` stops it and
+//!   deletes what it created (a second call does nothing), after which `start()` fails with
+//!   [`Error::Closed`]; dropping a started handle does what `close` does, in the
+//!   background. Subscribe to their events before `start()` to see every one.
+//! - **Everything else** (locks, semaphores, [`Election`], queues, counters, barriers) keeps
+//!   nothing between calls: there is nothing to start or close. What an operation takes
+//!   (a guard, a lease, a term of leadership, a delivery) is a value that gives it back on
+//!   `release()`/`resign()`/`ack()` or when dropped.
+//! - **Bounding a wait.** An operation that waits, `x()`, waits as long as it takes; where a
+//!   bound is commonly wanted it has `x_timeout(timeout)`, the same wait for at most
+//!   `timeout` of tokio time, returning `Ok(None)` (or `Ok(false)` when `x` returns nothing)
+//!   when the time ran out. Running out of time is never an error and leaves nothing behind;
+//!   a zero timeout looks once; `Duration::MAX` is no deadline. Every wait is also
+//!   cancellation safe, so `tokio::time::timeout` around any of them works the same way.
+//! - **Streams.** Streams of values read from ZooKeeper ([`LeaderStream`],
+//!   [`group::MembersStream`], [`counter::CountChanges`], the queue consumers) yield
+//!   `Result`s: on a client that renews its session they carry on across an expiry, and on
+//!   one that ends, their last item is an error for which [`Error::is_session_ended`] holds.
+//!   Streams of a handle's own events ([`LatchEvents`], the caches) yield the recipe's event
+//!   type, in which losing what the handle kept is a `Lost` event.
+//!
+//! `tests/shape` checks all of this for every recipe.
+//!
 //! # Errors and cancellation
 //!
 //! Every recipe returns [`Error`]: a ZooKeeper error ([`Error::Zk`]) or a condition of the
 //! recipe (lost lock, session ended, unreadable node data, invalid argument). Bad input is a
 //! typed error, never a panic. Every operation documents its errors and whether it is
 //! cancellation safe; acquisitions and takes are: dropping the future mid-way deletes the
-//! node it created, or gives the item back, in the background.
+//! node it created, or gives the item back, in the background. Ask an error what it means
+//! with [`Error::is_session_ended`] and [`Error::is_retryable`] rather than matching its
+//! variants.
 //!
 //! # A tour in code
 //!
@@ -122,12 +156,12 @@
 //! let a = LeaderLatch::new(first.clone(), "/election/app", "a")?;
 //! let b = LeaderLatch::new(second, "/election/app", "b")?;
 //! a.start();
-//! assert!(a.await_leadership(Duration::from_secs(5)).await?);
+//! assert!(a.await_leadership_timeout(Duration::from_secs(5)).await?);
 //! b.start();
-//! assert!(!b.await_leadership(Duration::from_secs(1)).await?);
+//! assert!(!b.await_leadership_timeout(Duration::from_secs(1)).await?);
 //!
 //! server.expire_session(first.session_id());
-//! assert!(b.await_leadership(Duration::from_secs(5)).await?);
+//! assert!(b.await_leadership_timeout(Duration::from_secs(5)).await?);
 //! assert!(!a.is_leader());
 //! # Ok(())
 //! # }
@@ -179,9 +213,11 @@
 pub mod barrier;
 pub mod cache;
 pub mod counter;
+mod deadline;
 mod error;
 pub mod group;
 mod leader;
+mod lifecycle;
 mod lock;
 pub mod persistent_node;
 mod protected;

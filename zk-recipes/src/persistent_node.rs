@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::timeout;
 use zk_core::path::{parent, validate_path};
 use zk_core::{Client, CreateMode, EventType, Stat};
 
+use crate::deadline::within;
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::protected::{self, Cleanup};
 use crate::retry::Retries;
 
@@ -48,7 +49,7 @@ struct Shared {
     /// its path: a change made before the path is published is written by the task, one
     /// made after by `set_data` itself.
     writes: tokio::sync::Mutex<()>,
-    client: watch::Sender<Client>,
+    client: Client,
     status: watch::Sender<Status>,
 }
 
@@ -69,75 +70,6 @@ impl Shared {
 
     fn set_path(&self, path: Option<String>) {
         self.status.send_if_modified(|s| std::mem::replace(&mut s.path, path.clone()) != path);
-    }
-}
-
-/// Options of a [`PersistentNode`], from [`PersistentNode::builder`].
-#[derive(Debug)]
-#[must_use = "call start() to create the node"]
-pub struct PersistentNodeBuilder {
-    client: Client,
-    path: String,
-    mode: CreateMode,
-    data: Vec<u8>,
-    protected: bool,
-}
-
-impl PersistentNodeBuilder {
-    /// The create mode (default [`CreateMode::Ephemeral`]). Sequential modes are always
-    /// protected.
-    pub fn mode(mut self, mode: CreateMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// The node's initial data (default empty).
-    pub fn data(mut self, data: &[u8]) -> Self {
-        self.data = data.to_vec();
-        self
-    }
-
-    /// Prefixes the node's name with `_c_<uuid>-` (Curator's `useProtection`), so a create
-    /// whose reply was lost is found again.
-    pub fn protected(mut self, protected: bool) -> Self {
-        self.protected = protected;
-        self
-    }
-
-    /// Starts the background task that creates the node and keeps it.
-    ///
-    /// # Errors
-    /// [`Error::Zk`] with `InvalidPath` for a bad path; [`Error::InvalidArgument`] for the
-    /// root or a container/TTL mode (those are deleted by the server by design).
-    pub fn start(self) -> Result<PersistentNode> {
-        validate_path(&self.path)?;
-        if self.path == "/" {
-            return Err(Error::InvalidArgument("a persistent node cannot be the root".into()));
-        }
-        if !matches!(
-            self.mode,
-            CreateMode::Persistent
-                | CreateMode::Ephemeral
-                | CreateMode::PersistentSequential
-                | CreateMode::EphemeralSequential
-        ) {
-            return Err(Error::InvalidArgument(format!(
-                "unsupported mode for a persistent node: {:?}",
-                self.mode
-            )));
-        }
-        let protected = self.protected || self.mode.is_sequential();
-        let shared = Arc::new(Shared {
-            path: self.path,
-            mode: self.mode,
-            prefix: if protected { protected::new_prefix() } else { String::new() },
-            data: Mutex::new(Data { bytes: self.data, generation: 0 }),
-            writes: tokio::sync::Mutex::new(()),
-            client: watch::Sender::new(self.client),
-            status: watch::Sender::new(Status::default()),
-        });
-        let task = tokio::spawn(run(shared.clone()));
-        Ok(PersistentNode { shared, task: Some(task) })
     }
 }
 
@@ -178,11 +110,10 @@ impl PersistentNodeBuilder {
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let server = zk_testing::TestServer::builder().no_tcp().seed(1).start().await?;
-/// let node = PersistentNode::builder(server.client().await?, "/services/api/host-1")
-///     .mode(CreateMode::Ephemeral)
-///     .data(b"10.0.0.1:8080")
-///     .start()?;
-/// assert!(node.wait_for_initial_create(Duration::from_secs(5)).await?);
+/// let node = PersistentNode::new(server.client().await?, "/services/api/host-1", CreateMode::Ephemeral)?
+///     .with_data(b"10.0.0.1:8080");
+/// node.start()?;
+/// assert!(node.wait_for_initial_create_timeout(Duration::from_secs(5)).await?);
 /// node.set_data(b"10.0.0.1:9090").await?;
 /// node.close().await?;
 /// # Ok(())
@@ -191,44 +122,110 @@ impl PersistentNodeBuilder {
 #[derive(Debug)]
 pub struct PersistentNode {
     shared: Arc<Shared>,
-    task: Option<JoinHandle<()>>,
+    task: Mutex<Lifecycle<JoinHandle<()>>>,
 }
 
 impl PersistentNode {
-    /// Options for a node at `path` kept by `client`'s session (ephemeral, empty data and
-    /// unprotected by default).
-    pub fn builder(client: Client, path: &str) -> PersistentNodeBuilder {
-        PersistentNodeBuilder {
-            client,
-            path: path.to_owned(),
-            mode: CreateMode::Ephemeral,
-            data: Vec::new(),
-            protected: false,
+    /// A node at `path` kept by `client`'s sessions in `mode`, with empty data and
+    /// unprotected (see [`with_data`](Self::with_data) and
+    /// [`with_protection`](Self::with_protection)); nothing is created until
+    /// [`start`](Self::start).
+    ///
+    /// # Errors
+    /// [`Error::Zk`] with `InvalidPath` for a bad path; [`Error::InvalidArgument`] for the
+    /// root or a container/TTL mode (those are deleted by the server by design).
+    pub fn new(client: Client, path: &str, mode: CreateMode) -> Result<Self> {
+        validate_path(path)?;
+        if path == "/" {
+            return Err(Error::InvalidArgument("a persistent node cannot be the root".into()));
         }
+        if !matches!(
+            mode,
+            CreateMode::Persistent
+                | CreateMode::Ephemeral
+                | CreateMode::PersistentSequential
+                | CreateMode::EphemeralSequential
+        ) {
+            return Err(Error::InvalidArgument(format!("unsupported mode for a persistent node: {mode:?}")));
+        }
+        let shared = Arc::new(Shared {
+            path: path.to_owned(),
+            mode,
+            // Sequential nodes are always protected: their name is only found again so.
+            prefix: if mode.is_sequential() { protected::new_prefix() } else { String::new() },
+            data: Mutex::new(Data::default()),
+            writes: tokio::sync::Mutex::new(()),
+            client,
+            status: watch::Sender::new(Status::default()),
+        });
+        Ok(PersistentNode { shared, task: Mutex::new(Lifecycle::New) })
     }
 
-    /// Waits until the node has been created the first time (or exists right now); `false`
-    /// after `limit`.
+    /// The node's data (default empty); [`set_data`](Self::set_data) changes it later.
+    pub fn with_data(self, data: &[u8]) -> Self {
+        self.preset_data(data);
+        self
+    }
+
+    /// Sets the data a node not started yet is created with.
+    pub(crate) fn preset_data(&self, data: &[u8]) {
+        self.shared.lock_data().bytes = data.to_vec();
+    }
+
+    /// Prefixes the node's name with `_c_<uuid>-` (Curator's `useProtection`), so a create
+    /// whose reply was lost is found again. An option of a node not started yet: on a
+    /// started one (whose name is fixed) it has no effect.
+    pub fn with_protection(mut self) -> Self {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            if shared.prefix.is_empty() {
+                shared.prefix = protected::new_prefix();
+            }
+        }
+        self
+    }
+
+    /// Starts the background task that creates the node and keeps it. A second call does
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn start(&self) -> Result<()> {
+        crate::lock(&self.task).start(|| tokio::spawn(run(self.shared.clone())))
+    }
+
+    /// Waits until the node has been created the first time (or exists right now).
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the task stopped because the client ended with its
     /// session; [`Error::InvalidArgument`] when an ephemeral mode found a
     /// persistent node at its path, which it cannot take over; [`Error::Zk`] when the task
-    /// stopped on an error (e.g. `NoAuth`).
+    /// stopped on an error (e.g. `NoAuth`); [`Error::Closed`] after
+    /// [`close`](Self::close).
     ///
     /// # Cancellation
     /// Safe: only waits.
-    pub async fn wait_for_initial_create(&self, limit: Duration) -> Result<bool> {
+    pub async fn wait_for_initial_create(&self) -> Result<()> {
         let mut rx = self.shared.status.subscribe();
-        let waited = timeout(limit, rx.wait_for(|s| s.path.is_some() || s.ended.is_some())).await;
-        match waited {
-            Err(_) => Ok(false),
-            Ok(Err(_)) => Err(Error::Closed),
-            Ok(Ok(s)) => match &s.ended {
-                Some(e) if s.path.is_none() => Err(e.clone()),
-                _ => Ok(s.path.is_some()),
-            },
+        let s = rx.wait_for(|s| s.path.is_some() || s.ended.is_some()).await.map_err(|_| Error::Closed)?;
+        match &s.ended {
+            Some(e) if s.path.is_none() => Err(e.clone()),
+            _ => Ok(()),
         }
+    }
+
+    /// [`wait_for_initial_create`](Self::wait_for_initial_create) for at most `timeout` (the
+    /// crate's one deadline convention): `false` when the time ran out first.
+    ///
+    /// # Errors
+    /// As [`wait_for_initial_create`](Self::wait_for_initial_create).
+    ///
+    /// # Cancellation
+    /// Safe: only waits.
+    pub async fn wait_for_initial_create_timeout(&self, timeout: Duration) -> Result<bool> {
+        within(timeout, self.wait_for_initial_create()).await.map_or(Ok(false), |r| r.map(|()| true))
     }
 
     /// The node's actual path (with the protected prefix and sequence suffix when it has
@@ -244,17 +241,13 @@ impl PersistentNode {
 
     /// The node's client.
     pub fn client(&self) -> Client {
-        self.shared.client.borrow().clone()
+        self.shared.client.clone()
     }
 
     /// The configured path (for sequential or protected nodes, see
     /// [`PersistentNode::actual_path`]).
     pub fn path(&self) -> &str {
         &self.shared.path
-    }
-
-    pub(crate) fn clients(&self) -> watch::Receiver<Client> {
-        self.shared.client.subscribe()
     }
 
     /// Replaces the node's data: kept for every later re-creation, and written to the node
@@ -298,7 +291,7 @@ impl PersistentNode {
     ///
     /// # Cancellation
     /// If dropped, the delete continues in the background.
-    pub async fn close(mut self) -> Result<()> {
+    pub async fn close(&self) -> Result<()> {
         let Some(cleanup) = self.stop() else { return Ok(()) };
         match cleanup.run().await {
             Ok(()) => Ok(()),
@@ -308,13 +301,19 @@ impl PersistentNode {
     }
 
     /// Stops the task; returns what deletes the node.
-    fn stop(&mut self) -> Option<Cleanup> {
-        let task = self.task.take()?;
-        task.abort();
+    fn stop(&self) -> Option<Cleanup> {
+        let task = crate::lock(&self.task).close();
+        // Waiters and writers from now on hear that the node is closed.
+        let path = self.actual_path();
+        self.shared.status.send_modify(|s| {
+            s.path = None;
+            s.ended = Some(Error::Closed);
+        });
+        task?.abort();
         let client = self.client();
         let s = &self.shared;
         Some(if !s.prefix.is_empty() {
-            match self.actual_path() {
+            match path {
                 Some(p) => Cleanup::for_path(&client, &p),
                 None => Cleanup::for_prefix(&client, parent(&s.path), &s.prefix),
             }
@@ -345,7 +344,7 @@ enum SessionEnd {
 
 /// The task: keeps the node in each session of its client (a new one after each expiry).
 async fn run(shared: Arc<Shared>) {
-    let client = shared.client.borrow().clone();
+    let client = shared.client.clone();
     for _ in 0..MAX_SESSIONS {
         let epoch = client.status().epoch;
         let end = keep(&shared, &client).await;

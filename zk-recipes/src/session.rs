@@ -182,6 +182,21 @@ pub(crate) fn renews_after(client: &Client, e: &zk_core::Error) -> bool {
     *e == zk_core::Error::SessionExpired && !client.state().is_terminal()
 }
 
+/// The error of a session of epoch `epoch` that is over (`None` while it lasts): a later
+/// epoch means it expired; a terminal state says how the client ended.
+pub(crate) fn ended_since(client: &Client, epoch: u64) -> Option<crate::Error> {
+    let status = client.status();
+    if !status.has_ended(epoch) {
+        return None;
+    }
+    let why = match status.state {
+        zk_core::SessionState::AuthFailed => zk_core::Error::AuthFailed,
+        zk_core::SessionState::Closed => zk_core::Error::Closed,
+        _ => zk_core::Error::SessionExpired,
+    };
+    Some(crate::Error::SessionEnded(why))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -181,7 +181,7 @@ mod tests {
         zk.create("/w", b"parent", CreateMode::Persistent).await.unwrap();
         zk.create("/w/a", b"secret", CreateMode::Persistent).await.unwrap();
         let mut cache = PathCache::new(zk.clone(), "/w").unwrap().with_data(false);
-        cache.start();
+        cache.start().unwrap();
         assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { .. })));
         assert_eq!(cache.next().await, Some(PathEvent::Initialized));
         zk.create("/w/b", b"more", CreateMode::Persistent).await.unwrap();

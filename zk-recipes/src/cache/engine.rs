@@ -20,6 +20,7 @@ use super::shared::{Scope, Shared, WatchStrategy};
 use super::task::Run;
 use super::view::CacheView;
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::lock;
 
 /// Items a stream poll takes from the channel before yielding to the executor.
@@ -46,7 +47,7 @@ pub struct Cache<E> {
     scope: Scope,
     /// The snapshot and status, shared with the task (and any views handed out).
     pub(super) view: CacheView<E>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: Mutex<Lifecycle<JoinHandle<()>>>,
     tx: Mutex<Option<mpsc::UnboundedSender<Change>>>,
     rx: mpsc::UnboundedReceiver<Change>,
     to_event: ToEvent<E>,
@@ -68,7 +69,7 @@ impl<E> Cache<E> {
             client: Mutex::new(client),
             scope: Scope { root: root.to_owned(), max_depth, root_shown: true },
             view: CacheView::new(Arc::new(Shared::new(root))),
-            task: Mutex::new(None),
+            task: Mutex::new(Lifecycle::New),
             tx: Mutex::new(Some(tx)),
             rx,
             to_event,
@@ -98,29 +99,30 @@ impl<E> Cache<E> {
         &self.scope.root
     }
 
-    /// Starts the background task. Later calls do nothing (after [`close`](Self::close) too);
-    /// after a `Lost` event use [`rebuild`](Self::rebuild).
+    /// Starts the background task, which reads the nodes and follows them. A second call
+    /// does nothing; after a `Lost` event of a client that ended, use
+    /// [`rebuild`](Self::rebuild).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close).
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub fn start(&self) {
+    pub fn start(&self) -> Result<()> {
         let mut task = lock(&self.task);
-        if task.is_some() {
-            return;
-        }
-        let Some(tx) = lock(&self.tx).clone() else { return };
-        let shared = self.view.shared.clone();
-        shared.status.send_modify(|s| {
-            s.initialized = false;
-            s.lost = None;
-        });
-        let client = lock(&self.client).clone();
-        let run = Run::new(client, self.scope.clone(), shared, tx);
-        *task = Some(tokio::spawn(run.run()));
+        let Some(tx) = lock(&self.tx).clone() else { return Err(Error::Closed) };
+        task.start(|| {
+            let shared = self.view.shared.clone();
+            shared.status.send_modify(|s| {
+                s.initialized = false;
+                s.lost = None;
+            });
+            let client = lock(&self.client).clone();
+            tokio::spawn(Run::new(client, self.scope.clone(), shared, tx).run())
+        })
     }
 
-    /// Waits until the snapshot is first in sync with the server (no deadline: wrap it in
-    /// `tokio::time::timeout`).
+    /// Waits until the snapshot is first in sync with the server.
     ///
     /// # Errors
     /// The error of the `Lost` event when the cache stopped first; [`Error::Closed`] when it
@@ -130,6 +132,18 @@ impl<E> Cache<E> {
     /// Safe to drop at any time; it only waits.
     pub async fn initialized(&self) -> Result<()> {
         self.view.initialized().await
+    }
+
+    /// [`initialized`](Self::initialized) for at most `timeout` (the crate's one deadline
+    /// convention): `false` when the time ran out first.
+    ///
+    /// # Errors
+    /// As [`initialized`](Self::initialized).
+    ///
+    /// # Cancellation
+    /// Safe to drop at any time; it only waits.
+    pub async fn initialized_timeout(&self, timeout: std::time::Duration) -> Result<bool> {
+        self.view.initialized_timeout(timeout).await
     }
 
     /// How this cache learns of changes (`None` before the task set its watch).
@@ -161,32 +175,33 @@ impl<E> Cache<E> {
     /// Dropped before it completes, the old task is stopped but the new one may not be
     /// started: call `rebuild` again.
     pub async fn rebuild(&self, client: Client) -> Result<()> {
-        if self.view.shared.status.borrow().closed {
-            return Err(Error::Closed);
+        let old = lock(&self.task).restart()?;
+        if let Some(t) = old {
+            t.abort();
+            let _ = t.await;
         }
-        self.stop_task().await;
         *lock(&self.client) = client;
-        self.start();
-        Ok(())
+        self.start()
     }
 
     /// Stops the task and removes the watch; the stream ends after the events already
-    /// buffered. Idempotent.
+    /// buffered. Idempotent; later [`start`](Self::start)s fail with [`Error::Closed`].
+    ///
+    /// # Errors
+    /// None today (a cache creates no node to delete): the `Result` is the one shape every
+    /// handle's `close` has.
     ///
     /// # Cancellation
     /// Safe to drop: the task is aborted at once.
-    pub async fn close(&self) {
+    pub async fn close(&self) -> Result<()> {
         self.view.shared.status.send_modify(|s| s.closed = true);
         lock(&self.tx).take();
-        self.stop_task().await;
-    }
-
-    async fn stop_task(&self) {
-        let task = lock(&self.task).take();
+        let task = lock(&self.task).close();
         if let Some(t) = task {
             t.abort();
             let _ = t.await;
         }
+        Ok(())
     }
 }
 
@@ -222,7 +237,7 @@ impl<E> Drop for Cache<E> {
     fn drop(&mut self) {
         // Views may outlive the cache: tell their waiters it is gone.
         self.view.shared.status.send_modify(|s| s.closed = true);
-        if let Some(t) = lock(&self.task).take() {
+        if let Some(t) = lock(&self.task).close() {
             t.abort();
         }
     }

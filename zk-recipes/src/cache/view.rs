@@ -4,9 +4,11 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::model::Model;
 use super::shared::{Shared, Status, WatchStrategy};
+use crate::deadline::within;
 use crate::error::{Error, Result};
 use crate::lock;
 
@@ -96,8 +98,7 @@ impl<E> CacheView<E> {
         self.shared.status.borrow().lost.clone()
     }
 
-    /// Waits until the snapshot is first in sync with the server (no deadline: wrap it in
-    /// `tokio::time::timeout`).
+    /// Waits until the snapshot is first in sync with the server.
     ///
     /// # Errors
     /// The error of the `Lost` event when the cache stopped first; [`Error::Closed`] when it
@@ -117,6 +118,18 @@ impl<E> CacheView<E> {
             Status { lost: Some(e), .. } => Err(e),
             _ => Ok(()),
         }
+    }
+
+    /// [`initialized`](Self::initialized) for at most `timeout` (the crate's one deadline
+    /// convention): `false` when the time ran out first.
+    ///
+    /// # Errors
+    /// As [`initialized`](Self::initialized).
+    ///
+    /// # Cancellation
+    /// Safe to drop at any time; it only waits.
+    pub async fn initialized_timeout(&self, timeout: Duration) -> Result<bool> {
+        within(timeout, self.initialized()).await.map_or(Ok(false), |r| r.map(|()| true))
     }
 }
 

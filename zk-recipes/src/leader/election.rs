@@ -9,6 +9,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::stream::{self, BoxStream};
 use futures::Stream;
@@ -143,6 +144,20 @@ impl Election {
         Ok(Leadership::start(guard, self.client.clone(), self.policy))
     }
 
+    /// [`campaign`](Self::campaign) for at most `timeout` (the crate's one deadline
+    /// convention): `None` when the time ran out first (our node is then deleted). A zero
+    /// timeout looks once: we lead only if nobody else does or waits before us.
+    ///
+    /// # Errors
+    /// As [`campaign`](Self::campaign).
+    ///
+    /// # Cancellation safety
+    /// As [`campaign`](Self::campaign).
+    pub async fn campaign_timeout(&self, timeout: Duration) -> Result<Option<Leadership>> {
+        let guard = self.mutex.acquire_timeout(timeout).await?;
+        Ok(guard.map(|g| Leadership::start(g, self.client.clone(), self.policy)))
+    }
+
     /// The current leader (the first participant), if any.
     ///
     /// # Errors
@@ -170,7 +185,13 @@ impl Election {
     /// no leader), so a change costs each observer one watch event.
     ///
     /// Across a disconnect the watch is re-registered on reconnect; changes are reported
-    /// once seen. The stream yields [`Error::SessionEnded`] and ends when the session ends.
+    /// once seen. After an expiry, on a client that opens a new session (zk-core's
+    /// default), it follows the leader there.
+    ///
+    /// # Errors
+    /// Its last item is [`Error::SessionEnded`] when the client ended (closed, or expired
+    /// when built with `OnExpiry::End`), or the error that ended a retry (see the client's
+    /// retry policy).
     pub fn observe(&self) -> LeaderStream {
         let state = Observer {
             client: self.client.clone(),
@@ -470,6 +491,11 @@ impl Observer {
                         self.last = Some(leader.clone());
                         return Some(Ok(leader));
                     }
+                }
+                Err(e) if crate::session::renews_after(&self.client, &e) => {
+                    // The client opens a new session: look again there (requests wait for
+                    // it, bounded by the client's queue timeout and the retry policy).
+                    retries.pause().await;
                 }
                 Err(e) => {
                     if let Err(e) = retries.absorb(e.into()).await {

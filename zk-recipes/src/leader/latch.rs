@@ -19,7 +19,9 @@ use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use super::ConnectionPolicy;
+use crate::deadline::within;
 use crate::error::{Error, Result};
+use crate::lifecycle::Lifecycle;
 use crate::lock::Participant;
 use crate::protected::{self, Cleanup};
 use crate::retry::Retries;
@@ -68,6 +70,8 @@ impl Stream for LatchEvents {
 struct Status {
     leader: bool,
     ended: bool,
+    /// Set by [`LeaderLatch::close`].
+    closed: bool,
     /// The error of the last round when it is one that waiting does not cure ([`lasting`]):
     /// `None` again once a round succeeds.
     failing: Option<zk_core::Error>,
@@ -169,11 +173,11 @@ use crate::lock;
 /// let a = LeaderLatch::new(server.client().await?, "/election", "a")?;
 /// let b = LeaderLatch::new(server.client().await?, "/election", "b")?;
 /// a.start();
-/// assert!(a.await_leadership(Duration::from_secs(5)).await?);
+/// assert!(a.await_leadership_timeout(Duration::from_secs(5)).await?);
 /// b.start();
-/// assert!(!b.await_leadership(Duration::from_secs(1)).await?);
+/// assert!(!b.await_leadership_timeout(Duration::from_secs(1)).await?);
 /// a.close().await?;
-/// assert!(b.await_leadership(Duration::from_secs(5)).await?);
+/// assert!(b.await_leadership_timeout(Duration::from_secs(5)).await?);
 /// assert_eq!(b.leader().await?.map(|p| p.id), Some(b"b".to_vec()));
 /// # Ok(())
 /// # }
@@ -184,7 +188,7 @@ pub struct LeaderLatch {
     id: Vec<u8>,
     policy: ConnectionPolicy,
     shared: Arc<Shared>,
-    task: Mutex<Option<Task>>,
+    task: Mutex<Lifecycle<Task>>,
 }
 
 /// The running task, and the signal that makes it leave the election.
@@ -216,7 +220,7 @@ impl LeaderLatch {
             id: id.as_ref().to_vec(),
             policy: ConnectionPolicy::default(),
             shared,
-            task: Mutex::new(None),
+            task: Mutex::new(Lifecycle::New),
         })
     }
 
@@ -227,41 +231,45 @@ impl LeaderLatch {
     }
 
     /// Joins the election: a background task creates our node and follows the election. A
-    /// second call while running does nothing.
+    /// second call does nothing.
+    ///
+    /// # Errors
+    /// [`Error::Closed`] after [`close`](Self::close).
     ///
     /// # Panics
     /// Outside a tokio runtime.
-    pub fn start(&self) {
-        let mut task = lock(&self.task);
-        if task.as_ref().is_some_and(|t| !t.handle.is_finished()) {
-            return;
-        }
-        self.shared.status.send_replace(Status::default());
-        let run = Run {
-            client: self.shared.client(),
-            path: self.path.clone(),
-            id: self.id.clone(),
-            policy: self.policy,
-            shared: self.shared.clone(),
-        };
-        let (stop, stopped) = oneshot::channel();
-        *task = Some(Task { handle: tokio::spawn(run.run(stopped)), stop });
+    pub fn start(&self) -> Result<()> {
+        lock(&self.task).start(|| {
+            self.shared.status.send_replace(Status::default());
+            let run = Run {
+                client: self.shared.client(),
+                path: self.path.clone(),
+                id: self.id.clone(),
+                policy: self.policy,
+                shared: self.shared.clone(),
+            };
+            let (stop, stopped) = oneshot::channel();
+            Task { handle: tokio::spawn(run.run(stopped)), stop }
+        })
     }
 
-    /// Rejoins with `client` (a new session) after the old one ended: leaves the election
-    /// with the old client if it still runs, then joins as [`LeaderLatch::start`] does.
+    /// Rejoins with `client` (a new session) after the old one ended (on a client built with
+    /// `OnExpiry::End`): leaves the election with the old client if it still runs, then
+    /// joins as [`LeaderLatch::start`] does.
     ///
     /// # Errors
-    /// As [`LeaderLatch::close`] (for leaving with the old client).
+    /// [`Error::Closed`] after [`close`](Self::close); else as [`LeaderLatch::close`] (for
+    /// leaving with the old client), and then the latch is left not started.
     pub async fn rejoin(&self, client: Client) -> Result<()> {
-        self.close().await?;
+        let old = lock(&self.task).restart()?;
+        self.leave(old).await?;
         *lock(&self.shared.client) = client;
-        self.start();
-        Ok(())
+        self.start()
     }
 
     /// Leaves the election: stops the task and deletes our node (the next participant becomes
-    /// leader). Events: [`LatchEvent::NotLeader`] if we were leader.
+    /// leader). Events: [`LatchEvent::NotLeader`] if we were leader. Idempotent; later
+    /// [`start`](Self::start)s fail with [`Error::Closed`].
     ///
     /// # Errors
     /// [`Error::Zk`] when the delete failed with a non-retryable error; a dead session is not
@@ -270,8 +278,14 @@ impl LeaderLatch {
     /// # Cancellation safety
     /// If dropped, the node is still deleted in the background.
     pub async fn close(&self) -> Result<()> {
-        let task = lock(&self.task).take();
-        // The task deletes its node itself (once): it goes on doing so if this is dropped.
+        let task = lock(&self.task).close();
+        self.shared.status.send_modify(|s| s.closed = true);
+        self.leave(task).await
+    }
+
+    /// Stops `task` (if any): it deletes our node itself (once), and goes on doing so if
+    /// this is dropped.
+    async fn leave(&self, task: Option<Task>) -> Result<()> {
         let left = match task {
             Some(t) => {
                 let _ = t.stop.send(());
@@ -305,10 +319,11 @@ impl LeaderLatch {
         lock(&self.shared.node).clone()
     }
 
-    /// Waits at most `timeout` (tokio time) to be leader: true if we are.
+    /// Waits until we are the leader.
     ///
     /// # Errors
     /// [`Error::SessionEnded`] when the session ended (rejoin with a new client);
+    /// [`Error::Closed`] once the latch is closed;
     /// [`Error::Zk`] when the latch cannot take part because of an error waiting does not
     /// cure, such as [`zk_core::Error::NoAuth`] (no permission to create our node under the
     /// path) or [`zk_core::Error::NoChildrenForEphemerals`], met by the task's next attempt
@@ -317,33 +332,47 @@ impl LeaderLatch {
     ///
     /// # Cancellation safety
     /// Safe: it only observes.
-    pub async fn await_leadership(&self, timeout: Duration) -> Result<bool> {
+    pub async fn await_leadership(&self) -> Result<()> {
         let mut rx = self.shared.status.subscribe();
         // A failure already reported may be cured by now (the caller fixed an ACL): only a
         // round failing after this call counts (the task retries at least every second).
         let mut before = rx.borrow().failures;
         let ended = || Error::SessionEnded(zk_core::Error::SessionExpired);
-        let wait = async move {
-            // Bounded by the timeout below; each pass waits for a change of the status.
-            loop {
-                let Ok(s) = rx.wait_for(|s| s.leader || s.ended || s.failures != before).await else {
-                    return Err(ended());
-                };
-                let s = s.clone();
-                if s.leader {
-                    return Ok(true);
-                }
-                if s.ended {
-                    return Err(ended());
-                }
-                if let Some(e) = s.failing {
-                    return Err(Error::Zk(e));
-                }
-                // It failed, and a later round succeeded already: wait on.
-                before = s.failures;
+        // Each pass waits for a change of the status; a pass that does not return saw a
+        // failure already cured, and there are only so many of those.
+        loop {
+            let Ok(s) = rx.wait_for(|s| s.leader || s.ended || s.closed || s.failures != before).await else {
+                return Err(ended());
+            };
+            let s = s.clone();
+            if s.closed {
+                return Err(Error::Closed);
             }
-        };
-        tokio::time::timeout(timeout, wait).await.unwrap_or(Ok(false))
+            if s.leader {
+                return Ok(());
+            }
+            if s.ended {
+                return Err(ended());
+            }
+            if let Some(e) = s.failing {
+                return Err(Error::Zk(e));
+            }
+            // It failed, and a later round succeeded already: wait on.
+            before = s.failures;
+        }
+    }
+
+    /// [`await_leadership`](Self::await_leadership) for at most `timeout` (the crate's one
+    /// deadline convention): `false` when the time ran out first. A zero timeout says whether
+    /// we lead right now.
+    ///
+    /// # Errors
+    /// As [`await_leadership`](Self::await_leadership).
+    ///
+    /// # Cancellation safety
+    /// Safe: it only observes.
+    pub async fn await_leadership_timeout(&self, timeout: Duration) -> Result<bool> {
+        within(timeout, self.await_leadership()).await.map_or(Ok(false), |r| r.map(|()| true))
     }
 
     /// The current leader as the server sees it: the first participant in Curator's order.
@@ -368,7 +397,7 @@ impl LeaderLatch {
 impl Drop for LeaderLatch {
     fn drop(&mut self) {
         // Aborting drops the task's armed Cleanup, which deletes our node in the background.
-        if let Some(t) = lock(&self.task).take() {
+        if let Some(t) = lock(&self.task).close() {
             t.handle.abort();
         }
     }

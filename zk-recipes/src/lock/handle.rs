@@ -15,8 +15,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use zk_core::{Client, Op, OpResult};
 
-use super::internals::{deadline_after, participants, until, LockDriver, LockInternals};
+use super::internals::{participants, LockDriver, LockInternals};
 use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
+use crate::deadline::{deadline_after, until};
 use crate::error::{Error, Result};
 use crate::protected::Cleanup;
 

@@ -9,7 +9,6 @@
 
 use std::cmp::Ordering;
 use std::future::Future;
-use std::time::Duration;
 
 use tokio::time::{timeout_at, Instant};
 use tracing::Instrument;
@@ -17,6 +16,7 @@ use zk_core::path::join;
 use zk_core::{Client, CreateMode};
 
 use super::Participant;
+use crate::deadline::deadline_passed;
 use crate::error::{Error, Result};
 use crate::protected::{self, Cleanup};
 use crate::retry::Retries;
@@ -120,26 +120,6 @@ pub(crate) async fn participants(client: &Client, dir: &str, names: &[String]) -
         }
     }
     Ok(out)
-}
-
-/// The deadline `timeout` from now; `None` (no deadline) past what the clock can hold, as
-/// `Duration::MAX`.
-pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
-/// True when `deadline` has passed.
-pub(crate) fn deadline_passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| d <= Instant::now())
-}
-
-/// Runs `fut` until `deadline`: `None` when the deadline came first. No deadline, or one
-/// already passed, lets `fut` run to its end, so a zero timeout still looks once.
-pub(crate) async fn until<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
-    match deadline {
-        Some(d) if d > Instant::now() => timeout_at(d, fut).await.ok(),
-        _ => Some(fut.await),
-    }
 }
 
 /// Waits for `changed` (a watch, or a choice of watches) until `deadline`: `None` (look

@@ -40,9 +40,7 @@ pub use rw_lock::{InterProcessReadWriteLock, RwLockGuard, RwLockHandle};
 pub use semaphore::{InterProcessSemaphore, Lease};
 pub use semaphore_mutex::{InterProcessSemaphoreMutex, SemaphoreMutexGuard};
 
-pub(crate) use internals::{
-    deadline_after, deadline_passed, participants, sorted_children, until, StandardDriver,
-};
+pub(crate) use internals::{participants, sorted_children, StandardDriver};
 
 use zk_core::{Client, Op, OpResult, SessionState, SessionStatus};
 

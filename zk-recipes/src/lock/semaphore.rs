@@ -22,11 +22,11 @@ use zk_core::path::{join, validate_path};
 use zk_core::{Client, CreateMode, OneshotWatcher};
 
 use super::internals::{
-    await_change, deadline_after, deadline_passed, participants, settle_attempt, sorted_children, until,
-    wait_loop, StandardDriver,
+    await_change, participants, settle_attempt, sorted_children, wait_loop, StandardDriver,
 };
 use super::layout::LEASE_NAME;
 use super::{wait_lost, wait_not_held, InterProcessMutex, LockStatus, Participant};
+use crate::deadline::{deadline_after, deadline_passed, until};
 use crate::error::{Error, Result};
 use crate::protected::{self, Cleanup};
 

@@ -14,8 +14,8 @@ use super::common::{
     create_item, delete_item, ensure_dir, retrying, sorted_items, DirKind, Receipts, Rescue, Taken,
     MAYBE_TAKEN,
 };
+use crate::deadline::deadline_after;
 use crate::error::{Error, Result};
-use crate::lock::deadline_after;
 use crate::retry::Retries;
 
 /// The name prefix of item nodes: `<path>/qn-<seq>` (ZooKeeper's and Curator's).

@@ -35,7 +35,7 @@ async fn repeated_notifications_of_a_node_cause_one_read() {
     zk.create("/app/a", b"0", CreateMode::Persistent).await.unwrap();
     let cz = client(&server).await;
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 3, TreeCache::show).await, ["+/app=", "+/app/a=0", "init"]);
 
     while_held(&server, cz.session_id(), async {
@@ -67,7 +67,7 @@ async fn a_burst_of_notifications_is_coalesced_per_node() {
     }
     let cz = client(&server).await;
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 6, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     while_held(&server, cz.session_id(), async {
@@ -100,7 +100,7 @@ async fn a_child_of_an_unreadable_parent_is_left_out() {
     zk.create("/app", b"", CreateMode::Persistent).await.unwrap();
     let cz = client(&server).await;
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, ["+/app=", "init"]);
 
     let no_read = Perms::WRITE | Perms::CREATE | Perms::DELETE | Perms::ADMIN;

@@ -42,7 +42,7 @@ async fn reconnect(fallback: bool) {
     }
     let cz = client(&server).await;
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 6, TreeCache::show).await.last().map(String::as_str), Some("init"));
     let mut states = cz.session_events();
     assert!(server.partition_session(cz.session_id(), Duration::from_secs(10)));
@@ -91,7 +91,7 @@ async fn reconnecting_to_a_read_only_server_resyncs() {
     }
     let cz = server.client_builder().read_only(true).connect().await.unwrap();
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
     let mut states = cz.session_events();
     assert!(server.partition_session(cz.session_id(), Duration::from_secs(5)));
@@ -115,7 +115,7 @@ async fn path_cache_converges_after_a_dropped_connection() {
     zk.create("/w/a", b"1", CreateMode::Persistent).await.unwrap();
     let cz = client(&server).await;
     let mut cache = PathCache::new(cz.clone(), "/w").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, PathCache::show).await, ["+a=1", "init"]);
     let mut states = cz.session_events();
     assert!(server.drop_connection(cz.session_id()));
@@ -141,7 +141,7 @@ async fn expiry(fallback: bool) {
     }
     let cz = server.client_builder().on_expiry(OnExpiry::End).connect().await.unwrap();
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     assert!(server.expire_session(cz.session_id()));
@@ -184,7 +184,7 @@ async fn expiry_renewed(fallback: bool) {
     }
     let cz = client(&server).await;
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     // Changes while the cache's session is cut off and then expired by the server.
@@ -213,7 +213,7 @@ async fn expiry_renewed(fallback: bool) {
     zk.delete("/app/c", None).await.unwrap();
     assert_eq!(TreeCache::show(&next(&mut cache).await), "-/app/c");
     let before = server.sessions().len();
-    cache.close().await;
+    cache.close().await.unwrap();
     settle().await;
     // The client is the user's: closing the cache leaves its session alone.
     assert_eq!(server.sessions().len(), before, "closing the cache leaves the client's session");
@@ -238,7 +238,7 @@ async fn lifecycle(fallback: bool) {
     }
     let cz = client(&server).await;
     let cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     cache.initialized().await.unwrap();
     settle().await;
     let before = watched(&server, cz.session_id(), "/app");
@@ -252,9 +252,9 @@ async fn lifecycle(fallback: bool) {
     assert_eq!(watched(&server, cz.session_id(), "/app"), Vec::<String>::new(), "drop removes the watches");
 
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     cache.initialized().await.unwrap();
-    cache.close().await;
+    cache.close().await.unwrap();
     let drained: Vec<TreeEvent> = tokio::time::timeout(Duration::from_secs(5), (&mut cache).collect())
         .await
         .expect("the stream ends after close");
@@ -290,7 +290,7 @@ async fn failed_reads_are_repaired_by_a_resync() {
     zk.create("/app", b"", CreateMode::Persistent).await.unwrap();
     zk.create("/app/a", b"1", CreateMode::Persistent).await.unwrap();
     let mut cache = TreeCache::new(client(&server).await, "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 3, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     server.fail_next(RequestMatcher::op(OpCode::GetData).path_prefix("/app/a"), ErrorCode::SystemError);

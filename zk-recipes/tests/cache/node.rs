@@ -13,7 +13,7 @@ async fn scripted(fallback: bool) {
     let zk = client(&server).await;
     zk.create("/cfg", b"", CreateMode::Persistent).await.unwrap();
     let mut cache = NodeCache::new(client(&server).await, "/cfg/flag").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(next(&mut cache).await, NodeEvent::Initialized);
     assert_eq!(cache.current(), None);
     assert_eq!(cache.strategy(), strategy(fallback));
@@ -38,7 +38,7 @@ async fn existing_node_at_start() {
     let zk = client(&server).await;
     zk.create("/n", b"v", CreateMode::Persistent).await.unwrap();
     let mut cache = NodeCache::new(client(&server).await, "/n").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+v", "init"]);
     check(&mut cache, Truth::Server(&server), "/n", 0, 0).await;
 }
@@ -52,7 +52,7 @@ async fn one_shot_mode_sets_only_a_data_watch() {
     zk.create("/n", b"v", CreateMode::Persistent).await.unwrap();
     let cz = client(&server).await;
     let mut cache = NodeCache::new(cz.clone(), "/n").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+v", "init"]);
     settle().await;
     assert_eq!(watched(&server, cz.session_id(), "/n"), ["/n"]);

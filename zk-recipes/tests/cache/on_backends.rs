@@ -24,12 +24,12 @@ async fn tree_scripted(b: &Backend) {
     let root = b.create_root("cache-tree").await;
     let zk = b.client().await;
     let mut cache = TreeCache::new(b.client().await, &root).unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, [format!("+{root}="), "init".into()]);
     assert_eq!(cache.strategy(), Some(WatchStrategy::Persistent), "{}", b.name());
     check(&mut cache, Truth::Client(&zk), &root, 0, usize::MAX).await;
     run(&mut cache, &zk, Truth::Client(&zk), &root, (0, usize::MAX), TREE_STEPS, Wait::ForSnapshot).await;
-    cache.close().await;
+    cache.close().await.unwrap();
     zk.close().await;
 }
 
@@ -37,10 +37,10 @@ async fn path_scripted(b: &Backend) {
     let root = b.create_root("cache-path").await;
     let zk = b.client().await;
     let mut cache = PathCache::new(b.client().await, &root).unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(PathCache::show(&next(&mut cache).await), "init", "{}", b.name());
     run(&mut cache, &zk, Truth::Client(&zk), &root, (1, 1), PATH_STEPS, Wait::ForSnapshot).await;
-    cache.close().await;
+    cache.close().await.unwrap();
     zk.close().await;
 }
 
@@ -49,11 +49,11 @@ async fn node_scripted(b: &Backend) {
     let node = format!("{root}/flag");
     let zk = b.client().await;
     let mut cache = NodeCache::new(b.client().await, &node).unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(NodeCache::show(&next(&mut cache).await), "init", "{}", b.name());
     run(&mut cache, &zk, Truth::Client(&zk), &node, (0, 0), NODE_STEPS, Wait::ForSnapshot).await;
     zk.create(&format!("{root}/other"), b"", CreateMode::Persistent).await.unwrap();
-    cache.close().await;
+    cache.close().await.unwrap();
     zk.close().await;
 }
 
@@ -70,7 +70,7 @@ async fn tree_cache_converges_after_its_session_expires(b: &Backend) {
     let proxy = b.proxy().await;
     let cz = zk_core::Client::connect(&proxy.connect_string()).await.unwrap();
     let mut cache = TreeCache::new(cz.clone(), &root).unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 4, TreeCache::show).await.last().map(String::as_str), Some("init"));
 
     let old = cz.session_id();
@@ -89,7 +89,7 @@ async fn tree_cache_converges_after_its_session_expires(b: &Backend) {
     assert_eq!(got, want, "{}: exactly the differences", b.name());
     assert_ne!(cz.session_id(), old, "{}: on the client's new session", b.name());
     check(&mut cache, Truth::Client(&zk), &root, 0, usize::MAX).await;
-    cache.close().await;
+    cache.close().await.unwrap();
     cz.close().await;
     zk.close().await;
 }
@@ -106,7 +106,7 @@ async fn path_cache_converges_after_its_session_expires(b: &Backend) {
     let proxy = b.proxy().await;
     let cz = zk_core::Client::connect(&proxy.connect_string()).await.unwrap();
     let mut cache = PathCache::new(cz.clone(), &root).unwrap();
-    cache.start();
+    cache.start().unwrap();
     let mut first = take(&mut cache, 3, PathCache::show).await;
     assert_eq!(first.pop().as_deref(), Some("init"), "{}", b.name());
     first.sort();
@@ -128,7 +128,7 @@ async fn path_cache_converges_after_its_session_expires(b: &Backend) {
     assert_ne!(cz.session_id(), old, "{}: on the client's new session", b.name());
     assert_eq!(cz.status().epoch, 1, "{}", b.name());
     check(&mut cache, Truth::Client(&zk), &root, 1, 1).await;
-    cache.close().await;
+    cache.close().await.unwrap();
     cz.close().await;
     zk.close().await;
 }
@@ -144,7 +144,7 @@ async fn node_cache_converges_after_its_session_expires(b: &Backend) {
     let proxy = b.proxy().await;
     let cz = zk_core::Client::connect(&proxy.connect_string()).await.unwrap();
     let mut cache = NodeCache::new(cz.clone(), &node).unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, NodeCache::show).await, ["+1", "init"], "{}", b.name());
 
     let expired = SessionExpired;
@@ -172,7 +172,7 @@ async fn node_cache_converges_after_its_session_expires(b: &Backend) {
         assert_eq!(cz.status().epoch, round, "{}", b.name());
         check(&mut cache, Truth::Client(&zk), &node, 0, 0).await;
     }
-    cache.close().await;
+    cache.close().await.unwrap();
     cz.close().await;
     zk.close().await;
 }

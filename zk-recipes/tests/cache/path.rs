@@ -14,7 +14,7 @@ async fn scripted(fallback: bool) {
     zk.create("/workers", b"", CreateMode::Persistent).await.unwrap();
     zk.create("/workers/old", b"0", CreateMode::Persistent).await.unwrap();
     let mut cache = PathCache::new(client(&server).await, "/workers").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, PathCache::show).await, ["+old=0", "init"]);
     assert_eq!(cache.strategy(), strategy(fallback));
     check(&mut cache, Truth::Server(&server), "/workers", 1, 1).await;
@@ -40,7 +40,7 @@ async fn parent_appears_later(fallback: bool) {
     let server = server_with(12, fallback).await;
     let zk = client(&server).await;
     let mut cache = PathCache::new(client(&server).await, "/later").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(next(&mut cache).await, PathEvent::Initialized);
     let steps: &[Step] = &[
         (Op::Create("", "p"), &[]),
@@ -72,7 +72,7 @@ async fn without_data() {
     let zk = client(&server).await;
     zk.create("/w", b"", CreateMode::Persistent).await.unwrap();
     let mut cache = PathCache::new(client(&server).await, "/w").unwrap().with_data(false);
-    cache.start();
+    cache.start().unwrap();
     cache.initialized().await.unwrap();
     assert_eq!(next(&mut cache).await, PathEvent::Initialized);
     zk.create("/w/a", b"secret", CreateMode::Persistent).await.unwrap();
@@ -94,7 +94,7 @@ async fn one_shot_mode_sets_no_child_watch_on_the_children() {
     zk.create("/w/a", b"1", CreateMode::Persistent).await.unwrap();
     let cz = client(&server).await;
     let mut cache = PathCache::new(cz.clone(), "/w").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, PathCache::show).await, ["+a=1", "init"]);
     settle().await;
     assert_eq!(watched(&server, cz.session_id(), "/w"), ["/w", "/w/a"]);

@@ -17,10 +17,10 @@ async fn caches_and_a_users_watch_share_one_path(b: &Backend) {
     let zk = b.client().await;
     let shared = b.client().await;
     let mut path_cache = PathCache::new(shared.clone(), &root).unwrap();
-    path_cache.start();
+    path_cache.start().unwrap();
     assert_eq!(take(&mut path_cache, 1, PathCache::show).await, ["init"], "{}", b.name());
     let mut node_cache = NodeCache::new(shared.clone(), &root).unwrap();
-    node_cache.start();
+    node_cache.start().unwrap();
     assert_eq!(take(&mut node_cache, 2, NodeCache::show).await, ["+", "init"], "{}", b.name());
     let mut user = shared.add_watch(&root, AddWatchMode::Persistent).await.unwrap();
     zk.create(&format!("{root}/a"), b"1", CreateMode::Persistent).await.unwrap();
@@ -33,7 +33,7 @@ async fn caches_and_a_users_watch_share_one_path(b: &Backend) {
     assert_eq!(user_next(&mut user).await, (EventType::NodeDataChanged, root.clone()));
 
     // Removing one (the node cache) leaves the others working.
-    node_cache.close().await;
+    node_cache.close().await.unwrap();
     zk.create(&format!("{root}/b"), b"3", CreateMode::Persistent).await.unwrap();
     assert_eq!(take(&mut path_cache, 1, PathCache::show).await, ["+b=3"], "{}", b.name());
     assert_eq!(user_next(&mut user).await, (EventType::NodeChildrenChanged, root.clone()));
@@ -41,7 +41,7 @@ async fn caches_and_a_users_watch_share_one_path(b: &Backend) {
     zk.delete(&format!("{root}/a"), None).await.unwrap();
     zk.set_data(&format!("{root}/b"), b"4", None).await.unwrap();
     assert_eq!(take(&mut path_cache, 2, PathCache::show).await, ["-a", "~b=4"], "{}", b.name());
-    path_cache.close().await;
+    path_cache.close().await.unwrap();
     shared.close().await;
     zk.close().await;
 }

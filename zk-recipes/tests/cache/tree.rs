@@ -30,7 +30,7 @@ async fn scripted(fallback: bool) {
     let zk = client(&server).await;
     zk.create("/app", b"", CreateMode::Persistent).await.unwrap();
     let mut cache = TreeCache::new(client(&server).await, "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, ["+/app=", "init"]);
     assert_eq!(cache.strategy(), strategy(fallback));
     cache.initialized().await.unwrap();
@@ -65,7 +65,7 @@ async fn initial_tree(fallback: bool) {
         zk.create(p, p.as_bytes(), CreateMode::Persistent).await.unwrap();
     }
     let mut cache = TreeCache::new(client(&server).await, "/app").unwrap();
-    cache.start();
+    cache.start().unwrap();
     let got = take(&mut cache, 6, TreeCache::show).await;
     assert_eq!(
         got,
@@ -100,7 +100,7 @@ async fn depth_limit(fallback: bool) {
     let zk = client(&server).await;
     zk.create("/app", b"", CreateMode::Persistent).await.unwrap();
     let mut cache = TreeCache::new(client(&server).await, "/app").unwrap().max_depth(1);
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, ["+/app=", "init"]);
     let steps: &[Step] = &[
         (Op::Create("x", "1"), &["+@/x=1"]),

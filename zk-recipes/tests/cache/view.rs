@@ -35,7 +35,7 @@ async fn a_task_reads_the_view_while_another_drains_the_events() {
     zk.create("/app", b"", CreateMode::Persistent).await.unwrap();
     let mut cache = TreeCache::new(client(&server).await, "/app").unwrap();
     let view = cache.view();
-    cache.start();
+    cache.start().unwrap();
 
     let drainer = tokio::spawn({
         let view = view.clone();
@@ -84,7 +84,7 @@ async fn a_task_reads_the_view_while_another_drains_the_events() {
     assert_eq!(view.current(), cache.current());
     assert_eq!(view.strategy(), Some(WatchStrategy::Persistent));
     assert_eq!((view.path(), view.lost()), ("/app", None));
-    cache.close().await;
+    cache.close().await.unwrap();
     assert_eq!(view.initialized().await, Err(Error::Closed));
     assert_eq!(view.children("/app").len(), CHILDREN, "a closed cache's view keeps the last snapshot");
 }
@@ -100,7 +100,7 @@ async fn each_kind_of_view_reads_what_its_cache_reads() {
 
     let mut node = NodeCache::new(client(&server).await, "/w/a").unwrap();
     let node_view = node.view();
-    node.start();
+    node.start().unwrap();
     assert_eq!(take(&mut node, 2, NodeCache::show).await, ["+1", "init"]);
     assert_eq!(node_view.current().map(|n| n.data), Some(b"1".to_vec()));
     assert_eq!(node_view.current(), node.current());
@@ -108,7 +108,7 @@ async fn each_kind_of_view_reads_what_its_cache_reads() {
     let path = PathCache::new(client(&server).await, "/w").unwrap();
     let path_view = path.view();
     let mut path = path.with_data(false);
-    path.start();
+    path.start().unwrap();
     assert_eq!(take(&mut path, 2, PathCache::show).await, ["+a=?", "init"]);
     let stat = server.node("/w/a").expect("created").stat;
     assert_eq!(path_view.get("a"), Some(ChildData { data: None, stat }));
@@ -131,7 +131,7 @@ async fn lost_tells_readers_the_snapshot_is_stale() {
     let mut cache = TreeCache::new(cz.clone(), "/app").unwrap();
     let view = cache.view();
     assert_eq!(view.lost(), None, "not started");
-    cache.start();
+    cache.start().unwrap();
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, ["+/app=1", "init"]);
 
     assert!(server.expire_session(cz.session_id()));

@@ -143,9 +143,9 @@ async fn participant(connect_string: &str, shared: &Shared) -> bool {
     let again = match shared.mode {
         Mode::Latch => {
             let latch = LeaderLatch::new(client.clone(), &election, &who).unwrap();
-            latch.start();
+            latch.start().unwrap();
             assert!(
-                latch.await_leadership(Duration::from_secs(20)).await.unwrap(),
+                latch.await_leadership_timeout(Duration::from_secs(20)).await.unwrap(),
                 "{who} did not lead in 20 s"
             );
             let node = latch.node().expect("our node");

@@ -21,11 +21,11 @@ async fn quorum_loss(session_timeout: Duration, down: Duration) -> ((usize, Stri
         let connect = Client::builder(&zk.connect_string()).session_timeout(session_timeout).connect();
         let client = within(15, "connect", connect).await.expect("connect");
         let latch = LeaderLatch::new(client, "/election", format!("p{i}")).unwrap();
-        latch.start();
+        latch.start().unwrap();
         eventually(15, "joined", || async { latch.node().is_some() }).await;
         latches.push(latch);
     }
-    assert!(latches[0].await_leadership(Duration::from_secs(15)).await.unwrap(), "p0 leads first");
+    assert!(latches[0].await_leadership_timeout(Duration::from_secs(15)).await.unwrap(), "p0 leads first");
     let before = (0, latches[0].node().expect("p0's node"));
 
     zk.kill_quorum().await;

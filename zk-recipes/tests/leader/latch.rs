@@ -24,7 +24,7 @@ async fn join_all(server: &TestServer, path: &str, n: usize) -> (Vec<LeaderLatch
         sessions.push(zk.session_id());
         let latch = LeaderLatch::new(zk, path, format!("p{i}")).unwrap();
         record(&latch, format!("p{i}"), &log);
-        latch.start();
+        latch.start().unwrap();
         settle().await;
         latches.push(latch);
     }
@@ -164,10 +164,10 @@ async fn leader_events_on_short_disconnect(seed: u64, policy: ConnectionPolicy) 
     let a_client = client(&server).await;
     let a = LeaderLatch::new(a_client.clone(), "/election/blip", "a").unwrap().with_policy(policy);
     record(&a, "a".into(), &log);
-    a.start();
-    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
+    a.start().unwrap();
+    assert!(a.await_leadership_timeout(Duration::from_secs(5)).await.unwrap());
     let b = LeaderLatch::new(client(&server).await, "/election/blip", "b").unwrap().with_policy(policy);
-    b.start();
+    b.start().unwrap();
     settle().await;
     log.lock().unwrap().clear();
     assert!(server.partition_session(a_client.session_id(), Duration::from_secs(2)));
@@ -206,7 +206,7 @@ async fn five_participants_failover(b: &Backend) {
         let zk = b.client().await;
         let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap();
         record(&latch, format!("p{i}"), &log);
-        latch.start();
+        latch.start().unwrap();
         // Wait until its node exists, so sequence order is index order.
         let joined = format!("{}: p{i} joined", b.name());
         eventually(5, &joined, || async { latch.node().is_some() }).await;
@@ -214,7 +214,7 @@ async fn five_participants_failover(b: &Backend) {
     }
     for k in 0..5 {
         assert!(
-            latches[k].await_leadership(Duration::from_secs(10)).await.unwrap(),
+            latches[k].await_leadership_timeout(Duration::from_secs(10)).await.unwrap(),
             "{}: p{k} leads",
             b.name()
         );
@@ -248,11 +248,11 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
         }
         let latch = LeaderLatch::new(zk, &path, format!("p{i}")).unwrap();
         record(&latch, format!("p{i}"), &log);
-        latch.start();
+        latch.start().unwrap();
         eventually(5, &format!("p{i} joined"), || async { latch.node().is_some() }).await;
         latches.push(latch);
     }
-    assert!(latches[0].await_leadership(Duration::from_secs(10)).await.unwrap(), "{}", b.name());
+    assert!(latches[0].await_leadership_timeout(Duration::from_secs(10)).await.unwrap(), "{}", b.name());
     let old = latches[0].participants().await.unwrap();
     assert_eq!(old.len(), 3, "{}", b.name());
 
@@ -265,7 +265,11 @@ async fn expired_leader_is_lost_then_rejoins_behind(b: &Backend) {
         .await
         .expect("expire in time")
         .expect("expired");
-    assert!(latches[1].await_leadership(Duration::from_secs(30)).await.unwrap(), "{}: p1 succeeds", b.name());
+    assert!(
+        latches[1].await_leadership_timeout(Duration::from_secs(30)).await.unwrap(),
+        "{}: p1 succeeds",
+        b.name()
+    );
     // p0 comes back on a new session, behind p2 (after a reconnect, which backs off up to
     // 1 s, and a new session).
     let mut ids = Vec::new();
@@ -305,15 +309,15 @@ async fn on_a_renewing_client_an_expired_latch_rejoins_behind() {
     let a_client = client(&server).await;
     let a = LeaderLatch::new(a_client.clone(), "/election/renewing", "a").unwrap();
     let mut events = a.events();
-    a.start();
-    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
+    a.start().unwrap();
+    assert!(a.await_leadership_timeout(Duration::from_secs(5)).await.unwrap());
     let b = LeaderLatch::new(client(&server).await, "/election/renewing", "b").unwrap();
-    b.start();
+    b.start().unwrap();
     settle().await;
     let old = a_client.session_id();
 
     assert!(server.expire_session(old));
-    assert!(b.await_leadership(Duration::from_secs(60)).await.unwrap(), "b succeeds a");
+    assert!(b.await_leadership_timeout(Duration::from_secs(60)).await.unwrap(), "b succeeds a");
     settle().await;
     let node = a.node().expect("a rejoined with a new node");
     let owner = server.node(&node).unwrap().stat.ephemeral_owner;
@@ -324,7 +328,7 @@ async fn on_a_renewing_client_an_expired_latch_rejoins_behind() {
     assert!(!a.is_leader());
 
     b.close().await.unwrap();
-    assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap(), "a leads on its new session");
+    assert!(a.await_leadership_timeout(Duration::from_secs(5)).await.unwrap(), "a leads on its new session");
     let mut seen = Vec::new();
     while let Some(Some(ev)) = events.next().now_or_never() {
         seen.push(ev);
@@ -349,8 +353,8 @@ async fn an_id_too_large_for_a_node_is_rejected() {
     let r = LeaderLatch::new(client(&server).await, "/election/huge", &huge);
     assert!(matches!(r, Err(zk_recipes::Error::InvalidArgument(_))), "{:?}", r.map(|l| l.node()));
     let fits = LeaderLatch::new(client(&server).await, "/election/huge", vec![b'x'; 512 << 10]).unwrap();
-    fits.start();
-    assert!(fits.await_leadership(Duration::from_secs(5)).await.unwrap());
+    fits.start().unwrap();
+    assert!(fits.await_leadership_timeout(Duration::from_secs(5)).await.unwrap());
 }
 
 /// A latch that cannot create its node for a reason waiting does not cure says so through
@@ -371,20 +375,20 @@ async fn a_lasting_error_is_reported_and_the_latch_recovers_from_it() {
         .await
         .unwrap();
     let latch = LeaderLatch::new(client(&server).await, "/locked/election", "p0").unwrap();
-    latch.start();
+    latch.start().unwrap();
     let started = Instant::now();
-    let r = latch.await_leadership(Duration::from_secs(30)).await;
+    let r = latch.await_leadership_timeout(Duration::from_secs(30)).await;
     assert_eq!(r.map_err(|e| e.to_string()), Err(zk_recipes::Error::Zk(zk_core::Error::NoAuth).to_string()));
     assert!(started.elapsed() < Duration::from_secs(1), "reported after {:?}", started.elapsed());
     assert!(!latch.is_leader());
     admin.set_acl("/locked", &Acl::open_unsafe(), None).await.unwrap();
-    assert!(latch.await_leadership(Duration::from_secs(30)).await.unwrap(), "leads once allowed");
+    assert!(latch.await_leadership_timeout(Duration::from_secs(30)).await.unwrap(), "leads once allowed");
 
     // Under an ephemeral node nothing can be created.
     admin.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
     let under = LeaderLatch::new(client(&server).await, "/eph/election", "p1").unwrap();
-    under.start();
-    let r = under.await_leadership(Duration::from_secs(30)).await;
+    under.start().unwrap();
+    let r = under.await_leadership_timeout(Duration::from_secs(30)).await;
     assert!(matches!(r, Err(zk_recipes::Error::Zk(zk_core::Error::NoChildrenForEphemerals))), "{r:?}");
 }
 
@@ -399,9 +403,9 @@ async fn a_leader_cut_off_for_a_third_of_the_timeout_keeps_its_node() {
         let a = LeaderLatch::new(a_client.clone(), "/election/third", "a").unwrap().with_policy(policy);
         let b = LeaderLatch::new(client(&server).await, "/election/third", "b").unwrap();
         let mut events = a.events();
-        a.start();
-        assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap());
-        b.start();
+        a.start().unwrap();
+        assert!(a.await_leadership_timeout(Duration::from_secs(5)).await.unwrap());
+        b.start().unwrap();
         settle().await;
         let node = a.node().expect("a's node");
         let mut b_events = b.events();
@@ -411,7 +415,10 @@ async fn a_leader_cut_off_for_a_third_of_the_timeout_keeps_its_node() {
         assert!(server.partition_session(a_client.session_id(), a_client.session_timeout() / 3));
         assert!(server.drop_connection(a_client.session_id()));
         tokio::time::sleep(a_client.session_timeout() / 3 + Duration::from_secs(5)).await;
-        assert!(a.await_leadership(Duration::from_secs(5)).await.unwrap(), "{policy:?}: a leads again");
+        assert!(
+            a.await_leadership_timeout(Duration::from_secs(5)).await.unwrap(),
+            "{policy:?}: a leads again"
+        );
         assert_eq!(a.node(), Some(node.clone()), "{policy:?}: the same node");
         assert!(!b.is_leader());
         let mut seen = Vec::new();

@@ -14,11 +14,13 @@ fn ids(m: &Members) -> Vec<&str> {
 #[tokio::test(start_paused = true)]
 async fn members_see_each_other_and_data_changes() {
     let server = server(41).await;
-    let a = GroupMember::builder(client(&server).await, "/groups/g", "a").data(b"A1").start().unwrap();
-    assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
+    let a = GroupMember::new(client(&server).await, "/groups/g", "a").unwrap().with_data(b"A1");
+    a.start().unwrap();
+    assert!(a.wait_joined_timeout(Duration::from_secs(5)).await.unwrap());
     let mut stream = a.members();
     until(&mut stream, 60, "a alone", |m| ids(m) == ["a"]).await;
-    let b = GroupMember::builder(client(&server).await, "/groups/g", "b").data(b"B1").start().unwrap();
+    let b = GroupMember::new(client(&server).await, "/groups/g", "b").unwrap().with_data(b"B1");
+    b.start().unwrap();
     let m = until(&mut stream, 60, "a and b", |m| m.len() == 2).await;
     assert_eq!(m["b"], b"B1");
     b.set_data(b"B2").await.unwrap();
@@ -28,11 +30,11 @@ async fn members_see_each_other_and_data_changes() {
     until(&mut stream, 60, "b left", |m| ids(m) == ["a"]).await;
 
     assert!(matches!(
-        GroupMember::builder(client(&server).await, "/groups/g", "x/y").start(),
+        GroupMember::new(client(&server).await, "/groups/g", "x/y"),
         Err(Error::InvalidArgument(_))
     ));
     assert!(matches!(
-        GroupMember::builder(client(&server).await, "/groups/g", "").start(),
+        GroupMember::new(client(&server).await, "/groups/g", ""),
         Err(Error::InvalidArgument(_))
     ));
 }
@@ -40,17 +42,19 @@ async fn members_see_each_other_and_data_changes() {
 #[tokio::test(start_paused = true)]
 async fn member_survives_expiry() {
     let server = server(42).await;
-    let a = GroupMember::builder(client(&server).await, "/groups/h", "a").data(b"A").start().unwrap();
-    let b = GroupMember::builder(client(&server).await, "/groups/h", "b").data(b"B").start().unwrap();
+    let a = GroupMember::new(client(&server).await, "/groups/h", "a").unwrap().with_data(b"A");
+    a.start().unwrap();
+    let b = GroupMember::new(client(&server).await, "/groups/h", "b").unwrap().with_data(b"B");
+    b.start().unwrap();
     let mut b_view = b.members();
     until(&mut b_view, 60, "both", |m| m.len() == 2).await;
 
-    let old = a.client().unwrap().session_id();
+    let old = a.client().session_id();
     assert!(server.expire_session(old));
     until(&mut b_view, 60, "a gone with its session", |m| ids(m) == ["b"]).await;
     let m = until(&mut b_view, 60, "a back", |m| m.len() == 2).await;
     assert_eq!(m["a"], b"A");
-    let new = a.client().unwrap().session_id();
+    let new = a.client().session_id();
     assert_ne!(old, new);
     assert_eq!(owner(&server, "/groups/h/a"), Some(new), "a's node belongs to its new session");
 
@@ -72,10 +76,11 @@ async fn set_data_while_joining_is_not_lost() {
     other.create("/groups/r", b"", zk_core::CreateMode::Persistent).await.unwrap();
     let c = client(&server).await;
     server.set_latency(Duration::from_millis(50));
-    let a = GroupMember::builder(c, "/groups/r", "a").data(b"A1").start().unwrap();
+    let a = GroupMember::new(c, "/groups/r", "a").unwrap().with_data(b"A1");
+    a.start().unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     a.set_data(b"A2").await.unwrap();
-    assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
+    assert!(a.wait_joined_timeout(Duration::from_secs(5)).await.unwrap());
     settle().await;
     server.set_latency(Duration::ZERO);
     assert_eq!(other.get_data("/groups/r/a").await.unwrap().0, b"A2");
@@ -92,8 +97,9 @@ async fn joining_over_a_persistent_node_reports_it() {
     other.create("/groups", b"", zk_core::CreateMode::Persistent).await.unwrap();
     other.create("/groups/p", b"", zk_core::CreateMode::Persistent).await.unwrap();
     other.create("/groups/p/a", b"stale", zk_core::CreateMode::Persistent).await.unwrap();
-    let a = GroupMember::builder(client(&server).await, "/groups/p", "a").start().unwrap();
-    let r = a.wait_joined(Duration::from_secs(600)).await;
+    let a = GroupMember::new(client(&server).await, "/groups/p", "a").unwrap();
+    a.start().unwrap();
+    let r = a.wait_joined_timeout(Duration::from_secs(600)).await;
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     a.close().await.unwrap();
     assert_eq!(other.get_data("/groups/p/a").await.unwrap().0, b"stale", "left untouched");
@@ -113,11 +119,12 @@ async fn each_join_costs_a_member_a_few_requests_however_large_the_group() {
         if one_shot {
             server.fail_times(RequestMatcher::op(OpCode::AddWatch), ErrorCode::Unimplemented, 1_000);
         }
-        let a = GroupMember::builder(client(&server).await, "/groups/big", "a").start().unwrap();
-        assert!(a.wait_joined(Duration::from_secs(5)).await.unwrap());
+        let a = GroupMember::new(client(&server).await, "/groups/big", "a").unwrap();
+        a.start().unwrap();
+        assert!(a.wait_joined_timeout(Duration::from_secs(5)).await.unwrap());
         let mut stream = a.members();
         let requests = || {
-            let id = a.client().expect("open").session_id();
+            let id = a.client().session_id();
             server.sessions().into_iter().find(|s| s.id == id).expect("a's session").requests
         };
         let mut others = Vec::new();
@@ -128,7 +135,8 @@ async fn each_join_costs_a_member_a_few_requests_however_large_the_group() {
                 before = requests();
             }
             let id = format!("m{i:02}");
-            let m = GroupMember::builder(client(&server).await, "/groups/big", &id).start().unwrap();
+            let m = GroupMember::new(client(&server).await, "/groups/big", &id).unwrap();
+            m.start().unwrap();
             until(&mut stream, 60, "the new member", |m| m.contains_key(&id)).await;
             others.push(m);
         }

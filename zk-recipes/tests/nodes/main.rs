@@ -29,7 +29,7 @@ pub(crate) async fn until(
 ) -> Members {
     within(secs, what, async {
         loop {
-            let m = stream.next().await.expect("the stream goes on");
+            let m = stream.next().await.expect("the stream goes on").expect("the group is followed");
             if cond(&m) {
                 return m;
             }

@@ -35,13 +35,13 @@ async fn double_barrier(b: &Backend) {
     for m in &members[..N - 1] {
         let (m, entered) = (m.clone(), entered.clone());
         tasks.push(tokio::spawn(async move {
-            assert!(m.enter(Some(Duration::from_secs(30))).await.unwrap());
+            assert!(m.enter_timeout(Duration::from_secs(30)).await.unwrap());
             entered.fetch_add(1, Ordering::SeqCst);
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(entered.load(Ordering::SeqCst), 0, "{}: passed before the N-th member", b.name());
-    assert!(members[N - 1].enter(Some(Duration::from_secs(30))).await.unwrap());
+    assert!(members[N - 1].enter_timeout(Duration::from_secs(30)).await.unwrap());
     for t in tasks {
         within(10, "everyone enters", t).await.unwrap();
     }
@@ -50,13 +50,13 @@ async fn double_barrier(b: &Backend) {
     for m in &members[..N - 1] {
         let (m, left) = (m.clone(), left.clone());
         tasks.push(tokio::spawn(async move {
-            assert!(m.leave(Some(Duration::from_secs(30))).await.unwrap());
+            assert!(m.leave_timeout(Duration::from_secs(30)).await.unwrap());
             left.fetch_add(1, Ordering::SeqCst);
         }));
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(left.load(Ordering::SeqCst), 0, "{}: left before the last member", b.name());
-    assert!(members[N - 1].leave(Some(Duration::from_secs(30))).await.unwrap());
+    assert!(members[N - 1].leave_timeout(Duration::from_secs(30)).await.unwrap());
     for t in tasks {
         within(10, "everyone leaves", t).await.unwrap();
     }
@@ -73,8 +73,10 @@ async fn group_member_survives_expiry(b: &Backend) {
     let proxy = b.proxy().await;
     let a_client =
         within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
-    let a = GroupMember::builder(a_client.clone(), &path, "a").data(b"host-a:1").start().unwrap();
-    let observer = GroupMember::builder(b.client().await, &path, "b").data(b"host-b:1").start().unwrap();
+    let a = GroupMember::new(a_client.clone(), &path, "a").unwrap().with_data(b"host-a:1");
+    a.start().unwrap();
+    let observer = GroupMember::new(b.client().await, &path, "b").unwrap().with_data(b"host-b:1");
+    observer.start().unwrap();
     let mut view = observer.members();
     until(&mut view, 30, "both members", |m| m.len() == 2).await;
 
@@ -105,12 +107,10 @@ async fn ephemeral_persistent_node_is_recreated_after_expiry(b: &Backend) {
     let proxy = b.proxy().await;
     let a_client =
         within(10, "connect via proxy", Client::connect(&proxy.connect_string())).await.expect("connect");
-    let node = PersistentNode::builder(a_client.clone(), &path)
-        .mode(CreateMode::Ephemeral)
-        .data(b"host-1:80")
-        .start()
-        .unwrap();
-    assert!(within(10, "initial create", node.wait_for_initial_create(Duration::from_secs(10)))
+    let node =
+        PersistentNode::new(a_client.clone(), &path, CreateMode::Ephemeral).unwrap().with_data(b"host-1:80");
+    node.start().unwrap();
+    assert!(within(10, "initial create", node.wait_for_initial_create_timeout(Duration::from_secs(10)))
         .await
         .unwrap());
     let observer = b.client().await;
@@ -160,11 +160,11 @@ async fn double_barrier_enter_fails_on_expiry(b: &Backend) {
 
     let a_enter = {
         let a = a.clone();
-        tokio::spawn(async move { a.enter(Some(Duration::from_secs(60))).await })
+        tokio::spawn(async move { a.enter_timeout(Duration::from_secs(60)).await })
     };
     let b_enter = {
         let bm = bm.clone();
-        tokio::spawn(async move { bm.enter(Some(Duration::from_secs(60))).await })
+        tokio::spawn(async move { bm.enter_timeout(Duration::from_secs(60)).await })
     };
     eventually(10, "two members wait", || async { members().await.len() == 2 }).await;
 
@@ -179,7 +179,7 @@ async fn double_barrier_enter_fails_on_expiry(b: &Backend) {
     eventually(10, "a's client is connected again", || async { a_client.state().is_connected() }).await;
     assert_eq!(a_client.status().epoch, 1, "{}", b.name());
     let (ra, rc) = within(20, "a and c enter", async {
-        tokio::join!(a.enter(Some(Duration::from_secs(15))), cm.enter(Some(Duration::from_secs(15))))
+        tokio::join!(a.enter_timeout(Duration::from_secs(15)), cm.enter_timeout(Duration::from_secs(15)))
     })
     .await;
     assert!(ra.unwrap() && rc.unwrap(), "{}", b.name());
@@ -187,8 +187,8 @@ async fn double_barrier_enter_fails_on_expiry(b: &Backend) {
     let owner = observer.exists(&a.node_path()).await.unwrap().expect("a's node").ephemeral_owner;
     assert_eq!(owner, a_client.session_id(), "{}: a's node on the new session", b.name());
     let (ra, rb, rc) = within(20, "everyone leaves", async {
-        let limit = Some(Duration::from_secs(15));
-        tokio::join!(a.leave(limit), bm.leave(limit), cm.leave(limit))
+        let limit = Duration::from_secs(15);
+        tokio::join!(a.leave_timeout(limit), bm.leave_timeout(limit), cm.leave_timeout(limit))
     })
     .await;
     assert!(ra.unwrap() && rb.unwrap() && rc.unwrap(), "{}", b.name());

@@ -13,8 +13,11 @@ const WAIT: Duration = Duration::from_secs(5);
 #[tokio::test(start_paused = true)]
 async fn created_kept_and_removed_on_close() {
     let server = server(31).await;
-    let node = PersistentNode::builder(client(&server).await, "/svc/a/node").data(b"v1").start().unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let node = PersistentNode::new(client(&server).await, "/svc/a/node", CreateMode::Ephemeral)
+        .unwrap()
+        .with_data(b"v1");
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     assert_eq!(node.actual_path().as_deref(), Some("/svc/a/node"));
     let session = node.client().session_id();
     assert_eq!(owner(&server, "/svc/a/node"), Some(session), "ephemeral of our session");
@@ -39,8 +42,10 @@ async fn created_kept_and_removed_on_close() {
 #[tokio::test(start_paused = true)]
 async fn recreated_under_a_new_session_after_expiry() {
     let server = server(32).await;
-    let node = PersistentNode::builder(client(&server).await, "/svc/b").data(b"me").start().unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let node =
+        PersistentNode::new(client(&server).await, "/svc/b", CreateMode::Ephemeral).unwrap().with_data(b"me");
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     let old = node.client().session_id();
     assert!(server.expire_session(old));
     eventually(60, "the node is back under a new session", || async {
@@ -65,12 +70,13 @@ async fn recreated_under_a_new_session_after_expiry() {
 async fn on_an_ending_client_expiry_ends_it() {
     let server = server(33).await;
     let c = server.client_builder().on_expiry(zk_core::OnExpiry::End).connect().await.unwrap();
-    let node = PersistentNode::builder(c.clone(), "/svc/c").start().unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let node = PersistentNode::new(c.clone(), "/svc/c", CreateMode::Ephemeral).unwrap();
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     assert!(server.expire_session(c.session_id()));
     eventually(60, "the node stops", || async { node.actual_path().is_none() }).await;
     settle().await;
-    let r = node.wait_for_initial_create(WAIT).await;
+    let r = node.wait_for_initial_create_timeout(WAIT).await;
     assert!(matches!(r, Err(Error::SessionEnded(_))), "{r:?}");
     assert!(matches!(node.set_data(b"new").await, Err(Error::SessionEnded(_))));
     assert!(owner(&server, "/svc/c").is_none());
@@ -80,12 +86,11 @@ async fn on_an_ending_client_expiry_ends_it() {
 #[tokio::test(start_paused = true)]
 async fn protected_sequential_node_keeps_one_node() {
     let server = server(34).await;
-    let node = PersistentNode::builder(client(&server).await, "/seq/member-")
-        .mode(CreateMode::EphemeralSequential)
-        .data(b"x")
-        .start()
-        .unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let node = PersistentNode::new(client(&server).await, "/seq/member-", CreateMode::EphemeralSequential)
+        .unwrap()
+        .with_data(b"x");
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     let first = node.actual_path().unwrap();
     let name = first.rsplit('/').next().unwrap();
     assert!(name.starts_with("_c_") && name.contains("-member-"), "{first}");
@@ -112,34 +117,36 @@ async fn persistent_mode_takes_over_and_waits_out_foreign_ephemerals() {
     let foreign = client(&server).await;
     foreign.create("/held", b"theirs", CreateMode::Ephemeral).await.unwrap();
     let c = client(&server).await;
-    let node = PersistentNode::builder(c.clone(), "/held").data(b"ours").start().unwrap();
-    assert!(!node.wait_for_initial_create(Duration::from_secs(2)).await.unwrap(), "held by another session");
+    let node = PersistentNode::new(c.clone(), "/held", CreateMode::Ephemeral).unwrap().with_data(b"ours");
+    node.start().unwrap();
+    assert!(
+        !node.wait_for_initial_create_timeout(Duration::from_secs(2)).await.unwrap(),
+        "held by another session"
+    );
     // Closing a node that was waiting leaves the other session's node alone.
-    let waiting = PersistentNode::builder(c.clone(), "/held").start().unwrap();
+    let waiting = PersistentNode::new(c.clone(), "/held", CreateMode::Ephemeral).unwrap();
+    waiting.start().unwrap();
     settle().await;
     waiting.close().await.unwrap();
     assert_eq!(owner(&server, "/held"), Some(foreign.session_id()));
     foreign.close().await;
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     assert_eq!(owner(&server, "/held"), Some(c.session_id()));
 
     // A persistent node that already exists is taken over, with our data.
     foreign_free_persistent(&server).await;
-    let p = PersistentNode::builder(c.clone(), "/config")
-        .mode(CreateMode::Persistent)
-        .data(b"new")
-        .start()
-        .unwrap();
-    assert!(p.wait_for_initial_create(WAIT).await.unwrap());
+    let p = PersistentNode::new(c.clone(), "/config", CreateMode::Persistent).unwrap().with_data(b"new");
+    p.start().unwrap();
+    assert!(p.wait_for_initial_create_timeout(WAIT).await.unwrap());
     assert_eq!(c.get_data("/config").await.unwrap().0, b"new");
     p.close().await.unwrap();
     assert_eq!(c.exists("/config").await.unwrap(), None);
 
     assert!(matches!(
-        PersistentNode::builder(c.clone(), "/x").mode(CreateMode::Container).start(),
+        PersistentNode::new(c.clone(), "/x", CreateMode::Container),
         Err(Error::InvalidArgument(_))
     ));
-    assert!(matches!(PersistentNode::builder(c, "bad").start(), Err(Error::Zk(_))));
+    assert!(matches!(PersistentNode::new(c, "bad", CreateMode::Ephemeral), Err(Error::Zk(_))));
 }
 
 async fn foreign_free_persistent(server: &zk_testing::TestServer) {
@@ -151,12 +158,12 @@ async fn survives_connection_loss_and_lost_create_replies() {
     let server = server(36).await;
     // The reply of the protected create is lost: the node is found again, not duplicated.
     server.lose_next_reply(zk_testing::RequestMatcher::any().path_prefix("/lost/"));
-    let node = PersistentNode::builder(client(&server).await, "/lost/node")
-        .protected(true)
-        .data(b"d")
-        .start()
-        .unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let node = PersistentNode::new(client(&server).await, "/lost/node", CreateMode::Ephemeral)
+        .unwrap()
+        .with_protection()
+        .with_data(b"d");
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     let path = node.actual_path().unwrap();
     assert_eq!(server.children("/lost").len(), 1, "{:?}", server.children("/lost"));
     let session = node.client().session_id();
@@ -186,11 +193,12 @@ async fn set_data_during_the_create_is_not_lost() {
     other.create("/race", b"", CreateMode::Persistent).await.unwrap();
     let c = client(&server).await;
     server.set_latency(Duration::from_millis(50));
-    let node = PersistentNode::builder(c, "/race/node").data(b"old").start().unwrap();
+    let node = PersistentNode::new(c, "/race/node", CreateMode::Ephemeral).unwrap().with_data(b"old");
+    node.start().unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(node.actual_path(), None, "the create's reply is still on its way");
     node.set_data(b"new").await.unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     settle().await;
     server.set_latency(Duration::ZERO);
     assert_eq!(other.get_data("/race/node").await.unwrap().0, b"new");
@@ -207,13 +215,13 @@ async fn set_data_during_a_take_over_is_not_lost() {
     other.create("/adopt", b"theirs", CreateMode::Persistent).await.unwrap();
     let c = client(&server).await;
     server.set_latency(Duration::from_millis(50));
-    let node =
-        PersistentNode::builder(c, "/adopt").mode(CreateMode::Persistent).data(b"old").start().unwrap();
+    let node = PersistentNode::new(c, "/adopt", CreateMode::Persistent).unwrap().with_data(b"old");
+    node.start().unwrap();
     // create -> NodeExists at 50 ms, exists -> found at 100 ms, then the take-over's write.
     tokio::time::sleep(Duration::from_millis(75)).await;
     assert_eq!(node.actual_path(), None, "still taking over");
     node.set_data(b"new").await.unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     settle().await;
     server.set_latency(Duration::ZERO);
     assert_eq!(other.get_data("/adopt").await.unwrap().0, b"new");
@@ -227,8 +235,11 @@ async fn ephemeral_node_reports_a_persistent_node_in_the_way() {
     let server = server(39).await;
     let other = client(&server).await;
     other.create("/taken", b"theirs", CreateMode::Persistent).await.unwrap();
-    let node = PersistentNode::builder(client(&server).await, "/taken").data(b"ours").start().unwrap();
-    let r = node.wait_for_initial_create(Duration::from_secs(600)).await;
+    let node = PersistentNode::new(client(&server).await, "/taken", CreateMode::Ephemeral)
+        .unwrap()
+        .with_data(b"ours");
+    node.start().unwrap();
+    let r = node.wait_for_initial_create_timeout(Duration::from_secs(600)).await;
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     assert_eq!(node.actual_path(), None);
     node.close().await.unwrap();
@@ -253,8 +264,12 @@ async fn a_protected_node_is_recreated_when_the_old_session_outlives_the_client_
         .connect()
         .await
         .unwrap();
-    let node = PersistentNode::builder(c.clone(), "/svc/p").protected(true).data(b"v1").start().unwrap();
-    assert!(node.wait_for_initial_create(WAIT).await.unwrap());
+    let node = PersistentNode::new(c.clone(), "/svc/p", CreateMode::Ephemeral)
+        .unwrap()
+        .with_protection()
+        .with_data(b"v1");
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
     let first = node.actual_path().unwrap();
     let old = c.session_id();
     assert!(server.partition_session(old, Duration::from_secs(60)));
