@@ -73,6 +73,9 @@ pub(crate) struct Shared {
     pub(crate) epoch_ms: i64,
     /// In-process clients handed out so far (each gets its own seed).
     pub(crate) clients_made: std::sync::atomic::AtomicU64,
+    /// Signalled when a partition starts or is extended, so connect requests held at a
+    /// partition wait for its new end.
+    pub(crate) partitions_changed: tokio::sync::watch::Sender<()>,
 }
 
 impl Shared {
@@ -192,6 +195,24 @@ impl Core {
         }
         let notes = self.state.close_session(id);
         self.deliver(notes, now);
+    }
+
+    /// Cuts `session` off until `until` or, if it already is for longer, until then: its
+    /// connection freezes and new connections it makes are held before the handshake. False
+    /// if there is no such session.
+    pub(crate) fn partition(&mut self, session: i64, until: Instant) -> bool {
+        if self.sessions.get(session).is_none() {
+            return false;
+        }
+        let now = Instant::now();
+        self.partitions.retain(|_, t| *t > now);
+        let end = self.partitions.entry(session).or_insert(until);
+        *end = (*end).max(until);
+        let end = *end;
+        if let Some(c) = self.conn_of(session) {
+            c.freeze_until(end);
+        }
+        true
     }
 
     /// The connection currently bound to `session`, if any.
@@ -362,6 +383,7 @@ impl TestServerBuilder {
             start,
             epoch_ms,
             clients_made: std::sync::atomic::AtomicU64::new(0),
+            partitions_changed: tokio::sync::watch::Sender::new(()),
         });
         let server = TestServer { shared, tasks: Mutex::new(Vec::new()) };
         server.spawn_housekeeping();
@@ -558,35 +580,39 @@ impl TestServer {
 
     /// Freezes a session's connection for `d` (a partition: no bytes either way). False if it
     /// has none.
+    ///
+    /// Freezes compose: a connection stays frozen until the latest deadline of every pause and
+    /// partition that applies to it, so a pause never shortens a longer one.
     pub fn pause_connection(&self, session_id: i64, d: Duration) -> bool {
+        let until = Instant::now() + d;
         let core = self.shared.lock();
-        core.conn_of(session_id).is_some_and(|c| c.paused_until.send(Some(Instant::now() + d)).is_ok())
+        core.conn_of(session_id).map(|c| c.freeze_until(until)).is_some()
     }
 
     /// Cuts a session off from the server for `d`: its connection freezes and any new
     /// connection it makes is held before the handshake until `d` has passed, as in a network
     /// partition between that client and the server. Long enough, and the session expires.
     /// False if there is no such session.
+    ///
+    /// Partitions compose with each other and with pauses: the session stays cut off until
+    /// the latest of their deadlines (a shorter partition never shortens a longer one).
     pub fn partition_session(&self, session_id: i64, d: Duration) -> bool {
         let until = Instant::now() + d;
-        let mut core = self.shared.lock();
-        if core.sessions.get(session_id).is_none() {
-            return false;
-        }
-        core.partitions.retain(|_, t| *t > Instant::now());
-        core.partitions.insert(session_id, until);
-        if let Some(c) = core.conn_of(session_id) {
-            let _ = c.paused_until.send(Some(until));
-        }
-        true
+        self.shared.lock().partition(session_id, until) && self.partitions_changed()
     }
 
-    /// Freezes every current connection for `d`.
+    /// Freezes every current connection for `d` (as [`TestServer::pause_connection`] each).
     pub fn pause_connections(&self, d: Duration) {
         let until = Instant::now() + d;
         for c in self.shared.lock().conns.values() {
-            let _ = c.paused_until.send(Some(until));
+            c.freeze_until(until);
         }
+    }
+
+    /// Wakes the connect requests held at a partition; true, for chaining.
+    fn partitions_changed(&self) -> bool {
+        self.shared.partitions_changed.send_modify(|()| {});
+        true
     }
 
     /// The next request matching `m` fails with `error` without being applied.

@@ -96,3 +96,55 @@ async fn chaos_replays_with_the_seed() {
     assert_eq!(a, run(9).await);
     assert!(a.iter().any(|ok| !ok) && a.iter().any(|ok| *ok), "{a:?}");
 }
+
+/// Overlapping freezes add up: a shorter pause (of one connection or of all) during a longer
+/// partition does not let the partitioned client's frames through early.
+#[tokio::test(start_paused = true)]
+async fn a_shorter_pause_does_not_shorten_a_partition() {
+    for pause_all in [false, true] {
+        let server = TestServer::builder().no_tcp().seed(3).start().await.unwrap();
+        // 40 s: the client's read timeout (2/3 of it) outlasts the 20 s partition.
+        let zk = server.client_builder().session_timeout(Duration::from_secs(40)).connect().await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert!(server.partition_session(zk.session_id(), Duration::from_secs(20)));
+        if pause_all {
+            server.pause_connections(Duration::from_secs(1));
+        } else {
+            assert!(server.pause_connection(zk.session_id(), Duration::from_secs(1)));
+        }
+        let create = tokio::spawn(zk.create("/x", b"", CreateMode::Persistent));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(server.node("/x").is_none(), "pause_all {pause_all}: the create went through a partition");
+        create.await.unwrap().unwrap();
+        assert!(start.elapsed() >= Duration::from_secs(20), "pause_all {pause_all}: {:?}", start.elapsed());
+    }
+}
+
+/// A shorter partition of a partitioned session does not shorten the longer one, and a
+/// longer one extends it, also for a reconnect already held at the partition.
+#[tokio::test(start_paused = true)]
+async fn partitions_of_one_session_end_at_the_latest_deadline() {
+    // (first partition, second partition 2 s later, cut the connection before the second)
+    for (first, second, cut_first) in [(20, 1, false), (5, 20, true)] {
+        let server = TestServer::builder().no_tcp().seed(4).start().await.unwrap();
+        let zk = server.client_builder().session_timeout(Duration::from_secs(40)).connect().await.unwrap();
+        let mut events = zk.session_events();
+        assert_eq!(events.next_event().await, Some(SessionEvent::Connected));
+        let start = tokio::time::Instant::now();
+        assert!(server.partition_session(zk.session_id(), Duration::from_secs(first)));
+        // Cutting the frozen connection makes the client reconnect, and the reconnect is held.
+        if cut_first {
+            assert!(server.drop_connection(zk.session_id()));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(server.partition_session(zk.session_id(), Duration::from_secs(second)));
+        if !cut_first {
+            assert!(server.drop_connection(zk.session_id()));
+        }
+        assert_eq!(events.next_event().await, Some(SessionEvent::Disconnected));
+        assert_eq!(events.next_event().await, Some(SessionEvent::Reconnected));
+        let healed = Duration::from_secs(first.max(second + 2));
+        let case = (first, second);
+        assert!(start.elapsed() >= healed, "{case:?}: reconnected after {:?}", start.elapsed());
+    }
+}
