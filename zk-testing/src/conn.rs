@@ -368,7 +368,7 @@ impl Core {
     /// Delivers notifications to their connections (before any reply queued after them).
     pub(crate) fn deliver(&mut self, notes: Vec<Notification>, now: Instant) {
         for n in notes {
-            let delay = self.faults.reply_delay(&mut self.rng);
+            let delay = self.faults.reply_delay(now, &mut self.rng);
             let frame = notification_frame(&n.event);
             if let Some(c) = self.conns.get_mut(&n.conn) {
                 self.notifications_sent += 1;
@@ -392,6 +392,13 @@ impl Core {
         // Frames of a session that is gone are dropped without a reply (§11). Pings and
         // frames that are no request are not counted.
         let session = c.session;
+        // A frame that arrives at the instant its session's deadline passes, before the expiry
+        // timer ran, must not revive it: the session is expired here and now. (A partition
+        // until expiry ends at that very instant.)
+        if self.sessions.is_due(session, now) {
+            self.expire(session, now);
+            return Flow::Close;
+        }
         if !self.sessions.touch(session, now, op.is_some_and(|op| op != OpCode::Ping)) {
             return Flow::Close;
         }
@@ -503,7 +510,7 @@ impl Core {
 
     fn reply_with_zxid(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: &[u8], now: Instant) {
         self.packets_sent += 1;
-        let delay = self.faults.reply_delay(&mut self.rng);
+        let delay = self.faults.reply_delay(now, &mut self.rng);
         let frame = reply_frame(xid, zxid, err, body);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.send(frame, now + delay);

@@ -109,6 +109,11 @@ impl Shared {
             handle.session = id;
             Ok(connect_frame(req, timeout_ms, id, &pw, read_only))
         } else {
+            // A session past its deadline is expired here, even if the expiry timer has not run
+            // yet at this instant: the client learns it no earlier than the others.
+            if core.sessions.is_due(req.session_id, now) {
+                core.expire(req.session_id, now);
+            }
             let resumed = core.sessions.resume(req.session_id, &req.passwd, timeout, conn, now);
             let old = match &resumed {
                 Ok(old) | Err(old) => *old,
@@ -385,7 +390,8 @@ impl TestServerBuilder {
             clients_made: std::sync::atomic::AtomicU64::new(0),
             partitions_changed: tokio::sync::watch::Sender::new(()),
         });
-        let server = TestServer { shared, tasks: Mutex::new(Vec::new()) };
+        let server =
+            TestServer { shared, tasks: Mutex::new(Vec::new()), restarting: tokio::sync::Mutex::new(()) };
         server.spawn_housekeeping();
         if let Some(listener) = listener {
             server.serve(listener);
@@ -420,6 +426,17 @@ fn wall_ms() -> i64 {
 pub struct TestServer {
     pub(crate) shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Held for the whole of a restart.
+    restarting: tokio::sync::Mutex<()>,
+}
+
+/// Marks the server up when dropped: at the end of a restart, even a cancelled one.
+struct UpOnDrop<'a>(&'a Shared);
+
+impl Drop for UpOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.lock().up = true;
+    }
 }
 
 /// A session as the server sees it.
@@ -540,6 +557,10 @@ impl TestServer {
 
     /// Expires a session now, as if its timeout had passed: ephemerals are deleted, watchers
     /// notified, its connection closed. False if there is no such session.
+    ///
+    /// This is adversarial: a real ensemble never expires the session of a client it still
+    /// hears, and that client may believe it is connected until it reads the close. For the
+    /// way a real session expires, see [`TestServer::partition_until_expiry`].
     pub fn expire_session(&self, id: i64) -> bool {
         let mut core = self.shared.lock();
         if core.sessions.get(id).is_none() {
@@ -601,6 +622,18 @@ impl TestServer {
         self.shared.lock().partition(session_id, until) && self.partitions_changed()
     }
 
+    /// Expires a session the way a real ensemble does: cuts its client off (as
+    /// [`TestServer::partition_session`]) until the server expires the session on its own
+    /// timer, a session timeout (rounded up to the tick) after it last heard from the client.
+    /// The client sees its connection go quiet, reconnects in vain, and learns of the expiry
+    /// when the partition heals, at the expiry; then a renewing client opens a new session.
+    /// False if there is no such session.
+    pub fn partition_until_expiry(&self, session_id: i64) -> bool {
+        let mut core = self.shared.lock();
+        let Some(expiry) = core.sessions.get(session_id).map(|s| s.deadline) else { return false };
+        core.partition(session_id, expiry) && self.partitions_changed()
+    }
+
     /// Freezes every current connection for `d` (as [`TestServer::pause_connection`] each).
     pub fn pause_connections(&self, d: Duration) {
         let until = Instant::now() + d;
@@ -616,6 +649,11 @@ impl TestServer {
     }
 
     /// The next request matching `m` fails with `error` without being applied.
+    ///
+    /// Armed faults stack rather than replace one another: each fires its own number of
+    /// times, and when several match one request the one armed first fires (the others wait
+    /// for the next matching requests). Pings, auth, `setWatches` and `closeSession` are never
+    /// matched.
     pub fn fail_next(&self, m: RequestMatcher, error: ErrorCode) {
         self.shared.lock().faults.arm(m, Action::Fail(error), 1);
     }
@@ -636,9 +674,18 @@ impl TestServer {
         self.shared.lock().faults.arm(m, Action::Drop, 1);
     }
 
-    /// Delays every reply and event by `d`.
+    /// Delays every reply and event by `d` (replacing the previous fixed latency), until
+    /// changed or [`TestServer::clear_faults`].
     pub fn set_latency(&self, d: Duration) {
         self.shared.lock().faults.latency = d;
+    }
+
+    /// Delays every reply and event queued in the next `window` by `delay`; the latency ends
+    /// on its own. Latencies that overlap do not add up: a reply waits for the largest one
+    /// open when it is queued (the fixed one of [`TestServer::set_latency`] included).
+    pub fn set_latency_for(&self, delay: Duration, window: Duration) {
+        let until = Instant::now() + window;
+        self.shared.lock().faults.add_latency(delay, until);
     }
 
     /// Random faults from the seeded RNG (`None` turns them off).
@@ -713,16 +760,26 @@ impl TestServer {
     /// Bounces the server: every connection is cut, then it serves again on the same address
     /// with the same data, zxid and (unexpired) sessions, which clients resume.
     ///
+    /// It takes `&self`, so a task that shares the server (a [`FaultPlan`](crate::FaultPlan)
+    /// being applied, say) can restart it while the test keeps using it; concurrent restarts
+    /// run one after the other.
+    ///
     /// # Errors
-    /// When the TCP address cannot be bound again.
-    pub async fn restart(&mut self) -> io::Result<()> {
+    /// When the TCP address cannot be bound again (the server then serves in-process clients
+    /// only).
+    ///
+    /// # Cancellation safety
+    /// Dropped before it completes, the server still comes back up for in-process clients,
+    /// but its TCP listener may not be restored.
+    pub async fn restart(&self) -> io::Result<()> {
+        let _one_at_a_time = self.restarting.lock().await;
         self.stop();
-        tokio::task::yield_now().await;
+        let _up_again = UpOnDrop(&self.shared);
         self.spawn_housekeeping();
+        tokio::task::yield_now().await;
         if let Some(addr) = self.addr() {
             self.serve(TcpListener::bind(addr).await?);
         }
-        self.shared.lock().up = true;
         Ok(())
     }
 

@@ -148,3 +148,68 @@ async fn partitions_of_one_session_end_at_the_latest_deadline() {
         assert!(start.elapsed() >= healed, "{case:?}: reconnected after {:?}", start.elapsed());
     }
 }
+
+/// The realistic expiry: the client is cut off, and the server expires its session on its own
+/// timer a session timeout after it last heard from it, no sooner; the client learns it then.
+#[tokio::test(start_paused = true)]
+async fn partition_until_expiry_expires_on_the_servers_timer() {
+    let server = TestServer::builder().no_tcp().seed(5).start().await.unwrap();
+    let timeout = Duration::from_secs(30);
+    let zk = server.client_builder().session_timeout(timeout).connect().await.unwrap();
+    let observer = server.client().await.unwrap();
+    zk.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
+    let mut events = zk.session_events();
+    assert_eq!(events.next_event().await, Some(SessionEvent::Connected));
+    let old = zk.session_id();
+    // Heard right now: the session is due a session timeout from here.
+    zk.exists("/").await.unwrap();
+    let cut = tokio::time::Instant::now();
+    assert!(server.partition_until_expiry(old));
+    tokio::time::sleep(timeout - Duration::from_millis(1)).await;
+    assert!(observer.exists("/e").await.unwrap().is_some(), "expired before its timeout");
+    assert!(server.sessions().iter().any(|s| s.id == old));
+    let mut seen = Vec::new();
+    let new = loop {
+        match events.next_event().await {
+            Some(SessionEvent::NewSession { session_id }) => break session_id,
+            Some(SessionEvent::Expired) => {
+                seen.push("Expired");
+                let at = cut.elapsed();
+                // The tick (2 s) rounds the deadline up.
+                assert!(at >= timeout && at <= timeout + Duration::from_secs(2), "expired at {at:?}");
+            }
+            Some(other) => {
+                seen.push(if other == SessionEvent::Disconnected { "Disconnected" } else { "other" })
+            }
+            None => panic!("events ended: {seen:?}"),
+        }
+        assert!(seen.len() < 8, "{seen:?}");
+    };
+    assert!(seen.contains(&"Expired"), "{seen:?}");
+    assert_ne!(new, old);
+    assert!(observer.exists("/e").await.unwrap().is_none());
+    assert!(!server.partition_until_expiry(old), "no such session any more");
+}
+
+/// Timed latencies end on their own and overlap as the largest, over the fixed latency.
+#[tokio::test(start_paused = true)]
+async fn timed_latencies_end_on_their_own_and_take_the_largest() {
+    let server = TestServer::builder().no_tcp().start().await.unwrap();
+    let c = &server.client().await.unwrap();
+    let timed = |ms| async move {
+        let t = tokio::time::Instant::now();
+        c.exists("/").await.unwrap();
+        assert_eq!(t.elapsed(), Duration::from_millis(ms));
+    };
+    server.set_latency(Duration::from_millis(50));
+    server.set_latency_for(Duration::from_millis(200), Duration::from_secs(10));
+    server.set_latency_for(Duration::from_millis(100), Duration::from_secs(20));
+    timed(200).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    timed(100).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    timed(50).await;
+    server.set_latency_for(Duration::from_millis(300), Duration::from_secs(10));
+    server.clear_faults();
+    timed(0).await;
+}
