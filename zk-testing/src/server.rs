@@ -400,6 +400,16 @@ impl TestServerBuilder {
     }
 }
 
+/// How far ahead a fault's deadline may be: further ones are cut to this (tokio's timers do not
+/// reach further, and no test runs this long even on a paused clock).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `from + d`, without overflowing: at most [`FAR_FUTURE`] after now.
+pub(crate) fn deadline(from: Instant, d: Duration) -> Instant {
+    let far = Instant::now() + FAR_FUTURE;
+    from.checked_add(d).map_or(far, |t| t.min(far))
+}
+
 fn seed_from_env() -> Option<u64> {
     std::env::var("ZK_TEST_SEED").ok()?.trim().parse().ok()
 }
@@ -605,7 +615,7 @@ impl TestServer {
     /// Freezes compose: a connection stays frozen until the latest deadline of every pause and
     /// partition that applies to it, so a pause never shortens a longer one.
     pub fn pause_connection(&self, session_id: i64, d: Duration) -> bool {
-        let until = Instant::now() + d;
+        let until = deadline(Instant::now(), d);
         let core = self.shared.lock();
         core.conn_of(session_id).map(|c| c.freeze_until(until)).is_some()
     }
@@ -618,7 +628,7 @@ impl TestServer {
     /// Partitions compose with each other and with pauses: the session stays cut off until
     /// the latest of their deadlines (a shorter partition never shortens a longer one).
     pub fn partition_session(&self, session_id: i64, d: Duration) -> bool {
-        let until = Instant::now() + d;
+        let until = deadline(Instant::now(), d);
         self.shared.lock().partition(session_id, until) && self.partitions_changed()
     }
 
@@ -636,7 +646,7 @@ impl TestServer {
 
     /// Freezes every current connection for `d` (as [`TestServer::pause_connection`] each).
     pub fn pause_connections(&self, d: Duration) {
-        let until = Instant::now() + d;
+        let until = deadline(Instant::now(), d);
         for c in self.shared.lock().conns.values() {
             c.freeze_until(until);
         }
@@ -684,7 +694,7 @@ impl TestServer {
     /// on its own. Latencies that overlap do not add up: a reply waits for the largest one
     /// open when it is queued (the fixed one of [`TestServer::set_latency`] included).
     pub fn set_latency_for(&self, delay: Duration, window: Duration) {
-        let until = Instant::now() + window;
+        let until = deadline(Instant::now(), window);
         self.shared.lock().faults.add_latency(delay, until);
     }
 
