@@ -12,7 +12,8 @@
 //!   collect [`Fault`]s), **parse** one from text ([`str::parse`]), or **draw** one from a seed
 //!   ([`FaultPlanConfig::draw`], with weights per kind in [`FaultWeights`]).
 //! - **Print** it with `Display`: one fault per line, or `;`-separated on one line with `{:#}`.
-//!   Parsing accepts exactly what `Display` prints, either form.
+//!   Parsing reads back exactly the plan `Display` printed, from either form (it is lenient
+//!   about spaces and blank entries, and reports a [`ParsePlanError`] with line and column).
 //! - **Apply** it with [`FaultPlan::apply`]: a future that sleeps (on tokio's clock) until each
 //!   fault's time and applies it, then returns a [`PlanReport`]. Dropping the future stops the
 //!   plan: no further fault is applied (the ones applied run their course).
@@ -39,11 +40,11 @@
 //! ```
 //!
 //! `N` is a participant index from 0. `OP` is an [`OpCode`](zk_core::proto::OpCode) variant
-//! name (`Create2`, `SetData`, ...), `ERROR` an [`ErrorCode`] Java
-//! name (`NONODE`, `CONNECTIONLOSS`, ...), `string` a path prefix in double quotes with `\"`,
-//! `\\`, `\n`, `\r`, `\t` and `\u{..}` escapes. Words are separated by spaces; leading and
-//! trailing space on a line is ignored, so a plan can be pasted into an indented string. For
-//! example:
+//! name (`Create2`, `SetData`, ...), `ERROR` an [`ErrorCode`] Java name (`NONODE`,
+//! `CONNECTIONLOSS`, ...), `string` a path prefix in double quotes with `\"`, `\\`, `\n`, `\r`,
+//! `\t` and `\u{..}` escapes. `Display` writes durations exactly, in the largest unit below
+//! them (`1.5s`, not `1500ms`). Words are separated by spaces; leading and trailing space on a
+//! line is ignored, so a plan can be pasted into an indented string. For example:
 //!
 //! ```text
 //! at 1.5s: partition client 2 for 12s

@@ -261,6 +261,7 @@ fn string(
         Some(c)
     };
     let unterminated = |pos: Pos| error(pos, ParsePlanErrorKind::BadString("no closing quote"));
+    // Each round consumes a character or returns, so this ends.
     loop {
         let at = *pos;
         let bad_escape = || error(at, ParsePlanErrorKind::BadString("unknown escape"));
