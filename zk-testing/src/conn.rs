@@ -55,6 +55,18 @@ impl ConnHandle {
     pub(crate) fn close(&self) {
         let _ = self.tx.send(Out::Close);
     }
+
+    /// Freezes the connection until `until`, or longer if it already is: overlapping pauses
+    /// and partitions add up to the latest of their deadlines, none shortens another.
+    pub(crate) fn freeze_until(&self, until: Instant) {
+        self.paused_until.send_if_modified(|current| {
+            let later = current.is_none_or(|t| t < until);
+            if later {
+                *current = Some(until);
+            }
+            later
+        });
+    }
 }
 
 /// What happens to a connection after one request.
@@ -92,9 +104,8 @@ where
     };
     // A partitioned session's connect request does not reach the server until the partition
     // heals (by then the session may have expired).
-    let partitioned = shared.lock().partitions.get(&first.session_id).copied();
-    if let Some(until) = partitioned {
-        sleep_until(until).await;
+    if !held_while_partitioned(&shared, first.session_id).await {
+        return;
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let (kill_tx, kill_rx) = watch::channel(false);
@@ -118,6 +129,30 @@ where
     let flow = read_loop(&shared, conn, &mut reader, buf, kill_rx, pause_rx).await;
     shared.connection_gone(conn, flow);
     let _ = writer_task.await;
+}
+
+/// How many times a held connect request follows a change of the partitions before it gives
+/// up and closes (each change wakes every held request, so this bounds the loop, not time).
+const MAX_PARTITION_CHANGES: usize = 100_000;
+
+/// Holds a connect request of a partitioned session until its partition heals, following
+/// partitions that are extended meanwhile. False if it gave up: the connection is closed,
+/// never let through early.
+async fn held_while_partitioned(shared: &Shared, session: i64) -> bool {
+    let mut changes = shared.partitions_changed.subscribe();
+    for _ in 0..MAX_PARTITION_CHANGES {
+        let until = shared.lock().partitions.get(&session).copied();
+        match until {
+            Some(t) if t > Instant::now() => {
+                tokio::select! {
+                    () = sleep_until(t) => {}
+                    r = changes.changed() => if r.is_err() { return false },
+                }
+            }
+            _ => return true,
+        }
+    }
+    false
 }
 
 enum First {
@@ -333,7 +368,7 @@ impl Core {
     /// Delivers notifications to their connections (before any reply queued after them).
     pub(crate) fn deliver(&mut self, notes: Vec<Notification>, now: Instant) {
         for n in notes {
-            let delay = self.faults.reply_delay(&mut self.rng);
+            let delay = self.faults.reply_delay(now, &mut self.rng);
             let frame = notification_frame(&n.event);
             if let Some(c) = self.conns.get_mut(&n.conn) {
                 self.notifications_sent += 1;
@@ -357,6 +392,13 @@ impl Core {
         // Frames of a session that is gone are dropped without a reply (§11). Pings and
         // frames that are no request are not counted.
         let session = c.session;
+        // A frame that arrives at the instant its session's deadline passes, before the expiry
+        // timer ran, must not revive it: the session is expired here and now. (A partition
+        // until expiry ends at that very instant.)
+        if self.sessions.is_due(session, now) {
+            self.expire(session, now);
+            return Flow::Close;
+        }
         if !self.sessions.touch(session, now, op.is_some_and(|op| op != OpCode::Ping)) {
             return Flow::Close;
         }
@@ -468,7 +510,7 @@ impl Core {
 
     fn reply_with_zxid(&mut self, conn: ConnId, xid: i32, zxid: i64, err: i32, body: &[u8], now: Instant) {
         self.packets_sent += 1;
-        let delay = self.faults.reply_delay(&mut self.rng);
+        let delay = self.faults.reply_delay(now, &mut self.rng);
         let frame = reply_frame(xid, zxid, err, body);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.send(frame, now + delay);

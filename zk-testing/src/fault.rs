@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use rand::Rng;
+use tokio::time::Instant;
 use zk_core::proto::{ErrorCode, OpCode, Request};
 
 /// Which requests a fault applies to: by operation, by path prefix, or both (`None` = any).
@@ -70,11 +71,23 @@ struct Rule {
     remaining: usize,
 }
 
+/// A latency that ends on its own.
+#[derive(Debug, Clone, Copy)]
+struct LatencyWindow {
+    delay: Duration,
+    until: Instant,
+}
+
 /// The faults armed on a server.
+///
+/// Rules stack: each armed rule fires its own number of times, the earliest armed first when
+/// several match a request. Latencies do not add up: a reply is delayed by the largest of the
+/// fixed latency and the latency windows open when it is queued (plus the chaos draw).
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     rules: Vec<Rule>,
     pub(crate) latency: Duration,
+    windows: Vec<LatencyWindow>,
     pub(crate) chaos: Option<Chaos>,
 }
 
@@ -85,8 +98,14 @@ impl Faults {
         }
     }
 
+    /// Delays replies by (at least) `delay` until `until`.
+    pub(crate) fn add_latency(&mut self, delay: Duration, until: Instant) {
+        self.windows.push(LatencyWindow { delay, until });
+    }
+
     pub(crate) fn clear(&mut self) {
         self.rules.clear();
+        self.windows.clear();
         self.latency = Duration::ZERO;
         self.chaos = None;
     }
@@ -121,13 +140,15 @@ impl Faults {
         None
     }
 
-    /// The delay for the next reply.
-    pub(crate) fn reply_delay(&self, rng: &mut impl Rng) -> Duration {
+    /// The delay for a reply queued at `now`.
+    pub(crate) fn reply_delay(&mut self, now: Instant, rng: &mut impl Rng) -> Duration {
+        self.windows.retain(|w| w.until > now);
+        let latency = self.windows.iter().map(|w| w.delay).fold(self.latency, Duration::max);
         let extra = match &self.chaos {
             Some(c) if !c.max_latency.is_zero() => rng.random_range(Duration::ZERO..=c.max_latency),
             _ => Duration::ZERO,
         };
-        self.latency + extra
+        latency + extra
     }
 }
 

@@ -34,6 +34,7 @@
 //!   snapshots; its behaviour tests in `state/tests/`.
 //! - `fault.rs`: typed and seeded faults ([`Chaos`], [`RequestMatcher`]); `proxy.rs`:
 //!   [`TcpProxy`].
+//! - [`plan`]: fault plans as data ([`FaultPlan`]): drawn from a seed, printed, parsed, applied.
 //! - `real.rs`, `real_ensemble.rs`: a real ZooKeeper 3.8 server and ensemble; `backend.rs`:
 //!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
 //! - `bin/zk-testing-server.rs`: the embedded server as a process.
@@ -121,6 +122,28 @@
 //! # }
 //! ```
 //!
+//! # Fault plans
+//!
+//! A [`FaultPlan`] is a list of faults at virtual times, aimed at participants ("client 2")
+//! rather than session ids, so it can be drawn from a seed ([`FaultPlanConfig::draw`]),
+//! printed by a failing run, pasted into a regression test and parsed back, and shrunk
+//! ([`FaultPlan::without`], [`FaultPlan::shortened`]). [`FaultPlan::apply`] applies it to a
+//! server beside the scenario. Its expiry is the realistic one
+//! ([`TestServer::partition_until_expiry`]); the instant one is opt-in and marked adversarial.
+//! The [`plan`] module documents the text form and every kind.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = zk_testing::TestServer::builder().no_tcp().seed(3).start().await?;
+//! let clients = [server.client().await?, server.client().await?];
+//! let plan: zk_testing::FaultPlan = "at 1s: partition client 1 for 2s; at 5s: restart".parse()?;
+//! let (report, stat) = tokio::join!(plan.apply(&server, &clients), clients[0].exists("/"));
+//! assert!(report.all_applied() && stat?.is_some());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Against a real ZooKeeper too
 //!
 //! [`RealZooKeeper`] starts Debian's ZooKeeper 3.8 on a free loopback port (a JVM: about a
@@ -179,6 +202,7 @@ mod conn;
 mod fault;
 mod fourlw;
 pub mod java;
+pub mod plan;
 mod proxy;
 mod real;
 mod real_ensemble;
@@ -188,6 +212,10 @@ mod state;
 
 pub use backend::{Backend, BackendKind, Sandbox};
 pub use fault::{Chaos, RequestMatcher};
+pub use plan::{
+    Fault, FaultKind, FaultOutcome, FaultPlan, FaultPlanConfig, FaultWeights, ParsePlanError,
+    ParsePlanErrorKind, Participant, PlanReport,
+};
 pub use proxy::TcpProxy;
 pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
 pub use real_ensemble::{MemberMode, RealEnsemble, RealEnsembleBuilder};

@@ -1,4 +1,5 @@
-//! [`TestServer`]: an embedded, in-memory, ZooKeeper-compatible server.
+//! [`TestServer`]: an embedded, in-memory, ZooKeeper-compatible server. Its settings and start
+//! are in `builder.rs`, its faults on command in `faults.rs`.
 
 use std::collections::HashMap;
 use std::io;
@@ -8,18 +9,23 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rand::rngs::StdRng;
-use rand::SeedableRng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use zk_core::proto::{ConnectRequest, ErrorCode, Stat};
+use zk_core::proto::{ConnectRequest, Stat};
 use zk_core::{BoxReader, BoxWriter, Client, ClientBuilder, Connector};
 
 use crate::conn::{self, connect_frame, ConnHandle, Flow};
-use crate::fault::{Action, Chaos, Faults, RequestMatcher};
+use crate::fault::Faults;
 use crate::proxy::ACCEPT_BACKOFF;
 use crate::sessions::Sessions;
 use crate::state::{ConnId, State, StateConfig};
+
+mod builder;
+mod faults;
+
+pub use builder::TestServerBuilder;
+pub(crate) use faults::deadline;
 
 /// Server settings, from [`TestServerBuilder`].
 #[derive(Debug, Clone)]
@@ -73,6 +79,9 @@ pub(crate) struct Shared {
     pub(crate) epoch_ms: i64,
     /// In-process clients handed out so far (each gets its own seed).
     pub(crate) clients_made: std::sync::atomic::AtomicU64,
+    /// Signalled when a partition starts or is extended, so connect requests held at a
+    /// partition wait for its new end.
+    pub(crate) partitions_changed: tokio::sync::watch::Sender<()>,
 }
 
 impl Shared {
@@ -106,6 +115,11 @@ impl Shared {
             handle.session = id;
             Ok(connect_frame(req, timeout_ms, id, &pw, read_only))
         } else {
+            // A session past its deadline is expired here, even if the expiry timer has not run
+            // yet at this instant: the client learns it no earlier than the others.
+            if core.sessions.is_due(req.session_id, now) {
+                core.expire(req.session_id, now);
+            }
             let resumed = core.sessions.resume(req.session_id, &req.passwd, timeout, conn, now);
             let old = match &resumed {
                 Ok(old) | Err(old) => *old,
@@ -200,7 +214,7 @@ impl Core {
         self.conns.get(&conn)
     }
 
-    fn kill_all(&mut self) {
+    pub(crate) fn kill_all(&mut self) {
         for c in self.conns.values() {
             let _ = c.kill.send(true);
         }
@@ -246,143 +260,6 @@ async fn housekeeping(shared: Weak<Shared>, tick: Duration, reap_every: Duration
     }
 }
 
-/// Builds a [`TestServer`]. Defaults: 127.0.0.1 on a free port, tick 2 s (session timeouts
-/// 4..40 s, as the real harness), TTL nodes enabled, containers and TTL nodes reaped every
-/// second, 1 MiB frames, seed from `ZK_TEST_SEED` or random.
-#[derive(Debug, Clone)]
-pub struct TestServerBuilder {
-    config: Config,
-    seed: Option<u64>,
-    read_only: bool,
-}
-
-impl TestServerBuilder {
-    /// Listen on this address (port 0 picks a free one).
-    pub fn addr(mut self, addr: SocketAddr) -> Self {
-        self.config.addr = Some(addr);
-        self
-    }
-
-    /// Start as a read-only server (see [`TestServer::set_read_only`]); default false.
-    pub fn read_only(mut self, read_only: bool) -> Self {
-        self.read_only = read_only;
-        self
-    }
-
-    /// Serve only in-process clients: no TCP listener.
-    pub fn no_tcp(mut self) -> Self {
-        self.config.addr = None;
-        self
-    }
-
-    /// The tick: sessions may ask for 2 to 20 ticks; expiry is checked per tick.
-    pub fn tick(mut self, tick: Duration) -> Self {
-        self.config.tick = tick.max(Duration::from_millis(1));
-        self
-    }
-
-    /// The seed of every random choice (session ids, passwords, chaos faults).
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
-
-    /// Allow TTL nodes (`zookeeper.extendedTypesEnabled`); default true.
-    pub fn extended_types(mut self, on: bool) -> Self {
-        self.config.extended_types = on;
-        self
-    }
-
-    /// How often containers and TTL nodes are reaped.
-    pub fn reap_interval(mut self, every: Duration) -> Self {
-        self.config.reap_interval = every.max(Duration::from_millis(1));
-        self
-    }
-
-    /// The frame limit (`jute.maxbuffer`).
-    pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.config.max_frame = bytes;
-        self
-    }
-
-    /// A digest id (`user:base64(sha1(user:password))`, what the digest scheme derives from
-    /// `addAuth("digest", "user:password")`) whose holder bypasses every ACL.
-    pub fn super_digest(mut self, digest: &str) -> Self {
-        self.config.super_digest = Some(digest.to_owned());
-        self
-    }
-
-    /// Fix the wall clock used for ctime/mtime at start (default: now), so traces with times
-    /// are reproducible too.
-    pub fn epoch_ms(mut self, ms: i64) -> Self {
-        self.config.epoch_ms = Some(ms);
-        self
-    }
-
-    /// Starts the server.
-    ///
-    /// # Errors
-    /// When the TCP address cannot be bound.
-    pub async fn start(self) -> io::Result<TestServer> {
-        self.start_with(None).await
-    }
-
-    async fn start_with(mut self, state: Option<State>) -> io::Result<TestServer> {
-        let seed = self.seed.or_else(seed_from_env).unwrap_or_else(rand::random);
-        self.config.seed = seed;
-        let mut rng = StdRng::seed_from_u64(seed);
-        let start = Instant::now();
-        let epoch_ms = self.config.epoch_ms.unwrap_or_else(wall_ms);
-        // Bound before the config is shared, so it holds the real port (`conf` reports it).
-        let listener = match self.config.addr {
-            Some(addr) => {
-                let listener = TcpListener::bind(addr).await?;
-                self.config.addr = Some(listener.local_addr()?);
-                Some(listener)
-            }
-            None => None,
-        };
-        let core = Core {
-            state: state.unwrap_or_else(|| State::new(self.config.state_config())),
-            sessions: Sessions::new(self.config.tick, start, &mut rng),
-            conns: HashMap::new(),
-            faults: Faults::default(),
-            rng,
-            next_conn: 0,
-            packets_received: 0,
-            packets_sent: 0,
-            notifications_sent: 0,
-            up: true,
-            partitions: HashMap::new(),
-            read_only: self.read_only,
-        };
-        let shared = Arc::new(Shared {
-            core: Mutex::new(core),
-            config: self.config.clone(),
-            start,
-            epoch_ms,
-            clients_made: std::sync::atomic::AtomicU64::new(0),
-        });
-        let server = TestServer { shared, tasks: Mutex::new(Vec::new()) };
-        server.spawn_housekeeping();
-        if let Some(listener) = listener {
-            server.serve(listener);
-        }
-        Ok(server)
-    }
-}
-
-fn seed_from_env() -> Option<u64> {
-    std::env::var("ZK_TEST_SEED").ok()?.trim().parse().ok()
-}
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
-
 /// An embedded, in-memory, ZooKeeper-compatible server for tests.
 ///
 /// It serves real TCP clients (the Java client, zkCli, Curator, kazoo, zk-core) on loopback
@@ -398,6 +275,17 @@ fn wall_ms() -> i64 {
 pub struct TestServer {
     pub(crate) shared: Arc<Shared>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Held for the whole of a restart.
+    restarting: tokio::sync::Mutex<()>,
+}
+
+/// Marks the server up when dropped: at the end of a restart, even a cancelled one.
+struct UpOnDrop<'a>(&'a Shared);
+
+impl Drop for UpOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.lock().up = true;
+    }
 }
 
 /// A session as the server sees it.
@@ -434,25 +322,6 @@ impl TestServer {
     /// When 127.0.0.1 cannot be bound.
     pub async fn start() -> io::Result<TestServer> {
         TestServer::builder().start().await
-    }
-
-    /// A builder for the other settings.
-    pub fn builder() -> TestServerBuilder {
-        TestServerBuilder {
-            config: Config {
-                addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-                tick: Duration::from_millis(2000),
-                seed: 0,
-                extended_types: true,
-                reap_interval: Duration::from_secs(1),
-                reap_max: 10_000,
-                max_frame: zk_core::proto::DEFAULT_MAX_FRAME,
-                super_digest: None,
-                epoch_ms: None,
-            },
-            seed: None,
-            read_only: false,
-        }
     }
 
     fn spawn_housekeeping(&self) {
@@ -512,117 +381,6 @@ impl TestServer {
     /// The last zxid the server applied.
     pub fn last_zxid(&self) -> i64 {
         self.shared.lock().state.last_zxid()
-    }
-
-    // ---- faults ----
-
-    /// Expires a session now, as if its timeout had passed: ephemerals are deleted, watchers
-    /// notified, its connection closed. False if there is no such session.
-    pub fn expire_session(&self, id: i64) -> bool {
-        let mut core = self.shared.lock();
-        if core.sessions.get(id).is_none() {
-            return false;
-        }
-        core.expire(id, Instant::now());
-        true
-    }
-
-    /// Cuts the connection of a session (the session lives on). False if it has none.
-    pub fn drop_connection(&self, session_id: i64) -> bool {
-        let core = self.shared.lock();
-        core.conn_of(session_id).is_some_and(|c| c.kill.send(true).is_ok())
-    }
-
-    /// Cuts every connection.
-    pub fn drop_all_connections(&self) {
-        self.shared.lock().kill_all();
-    }
-
-    /// Switches to (`true`) or from read-only mode, as an ensemble member does when it loses
-    /// or regains its quorum with `readonlymode.enabled=true` (§2.6): every connection is cut.
-    /// A read-only server accepts only clients that accept a read-only server (and tells
-    /// them it is one), serves reads, and answers writes and `sync` with `NotReadOnly`.
-    ///
-    /// Unlike a real read-only member, which knows only its own local sessions, the embedded
-    /// server keeps one session table: a session resumes across the switch.
-    pub fn set_read_only(&self, read_only: bool) {
-        let mut core = self.shared.lock();
-        core.read_only = read_only;
-        core.kill_all();
-    }
-
-    /// True while serving read-only (see [`TestServer::set_read_only`]).
-    pub fn is_read_only(&self) -> bool {
-        self.shared.lock().read_only
-    }
-
-    /// Freezes a session's connection for `d` (a partition: no bytes either way). False if it
-    /// has none.
-    pub fn pause_connection(&self, session_id: i64, d: Duration) -> bool {
-        let core = self.shared.lock();
-        core.conn_of(session_id).is_some_and(|c| c.paused_until.send(Some(Instant::now() + d)).is_ok())
-    }
-
-    /// Cuts a session off from the server for `d`: its connection freezes and any new
-    /// connection it makes is held before the handshake until `d` has passed, as in a network
-    /// partition between that client and the server. Long enough, and the session expires.
-    /// False if there is no such session.
-    pub fn partition_session(&self, session_id: i64, d: Duration) -> bool {
-        let until = Instant::now() + d;
-        let mut core = self.shared.lock();
-        if core.sessions.get(session_id).is_none() {
-            return false;
-        }
-        core.partitions.retain(|_, t| *t > Instant::now());
-        core.partitions.insert(session_id, until);
-        if let Some(c) = core.conn_of(session_id) {
-            let _ = c.paused_until.send(Some(until));
-        }
-        true
-    }
-
-    /// Freezes every current connection for `d`.
-    pub fn pause_connections(&self, d: Duration) {
-        let until = Instant::now() + d;
-        for c in self.shared.lock().conns.values() {
-            let _ = c.paused_until.send(Some(until));
-        }
-    }
-
-    /// The next request matching `m` fails with `error` without being applied.
-    pub fn fail_next(&self, m: RequestMatcher, error: ErrorCode) {
-        self.shared.lock().faults.arm(m, Action::Fail(error), 1);
-    }
-
-    /// The next `times` requests matching `m` fail with `error`.
-    pub fn fail_times(&self, m: RequestMatcher, error: ErrorCode, times: usize) {
-        self.shared.lock().faults.arm(m, Action::Fail(error), times);
-    }
-
-    /// The next request matching `m` is applied, then its connection is cut before the reply
-    /// (the client sees ConnectionLoss for a write that happened).
-    pub fn lose_next_reply(&self, m: RequestMatcher) {
-        self.shared.lock().faults.arm(m, Action::LoseReply, 1);
-    }
-
-    /// The next request matching `m` cuts its connection without being applied.
-    pub fn drop_on_next(&self, m: RequestMatcher) {
-        self.shared.lock().faults.arm(m, Action::Drop, 1);
-    }
-
-    /// Delays every reply and event by `d`.
-    pub fn set_latency(&self, d: Duration) {
-        self.shared.lock().faults.latency = d;
-    }
-
-    /// Random faults from the seeded RNG (`None` turns them off).
-    pub fn set_chaos(&self, chaos: Option<Chaos>) {
-        self.shared.lock().faults.chaos = chaos;
-    }
-
-    /// Disarms every fault, latency and chaos.
-    pub fn clear_faults(&self) {
-        self.shared.lock().faults.clear();
     }
 
     // ---- inspection ----
@@ -687,16 +445,26 @@ impl TestServer {
     /// Bounces the server: every connection is cut, then it serves again on the same address
     /// with the same data, zxid and (unexpired) sessions, which clients resume.
     ///
+    /// It takes `&self`, so a task that shares the server (a [`FaultPlan`](crate::FaultPlan)
+    /// being applied, say) can restart it while the test keeps using it; concurrent restarts
+    /// run one after the other.
+    ///
     /// # Errors
-    /// When the TCP address cannot be bound again.
-    pub async fn restart(&mut self) -> io::Result<()> {
+    /// When the TCP address cannot be bound again (the server then serves in-process clients
+    /// only).
+    ///
+    /// # Cancellation safety
+    /// Dropped before it completes, the server still comes back up for in-process clients,
+    /// but its TCP listener may not be restored.
+    pub async fn restart(&self) -> io::Result<()> {
+        let _one_at_a_time = self.restarting.lock().await;
         self.stop();
-        tokio::task::yield_now().await;
+        let _up_again = UpOnDrop(&self.shared);
         self.spawn_housekeeping();
+        tokio::task::yield_now().await;
         if let Some(addr) = self.addr() {
             self.serve(TcpListener::bind(addr).await?);
         }
-        self.shared.lock().up = true;
         Ok(())
     }
 
@@ -717,18 +485,6 @@ impl TestServer {
     pub async fn shutdown(self) {
         drop(self);
         tokio::task::yield_now().await;
-    }
-}
-
-impl TestServerBuilder {
-    /// Starts a server whose tree, zxid and ephemerals come from a [`TestServer::snapshot`].
-    ///
-    /// # Errors
-    /// `InvalidData` for bytes that are not a snapshot; bind errors as [`Self::start`].
-    pub async fn start_from(self, snapshot: &[u8]) -> io::Result<TestServer> {
-        let state = State::restore(snapshot, self.config.state_config())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        self.start_with(Some(state)).await
     }
 }
 

@@ -91,6 +91,12 @@ impl Sessions {
         Ok(old)
     }
 
+    /// True when `id` exists and its deadline has passed: it is expired, whether or not the
+    /// expiry timer has run yet at this instant.
+    pub(crate) fn is_due(&self, id: i64, now: Instant) -> bool {
+        self.sessions.get(&id).is_some_and(|s| s.deadline <= now)
+    }
+
     /// Every frame from the session's connection pushes its deadline out; a `counted` one
     /// (a request, not a ping) also counts as one of the session's requests.
     /// False when the session no longer exists (the frame is dropped).

@@ -7,7 +7,7 @@ use zk_testing::TestServer;
 
 #[tokio::test]
 async fn restart_keeps_data_and_sessions() {
-    let mut server = TestServer::start().await.unwrap();
+    let server = TestServer::start().await.unwrap();
     let addr = server.addr();
     let c = zk_core::Client::connect(&server.connect_string()).await.unwrap();
     c.create("/keep", b"1", CreateMode::Persistent).await.unwrap();

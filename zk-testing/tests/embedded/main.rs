@@ -6,5 +6,6 @@ mod determinism;
 mod faults;
 mod hostile;
 mod lifecycle;
+mod plan;
 mod renewal;
 mod retrying;

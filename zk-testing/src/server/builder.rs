@@ -1,0 +1,189 @@
+//! [`TestServerBuilder`]: the server's settings, and starting it.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+
+use super::{Config, Core, Shared, TestServer};
+use crate::fault::Faults;
+use crate::sessions::Sessions;
+use crate::state::State;
+
+/// Builds a [`TestServer`]. Defaults: 127.0.0.1 on a free port, tick 2 s (session timeouts
+/// 4..40 s, as the real harness), TTL nodes enabled, containers and TTL nodes reaped every
+/// second, 1 MiB frames, seed from `ZK_TEST_SEED` or random.
+#[derive(Debug, Clone)]
+pub struct TestServerBuilder {
+    config: Config,
+    seed: Option<u64>,
+    read_only: bool,
+}
+
+impl TestServerBuilder {
+    /// Listen on this address (port 0 picks a free one).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.config.addr = Some(addr);
+        self
+    }
+
+    /// Start as a read-only server (see [`TestServer::set_read_only`]); default false.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Serve only in-process clients: no TCP listener.
+    pub fn no_tcp(mut self) -> Self {
+        self.config.addr = None;
+        self
+    }
+
+    /// The tick: sessions may ask for 2 to 20 ticks; expiry is checked per tick.
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.config.tick = tick.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The seed of every random choice (session ids, passwords, chaos faults).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Allow TTL nodes (`zookeeper.extendedTypesEnabled`); default true.
+    pub fn extended_types(mut self, on: bool) -> Self {
+        self.config.extended_types = on;
+        self
+    }
+
+    /// How often containers and TTL nodes are reaped.
+    pub fn reap_interval(mut self, every: Duration) -> Self {
+        self.config.reap_interval = every.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The frame limit (`jute.maxbuffer`).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.config.max_frame = bytes;
+        self
+    }
+
+    /// A digest id (`user:base64(sha1(user:password))`, what the digest scheme derives from
+    /// `addAuth("digest", "user:password")`) whose holder bypasses every ACL.
+    pub fn super_digest(mut self, digest: &str) -> Self {
+        self.config.super_digest = Some(digest.to_owned());
+        self
+    }
+
+    /// Fix the wall clock used for ctime/mtime at start (default: now), so traces with times
+    /// are reproducible too.
+    pub fn epoch_ms(mut self, ms: i64) -> Self {
+        self.config.epoch_ms = Some(ms);
+        self
+    }
+
+    /// Starts the server.
+    ///
+    /// # Errors
+    /// When the TCP address cannot be bound.
+    pub async fn start(self) -> io::Result<TestServer> {
+        self.start_with(None).await
+    }
+
+    async fn start_with(mut self, state: Option<State>) -> io::Result<TestServer> {
+        let seed = self.seed.or_else(seed_from_env).unwrap_or_else(rand::random);
+        self.config.seed = seed;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let start = Instant::now();
+        let epoch_ms = self.config.epoch_ms.unwrap_or_else(wall_ms);
+        // Bound before the config is shared, so it holds the real port (`conf` reports it).
+        let listener = match self.config.addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await?;
+                self.config.addr = Some(listener.local_addr()?);
+                Some(listener)
+            }
+            None => None,
+        };
+        let core = Core {
+            state: state.unwrap_or_else(|| State::new(self.config.state_config())),
+            sessions: Sessions::new(self.config.tick, start, &mut rng),
+            conns: HashMap::new(),
+            faults: Faults::default(),
+            rng,
+            next_conn: 0,
+            packets_received: 0,
+            packets_sent: 0,
+            notifications_sent: 0,
+            up: true,
+            partitions: HashMap::new(),
+            read_only: self.read_only,
+        };
+        let shared = Arc::new(Shared {
+            core: Mutex::new(core),
+            config: self.config.clone(),
+            start,
+            epoch_ms,
+            clients_made: std::sync::atomic::AtomicU64::new(0),
+            partitions_changed: tokio::sync::watch::Sender::new(()),
+        });
+        let server =
+            TestServer { shared, tasks: Mutex::new(Vec::new()), restarting: tokio::sync::Mutex::new(()) };
+        server.spawn_housekeeping();
+        if let Some(listener) = listener {
+            server.serve(listener);
+        }
+        Ok(server)
+    }
+}
+
+fn seed_from_env() -> Option<u64> {
+    std::env::var("ZK_TEST_SEED").ok()?.trim().parse().ok()
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+impl TestServerBuilder {
+    /// Starts a server whose tree, zxid and ephemerals come from a [`TestServer::snapshot`].
+    ///
+    /// # Errors
+    /// `InvalidData` for bytes that are not a snapshot; bind errors as [`Self::start`].
+    pub async fn start_from(self, snapshot: &[u8]) -> io::Result<TestServer> {
+        let state = State::restore(snapshot, self.config.state_config())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        self.start_with(Some(state)).await
+    }
+}
+
+impl TestServer {
+    /// A builder for the other settings.
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder {
+            config: Config {
+                addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                tick: Duration::from_millis(2000),
+                seed: 0,
+                extended_types: true,
+                reap_interval: Duration::from_secs(1),
+                reap_max: 10_000,
+                max_frame: zk_core::proto::DEFAULT_MAX_FRAME,
+                super_digest: None,
+                epoch_ms: None,
+            },
+            seed: None,
+            read_only: false,
+        }
+    }
+}
