@@ -3,6 +3,7 @@
 //! every bounded wait, and what the value streams say when their session ends or is renewed.
 
 mod deadlines;
+mod expiry;
 mod lifecycle;
 mod streams;
 #[path = "../support/mod.rs"]
