@@ -41,10 +41,64 @@
 //!   sum of some subset of the ambiguous ones.
 //! - [`cache_converged`]: a cache's final [`TreeData`] equals the server's
 //!   ([`tree_data`] cuts one out of [`TestServer::tree`](crate::TestServer::tree)).
+//! - [`linearizable`]: there is one order of the register operations, consistent with real
+//!   time, in which each returns what it returned, on each znode modelled as
+//!   `Option<(data, version)>` (Wing & Gong's search with Lowe's memoization and
+//!   just-in-time linearization, one znode at a time).
 //!
 //! Ambiguous operations are treated as what they are: applied once at some point after
-//! their invocation, or never; the counter lets each count or not. An operation that never
+//! their invocation, or never. Linearizability lets them take effect anywhere after the
+//! invocation (or not at all); the counter lets each count or not. An operation that never
 //! returned is ambiguous; a failed one is left out.
+//!
+//! # Examples
+//!
+//! Two clients write and read a znode while the server loses some replies; the history must
+//! be linearizable however the faults fall.
+//!
+//! ```
+//! use zk_core::CreateMode;
+//! use zk_testing::check::{linearizable, Op, Outcome, Recorder, Value};
+//! use zk_testing::{Chaos, TestServer};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = TestServer::builder().no_tcp().seed(3).start().await?;
+//! let recorder = Recorder::new();
+//! let setup = server.client().await?;
+//! let p = recorder.participant("setup");
+//! let op = p.invoke(Op::create("/r", b"0"));
+//! let created = setup.create("/r", b"0", CreateMode::Persistent).await;
+//! p.returned(op, Outcome::of(&created, |_| Value::Done));
+//!
+//! server.set_chaos(Some(Chaos { lose_reply: 0.3, ..Chaos::default() }));
+//! let mut tasks = Vec::new();
+//! for name in ["a", "b"] {
+//!     let (zk, p) = (server.client().await?, recorder.participant(name));
+//!     tasks.push(tokio::spawn(async move {
+//!         for i in 0..5 {
+//!             let data = format!("{name}{i}");
+//!             let op = p.invoke(Op::set("/r", data.as_bytes(), None));
+//!             let set = zk.set_data("/r", data.as_bytes(), None).await;
+//!             p.returned(op, Outcome::of(&set, |stat| Value::Version(stat.version)));
+//!             let op = p.invoke(Op::get("/r"));
+//!             let got = zk.get_data("/r").await;
+//!             p.returned(op, Outcome::of(&got, |(data, stat)| {
+//!                 Value::Node { data: data.clone(), version: stat.version }
+//!             }));
+//!         }
+//!     }));
+//! }
+//! for t in tasks {
+//!     t.await?;
+//! }
+//! let history = recorder.history();
+//! if let Err(violation) = linearizable(&history) {
+//!     panic!("{violation}\n\nhistory:\n{history}");
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod cache;
 mod counter;
@@ -52,6 +106,7 @@ mod delivery;
 mod event;
 mod exclusion;
 mod history;
+mod linear;
 mod ops;
 mod violation;
 
@@ -61,4 +116,5 @@ pub use delivery::{at_least_once, at_most_once, exactly_once};
 pub use event::{Event, Leadership, LockChange, Op, OpId, Outcome, QueueStep, Value};
 pub use exclusion::{at_most_holders, mutual_exclusion, one_leader};
 pub use history::{Entry, History, Participant, Recorder};
+pub use linear::{linearizable, linearizable_with, LinearizabilityOptions};
 pub use violation::{Checker, Violation, ViolationKind};
