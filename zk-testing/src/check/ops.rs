@@ -14,9 +14,9 @@ pub(crate) struct Operation<'a> {
     pub(crate) ret: Option<(&'a Entry, &'a Outcome)>,
 }
 
-impl Operation<'_> {
+impl<'a> Operation<'a> {
     /// The outcome; an operation that never returned is ambiguous.
-    pub(crate) fn outcome(&self) -> Option<&Outcome> {
+    pub(crate) fn outcome(&self) -> Option<&'a Outcome> {
         self.ret.map(|(_, o)| o)
     }
 

@@ -6,13 +6,13 @@ mod search;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use super::event::{Op, Outcome as Ended};
+use super::event::{Op, Outcome as Ended, Value};
 use super::history::{Entry, History};
 use super::ops::{operations, Operation};
 use super::violation::{Checker, Violation, ViolationKind};
-use model::{Call, Interner, Znode};
+use model::{Action, Call, Interner, Znode};
 use search::{search, Outcome, Problem, Stuck};
 
 /// Options of [`linearizable_with`].
@@ -22,13 +22,14 @@ pub struct LinearizabilityOptions {
     /// other znode starts absent.
     pub initial: BTreeMap<String, (Vec<u8>, i32)>,
     /// Give up (an `Inconclusive` violation) after this many distinct configurations of one
-    /// znode's search. Default 2,000,000 (a few hundred MB at most).
+    /// znode's search. Each costs about 60 bytes plus 4 per operation still open at that
+    /// point (ambiguous ones included). Default 1,000,000.
     pub max_states: usize,
 }
 
 impl Default for LinearizabilityOptions {
     fn default() -> Self {
-        LinearizabilityOptions { initial: BTreeMap::new(), max_states: 2_000_000 }
+        LinearizabilityOptions { initial: BTreeMap::new(), max_states: 1_000_000 }
     }
 }
 
@@ -66,12 +67,15 @@ pub fn linearizable_with(history: &History, options: &LinearizabilityOptions) ->
     }
     let mut failures = Vec::new();
     for (path, ops) in by_path {
-        let mut interner = Interner::default();
+        let interner = Interner::new(ops.iter().filter_map(read_data));
         let initial = options.initial.get(path).map(|(d, v)| (interner.id(d), *v));
-        let (problem, kept) = problem(&ops, initial, &mut interner)?;
+        let (problem, kept) = problem(&ops, initial, &interner)?;
         match search(&problem, options.max_states) {
             Outcome::Linearizable => {}
-            Outcome::Stuck(stuck) => failures.push(stuck_violation(path, &kept, &stuck, &interner)),
+            Outcome::Stuck(stuck) => {
+                let state = replay(&kept, &stuck.order, options.initial.get(path));
+                failures.push(stuck_violation(path, &kept, &stuck, &state));
+            }
             Outcome::GaveUp { states } => failures.push(gave_up(path, kept.len(), states)),
         }
     }
@@ -80,12 +84,20 @@ pub fn linearizable_with(history: &History, options: &LinearizabilityOptions) ->
     failures.into_iter().min_by_key(rank).map_or(Ok(()), Err)
 }
 
+/// The data a get returned.
+fn read_data<'a>(o: &Operation<'a>) -> Option<&'a [u8]> {
+    match (o.op, o.outcome()) {
+        (Op::Get { .. }, Some(Ended::Ok(Value::Node { data, .. }))) => Some(data),
+        _ => None,
+    }
+}
+
 /// One znode's problem, and the operations it kept (failed ones and ambiguous reads say
 /// nothing and are left out), in the same order.
 fn problem<'a>(
     ops: &[Operation<'a>],
     initial: Znode,
-    interner: &mut Interner<'a>,
+    interner: &Interner<'_>,
 ) -> Result<(Problem, Vec<Operation<'a>>), Violation> {
     let (mut calls, mut times, mut kept) = (Vec::new(), Vec::new(), Vec::new());
     for o in ops {
@@ -109,7 +121,25 @@ fn problem<'a>(
         times.push((o.invoke.seq, answer.map(|(seq, _)| seq)));
         kept.push(*o);
     }
-    Ok((Problem { calls, times, initial }, kept))
+    let after = twins(&calls);
+    Ok((Problem { calls, times, after, initial }, kept))
+}
+
+/// For each ambiguous call, the previous ambiguous call with the same action. Such twins
+/// are interchangeable, and the earlier one is available whenever the later one is, so a
+/// linearization may as well apply them in invocation order: the search only places a
+/// twin after its predecessor, which keeps a pile of pending blind writes (dropped
+/// requests never apply) from being tried in every subset.
+fn twins(calls: &[Call]) -> Vec<Option<usize>> {
+    let mut last: HashMap<Action, usize> = HashMap::new();
+    calls
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c.answer {
+            Some(_) => None,
+            None => last.insert(c.action, i),
+        })
+        .collect()
 }
 
 /// Describes an operation by its entries: `#12 c1 get /a -> "x" version 2 (returned #15)`.
@@ -121,7 +151,20 @@ fn describe(o: &Operation<'_>) -> String {
     format!("#{} {} {} ({ended})", o.invoke.seq, o.invoke.participant, o.op)
 }
 
-fn stuck_violation(path: &str, ops: &[Operation<'_>], stuck: &Stuck, interner: &Interner<'_>) -> Violation {
+/// The state the operations `order` leave, with all data spelled out (the search merged
+/// the data no get returned).
+fn replay(ops: &[Operation<'_>], order: &[usize], initial: Option<&(Vec<u8>, i32)>) -> String {
+    let written = ops.iter().filter_map(|o| match o.op {
+        Op::Set { data, .. } | Op::Create { data, .. } => Some(data.as_slice()),
+        _ => None,
+    });
+    let all = Interner::new(initial.map(|(d, _)| d.as_slice()).into_iter().chain(written));
+    let start = initial.map(|(d, v)| (all.id(d), *v));
+    let actions = order.iter().filter_map(|i| ops.get(*i)).filter_map(|o| model::action(o.op, &all));
+    all.show(actions.fold(start, model::effect))
+}
+
+fn stuck_violation(path: &str, ops: &[Operation<'_>], stuck: &Stuck, state: &str) -> Violation {
     let Some(blocked) = ops.get(stuck.blocked) else {
         let why = format!("the operations on {path} have no linearization");
         return Violation::new(Checker::Linearizable, Vec::new(), why);
@@ -142,7 +185,7 @@ fn stuck_violation(path: &str, ops: &[Operation<'_>], stuck: &Stuck, interner: &
          what it returned. {prefix}. It leaves {path} {}, and then operation {} cannot take effect, before or \
          after any of the operations concurrent with it.",
         ops.len(),
-        interner.show(stuck.state),
+        state,
         describe(blocked),
     );
     let entries: Vec<&Entry> = std::iter::once(blocked.invoke).chain(blocked.ret.map(|(e, _)| e)).collect();

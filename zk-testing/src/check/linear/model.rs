@@ -10,7 +10,7 @@ use super::super::event::{Bytes, Op, Value};
 pub(crate) type Znode = Option<(u32, i32)>;
 
 /// What an operation does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Action {
     Get,
     Set { data: u32, version: Option<i32> },
@@ -40,7 +40,12 @@ pub(crate) struct Call {
     pub(crate) answer: Option<Answer>,
 }
 
-/// The data values seen, interned so that states are small and `Copy`.
+/// The data of a write that no get returned. States holding such data differ only in their
+/// version to any later operation, so they are one state: this merges configurations the
+/// search would otherwise explore once per blind write.
+pub(crate) const UNREAD: u32 = u32::MAX;
+
+/// The data values some get returned, interned so that states are small and `Copy`.
 #[derive(Debug, Default)]
 pub(crate) struct Interner<'a> {
     ids: HashMap<&'a [u8], u32>,
@@ -48,24 +53,33 @@ pub(crate) struct Interner<'a> {
 }
 
 impl<'a> Interner<'a> {
-    pub(crate) fn id(&mut self, data: &'a [u8]) -> u32 {
-        let next = self.values.len() as u32;
-        *self.ids.entry(data).or_insert_with(|| {
-            self.values.push(data);
-            next
-        })
+    /// Interns the data that gets returned.
+    pub(crate) fn new(read: impl IntoIterator<Item = &'a [u8]>) -> Interner<'a> {
+        let mut interner = Interner::default();
+        for data in read {
+            let next = interner.values.len() as u32;
+            interner.ids.entry(data).or_insert_with(|| {
+                interner.values.push(data);
+                next
+            });
+        }
+        interner
+    }
+
+    /// The id of `data`: [`UNREAD`] unless a get returned it.
+    pub(crate) fn id(&self, data: &[u8]) -> u32 {
+        self.ids.get(data).copied().unwrap_or(UNREAD)
     }
 
     /// The state, printed.
     pub(crate) fn show(&self, state: Znode) -> String {
         match state {
             None => "absent".to_owned(),
-            Some((d, v)) => format!("{} version {v}", self.data(d)),
+            Some((UNREAD, v)) => format!("holding data no get returned, version {v}"),
+            Some((d, v)) => {
+                format!("{} version {v}", Bytes(self.values.get(d as usize).copied().unwrap_or_default()))
+            }
         }
-    }
-
-    fn data(&self, id: u32) -> Bytes<'_> {
-        Bytes(self.values.get(id as usize).copied().unwrap_or_default())
     }
 }
 
@@ -75,7 +89,7 @@ fn any_version(version: Option<i32>) -> Option<i32> {
 }
 
 /// The action of a register operation, or `None` for a counter's.
-pub(crate) fn action<'a>(op: &'a Op, interner: &mut Interner<'a>) -> Option<Action> {
+pub(crate) fn action(op: &Op, interner: &Interner<'_>) -> Option<Action> {
     Some(match op {
         Op::Get { .. } => Action::Get,
         Op::Set { data, version, .. } => {
@@ -90,11 +104,7 @@ pub(crate) fn action<'a>(op: &'a Op, interner: &mut Interner<'a>) -> Option<Acti
 /// What `value` says about the znode, for an operation doing `action`: `Ok(None)` when it
 /// says nothing (a create's NoNode is about the parent); `Err(())` when `action` cannot
 /// return it.
-pub(crate) fn answer<'a>(
-    action: Action,
-    value: &'a Value,
-    interner: &mut Interner<'a>,
-) -> Result<Option<Answer>, ()> {
+pub(crate) fn answer(action: Action, value: &Value, interner: &Interner<'_>) -> Result<Option<Answer>, ()> {
     Ok(Some(match (action, value) {
         (Action::Get, Value::Node { data, version }) => Answer::Read(Some((interner.id(data), *version))),
         (Action::Get, Value::NoNode) => Answer::Read(None),
@@ -123,6 +133,11 @@ fn apply(state: Znode, action: Action) -> (Answer, Znode) {
         (Action::Create { data }, None) => (Answer::Done, Some((data, 0))),
         (Action::Create { .. }, s) => (Answer::NodeExists, s),
     }
+}
+
+/// The state after `action` takes effect on `state` (whatever it returns).
+pub(crate) fn effect(state: Znode, action: Action) -> Znode {
+    apply(state, action).1
 }
 
 /// The state after `call` takes effect on `state`, if it can: a completed call must return
@@ -171,14 +186,16 @@ mod tests {
     #[test]
     fn answers_must_fit_the_operation() {
         let (set, add) = (Op::set("/a", b"x", Some(-1)), Op::add("/c", 1));
-        let mut interner = Interner::default();
-        let set = action(&set, &mut interner).expect("a register op");
+        let interner = Interner::new([b"x".as_slice()]);
+        let set = action(&set, &interner).expect("a register op");
         assert_eq!(set, Action::Set { data: 0, version: None }, "-1 is any version");
-        assert_eq!(answer(set, &Value::Version(2), &mut interner), Ok(Some(Answer::Written(2))));
-        assert_eq!(answer(set, &Value::Done, &mut interner), Err(()));
+        assert_eq!(answer(set, &Value::Version(2), &interner), Ok(Some(Answer::Written(2))));
+        assert_eq!(answer(set, &Value::Done, &interner), Err(()));
         let create = Action::Create { data: 0 };
-        assert_eq!(answer(create, &Value::NoNode, &mut interner), Ok(None), "the parent is missing");
-        assert_eq!(action(&add, &mut interner), None);
+        assert_eq!(answer(create, &Value::NoNode, &interner), Ok(None), "the parent is missing");
+        assert_eq!(action(&add, &interner), None);
         assert_eq!(interner.show(Some((0, 2))), "\"x\" version 2");
+        let blind = action(&Op::create("/a", b"never read"), &interner);
+        assert_eq!(blind, Some(Action::Create { data: UNREAD }));
     }
 }

@@ -8,8 +8,11 @@
 //! return leave the list and the walk restarts at the head. Reaching a return means its
 //! operation was not linearized before it returned: undo the last choice and try the next
 //! call after it. A configuration (linearized set, state) seen before is not explored again.
+//!
 //! Ambiguous operations return at infinity (after every other event) and need not be
-//! linearized: the search succeeds when every completed operation is.
+//! linearized: the search succeeds when every completed operation is. Two things keep them
+//! cheap: a walk tries them only after the completed calls (see [`Pass`]), and of several
+//! identical ones only the earliest pending one (see `twins` in `mod.rs`).
 
 use std::collections::HashSet;
 
@@ -35,8 +38,6 @@ pub(crate) enum Outcome {
 pub(crate) struct Stuck {
     /// The operations linearized, in order (indices into the calls).
     pub(crate) order: Vec<usize>,
-    /// The state they leave.
-    pub(crate) state: Znode,
     /// The completed operation whose return came before it could be placed.
     pub(crate) blocked: usize,
 }
@@ -48,6 +49,9 @@ pub(crate) struct Problem {
     pub(crate) calls: Vec<Call>,
     /// (call time, return time); `None`: ambiguous, returns at infinity.
     pub(crate) times: Vec<(u64, Option<u64>)>,
+    /// For an ambiguous call, its twin: the previous ambiguous call with the same action,
+    /// which must be linearized before it.
+    pub(crate) after: Vec<Option<usize>>,
     pub(crate) initial: Znode,
 }
 
@@ -123,9 +127,13 @@ impl Linearized {
         self.high = self.high.max(i + 1);
     }
 
+    fn contains(&self, i: usize) -> bool {
+        self.words[i / 64] & (1 << (i % 64)) != 0
+    }
+
     fn remove(&mut self, i: usize) {
         self.words[i / 64] &= !(1 << (i % 64));
-        while self.high > 0 && self.words[(self.high - 1) / 64] & (1 << ((self.high - 1) % 64)) == 0 {
+        while self.high > 0 && !self.contains(self.high - 1) {
             self.high -= 1;
         }
     }
@@ -147,63 +155,130 @@ impl Linearized {
     }
 }
 
+/// Which calls a walk of the list considers. Completed operations are tried first, and
+/// ambiguous ones only when no completed one fits: most ambiguous operations of a chaos run
+/// never took effect, and one that did is needed right before the next operation that
+/// observes it, where this order finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Completed,
+    Ambiguous,
+}
+
+/// The search's mutable state.
+struct Search<'p> {
+    problem: &'p Problem,
+    list: List,
+    linearized: Linearized,
+    seen: HashSet<(Vec<u32>, Znode)>,
+    /// The linearized calls (event nodes), each with the state before it and its pass.
+    stack: Vec<(usize, Znode, Pass)>,
+    state: Znode,
+    /// Completed operations linearized.
+    placed: usize,
+    best: Option<((Option<u64>, usize), Stuck)>,
+}
+
 /// Searches for a linearization, exploring at most `max_states` configurations.
 pub(crate) fn search(problem: &Problem, max_states: usize) -> Outcome {
     let n = problem.calls.len();
     let definite = problem.times.iter().filter(|(_, r)| r.is_some()).count();
-    let mut list = List::new(&problem.times);
-    let mut linearized = Linearized::new(n);
-    let mut seen: HashSet<(Vec<u32>, Znode)> = HashSet::new();
-    // The linearized calls (event nodes) and the state before each.
-    let mut stack: Vec<(usize, Znode)> = Vec::new();
-    let mut placed = 0;
-    let mut best: Option<((Option<u64>, usize), Stuck)> = None;
-    let mut state = problem.initial;
-    let mut node = list.next[0];
-    while placed < definite {
-        if seen.len() > max_states {
-            return Outcome::GaveUp { states: seen.len() };
+    let mut s = Search {
+        problem,
+        list: List::new(&problem.times),
+        linearized: Linearized::new(n),
+        seen: HashSet::new(),
+        stack: Vec::new(),
+        state: problem.initial,
+        placed: 0,
+        best: None,
+    };
+    let (mut node, mut pass) = (s.list.next[0], Pass::Completed);
+    while s.placed < definite {
+        if s.seen.len() > max_states {
+            return Outcome::GaveUp { states: s.seen.len() };
         }
-        let is_call = node != NIL && node % 2 == 1;
-        if is_call {
-            let op = (node - 1) / 2;
-            if let Some(next) = step(state, &problem.calls[op]) {
-                linearized.insert(op);
-                if seen.insert((linearized.key(), next)) {
-                    stack.push((node, state));
-                    state = next;
-                    list.lift(node);
-                    placed += usize::from(problem.times[op].1.is_some());
-                    node = list.next[0];
-                    continue;
-                }
-                linearized.remove(op);
+        if node != NIL && node % 2 == 1 {
+            if s.eligible(node, pass) && s.place(node, pass) {
+                (node, pass) = (s.list.next[0], Pass::Completed);
+            } else {
+                node = s.list.next[node];
             }
-            node = list.next[node];
             continue;
         }
-        // A return of an operation not linearized yet (or the end of the list): back up,
-        // remembering the point furthest in real time (then with the most placed) as the
-        // one to report.
-        if node != NIL {
-            let blocked = (node - 2) / 2;
-            let reach = (problem.times[blocked].1, placed);
-            if best.as_ref().is_none_or(|(furthest, _)| reach > *furthest) {
-                let order = stack.iter().map(|(call, _)| (call - 1) / 2).collect();
-                best = Some((reach, Stuck { order, state, blocked }));
-            }
+        // A return of an operation not linearized yet (or the end of the list): every
+        // call before it was tried in this pass.
+        if pass == Pass::Completed {
+            (node, pass) = (s.list.next[0], Pass::Ambiguous);
+            continue;
         }
-        let Some((call, before)) = stack.pop() else {
-            return Outcome::Stuck(best.map(|(_, s)| s).unwrap_or_default());
+        s.remember(node);
+        let Some((call, was)) = s.back_up() else {
+            return Outcome::Stuck(s.best.map(|(_, stuck)| stuck).unwrap_or_default());
         };
-        let op = (call - 1) / 2;
-        list.unlift(call);
-        linearized.remove(op);
-        placed -= usize::from(problem.times[op].1.is_some());
-        state = before;
-        node = list.next[call];
+        (node, pass) = (s.list.next[call], was);
     }
     Outcome::Linearizable
+}
+
+impl Search<'_> {
+    fn op(node: usize) -> usize {
+        (node - 1) / 2
+    }
+
+    /// Whether the call at `node` is tried in `pass`: an ambiguous call only after its
+    /// twin (see `twins`).
+    fn eligible(&self, node: usize, pass: Pass) -> bool {
+        let op = Self::op(node);
+        match (pass, self.problem.times[op].1) {
+            (Pass::Completed, completed) => completed.is_some(),
+            (Pass::Ambiguous, None) => {
+                self.problem.after[op].is_none_or(|twin| self.linearized.contains(twin))
+            }
+            (Pass::Ambiguous, Some(_)) => false,
+        }
+    }
+
+    /// Linearizes the call at `node` if it can take effect now and leads somewhere new.
+    fn place(&mut self, node: usize, pass: Pass) -> bool {
+        let op = Self::op(node);
+        let Some(next) = step(self.state, &self.problem.calls[op]) else { return false };
+        self.linearized.insert(op);
+        if !self.seen.insert((self.linearized.key(), next)) {
+            self.linearized.remove(op);
+            return false;
+        }
+        self.stack.push((node, self.state, pass));
+        self.state = next;
+        self.list.lift(node);
+        self.placed += usize::from(self.problem.times[op].1.is_some());
+        true
+    }
+
+    /// Undoes the last linearization; returns its call and pass.
+    fn back_up(&mut self) -> Option<(usize, Pass)> {
+        let (call, before, pass) = self.stack.pop()?;
+        let op = Self::op(call);
+        self.list.unlift(call);
+        self.linearized.remove(op);
+        self.placed -= usize::from(self.problem.times[op].1.is_some());
+        self.state = before;
+        Some((call, pass))
+    }
+
+    /// Keeps the point furthest in real time (then with the most placed) to report: the
+    /// search is stuck at the return `node`.
+    fn remember(&mut self, node: usize) {
+        if node == NIL {
+            return;
+        }
+        let blocked = (node - 2) / 2;
+        let reach = (self.problem.times[blocked].1, self.placed);
+        if self.best.as_ref().is_none_or(|(furthest, _)| reach > *furthest) {
+            let order = self.stack.iter().map(|(call, ..)| Self::op(*call)).collect();
+            self.best = Some((reach, Stuck { order, blocked }));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -233,8 +308,12 @@ mod tests {
         let write = call(Action::Create { data: 7 }, Some(Answer::Done));
         for seen in [None, Some((7, 0))] {
             let read = call(Action::Get, Some(Answer::Read(seen)));
-            let problem =
-                Problem { calls: vec![write, read], times: vec![(0, Some(3)), (1, Some(2))], initial: None };
+            let problem = Problem {
+                calls: vec![write, read],
+                times: vec![(0, Some(3)), (1, Some(2))],
+                after: vec![None; 2],
+                initial: None,
+            };
             assert_eq!(search(&problem, 1000), Outcome::Linearizable, "{seen:?}");
         }
     }
@@ -243,10 +322,14 @@ mod tests {
     fn a_read_after_a_write_must_see_it() {
         let write = call(Action::Create { data: 7 }, Some(Answer::Done));
         let read = call(Action::Get, Some(Answer::Read(None)));
-        let problem =
-            Problem { calls: vec![write, read], times: vec![(0, Some(1)), (2, Some(3))], initial: None };
+        let problem = Problem {
+            calls: vec![write, read],
+            times: vec![(0, Some(1)), (2, Some(3))],
+            after: vec![None; 2],
+            initial: None,
+        };
         let Outcome::Stuck(stuck) = search(&problem, 1000) else { panic!("a stale read") };
-        assert_eq!(stuck, Stuck { order: vec![0], state: Some((7, 0)), blocked: 1 });
+        assert_eq!(stuck, Stuck { order: vec![0], blocked: 1 });
     }
 
     #[test]
@@ -254,8 +337,12 @@ mod tests {
         let write = call(Action::Create { data: 7 }, None);
         let read = |seen| call(Action::Get, Some(Answer::Read(seen)));
         let times = vec![(0, None), (1, Some(2)), (3, Some(4))];
-        let problem =
-            |a, b| Problem { calls: vec![write, read(a), read(b)], times: times.clone(), initial: None };
+        let problem = |a, b| Problem {
+            calls: vec![write, read(a), read(b)],
+            times: times.clone(),
+            after: vec![None; 3],
+            initial: None,
+        };
         assert_eq!(search(&problem(None, None), 100), Outcome::Linearizable);
         assert_eq!(search(&problem(None, Some((7, 0))), 100), Outcome::Linearizable);
         assert!(matches!(search(&problem(Some((7, 0)), None), 100), Outcome::Stuck(_)));
