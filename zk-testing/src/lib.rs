@@ -38,6 +38,9 @@
 //! - `real.rs`, `real_ensemble.rs`: a real ZooKeeper 3.8 server and ensemble; `backend.rs`:
 //!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
 //! - `bin/zk-testing-server.rs`: the embedded server as a process.
+//! - `check/`: histories ([`check::Recorder`]) and pure checkers over them (mutual exclusion,
+//!   one leader, delivery guarantees, counter exactness, cache convergence); `check/linear/`:
+//!   the linearizability checker (model, search, tests).
 //!
 //! # Writing a deterministic test
 //!
@@ -198,6 +201,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod backend;
+pub mod check;
 mod conn;
 mod fault;
 mod fourlw;
