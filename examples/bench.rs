@@ -480,7 +480,7 @@ async fn queue_bench(a: &Args) -> Result<String, Error> {
     let cpu = cpu_seconds() - cpu0;
     let admin = queues[0].client().clone();
     // Clean-up is best effort: the rates are measured already.
-    let _ = zk_examples::delete_tree(&admin, &path).await;
+    let _ = admin.delete_recursive(&path).await;
     for q in &queues {
         q.client().close().await;
     }
@@ -504,14 +504,6 @@ fn recipe_error(e: zk_recipes::Error) -> Error {
     match e {
         zk_recipes::Error::Zk(e) => e,
         other => Error::Protocol(other.to_string()),
-    }
-}
-
-/// An examples-library error as a zk-core error, for the bench's one error type.
-fn box_error(e: zk_examples::BoxError) -> Error {
-    match e.downcast::<Error>() {
-        Ok(e) => *e,
-        Err(other) => Error::Protocol(other.to_string()),
     }
 }
 
@@ -562,7 +554,7 @@ async fn cache_bench(a: &Args) -> Result<String, Error> {
     for cache in &caches {
         cache.close().await.map_err(recipe_error)?;
     }
-    zk_examples::delete_tree(&writer, &root).await.map_err(box_error)?;
+    writer.delete_recursive(&root).await?;
     writer.close().await;
     let head = format!(
         "\"workload\":\"cache\",\"ops\":{},\"caches\":{},\"payload\":{}",

@@ -6,7 +6,6 @@
 //!   chrooted into it; [`Sandbox::remove`] deletes the subtree at the end.
 //! - [`Sandbox::expire`]: ends a session as if it had been cut off too long, on the embedded
 //!   server or on a real ensemble.
-//! - [`delete_tree`]: deletes a node and everything below it.
 //!
 //! Copying an example into your own program? Connect to your ensemble's connect string
 //! (with a chroot of your choosing) where the example uses the sandbox's `chrooted`.
@@ -124,37 +123,13 @@ impl Sandbox {
     /// of them creates a node meanwhile.
     ///
     /// # Errors
-    /// As [`delete_tree`].
+    /// As [`Client::delete_recursive`], except that a tree already gone is fine.
     pub async fn remove(self) -> Result<(), BoxError> {
-        delete_tree(&self.admin, &self.root).await?;
+        match self.admin.delete_recursive(&self.root).await {
+            Ok(()) | Err(zk_core::Error::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
         self.admin.close().await;
         Ok(())
     }
-}
-
-/// Deletes `path` and everything below it, depth first. Nodes that are already gone (deleted
-/// meanwhile, or containers the server removed) are fine. Bounded: an example's tree is small.
-///
-/// # Errors
-/// On ZooKeeper errors other than `NoNode`, or when the tree has more than 5,000 nodes.
-pub async fn delete_tree(client: &Client, path: &str) -> Result<(), BoxError> {
-    let mut stack = vec![(path.to_owned(), false)];
-    for _ in 0..10_000 {
-        let Some((p, expanded)) = stack.pop() else { return Ok(()) };
-        if expanded {
-            // Its children are gone: the node itself.
-            match client.delete(&p, None).await {
-                Ok(()) | Err(zk_core::Error::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-            continue;
-        }
-        stack.push((p.clone(), true));
-        match client.get_children(&p).await {
-            Ok(children) => stack.extend(children.into_iter().map(|c| (format!("{p}/{c}"), false))),
-            Err(zk_core::Error::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err("tree too large to delete".into())
 }

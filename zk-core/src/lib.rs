@@ -12,6 +12,12 @@
 //!   session and re-registers its watches; only the requests in flight fail, with
 //!   [`Error::ConnectionLoss`]. Only a server decides that a session expired; the client
 //!   then opens a new one by itself ([`OnExpiry`]).
+//! - Whole-path helpers: [`Client::create_with_parents`], [`Client::ensure_path`],
+//!   [`Client::delete_recursive`]; protected creates that survive a lost reply
+//!   ([`Retrying::create_protected`]).
+//! - ACLs: [`Acl::digest`] builds a `digest` identity's entry from a user and password;
+//!   [`ClientBuilder::default_acl`] is the ACL of every create that names none, the
+//!   recipes' included.
 //! - [`Error`] names every ZooKeeper error code; bad paths and oversized requests are
 //!   rejected before anything is sent. [`retry`] retries what is retryable.
 //! - [`proto`] is the wire codec (no I/O), shared with zk-testing's server.
@@ -25,14 +31,14 @@
 //!
 //! - `client/`: the [`Client`] handle (`mod.rs`) and its [`ClientBuilder`] (`builder.rs`),
 //!   every operation (`ops.rs`), create modes and `multi` (`multi.rs`), watchers as values
-//!   (`watcher.rs`).
+//!   (`watcher.rs`), the whole-path helpers (`tree.rs`), retried operations (`retrying.rs`).
 //! - `session/`: the one task that owns the connection (`mod.rs`): connecting and serving it
 //!   (`connection.rs`), the host list (`endpoints.rs`), session states and events
 //!   (`state.rs`), the client-side watch registry (`watches.rs`).
 //! - [`proto`]: the wire codec, no I/O, one file per record family (shared with zk-testing).
 //! - `transport.rs`: how the session gets a byte stream ([`Connector`], [`TcpConnector`]).
 //! - `error.rs`: [`Error`]; [`path`]: path validation and chroot; `retry.rs`: [`RetryPolicy`]
-//!   and [`retry`].
+//!   and [`retry`]; `digest.rs`: the `digest` scheme's ids ([`digest_id`]).
 //!
 //! # Connecting
 //!
@@ -203,6 +209,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod client;
+mod digest;
 mod error;
 pub mod path;
 pub mod proto;
@@ -214,6 +221,7 @@ pub use client::{
     Client, ClientBuilder, ClientStats, CreateMode, CreateOptions, OneshotWatcher, Op, OpResult,
     PersistentWatcher, ReadOp, ReadResult, Retrying, SessionEvents, StateWatcher,
 };
+pub use digest::{digest_id, digest_id_of_auth};
 pub use error::{Error, Result};
 pub use proto::{Acl, AddWatchMode, ClientInfo, EventType, Perms, Stat, WatcherType};
 pub use retry::{retry, RetryPolicy};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::path::Chroot;
-use crate::proto::DEFAULT_MAX_FRAME;
+use crate::proto::{Acl, DEFAULT_MAX_FRAME};
 use crate::retry::RetryPolicy;
 use crate::session::endpoints::ConnectString;
 use crate::session::state::{OnExpiry, SessionState};
@@ -27,6 +27,7 @@ use super::Client;
 /// | seed of the client's randomness (host order, jitter) | random |
 /// | read-only servers allowed | no |
 /// | authentication | none |
+/// | ACL of creates that name none | world:anyone, every permission (`OPEN_ACL_UNSAFE`) |
 /// | chroot | from the connect string, else none |
 /// | max frame size | 1,048,575 bytes (ZooKeeper's `jute.maxbuffer`) |
 /// | transport | TCP |
@@ -42,6 +43,7 @@ pub struct ClientBuilder {
     seed: Option<u64>,
     read_only: bool,
     auths: Vec<(String, Vec<u8>)>,
+    default_acl: Vec<Acl>,
     chroot: Option<String>,
     max_frame: usize,
     resume: Option<(i64, Vec<u8>)>,
@@ -61,6 +63,7 @@ impl ClientBuilder {
             seed: None,
             read_only: false,
             auths: Vec::new(),
+            default_acl: Acl::open_unsafe(),
             chroot: None,
             max_frame: DEFAULT_MAX_FRAME,
             resume: None,
@@ -136,6 +139,16 @@ impl ClientBuilder {
         self
     }
 
+    /// The ACL of every create that names none: this client's creates with a bare
+    /// [`CreateMode`](crate::CreateMode), and every node the recipes create with it
+    /// (Curator's `ACLProvider`, kazoo's `default_acl`). Pair an ACL for an identity with
+    /// [`auth`](Self::auth) for it, e.g. [`Acl::digest`] with `auth("digest", b"user:pw")`;
+    /// [`Acl::creator_all`] gives every permission to whoever created the node.
+    pub fn default_acl(mut self, acl: Vec<Acl>) -> Self {
+        self.default_acl = acl;
+        self
+    }
+
     /// Run every operation below this path (overrides a chroot in the connect string).
     pub fn chroot(mut self, chroot: &str) -> Self {
         self.chroot = Some(chroot.to_owned());
@@ -180,6 +193,9 @@ impl ClientBuilder {
                 self.max_frame
             )));
         }
+        if self.default_acl.is_empty() {
+            return Err(Error::BadArguments("the default ACL must not be empty".into()));
+        }
         if let Some((_, pw)) = &self.resume {
             if pw.len() != 16 {
                 return Err(Error::BadArguments(format!(
@@ -208,7 +224,8 @@ impl ClientBuilder {
     /// Connects and waits for the session to be established.
     ///
     /// # Errors
-    /// - [`Error::BadArguments`] / [`Error::InvalidPath`] for a bad connect string or option;
+    /// - [`Error::BadArguments`] / [`Error::InvalidPath`] for a bad connect string or option
+    ///   (an empty default ACL included);
     /// - [`Error::ConnectFailed`] when no host accepted within the session timeout;
     /// - [`Error::SessionExpired`] when resuming a session the server no longer knows;
     /// - [`Error::AuthFailed`] when the server rejected the configured authentication.
@@ -222,7 +239,13 @@ impl ClientBuilder {
         let mut state_rx = handles.state_rx.clone();
         let auth_configured = !self.auths.is_empty();
         let retry = (self.retry_policy.clone(), retry_seed);
-        let client = Client::from_handles(handles, chroot, max_frame, auth_configured, retry);
+        let client = Client::from_handles(
+            handles,
+            (chroot, self.default_acl.clone()),
+            max_frame,
+            auth_configured,
+            retry,
+        );
         loop {
             let (state, error) = {
                 let s = state_rx.borrow_and_update();

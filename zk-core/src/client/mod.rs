@@ -4,6 +4,7 @@ mod builder;
 mod multi;
 mod ops;
 mod retrying;
+mod tree;
 mod watcher;
 
 pub use builder::ClientBuilder;
@@ -19,7 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{Error, Result};
 use crate::path::Chroot;
-use crate::proto::{OpCode, Record, WatcherType};
+use crate::proto::{Acl, OpCode, Record, WatcherType};
 use crate::retry::RetryPolicy;
 use crate::session::state::{SessionState, SessionStatus, Snapshot};
 use crate::session::watches::WatchReg;
@@ -55,6 +56,8 @@ pub(crate) struct Inner {
     state_rx: watch::Receiver<Snapshot>,
     subscribers: Arc<crate::session::Subscribers>,
     pub(crate) chroot: Chroot,
+    /// The ACL of creates that name none ([`ClientBuilder::default_acl`]).
+    pub(crate) default_acl: Vec<Acl>,
     max_frame: usize,
     next_watch_id: AtomicU64,
     pub(crate) auth_configured: bool,
@@ -100,7 +103,7 @@ impl Client {
 
     pub(crate) fn from_handles(
         h: Handles,
-        chroot: Chroot,
+        (chroot, default_acl): (Chroot, Vec<Acl>),
         max_frame: usize,
         auth_configured: bool,
         (retry_policy, retry_seed): (RetryPolicy, u64),
@@ -112,6 +115,7 @@ impl Client {
                 state_rx: h.state_rx,
                 subscribers: h.subscribers,
                 chroot,
+                default_acl,
                 max_frame,
                 next_watch_id: AtomicU64::new(1),
                 auth_configured,
@@ -119,6 +123,12 @@ impl Client {
                 retry_seed: AtomicU64::new(retry_seed),
             }),
         }
+    }
+
+    /// The ACL of every create that names none, this client's and its recipes'
+    /// ([`ClientBuilder::default_acl`]).
+    pub fn default_acl(&self) -> &[Acl] {
+        &self.inner.default_acl
     }
 
     /// The retry policy given to the builder ([`ClientBuilder::retry_policy`]).

@@ -70,9 +70,10 @@ impl CreateMode {
         }
     }
 
-    /// These options with a different ACL than the default open one.
+    /// These options with `acl` instead of the client's default ACL
+    /// ([`ClientBuilder::default_acl`](crate::ClientBuilder::default_acl)).
     pub fn with_acl(self, acl: Vec<Acl>) -> CreateOptions {
-        CreateOptions { mode: self, acl }
+        CreateOptions { mode: self, acl: Some(acl) }
     }
 }
 
@@ -81,13 +82,15 @@ impl CreateMode {
 pub struct CreateOptions {
     /// The mode.
     pub mode: CreateMode,
-    /// The ACL (default: world:anyone with every permission, ZooKeeper's OPEN_ACL_UNSAFE).
-    pub acl: Vec<Acl>,
+    /// The ACL; `None` (what a bare [`CreateMode`] gives) is the client's default ACL
+    /// ([`ClientBuilder::default_acl`](crate::ClientBuilder::default_acl): world:anyone with
+    /// every permission, ZooKeeper's `OPEN_ACL_UNSAFE`, unless set).
+    pub acl: Option<Vec<Acl>>,
 }
 
 impl From<CreateMode> for CreateOptions {
     fn from(mode: CreateMode) -> Self {
-        CreateOptions { mode, acl: Acl::open_unsafe() }
+        CreateOptions { mode, acl: None }
     }
 }
 
@@ -101,19 +104,20 @@ pub(crate) fn create_body(
     path: &str,
     data: &[u8],
     opts: &CreateOptions,
-    chroot: &Chroot,
+    (chroot, default_acl): (&Chroot, &[Acl]),
 ) -> Result<CreateBody> {
     if opts.mode.is_sequential() {
         validate_sequential_path(path)?;
     } else {
         validate_path(path)?;
     }
-    if opts.acl.is_empty() {
+    let acl = opts.acl.as_deref().unwrap_or(default_acl);
+    if acl.is_empty() {
         return Err(Error::InvalidAcl);
     }
     let path = chroot.to_server(path);
     let data = Some(data.to_vec());
-    let (acl, flags) = (opts.acl.clone(), opts.mode.flags());
+    let (acl, flags) = (acl.to_vec(), opts.mode.flags());
     Ok(match opts.mode.ttl() {
         Some(ttl) => {
             let ms = ttl.as_millis();
@@ -189,13 +193,15 @@ impl Op {
         Op::Check { path: path.to_owned(), version }
     }
 
-    pub(crate) fn to_wire(&self, chroot: &Chroot) -> Result<MultiOp> {
+    pub(crate) fn to_wire(&self, chroot: &Chroot, default_acl: &[Acl]) -> Result<MultiOp> {
         let v = |v: &Option<i32>| v.unwrap_or(-1);
         Ok(match self {
-            Op::Create { path, data, options } => match create_body(path, data, options, chroot)? {
-                CreateBody::Plain(op, req) => MultiOp::Create { op, req },
-                CreateBody::Ttl(req) => MultiOp::CreateTtl(req),
-            },
+            Op::Create { path, data, options } => {
+                match create_body(path, data, options, (chroot, default_acl))? {
+                    CreateBody::Plain(op, req) => MultiOp::Create { op, req },
+                    CreateBody::Ttl(req) => MultiOp::CreateTtl(req),
+                }
+            }
             Op::Delete { path, version } => {
                 validate_path(path)?;
                 MultiOp::Delete(DeleteRequest { path: chroot.to_server(path), version: v(version) })
@@ -286,7 +292,8 @@ mod tests {
     #[test]
     fn modes_map_to_flags_and_opcodes() {
         let c = Chroot::default();
-        let body = |m: CreateMode| create_body("/a", b"", &m.into(), &c);
+        let open = Acl::open_unsafe();
+        let body = |m: CreateMode| create_body("/a", b"", &m.into(), (&c, &open));
         assert!(matches!(body(CreateMode::Persistent), Ok(CreateBody::Plain(OpCode::Create2, _))));
         assert!(matches!(body(CreateMode::Container), Ok(CreateBody::Plain(OpCode::CreateContainer, _))));
         let Ok(CreateBody::Ttl(t)) = body(CreateMode::PersistentSequentialWithTtl(Duration::from_secs(2)))
@@ -297,13 +304,13 @@ mod tests {
         assert!(matches!(body(CreateMode::PersistentWithTtl(Duration::ZERO)), Err(Error::BadArguments(_))));
         let huge = Duration::from_millis(1 << 40);
         assert!(matches!(body(CreateMode::PersistentWithTtl(huge)), Err(Error::BadArguments(_))));
-        assert!(create_body("/q/", b"", &CreateMode::PersistentSequential.into(), &c).is_ok());
+        assert!(create_body("/q/", b"", &CreateMode::PersistentSequential.into(), (&c, &open)).is_ok());
         assert!(matches!(
-            create_body("/q/", b"", &CreateMode::Persistent.into(), &c),
+            create_body("/q/", b"", &CreateMode::Persistent.into(), (&c, &open)),
             Err(Error::InvalidPath { .. })
         ));
         assert!(matches!(
-            create_body("/a", b"", &CreateMode::Persistent.with_acl(vec![]), &c),
+            create_body("/a", b"", &CreateMode::Persistent.with_acl(vec![]), (&c, &open)),
             Err(Error::InvalidAcl)
         ));
     }

@@ -55,10 +55,11 @@ impl Client {
         data: &[u8],
         options: impl Into<CreateOptions>,
     ) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
-        let sent = create_body(path, data, &options.into(), &self.inner.chroot).and_then(|b| match b {
-            CreateBody::Plain(op, req) => self.send(op, &req, None, None),
-            CreateBody::Ttl(req) => self.send(OpCode::CreateTtl, &req, None, None),
-        });
+        let sent = create_body(path, data, &options.into(), (&self.inner.chroot, &self.inner.default_acl))
+            .and_then(|b| match b {
+                CreateBody::Plain(op, req) => self.send(op, &req, None, None),
+                CreateBody::Ttl(req) => self.send(OpCode::CreateTtl, &req, None, None),
+            });
         let chroot = self.inner.chroot.clone();
         finish(sent, move |b| {
             let r: Create2Response = decode(b)?;
@@ -327,7 +328,7 @@ impl Client {
         let count = ops.len();
         let sent = ops
             .iter()
-            .map(|op| op.to_wire(&chroot))
+            .map(|op| op.to_wire(&chroot, &self.inner.default_acl))
             .collect::<Result<Vec<_>>>()
             .and_then(|ops| self.send(OpCode::Multi, &MultiRequest { ops }, None, None));
         finish(sent, move |b| {

@@ -104,7 +104,7 @@ async fn a_child_of_an_unreadable_parent_is_left_out() {
     assert_eq!(take(&mut cache, 2, TreeCache::show).await, ["+/app=", "init"]);
 
     let no_read = Perms::WRITE | Perms::CREATE | Perms::DELETE | Perms::ADMIN;
-    let hidden = CreateOptions { mode: CreateMode::Persistent, acl: vec![Acl::world_anyone(no_read)] };
+    let hidden = CreateOptions { mode: CreateMode::Persistent, acl: Some(vec![Acl::world_anyone(no_read)]) };
     zk.create("/app/secret", b"s", hidden).await.unwrap();
     zk.create("/app/secret/pub", b"p", CreateMode::Persistent).await.unwrap();
     zk.set_data("/app/secret/pub", b"q", None).await.unwrap();

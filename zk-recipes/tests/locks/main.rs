@@ -1,5 +1,6 @@
 //! Integration tests of the locks, against zk-testing's embedded server on a paused clock.
 
+mod acl;
 mod backend;
 mod contention;
 mod curator_mix;

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use base64::Engine as _;
-use sha1::{Digest as _, Sha1};
 use zk_core::proto::{Acl, ErrorCode, Perms};
 
 /// An interned ACL list's number. Almost every node shares `OPEN_ACL_UNSAFE`, so nodes hold
@@ -89,11 +87,9 @@ impl AclTable {
 }
 
 /// `user:` + base64(sha1("user:password")), the digest scheme's id for an `auth` payload
-/// `user:password` (§9.3).
+/// `user:password` (§9.3): zk-core's, so the client and the server agree by construction.
 pub(crate) fn digest_id(user_colon_password: &str) -> String {
-    let user = user_colon_password.split(':').next().unwrap_or_default();
-    let hash = Sha1::digest(user_colon_password.as_bytes());
-    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+    zk_core::digest_id_of_auth(user_colon_password)
 }
 
 /// Whether a connection identity counts as "authenticated" for `auth` ACL expansion: every

@@ -6,6 +6,7 @@ mod support;
 
 mod acl;
 mod features;
+mod helpers;
 mod multi;
 mod ops;
 mod session;
