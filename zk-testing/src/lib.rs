@@ -38,6 +38,8 @@
 //! - `real.rs`, `real_ensemble.rs`: a real ZooKeeper 3.8 server and ensemble; `backend.rs`:
 //!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
 //! - `bin/zk-testing-server.rs`: the embedded server as a process.
+//! - [`prop`]: the property runner: a scenario run under many drawn fault plans, the first
+//!   failing plan shrunk and printed ([`prop::Runner`]).
 //! - `check/`: histories ([`check::Recorder`]) and pure checkers over them (mutual exclusion,
 //!   one leader, delivery guarantees, counter exactness, cache convergence); `check/linear/`:
 //!   the linearizability checker (model, search, tests).
@@ -207,6 +209,7 @@ mod fault;
 mod fourlw;
 pub mod java;
 pub mod plan;
+pub mod prop;
 mod proxy;
 mod real;
 mod real_ensemble;
