@@ -26,6 +26,11 @@ failed() {
 # them again.
 cargo test --workspace --no-fail-fast "$@" || failed "cargo test"
 
+# zk-testing's proptest strategy (feature `proptest`, off in the run above): its tests in the
+# `prop` binary and its doc example, nothing else again.
+cargo test -p zk-testing --features proptest --test prop with_proptest "$@" || failed "cargo test --features proptest"
+cargo test -p zk-testing --features proptest --doc strategy "$@" || failed "doc tests --features proptest"
+
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)
 for example in $examples; do

@@ -39,7 +39,8 @@
 //!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
 //! - `bin/zk-testing-server.rs`: the embedded server as a process.
 //! - [`prop`]: the property runner: a scenario run under many drawn fault plans, the first
-//!   failing plan shrunk and printed ([`prop::Runner`]).
+//!   failing plan shrunk and printed ([`prop::Runner`]); with the `proptest` feature, a
+//!   proptest strategy over plans.
 //! - `check/`: histories ([`check::Recorder`]) and pure checkers over them (mutual exclusion,
 //!   one leader, delivery guarantees, counter exactness, cache convergence); `check/linear/`:
 //!   the linearizability checker (model, search, tests).

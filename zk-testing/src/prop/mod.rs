@@ -123,16 +123,21 @@
 //! # Ok::<(), zk_testing::ParsePlanError>(())
 //! ```
 //!
+//! With the `proptest` feature, `prop::plans(config)` is a proptest `Strategy` over plans
+//! that shrinks the same way, for `proptest!` tests over plans.
+//!
 //! # Layout
 //!
 //! `scenario.rs`: the [`Scenario`] trait; `runner.rs`: the [`Runner`] and shrinking;
 //! `exec.rs`: one run on its own thread and runtime, within its limits; `report.rs`:
-//! [`Report`], [`Failure`], [`Stats`].
+//! [`Report`], [`Failure`], [`Stats`]; `strategy.rs`: the proptest strategy.
 
 mod exec;
 mod report;
 mod runner;
 mod scenario;
+#[cfg(feature = "proptest")]
+mod strategy;
 
 #[cfg(doc)]
 use crate::{FaultPlan, FaultPlanConfig, TestServer};
@@ -140,3 +145,5 @@ use crate::{FaultPlan, FaultPlanConfig, TestServer};
 pub use report::{Failure, Report, ShrinkEnd, Shrinking, Stats, Verdict};
 pub use runner::{Runner, DEFAULT_MAX_SHRINK_RUNS, DEFAULT_SEEDS, DEFAULT_VIRTUAL_LIMIT, DEFAULT_WALL_LIMIT};
 pub use scenario::{scenario, Scenario, ScenarioFn};
+#[cfg(feature = "proptest")]
+pub use strategy::{plans, PlanStrategy, PlanTree};
