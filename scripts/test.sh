@@ -50,6 +50,10 @@ for example in $examples; do
     env -u ZK_CONNECT cargo run -q --example "$example" -- "${args[@]}" >/dev/null || failed "example $example"
 done
 
+# The property-test example's planted bug must be caught (it exits non-zero if not).
+echo "test.sh: example property_test --buggy" >&2
+cargo run -q --example property_test -- --buggy >/dev/null || failed "example property_test --buggy"
+
 # The tour once against a real ZooKeeper 3.8 (the conformance check for the demo), and a tiny
 # bench run on the same server.
 echo "test.sh: examples tour and bench against a real ZooKeeper" >&2

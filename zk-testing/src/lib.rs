@@ -136,7 +136,9 @@
 //! ([`FaultPlan::without`], [`FaultPlan::shortened`]). [`FaultPlan::apply`] applies it to a
 //! server beside the scenario. Its expiry is the realistic one
 //! ([`TestServer::partition_until_expiry`]); the instant one is opt-in and marked adversarial.
-//! The [`plan`] module documents the text form and every kind.
+//! The [`plan`] module documents the text form and every kind. To run a scenario under many
+//! drawn plans and shrink a failing one to the faults that matter, see [`prop`]
+//! ("Property-testing your coordination code").
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

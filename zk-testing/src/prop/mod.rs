@@ -123,6 +123,10 @@
 //! # Ok::<(), zk_testing::ParsePlanError>(())
 //! ```
 //!
+//! The example program `examples/property_test.rs` property-tests a small job scheduler
+//! built on zk-recipes' `Election` this way, and with `--buggy` shows a planted bug caught
+//! and its plan shrunk.
+//!
 //! With the `proptest` feature, `prop::plans(config)` is a proptest `Strategy` over plans
 //! that shrinks the same way, for `proptest!` tests over plans.
 //!
