@@ -204,7 +204,7 @@ impl fmt::Display for Failure {
             f,
             "property failed at seed {} ({} seeds passed before it)",
             original.seed,
-            self.stats.seeds - 1
+            self.stats.seeds.saturating_sub(1)
         )?;
         writeln!(f, "\noriginal plan, {}:", faults(&original.plan))?;
         write_plan(f, &original.plan)?;
