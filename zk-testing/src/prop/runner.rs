@@ -146,6 +146,8 @@ impl Runner {
         let mut shrinking = Shrinking { runs: 0, kept: 0, end: ShrinkEnd::NotShrinkable };
         let mut best = failed.clone();
         if failed.verdict.is_shrinkable() {
+            // Bounded: each turn spends at least one of the `max_shrink_runs` runs, each run
+            // at most the wall limit.
             shrinking.end = loop {
                 let Some(candidate) = self.smaller_failing(scenario, &best, &mut shrinking, &mut stats)
                 else {
