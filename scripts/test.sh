@@ -26,6 +26,11 @@ failed() {
 # them again.
 cargo test --workspace --no-fail-fast "$@" || failed "cargo test"
 
+# zk-testing's proptest strategy (feature `proptest`, off in the run above): its tests in the
+# `prop` binary and its doc example, nothing else again.
+cargo test -p zk-testing --features proptest --test prop with_proptest "$@" || failed "cargo test --features proptest"
+cargo test -p zk-testing --features proptest --doc strategy "$@" || failed "doc tests --features proptest"
+
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)
 for example in $examples; do
@@ -44,6 +49,10 @@ for example in $examples; do
     echo "test.sh: example $example" >&2
     env -u ZK_CONNECT cargo run -q --example "$example" -- "${args[@]}" >/dev/null || failed "example $example"
 done
+
+# The property-test example's planted bug must be caught (it exits non-zero if not).
+echo "test.sh: example property_test --buggy" >&2
+cargo run -q --example property_test -- --buggy >/dev/null || failed "example property_test --buggy"
 
 # The tour once against a real ZooKeeper 3.8 (the conformance check for the demo), and a tiny
 # bench run on the same server.

@@ -38,6 +38,9 @@
 //! - `real.rs`, `real_ensemble.rs`: a real ZooKeeper 3.8 server and ensemble; `backend.rs`:
 //!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
 //! - `bin/zk-testing-server.rs`: the embedded server as a process.
+//! - [`prop`]: the property runner: a scenario run under many drawn fault plans, the first
+//!   failing plan shrunk and printed ([`prop::Runner`]); with the `proptest` feature, a
+//!   proptest strategy over plans.
 //! - `check/`: histories ([`check::Recorder`]) and pure checkers over them (mutual exclusion,
 //!   one leader, delivery guarantees, counter exactness, cache convergence); `check/linear/`:
 //!   the linearizability checker (model, search, tests).
@@ -133,7 +136,9 @@
 //! ([`FaultPlan::without`], [`FaultPlan::shortened`]). [`FaultPlan::apply`] applies it to a
 //! server beside the scenario. Its expiry is the realistic one
 //! ([`TestServer::partition_until_expiry`]); the instant one is opt-in and marked adversarial.
-//! The [`plan`] module documents the text form and every kind.
+//! The [`plan`] module documents the text form and every kind. To run a scenario under many
+//! drawn plans and shrink a failing one to the faults that matter, see [`prop`]
+//! ("Property-testing your coordination code").
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -207,6 +212,7 @@ mod fault;
 mod fourlw;
 pub mod java;
 pub mod plan;
+pub mod prop;
 mod proxy;
 mod real;
 mod real_ensemble;
