@@ -87,8 +87,8 @@ fn too_many(
         .map(|e| format!("{} (since #{}, {:.6}s)", e.participant, e.seq, e.at.as_secs_f64()))
         .collect();
     let (thing, verb, end) = match checker {
-        Checker::OneLeader => ("election", "became leader of", "a NotLeader, Suspended or Lost"),
-        _ => ("lock", "acquired", "a Released, Suspended or Lost"),
+        Checker::OneLeader => ("election", "became leader of", "NotLeader, Suspended or Lost"),
+        _ => ("lock", "acquired", "Released, Suspended or Lost"),
     };
     let explanation = format!(
         "{} {verb} {thing} {name:?} at #{} ({:.6}s), which allows {limit} holder{} at a time, while {} \
