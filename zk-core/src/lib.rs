@@ -40,6 +40,8 @@
 //! - `error.rs`: [`Error`]; [`path`]: path validation and chroot; `retry.rs`: [`RetryPolicy`]
 //!   and [`retry`]; `digest.rs`: the `digest` scheme's ids ([`digest_id`]).
 //!
+//! `§N.M` in comments refers to `docs/protocol.md`, section N.M (the ZooKeeper protocol notes).
+//!
 //! # Connecting
 //!
 //! A connect string lists the servers and an optional chroot:

@@ -25,6 +25,8 @@
 //!
 //! `tests/structure` checks that no module uses one that uses it back.
 //!
+//! `§N.M` in comments refers to `docs/protocol.md`, section N.M (the ZooKeeper protocol notes).
+//!
 //! # The recipes
 //!
 //! | need | type | Curator's | layout under `path` |

@@ -45,6 +45,8 @@
 //!   one leader, delivery guarantees, counter exactness, cache convergence); `check/linear/`:
 //!   the linearizability checker (model, search, tests).
 //!
+//! `§N.M` in comments refers to `docs/protocol.md`, section N.M (the ZooKeeper protocol notes).
+//!
 //! # Writing a deterministic test
 //!
 //! Start a [`TestServer`] without TCP (`no_tcp()`), take in-process clients from it, and run the

@@ -2,7 +2,7 @@
 //!
 //! Pure and synchronous: nothing here does I/O. The same types serve the client and the
 //! embedded server, each implementing [`Record`] (encode, encoded length, decode). Section
-//! numbers (§) refer to `zookeeper-protocol.md`, our checked protocol reference.
+//! numbers (§) refer to `docs/protocol.md`, the repository's protocol reference.
 //!
 //! A client frame is a 4-byte length, a [`RequestHeader`] and a request record; a server frame
 //! is a length, a [`ReplyHeader`] and a response record (see [`encode_request`] and

@@ -1,6 +1,6 @@
 //! The embedded server's state machine: the znode tree, sessions' ephemerals, per-connection
 //! identities and watches, and every request that touches them. Pure: no I/O, no clocks (time
-//! comes in as `now_ms`), no async. Section numbers (§) refer to `zookeeper-protocol.md`.
+//! comes in as `now_ms`), no async. Section numbers (§) refer to `docs/protocol.md`.
 //!
 //! - `tree`: compact node store with an undo log (multi atomicity without copying the tree).
 //! - `index`: the path → node table; `acl`: ACL lists, validation and checks.
