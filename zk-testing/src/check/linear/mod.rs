@@ -5,6 +5,7 @@ mod model;
 mod search;
 #[cfg(test)]
 mod tests;
+mod versions;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -73,6 +74,10 @@ pub fn linearizable_with(history: &History, options: &LinearizabilityOptions) ->
     }
     let mut failures = Vec::new();
     for (path, ops) in by_path {
+        if let Some(v) = versions::contradiction(path, &ops, options.initial.get(path)) {
+            failures.push(v);
+            continue;
+        }
         let interner = Interner::new(ops.iter().filter_map(read_data));
         let initial = options.initial.get(path).map(|(d, v)| (interner.id(d), *v));
         let (problem, kept) = problem(&ops, initial, &interner)?;

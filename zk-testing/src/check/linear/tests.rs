@@ -79,10 +79,60 @@ fn a_stale_read_after_a_completed_write_fails() {
     done(&a, Op::set("/r", b"1", None), Value::Version(1));
     let stale = done(&b, Op::get("/r"), node("0", 0));
     let v = linearizable(&rec.history()).expect_err("b read an overwritten value");
-    assert_eq!(blocked_seqs(&v), [stale.0, stale.0 + 1]);
+    // Found by the versions alone: the read, and the write that had returned before it.
+    assert_eq!(blocked_seqs(&v), [2, 3, stale.0, stale.0 + 1]);
     let text = v.to_string();
     assert!(text.starts_with("linearizability violated\n"), "{text}");
-    assert!(text.contains("It leaves /r \"1\" version 1, and then operation #4 b get /r"), "{text}");
+    assert!(
+        text.contains("#4 b get /r (ok \"0\" version 0 at #5) found version 0 after #2 a set /r"),
+        "{text}"
+    );
+
+    // With a delete in the history the versions prove nothing: the search finds it.
+    let rec = Recorder::new();
+    let (a, b) = (rec.participant("a"), rec.participant("b"));
+    done(&a, Op::create("/r", b"0"), Value::Done);
+    done(&a, Op::set("/r", b"1", None), Value::Version(1));
+    let stale = done(&b, Op::get("/r"), node("0", 0));
+    done(&a, Op::delete("/r", None), Value::Done);
+    let v = linearizable(&rec.history()).expect_err("b read an overwritten value");
+    assert_eq!(blocked_seqs(&v), [stale.0, stale.0 + 1]);
+    assert!(v.to_string().contains("It leaves /r \"1\" version 1, and then operation #4 b get /r"), "{v}");
+}
+
+#[test]
+fn versions_settle_what_they_can_before_the_search() {
+    // Two reads of one version with different data, each write ambiguous (so that only
+    // the versions tell).
+    let rec = Recorder::new();
+    let [w1, w2, r] = ["w1", "w2", "r"].map(|n| rec.participant(n));
+    done(&w1, Op::create("/r", b"0"), Value::Done);
+    let x = w1.invoke(Op::set("/r", b"x", None));
+    let y = w2.invoke(Op::set("/r", b"y", None));
+    done(&r, Op::get("/r"), node("x", 1));
+    done(&r, Op::get("/r"), node("y", 1));
+    w1.ambiguous(x, "lost");
+    w2.ambiguous(y, "lost");
+    let v = linearizable(&rec.history()).expect_err("one version, two states");
+    assert!(v.is_invariant() && v.explanation.contains("show version 1 with different data"), "{v}");
+
+    // A compare-and-set that found a version older than a read that had returned (its
+    // write then claims version 1 too).
+    let rec = Recorder::new();
+    let (a, b) = (rec.participant("a"), rec.participant("b"));
+    done(&a, Op::create("/r", b"0"), Value::Done);
+    done(&a, Op::set("/r", b"1", None), Value::Version(1));
+    done(&b, Op::get("/r"), node("1", 1));
+    done(&b, Op::set("/r", b"1", Some(0)), Value::Version(1));
+    let v = linearizable(&rec.history()).expect_err("the compare-and-set found an old version");
+    assert!(v.explanation.contains("found version 0 after"), "{v}");
+
+    // A create after the znode was seen: it cannot have found it absent.
+    let rec = Recorder::new();
+    let (a, b) = (rec.participant("a"), rec.participant("b"));
+    done(&a, Op::create("/r", b"0"), Value::Done);
+    done(&b, Op::create("/r", b"again"), Value::Done);
+    assert!(linearizable(&rec.history()).is_err_and(|v| v.is_invariant()));
 }
 
 #[test]
