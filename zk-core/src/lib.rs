@@ -42,6 +42,17 @@
 //!
 //! `§N.M` in comments refers to `docs/protocol.md`, section N.M (the ZooKeeper protocol notes).
 //!
+//! # Observing
+//!
+//! The session task runs in a `zk_session` span whose `session_id` and `epoch` fields name
+//! the current session, and logs connection losses, new sessions and expiries. Each request
+//! ends with a `TRACE` event of target `zk_core::request` (`op`, `path`, `xid`, `zxid`,
+//! `latency_us`, `outcome`): enable it with a filter such as `zk_core::request=trace`. With
+//! the `metrics` feature the client also counts through the `metrics` facade, for whatever
+//! exporter the application installs: `zk_requests_total{op,outcome}`,
+//! `zk_request_seconds{op}` (histogram), `zk_session_events_total{event}` and
+//! `zk_watch_events_total{type}`. Nobody listening costs a cached check per request.
+//!
 //! # Connecting
 //!
 //! A connect string lists the servers and an optional chroot:

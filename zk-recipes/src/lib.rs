@@ -221,6 +221,7 @@ pub mod group;
 mod leader;
 mod lifecycle;
 mod lock;
+mod observe;
 pub mod persistent_node;
 mod protected;
 pub mod queue;

@@ -33,7 +33,7 @@
 //!   (`tree.rs`, `node.rs`, `index.rs`), requests (`ops.rs`, `multi.rs`), ACLs, watches and
 //!   snapshots; its behaviour tests in `state/tests/`.
 //! - `fault.rs`: typed and seeded faults ([`Chaos`], [`RequestMatcher`]); `proxy.rs`:
-//!   [`TcpProxy`].
+//!   [`TcpProxy`]; `trace.rs`: [`TraceCapture`], to assert on what code logged.
 //! - [`plan`]: fault plans as data ([`FaultPlan`]): drawn from a seed, printed, parsed, applied.
 //! - `real.rs`, `real_ensemble.rs`: a real ZooKeeper 3.8 server and ensemble; `backend.rs`:
 //!   one scenario on both kinds of server ([`Backend`]); [`java`]: the JDK and the Java jars.
@@ -221,6 +221,7 @@ mod real_ensemble;
 mod server;
 mod sessions;
 mod state;
+mod trace;
 
 pub use backend::{Backend, BackendKind, Sandbox};
 pub use fault::{Chaos, RequestMatcher};
@@ -232,3 +233,4 @@ pub use proxy::TcpProxy;
 pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
 pub use real_ensemble::{MemberMode, RealEnsemble, RealEnsembleBuilder};
 pub use server::{NodeInfo, SessionInfo, TestServer, TestServerBuilder};
+pub use trace::{Fields, TraceCapture};

@@ -12,6 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
+use super::observe;
 use super::{Command, ReplyTx, Request, Session, Terminal, Unwatch};
 use crate::error::{Error, Result};
 use crate::proto::{
@@ -38,6 +39,10 @@ pub(crate) enum Outcome {
 struct Pending {
     xid: i32,
     op: OpCode,
+    /// When it was written, for its latency.
+    sent_at: Instant,
+    /// Its path, only while its trace event is enabled ([`observe::request_path`]).
+    path: Option<Box<str>>,
     reply: Option<ReplyTx>,
     watch: Option<WatchReg>,
     remove: Option<(String, WatcherType)>,
@@ -92,6 +97,8 @@ impl Conn {
 
     fn fail_pending(&mut self, err: &Error) {
         for p in self.pending.drain(..) {
+            let code = err.code().unwrap_or(crate::proto::ErrorCode::ConnectionLoss) as i32;
+            observe::request_done(p.op, p.xid, 0, code, p.sent_at, p.path.as_deref());
             if let Some(tx) = p.reply {
                 let _ = tx.send(Err(err.clone()));
             }
@@ -441,7 +448,17 @@ impl Session {
         r.frame[4..8].copy_from_slice(&xid.to_be_bytes());
         conn.wbuf.extend_from_slice(&r.frame);
         conn.last_send = Instant::now();
-        conn.pending.push_back(Pending { xid, op: r.op, reply: r.reply, watch: r.watch, remove: r.remove });
+        let path = observe::request_path(r.op, &r.frame);
+        let (sent_at, op) = (conn.last_send, r.op);
+        conn.pending.push_back(Pending {
+            xid,
+            op,
+            sent_at,
+            path,
+            reply: r.reply,
+            watch: r.watch,
+            remove: r.remove,
+        });
     }
 
     /// Handles every whole frame in the read buffer.
@@ -468,7 +485,10 @@ impl Session {
             XID_NOTIFICATION => {
                 let ev = WatcherEvent::decode(&mut body).map_err(|e| format!("bad watch event: {e}"))?;
                 match EventType::try_from(ev.event_type) {
-                    Ok(t) => self.registry.dispatch(t, &ev.path, hdr.zxid, &self.config.chroot),
+                    Ok(t) => {
+                        observe::watch_event(t);
+                        self.registry.dispatch(t, &ev.path, hdr.zxid, &self.config.chroot);
+                    }
                     Err(_) => tracing::warn!(event_type = ev.event_type, "ignoring unknown watch event type"),
                 }
                 Ok(None)
@@ -493,6 +513,7 @@ impl Session {
                 if hdr.zxid > 0 && hdr.zxid > self.last_zxid {
                     self.last_zxid = hdr.zxid;
                 }
+                observe::request_done(p.op, xid, hdr.zxid, hdr.err, p.sent_at, p.path.as_deref());
                 if matches!(p.op, OpCode::SetWatches | OpCode::SetWatches2) {
                     self.registry.plan.caught_up();
                 }

@@ -9,6 +9,7 @@ mod connection;
 pub(crate) use connection::encode_request;
 pub(crate) mod endpoints;
 pub(crate) mod multiplex;
+mod observe;
 pub(crate) mod state;
 pub(crate) mod watches;
 
@@ -194,8 +195,7 @@ pub(crate) fn spawn(config: Config) -> Handles {
         epoch: 0,
         timeout_elapsed_at: None,
     };
-    let span = tracing::debug_span!("zk_session");
-    tokio::spawn(tracing::Instrument::instrument(session.run(), span));
+    tokio::spawn(tracing::Instrument::instrument(session.run(), observe::session_span()));
     Handles { cmd_tx, unwatch_tx, state_rx, subscribers }
 }
 
@@ -295,6 +295,7 @@ impl Session {
     /// lock, so a new subscriber either receives this event or already sees the new state.
     fn publish(&mut self, state: SessionState, event: SessionEvent) {
         let (id, pw, timeout, epoch) = (self.session_id, self.password.clone(), self.negotiated, self.epoch);
+        observe::session_event(&event, id, epoch);
         self.subscribers.send(event, state.is_terminal(), || {
             self.state_tx.send_modify(|s| {
                 s.state = state;

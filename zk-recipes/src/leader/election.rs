@@ -225,6 +225,7 @@ impl Leadership {
     fn start(guard: MutexGuard, client: Client, policy: ConnectionPolicy) -> Leadership {
         let (tx, lost) = watch::channel(None);
         let node = guard.path().to_owned();
+        crate::observe::leadership("election", &node, "elected");
         let monitor = tokio::spawn(monitor(client.clone(), node, guard.epoch(), policy, tx));
         Leadership { guard: Some(guard), client, lost, monitor }
     }
@@ -306,6 +307,7 @@ impl Leadership {
     /// # Cancellation safety
     /// Dropped before it completes, the delete continues in the background.
     pub async fn resign(mut self) -> Result<()> {
+        crate::observe::leadership("election", self.path(), "resigned");
         // Stop the monitor and wait until it is gone: its watch on our node is dropped (and
         // removed on the server) before the delete, so resigning notifies only the successor.
         self.monitor.abort();
@@ -319,6 +321,9 @@ impl Leadership {
 
 impl Drop for Leadership {
     fn drop(&mut self) {
+        if self.guard.is_some() {
+            crate::observe::leadership("election", self.path(), "term_ended");
+        }
         self.monitor.abort();
         // Dropping the mutex guard deletes the node in the background.
     }

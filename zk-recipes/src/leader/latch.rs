@@ -82,6 +82,8 @@ struct Status {
 /// State shared by a latch and its task.
 #[derive(Debug)]
 struct Shared {
+    /// The election's path.
+    path: String,
     /// The client of the current session (replaced by a rejoin or a renewal).
     client: Mutex<Client>,
     status: watch::Sender<Status>,
@@ -91,7 +93,13 @@ struct Shared {
 
 impl Shared {
     fn emit(&self, event: LatchEvent) {
-        tracing::debug!(?event, "leader latch");
+        let change = match event {
+            LatchEvent::Elected => "elected",
+            LatchEvent::NotLeader => "not_leader",
+            LatchEvent::Suspended => "suspended",
+            LatchEvent::Lost => "lost",
+        };
+        crate::observe::leadership("leader_latch", &self.path, change);
         lock(&self.subscribers).retain(|tx| tx.send(event).is_ok());
     }
 
@@ -210,6 +218,7 @@ impl LeaderLatch {
         validate_path(path)?;
         protected::check_node_size(path, id.as_ref().len(), "a latch id")?;
         let shared = Arc::new(Shared {
+            path: path.to_owned(),
             client: Mutex::new(client),
             status: watch::Sender::new(Status::default()),
             subscribers: Mutex::new(Vec::new()),

@@ -19,7 +19,9 @@ use super::internals::{participants, LockDriver, LockInternals};
 use super::{fenced_multi, wait_lost, wait_not_held, LockStatus, Participant};
 use crate::deadline::{deadline_after, until};
 use crate::error::{Error, Result};
+use crate::observe;
 use crate::protected::Cleanup;
+use tracing::Instrument;
 
 /// How many acquisitions made through a handle (and its clones) are held right now.
 #[derive(Debug, Clone, Default)]
@@ -119,9 +121,11 @@ impl LockHandle {
         // Taken before the attempt: a node created across an expiry then counts as lost,
         // never the other way round.
         let epoch = internals.client().status().epoch;
+        let (span, start) = (observe::lock_span(internals.path()), tokio::time::Instant::now());
         let attempt = internals.attempt(driver, &self.id, deadline);
-        let node = until(deadline, attempt).await.unwrap_or(Ok(None))?;
-        Ok(node.map(|node| LockGuard::new(internals.client(), &self.shared.held, node, epoch)))
+        let node = until(deadline, attempt).instrument(span.clone()).await.unwrap_or(Ok(None));
+        observe::lock_waited(&span, start.elapsed(), node.as_ref().map(Option::is_some).map_err(drop));
+        Ok(node?.map(|node| LockGuard::new(internals.client(), &self.shared.held, node, epoch)))
     }
 
     /// Every participant in this handle's lock order, with the id in its node (a missing

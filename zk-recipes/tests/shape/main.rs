@@ -5,6 +5,7 @@
 mod deadlines;
 mod expiry;
 mod lifecycle;
+mod observe;
 mod streams;
 #[path = "../support/mod.rs"]
 mod support;
