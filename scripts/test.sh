@@ -49,8 +49,11 @@ for example in $examples; do
         startup) args=(--embedded 2 --real 0) ;;
         *) args=() ;;
     esac
+    # The metrics example needs the feature that turns the metrics on.
+    features=()
+    [[ $example == metrics ]] && features=(--features metrics)
     echo "test.sh: example $example" >&2
-    env -u ZK_CONNECT cargo run -q --example "$example" -- "${args[@]}" >/dev/null || failed "example $example"
+    env -u ZK_CONNECT cargo run -q "${features[@]}" --example "$example" -- "${args[@]}" >/dev/null || failed "example $example"
 done
 
 # The property-test example's planted bug must be caught (it exits non-zero if not).
