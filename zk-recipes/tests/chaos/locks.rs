@@ -25,14 +25,13 @@ use zk_recipes::{
     Lease, LockStatus, MutexGuard, RwLockGuard, RwLockHandle, SemaphoreMutexGuard,
 };
 use zk_testing::check::{
-    at_most_holders, mutual_exclusion, Checker, Event, History, Op as HOp, Outcome, Participant, Recorder,
-    Value,
+    at_most_holders, mutual_exclusion, Checker, Event, History, Outcome, Participant, Recorder, Value,
 };
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
 use crate::{
-    check_seeds, clients, create_path, end_state, eventually, must_catch, scenario, settle, term_token, Rng,
-    WriteLog,
+    check_seeds, clients, create_path, end_state, eventually, invoke_write, must_catch, record_write,
+    scenario, settle, term_token, Rng, WriteLog,
 };
 
 const ROOT: &str = "/chaos/locks";
@@ -227,10 +226,10 @@ impl Contender<'_> {
         way.names.iter().for_each(|n| _ = self.p.record(Event::acquired(n)));
         let pauses: Vec<Duration> = (0..1 + self.rng.below(2)).map(|_| self.rng.millis(100, 1000)).collect();
         let token = term_token(self.server, guard.path());
-        let write = self.log.op(token, &format!("{} {}", self.who, way.kind));
+        let who = format!("{} {}", self.who, way.kind);
         let work = async {
             for pause in pauses {
-                fenced_write(&self.p, &guard, &write).await;
+                fenced_write(&self.p, &guard, &self.log, token, &who).await;
                 sleep(pause).await;
             }
         };
@@ -247,39 +246,26 @@ impl Contender<'_> {
         let event = if status == LockStatus::Lost { Event::lost } else { Event::suspended };
         way.names.iter().for_each(|n| _ = self.p.record(event(n)));
         if self.bug == Bug::WritesAfterLoss {
-            self.write_on(&write).await;
+            self.write_on(token, &who).await;
         }
         // Dropping the guard deletes its node in the background.
     }
 
     /// The bug of [`Bug::WritesAfterLoss`]: a write every 400 ms for eight seconds, unfenced.
-    async fn write_on(&self, write: &Op) {
+    async fn write_on(&self, token: i64, who: &str) {
         for _ in 0..20 {
             sleep(Duration::from_millis(400)).await;
-            let id = self.p.invoke(history_op(write));
-            let r = self.client.multi(std::slice::from_ref(write)).await;
+            let (op, id) = invoke_write(&self.p, &self.log, token, who);
+            let r = self.client.multi(&[op]).await;
             self.p.returned(id, Outcome::of(&r, |_| Value::Done));
         }
     }
 }
 
-/// The history's view of a write-log op.
-fn history_op(op: &Op) -> HOp {
-    match op {
-        Op::Create { path, data, .. } => HOp::create(path, data),
-        other => HOp::create(&format!("{other:?}"), b""),
-    }
-}
-
 /// One fenced write, recorded.
-async fn fenced_write(p: &Participant, guard: &Guard, write: &Op) {
-    let id = p.invoke(history_op(write));
-    match guard.fenced(std::slice::from_ref(write)).await {
-        Ok(_) => p.ok(id, Value::Done),
-        Err(Error::LockLost) => p.failed(id, "the lock was lost: nothing applied"),
-        Err(Error::Zk(e)) => p.returned(id, Outcome::from_error(&e)),
-        Err(e) => p.ambiguous(id, e.to_string()),
-    }
+async fn fenced_write(p: &Participant, guard: &Guard, log: &WriteLog, token: i64, who: &str) {
+    let (op, id) = invoke_write(p, log, token, who);
+    record_write(p, id, &guard.fenced(std::slice::from_ref(&op)).await);
 }
 
 /// Which lock a scenario drives.

@@ -36,8 +36,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::time::{sleep, Instant};
-use zk_core::{Client, CreateMode, Op};
-use zk_testing::check::{Checker, Recorder, Violation, ViolationKind};
+use zk_core::{Client, CreateMode, Op, OpResult};
+use zk_testing::check::{
+    self, Checker, OpId, Outcome as OpOutcome, Participant, Recorder, Value, Violation, ViolationKind,
+};
 use zk_testing::{FaultKind, FaultPlan, FaultPlanConfig, TestServer};
 
 /// Seeds per recipe in the default run.
@@ -342,6 +344,32 @@ impl WriteLog {
             }
         }
         Ok(applied.len())
+    }
+}
+
+/// Records the invocation by `p` of a fenced write of `who` in the term of `token` to `log`;
+/// returns the op to send in the fence and the invocation's id.
+pub(crate) fn invoke_write(p: &Participant, log: &WriteLog, token: i64, who: &str) -> (Op, OpId) {
+    let op = log.op(token, who);
+    let id = p.invoke(history_op(&op));
+    (op, id)
+}
+
+/// Records how a fenced write ended.
+pub(crate) fn record_write(p: &Participant, id: OpId, result: &Result<Vec<OpResult>, zk_recipes::Error>) {
+    match result {
+        Ok(_) => p.ok(id, Value::Done),
+        Err(zk_recipes::Error::LockLost) => p.failed(id, "the lock or leadership was lost: nothing applied"),
+        Err(zk_recipes::Error::Zk(e)) => p.returned(id, OpOutcome::from_error(e)),
+        Err(e) => p.ambiguous(id, e.to_string()),
+    }
+}
+
+/// The history's view of a write-log op (a create).
+pub(crate) fn history_op(op: &Op) -> check::Op {
+    match op {
+        Op::Create { path, data, .. } => check::Op::create(path, data),
+        other => check::Op::create(&format!("{other:?}"), b""),
     }
 }
 
