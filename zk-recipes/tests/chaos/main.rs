@@ -162,15 +162,28 @@ pub(crate) fn first_failure(
 }
 
 /// The test of a recipe: every seed of [`seeds`] must pass. Prints one line of numbers.
+/// With `ZK_CHAOS_ALL=1` it goes on after a failure and lists every failing seed (its
+/// violation's first line and its plan), then fails.
 pub(crate) fn check_seeds(name: &str, scenario: Scenario, config: &FaultPlanConfig) {
-    let seeds = seeds();
     let wall = std::time::Instant::now();
-    let (failure, ran) = first_failure(scenario, config, seeds);
-    if let Some(f) = failure {
-        panic!("chaos {name}: {f}");
+    let all = std::env::var_os("ZK_CHAOS_ALL").is_some();
+    let (mut ran, mut failed) = (0, Vec::new());
+    for seed in seeds() {
+        ran += 1;
+        let Err(f) = run_seed(scenario, config, seed) else { continue };
+        if !all {
+            panic!("chaos {name}: {f}");
+        }
+        let what = match &f.violation {
+            Ok(v) => v.explanation.clone(),
+            Err(why) => why.clone(),
+        };
+        eprintln!("chaos {name}: seed {seed} failed: {what}\n    plan: {:#}", f.plan);
+        failed.push(seed);
     }
     let secs = wall.elapsed().as_secs_f64();
     eprintln!("chaos {name}: {ran} seeds in {secs:.1} s ({:.0} seeds/s)", ran as f64 / secs.max(1e-9));
+    assert!(failed.is_empty(), "chaos {name}: {} of {ran} seeds failed: {failed:?}", failed.len());
 }
 
 /// A negative control: a broken variant must fail within [`NEGATIVE_SEEDS`] seeds, with a
