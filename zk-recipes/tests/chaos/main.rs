@@ -102,12 +102,13 @@ pub(crate) fn run_seed(scenario: Scenario, config: &FaultPlanConfig, seed: u64) 
         Ok(text) => text.parse().unwrap_or_else(|e| panic!("ZK_CHAOS_PLAN: {e}")),
         Err(_) => config.draw(seed),
     };
-    let recorder = Recorder::new();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)
         .build()
         .expect("a runtime");
+    // Created on the paused clock, so that the history's times are virtual from its start.
+    let recorder = runtime.block_on(async { Recorder::new() });
     let run = AssertUnwindSafe(async {
         let server = TestServer::builder().no_tcp().seed(seed).start().await.expect("server starts");
         let outcome = tokio::time::timeout(SCENARIO_LIMIT, scenario(&server, &plan, &recorder)).await;
