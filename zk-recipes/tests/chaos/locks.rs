@@ -37,6 +37,8 @@ use crate::{
 const ROOT: &str = "/chaos/locks";
 const LOCK: &str = "/chaos/locks/lock";
 const WRITES: &str = "/chaos/locks/writes";
+/// Where the broken lock of the negative controls keeps its nodes.
+const NO_WAIT: &str = "/chaos/locks/nowait";
 /// The lock's name in the history.
 const NAME: &str = "lock";
 const PARTICIPANTS: usize = 3;
@@ -103,7 +105,7 @@ impl Locker {
             Locker::NoWait(client) => {
                 let epoch = client.status().epoch;
                 let (node, _) =
-                    client.create(&format!("{LOCK}/nowait-"), b"", CreateMode::EphemeralSequential).await?;
+                    client.create(&format!("{NO_WAIT}/n-"), b"", CreateMode::EphemeralSequential).await?;
                 Some(Guard::NoWait { node, client: client.clone(), epoch })
             }
         })
@@ -179,6 +181,8 @@ enum Bug {
     WritesAfterLoss,
     /// The semaphore admits one holder more than it promises.
     ExtraLease,
+    /// Readers read without taking the read lock (and so record no holding).
+    ReadsWithoutLock,
 }
 
 /// One way to take the lock: the handle, the names it holds in the history, and what its
@@ -298,12 +302,17 @@ impl Recipe {
                 ))]
             }
             Recipe::ReadWrite => {
-                let rw = InterProcessReadWriteLock::new(c, LOCK).expect("path");
+                let rw = InterProcessReadWriteLock::new(c.clone(), LOCK).expect("path");
                 let others = (0..self.participants()).filter(|k| *k != i).map(|k| format!("p{k} reading"));
-                let read = Way {
-                    locker: Locker::Rw(rw.read_lock().clone()),
-                    names: vec![format!("p{i} reading")],
-                    kind: "read",
+                let read = match bug {
+                    Bug::ReadsWithoutLock => {
+                        Way { locker: Locker::NoWait(c.clone()), names: vec![], kind: "read" }
+                    }
+                    _ => Way {
+                        locker: Locker::Rw(rw.read_lock().clone()),
+                        names: vec![format!("p{i} reading")],
+                        kind: "read",
+                    },
                 };
                 let write = Way {
                     locker: Locker::Rw(rw.write_lock().clone()),
@@ -397,6 +406,7 @@ async fn lock_scenario(
     let clients = clients(server, recipe.participants()).await;
     create_path(&clients[0], LOCK).await;
     create_path(&clients[0], WRITES).await;
+    create_path(&clients[0], NO_WAIT).await;
     let contenders = clients.iter().enumerate().map(|(i, client)| Contender {
         server,
         who: format!("p{i}"),
@@ -490,6 +500,14 @@ async fn broken_writes_after_loss_scenario(
     lock_scenario(server, plan, recorder, Recipe::Mutex, Bug::WritesAfterLoss).await
 }
 
+async fn broken_reads_without_lock_scenario(
+    server: &TestServer,
+    plan: &FaultPlan,
+    recorder: &Recorder,
+) -> crate::Outcome {
+    lock_scenario(server, plan, recorder, Recipe::ReadWrite, Bug::ReadsWithoutLock).await
+}
+
 async fn broken_extra_lease_scenario(
     server: &TestServer,
     plan: &FaultPlan,
@@ -556,4 +574,11 @@ fn negative_at_most_holders_catches_an_extra_lease() {
         Checker::AtMostHolders(LEASES),
         "",
     );
+}
+
+#[test]
+fn negative_read_write_fences_catch_reads_without_the_lock() {
+    let config = FaultPlanConfig { faults: 0..=0, ..config(PARTICIPANTS) };
+    let control: crate::Scenario = scenario!(broken_reads_without_lock_scenario);
+    must_catch("reads without the read lock", control, &config, Checker::MutualExclusion, "read/write lock");
 }
