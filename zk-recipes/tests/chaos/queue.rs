@@ -123,7 +123,12 @@ fn id(data: &[u8]) -> String {
 }
 
 /// A consumer of the distributed queue's at-most-once stream, until `stop`.
-async fn consume_at_most_once(queue: DistributedQueue, p: Participant, mut stop: watch::Receiver<bool>) {
+async fn consume_at_most_once(
+    queue: DistributedQueue,
+    p: Participant,
+    dropped: &Dropped,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut items = queue.at_most_once();
     for _ in 0..MAX_STEPS {
         let item = tokio::select! {
@@ -137,7 +142,7 @@ async fn consume_at_most_once(queue: DistributedQueue, p: Participant, mut stop:
                 record(&p, &id(item.data()), QueueStep::Acked);
             }
             // Taken by us or by another consumer: dropped (at most once).
-            Some(Err(_)) => {}
+            Some(Err(e)) => drop_item(dropped, &e, false),
             None => return,
         }
     }
@@ -147,6 +152,7 @@ async fn consume_at_most_once(queue: DistributedQueue, p: Participant, mut stop:
 /// 700 ms, then acknowledges it.
 async fn consume_at_least_once(
     server: &TestServer,
+    recorder: &Recorder,
     queue: DistributedQueue,
     p: Participant,
     mut rng: Rng,
@@ -166,7 +172,7 @@ async fn consume_at_least_once(
             None => return,
         };
         let (item, node) = (id(&delivery.items().concat()), delivery.node().to_owned());
-        record(&p, &item, QueueStep::Delivered);
+        let delivered = p.record(Event::queue(NAME, &item, QueueStep::Delivered));
         if kind == Kind::AcksUnprocessed && n % 2 == 1 {
             let _ = delivery.ack().await;
             continue;
@@ -177,15 +183,49 @@ async fn consume_at_least_once(
             let _ = delivery.release().await;
             continue;
         }
-        match delivery.ack().await {
-            Ok(()) => record(&p, &item, QueueStep::Acked),
+        let done = match delivery.ack().await {
+            Ok(()) => true,
             // Given back: it comes again.
-            Err(Error::LockLost) => {}
-            // Unknown: the item node tells, read on the server at once (our lock still
-            // stands, so nobody else can have deleted it).
-            Err(_) if server.node(&node).is_none() => record(&p, &item, QueueStep::Acked),
-            Err(_) => {}
+            Err(Error::LockLost) => false,
+            // Unknown: the item node tells, read on the server at once.
+            Err(_) => server.node(&node).is_none(),
+        };
+        // The item is done; by our ack, unless our lock died and it went to another consumer,
+        // who acked it (an ack cut by the end of its session says `Ok` then too: see
+        // `Delivery::ack`).
+        if done && !redelivered(recorder, &item, delivered, p.name()) {
+            record(&p, &item, QueueStep::Acked);
         }
+    }
+}
+
+/// Whether `item`, delivered to `me` at entry `since`, was delivered to another consumer
+/// after that.
+fn redelivered(recorder: &Recorder, item: &str, since: u64, me: &str) -> bool {
+    recorder.history().iter().any(|e| {
+        e.seq > since
+            && e.participant != me
+            && matches!(&e.event, Event::Queue { item: i, step: QueueStep::Delivered, .. } if i == item)
+    })
+}
+
+/// The items a consumer dropped because their take was [`Error::MaybeApplied`]: they may be
+/// lost (at most once), so the end-state check does not wait for them.
+type Dropped = std::sync::Mutex<BTreeSet<String>>;
+
+/// The id of the item in `data` of a [`Error::MaybeApplied`]: raw for the simple queue,
+/// Curator's framing (`00 01 00 01`, `01`, length, bytes, `02`) for the distributed one.
+fn dropped_id(data: &[u8], simple: bool) -> String {
+    if simple {
+        return id(data);
+    }
+    let item = data.get(9..data.len().saturating_sub(1)).unwrap_or_default();
+    id(item)
+}
+
+fn drop_item(dropped: &Dropped, e: &Error, simple: bool) {
+    if let Error::MaybeApplied { data: Some(data), .. } = e {
+        dropped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(dropped_id(data, simple));
     }
 }
 
@@ -194,6 +234,7 @@ async fn consume_simple(
     queue: SimpleDistributedQueue,
     p: Participant,
     kind: Kind,
+    dropped: &Dropped,
     mut stop: watch::Receiver<bool>,
 ) {
     for _ in 0..MAX_STEPS {
@@ -222,7 +263,10 @@ async fn consume_simple(
             Ok(None) if kind == Kind::PeekThenPoll => sleep(Duration::from_millis(100)).await,
             Ok(None) => {}
             // Taken by us or another consumer (dropped: at most once), or a transient error.
-            Err(_) => sleep(Duration::from_millis(100)).await,
+            Err(e) => {
+                drop_item(dropped, &e, true);
+                sleep(Duration::from_millis(100)).await
+            }
         }
     }
 }
@@ -261,6 +305,7 @@ async fn queue_scenario(
     let clients = clients(server, 3).await;
     create_path(&clients[0], QUEUE).await;
     let (stop, stopped) = watch::channel(false);
+    let dropped = &Dropped::default();
     let start = Instant::now();
     let consumer = |i: usize| {
         let (client, p) = (clients[i].clone(), recorder.participant(&format!("c{i}")));
@@ -268,16 +313,17 @@ async fn queue_scenario(
         async move {
             match kind {
                 Kind::AtMostOnce => {
-                    consume_at_most_once(DistributedQueue::new(client, QUEUE).expect("a queue"), p, stopped)
-                        .await
+                    let queue = DistributedQueue::new(client, QUEUE).expect("a queue");
+                    consume_at_most_once(queue, p, dropped, stopped).await
                 }
                 Kind::Simple | Kind::PeekThenPoll => {
                     let queue = SimpleDistributedQueue::new(client, QUEUE).expect("a queue");
-                    consume_simple(queue, p, kind, stopped).await
+                    consume_simple(queue, p, kind, dropped, stopped).await
                 }
                 _ => {
                     let queue = DistributedQueue::new(client, QUEUE).expect("a queue");
-                    consume_at_least_once(server, queue, p, Rng::new(server, i as u64), kind, stopped).await
+                    let rng = Rng::new(server, i as u64);
+                    consume_at_least_once(server, recorder, queue, p, rng, kind, stopped).await
                 }
             }
         }
@@ -288,9 +334,12 @@ async fn queue_scenario(
         tokio::join!(producer, plan.apply(server, &clients));
         settle(server, plan, start, Duration::from_secs(1)).await;
         // Until every item whose put succeeded is acked, and the queue is empty.
+        // Until every item whose put succeeded is acked (or was dropped after an ambiguous
+        // take), and the queue is empty.
         let drained = eventually(DRAINED_WITHIN, Duration::from_millis(250), || {
-            let (acked, put) = acked_and_put(&recorder.history());
-            put.is_subset(&acked) && items_left(server).is_empty()
+            let (mut done, put) = acked_and_put(&recorder.history());
+            done.extend(dropped.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned());
+            put.is_subset(&done) && items_left(server).is_empty()
         })
         .await;
         stop.send_replace(true);
