@@ -194,7 +194,7 @@ struct Rounds {
 const ATTEMPTS_UNDER_FAULTS: usize = 3;
 
 /// Member `k` of the [`DoubleBarrier`] scenario: [`ROUNDS`] rounds during the faults, each
-/// started 0 to 1500 ms after the last, with 200 to 1000 ms of work inside, then one more
+/// started 0 to 1000 ms after the last, with 100 to 600 ms of work inside, then one more
 /// once `settled` says the faults are over, which it must pass. With `skip_enter` it does
 /// not wait to enter (the negative control).
 async fn member(
@@ -212,7 +212,7 @@ async fn member(
         if last && settled.wait_for(|s| *s).await.is_err() {
             return done;
         }
-        sleep(rng.millis(0, 1500)).await;
+        sleep(rng.millis(0, 1000)).await;
         let barrier =
             DoubleBarrier::new(client.clone(), &format!("{DOUBLE}/r{round}"), MEMBERS).expect("a barrier");
         p.record(Event::released(&not_entered(round, k)));
@@ -224,7 +224,7 @@ async fn member(
             continue;
         }
         others.iter().for_each(|o| pass(&p, &not_entered(round, *o)));
-        sleep(rng.millis(200, 1000)).await;
+        sleep(rng.millis(100, 600)).await;
         p.record(Event::released(&not_left(round, k)));
         let passed = leave(&client, &barrier).await;
         if !passed || client.status().epoch != epoch {

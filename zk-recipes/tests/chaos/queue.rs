@@ -248,7 +248,7 @@ async fn consume_simple(
                 }
                 return head.map(|_| None);
             }
-            queue.take_timeout(Duration::from_secs(1)).await
+            queue.take_timeout(Duration::from_secs(5)).await
         };
         let taken = tokio::select! {
             biased;
