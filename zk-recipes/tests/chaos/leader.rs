@@ -24,8 +24,8 @@ use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, TestServer};
 
 use crate::locks::adversarial;
 use crate::{
-    check_seeds, clients, create_path, end_state, eventually, invoke_write, must_catch, record_write,
-    scenario, settle, term_token, Outcome as ScenarioOutcome, Rng, WriteLog,
+    check_seeds, clients, create_path, end_state, eventually, fence_by_hand, invoke_write, must_catch,
+    record_write, scenario, settle, term_token, Outcome as ScenarioOutcome, Rng, WriteLog,
 };
 
 const ELECTION: &str = "/chaos/leader/election";
@@ -45,22 +45,6 @@ fn config() -> FaultPlanConfig {
 
 fn record(p: &Participant, change: Leadership) {
     p.record(Event::leadership(NAME, change));
-}
-
-/// A fenced write by hand for a latch: `ops` with a check that our node exists (once first,
-/// a latch node stays first until it is deleted: the check proves leadership).
-async fn latch_fence(
-    client: &Client,
-    node: &str,
-    ops: &[zk_core::Op],
-) -> Result<Vec<zk_core::OpResult>, zk_recipes::Error> {
-    let mut all = vec![zk_core::Op::check(node, None)];
-    all.extend_from_slice(ops);
-    match client.multi(&all).await {
-        Ok(mut results) => Ok(results.split_off(1)),
-        Err(zk_core::Error::MultiFailed { index: 0, .. }) => Err(zk_recipes::Error::LockLost),
-        Err(e) => Err(zk_recipes::Error::Zk(e)),
-    }
 }
 
 /// What the latch participants do wrong on purpose, for the negative control.
@@ -87,7 +71,8 @@ async fn follow_latch(server: &TestServer, member: Member<'_>, mut stop: watch::
                 Some((node, token, left)) => {
                     sleep(rng.millis(300, 700)).await;
                     let (op, id) = invoke_write(&p, &log, *token, p.name());
-                    record_write(&p, id, &latch_fence(&client, node, &[op]).await);
+                    // Once first, a latch node stays first until it is deleted: the check proves leadership.
+                    record_write(&p, id, &fence_by_hand(&client, node, &[op]).await);
                     *left -= 1;
                     Step::Wrote
                 }

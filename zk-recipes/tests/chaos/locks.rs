@@ -2,7 +2,7 @@
 //! [`InterProcessReadWriteLock`] and [`InterProcessSemaphore`].
 //!
 //! Each participant, on its own client, takes the lock again and again for
-//! [`WORK`], and while it holds it makes one to three fenced writes, each leaving a node on
+//! [`WORK`], and while it holds it makes one or two fenced writes, each leaving a node on
 //! the server (the [`WriteLog`]). The moment its guard says `Suspended` or `Lost` its
 //! critical section ends (the guard is dropped, which deletes the node in the background).
 //! It records `Acquired` once the acquisition returned, `Released` before releasing, and
@@ -34,8 +34,7 @@
 //! fail next request with THROTTLEDOP; at 3.178s: pause all for 3.952s; at 3.869s: expire
 //! client 1 now`. Realistic plans meet it too: without adversarial expiries (and with a
 //! fourth participant), seed 2469 (`at 3.655s: expire client 0; at 3.739s: restart`). Those
-//! seeds are skipped by default
-//! (`ZK_CHAOS_KNOWN=1` runs them).
+//! seeds are skipped by default (`ZK_CHAOS_KNOWN=1` runs them).
 
 use std::time::Duration;
 
@@ -53,8 +52,8 @@ use zk_testing::check::{
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
 use crate::{
-    check_seeds, check_seeds_but, clients, create_path, end_state, eventually, invoke_write, must_catch,
-    record_write, scenario, settle, term_token, Rng, WriteLog,
+    check_seeds, check_seeds_but, clients, create_path, end_state, eventually, fence_by_hand, invoke_write,
+    must_catch, record_write, scenario, settle, term_token, Rng, WriteLog,
 };
 
 const ROOT: &str = "/chaos/locks";
@@ -182,17 +181,6 @@ impl Guard {
     }
 }
 
-/// `ops` in one transaction with a check that `node` exists, as the guards' `fenced` do.
-async fn fence_by_hand(client: &Client, node: &str, ops: &[Op]) -> Result<Vec<OpResult>, Error> {
-    let mut all = vec![Op::check(node, None)];
-    all.extend_from_slice(ops);
-    match client.multi(&all).await {
-        Ok(mut results) => Ok(results.split_off(1)),
-        Err(zk_core::Error::MultiFailed { index: 0, .. }) => Err(Error::LockLost),
-        Err(e) => Err(Error::Zk(e)),
-    }
-}
-
 /// What the workload does wrong on purpose, for the negative controls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Bug {
@@ -206,6 +194,8 @@ enum Bug {
     ExtraLease,
     /// Readers read without taking the read lock (and so record no holding).
     ReadsWithoutLock,
+    /// A holder forgets its guard (`mem::forget`): its node is never deleted.
+    Leaks,
 }
 
 /// One way to take the lock: the handle, the names it holds in the history, and what its
@@ -256,7 +246,7 @@ impl Contender<'_> {
         }
     }
 
-    /// The critical section: one to three fenced writes, ended at once by a suspension.
+    /// The critical section: one or two fenced writes, ended at once by a suspension.
     async fn hold(&mut self, guard: Guard, way: &Way) {
         way.names.iter().for_each(|n| _ = self.p.record(Event::acquired(n)));
         let pauses: Vec<Duration> = (0..1 + self.rng.below(2)).map(|_| self.rng.millis(100, 1000)).collect();
@@ -275,7 +265,11 @@ impl Contender<'_> {
         };
         let Some(status) = suspended else {
             way.names.iter().for_each(|n| _ = self.p.record(Event::released(n)));
-            let _ = guard.release().await;
+            if self.bug == Bug::Leaks {
+                std::mem::forget(guard);
+            } else {
+                let _ = guard.release().await;
+            }
             return;
         };
         let event = if status == LockStatus::Lost { Event::lost } else { Event::suspended };
@@ -373,7 +367,7 @@ impl Recipe {
     fn fences(self, server: &TestServer) -> Result<(), zk_testing::check::Violation> {
         let log = WriteLog::new(WRITES);
         match self {
-            Recipe::Mutex | Recipe::SemaphoreMutex => log.check(server, Checker::MutualExclusion).map(drop),
+            Recipe::Mutex | Recipe::SemaphoreMutex => log.check(server, Checker::MutualExclusion),
             Recipe::ReadWrite => check_read_write(&log, server),
             // Leases are held together: their writes may interleave.
             Recipe::Semaphore => Ok(()),
@@ -451,14 +445,6 @@ async fn lock_scenario(
     settle(server, plan, start, Duration::from_secs(1)).await;
     if !adversarial(plan) {
         recipe.beliefs(&recorder.history())?;
-    }
-    if std::env::var_os("ZK_CHAOS_STATS").is_some() {
-        let requests: u64 = server.sessions().iter().map(|s| s.requests).sum();
-        eprintln!(
-            "stats: {} entries, {requests} requests, {:?} virtual",
-            recorder.history().len(),
-            start.elapsed()
-        );
     }
     recipe.fences(server)?;
     if !eventually(Duration::from_secs(30), Duration::from_millis(250), || leftovers(server).is_empty()).await
@@ -541,6 +527,14 @@ async fn broken_reads_without_lock_scenario(
     lock_scenario(server, plan, recorder, Recipe::ReadWrite, Bug::ReadsWithoutLock).await
 }
 
+async fn broken_leaking_scenario(
+    server: &TestServer,
+    plan: &FaultPlan,
+    recorder: &Recorder,
+) -> crate::Outcome {
+    lock_scenario(server, plan, recorder, Recipe::Mutex, Bug::Leaks).await
+}
+
 async fn broken_extra_lease_scenario(
     server: &TestServer,
     plan: &FaultPlan,
@@ -616,4 +610,11 @@ fn negative_read_write_fences_catch_reads_without_the_lock() {
     let config = FaultPlanConfig { faults: 0..=0, ..config(PARTICIPANTS) };
     let control: crate::Scenario = scenario!(broken_reads_without_lock_scenario);
     must_catch("reads without the read lock", control, &config, Checker::MutualExclusion, "read/write lock");
+}
+
+#[test]
+fn negative_leftover_check_catches_a_holder_that_never_releases() {
+    let config = FaultPlanConfig { faults: 0..=0, ..config(PARTICIPANTS) };
+    let control: crate::Scenario = scenario!(broken_leaking_scenario);
+    must_catch("holder that never releases", control, &config, Checker::MutualExclusion, "left behind");
 }

@@ -43,8 +43,6 @@ mod leader;
 mod locks;
 mod nodes;
 mod queue;
-#[path = "../support/mod.rs"]
-mod support;
 
 use std::future::Future;
 use std::ops::Range;
@@ -286,19 +284,21 @@ pub(crate) async fn settle(server: &TestServer, plan: &FaultPlan, start: Instant
     sleep(then).await;
 }
 
-/// Polls `done` every `every` until it holds or `limit` has passed; whether it held.
+/// Polls `done` every `every` (not zero) until it holds or `limit` has passed; whether it
+/// held.
 pub(crate) async fn eventually(limit: Duration, every: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
-    // Bounded by the deadline: one look per `every`.
-    loop {
+    let looks = limit.as_millis() / every.as_millis().max(1) + 1;
+    for _ in 0..looks {
         if done() {
             return true;
         }
         if Instant::now() >= deadline {
-            return false;
+            break;
         }
         sleep(every).await;
     }
+    done()
 }
 
 /// A broken invariant found by a scenario's own end-state check, reported as `checker`'s.
@@ -374,8 +374,8 @@ impl WriteLog {
 
     /// Checks that terms never interleave on the server: in the order the writes were applied
     /// the tokens never decrease, so once a term wrote, no write of an earlier (deposed) term
-    /// landed. Returns how many writes were applied.
-    pub(crate) fn check(&self, server: &TestServer, checker: Checker) -> Result<usize, Violation> {
+    /// landed.
+    pub(crate) fn check(&self, server: &TestServer, checker: Checker) -> Result<(), Violation> {
         let applied = self.applied(server);
         for pair in applied.windows(2) {
             let ((n0, t0, w0), (n1, t1, w1)) = (&pair[0], &pair[1]);
@@ -390,7 +390,24 @@ impl WriteLog {
                 ));
             }
         }
-        Ok(applied.len())
+        Ok(())
+    }
+}
+
+/// `ops` in one transaction with a check that `node` exists, as the recipes' own `fenced`
+/// writes do: for the handles that have none (a lease, a latch) and the broken lock of the
+/// negative controls.
+pub(crate) async fn fence_by_hand(
+    client: &Client,
+    node: &str,
+    ops: &[Op],
+) -> Result<Vec<OpResult>, zk_recipes::Error> {
+    let mut all = vec![Op::check(node, None)];
+    all.extend_from_slice(ops);
+    match client.multi(&all).await {
+        Ok(mut results) => Ok(results.split_off(1)),
+        Err(zk_core::Error::MultiFailed { index: 0, .. }) => Err(zk_recipes::Error::LockLost),
+        Err(e) => Err(zk_recipes::Error::Zk(e)),
     }
 }
 

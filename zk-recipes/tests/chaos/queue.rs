@@ -6,12 +6,17 @@
 //! succeeded and `MaybePut` when its outcome is unknown (a put is never retried: a retry could
 //! add the item twice); consumers record `Delivered` and, once done with an item for good,
 //! `Acked` (for the consumers without acknowledgements, the delivery itself). An item whose
-//! take is [`Error::MaybeApplied`] is dropped (it may be another consumer's).
+//! take is [`Error::MaybeApplied`] is dropped (it may be another consumer's). An
+//! at-least-once consumer records `Acked` when its ack succeeded (or, when the ack's outcome
+//! is unknown, when the server shows the item gone), unless the item was delivered to
+//! another consumer since: its lock died with its session, and the `Ok` is the other
+//! consumer's ack (`Delivery::ack` says `Ok` when the item is gone, whoever deleted it).
 //!
 //! Checked: [`at_most_once`] for the at-most-once consumer and the simple queue;
 //! [`at_least_once`] and [`exactly_once`] for the at-least-once consumer (an ack is fenced by
 //! the item's lock, so however often an item is delivered, one ack succeeds); and the end
-//! state: once the faults are over the consumers empty the queue.
+//! state: once the faults are over the consumers empty the queue, and every item whose put
+//! succeeded was acked or dropped after an ambiguous take.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
