@@ -54,7 +54,7 @@ use tokio::time::{sleep, Instant};
 use zk_core::Client;
 use zk_recipes::barrier::{Barrier, DoubleBarrier};
 use zk_recipes::Error;
-use zk_testing::check::{mutual_exclusion, Checker, Event, History, Participant, Recorder};
+use zk_testing::check::{mutual_exclusion, Checker, Event, History, Participant, Recorder, Violation};
 use zk_testing::{FaultPlan, FaultPlanConfig, TestServer};
 
 use crate::{check_seeds, clients, end_state, must_catch, scenario, settle, Rng};
@@ -152,7 +152,7 @@ pub(crate) async fn barrier_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, 3).await;
     let barrier = |i: usize| Barrier::new(clients[i].clone(), BARRIER).expect("a barrier");
     let (raised, rounds) = watch::channel(0);
@@ -284,7 +284,7 @@ async fn double_barrier(
     plan: &FaultPlan,
     recorder: &Recorder,
     skip_enter: bool,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, MEMBERS).await;
     let participants: Vec<Participant> =
         (0..MEMBERS).map(|k| recorder.participant(&format!("m{k}"))).collect();
@@ -320,7 +320,7 @@ pub(crate) async fn double_barrier_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     double_barrier(server, plan, recorder, false).await
 }
 
@@ -328,7 +328,7 @@ async fn broken_double_barrier_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     double_barrier(server, plan, recorder, true).await
 }
 

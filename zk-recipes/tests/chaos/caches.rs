@@ -11,7 +11,9 @@ use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use zk_core::{Client, CreateMode};
 use zk_recipes::cache::{NodeCache, PathCache, TreeCache};
-use zk_testing::check::{cache_converged, tree_data, Checker, Recorder, TreeData};
+use zk_testing::check::{
+    cache_converged, tree_data, Checker, Op, Outcome, Participant, Recorder, TreeData, Value, Violation,
+};
 use zk_testing::{FaultPlan, FaultPlanConfig, RequestMatcher, TestServer};
 
 use crate::{check_seeds, clients, create_path, eventually, must_catch, scenario, settle, Rng};
@@ -104,18 +106,31 @@ impl Follower {
     }
 }
 
-/// A writer: [`CHANGES`] changes of the targets, 200 to 900 ms apart; errors are ignored (a
-/// create under a missing parent, a delete of a node with children, a connection loss).
-async fn write(client: Client, targets: Vec<String>, who: usize, mut rng: Rng) {
+/// A writer: [`CHANGES`] changes of the targets, 200 to 900 ms apart, recorded; errors are
+/// part of the workload (a create under a missing parent, a delete of a node with children, a
+/// connection loss).
+async fn write(client: Client, targets: Vec<String>, p: Participant, mut rng: Rng) {
     for k in 0..CHANGES {
         sleep(rng.millis(200, 900)).await;
         let target = &targets[rng.below(targets.len() as u64) as usize];
-        let data = format!("w{who}-{k}");
-        let _ = match rng.below(3) {
-            0 => client.create(target, data.as_bytes(), CreateMode::Persistent).await.map(drop),
-            1 => client.set_data(target, data.as_bytes(), None).await.map(drop),
-            _ => client.delete(target, None).await,
-        };
+        let data = format!("{}-{k}", p.name());
+        match rng.below(3) {
+            0 => {
+                let op = p.invoke(Op::create(target, data.as_bytes()));
+                let r = client.create(target, data.as_bytes(), CreateMode::Persistent).await;
+                p.returned(op, Outcome::of(&r, |_| Value::Done));
+            }
+            1 => {
+                let op = p.invoke(Op::set(target, data.as_bytes(), None));
+                let r = client.set_data(target, data.as_bytes(), None).await;
+                p.returned(op, Outcome::of(&r, |stat| Value::Version(stat.version)));
+            }
+            _ => {
+                let op = p.invoke(Op::delete(target, None));
+                let r = client.delete(target, None).await;
+                p.returned(op, Outcome::of(&r, |()| Value::Done));
+            }
+        }
     }
 }
 
@@ -124,9 +139,10 @@ async fn write(client: Client, targets: Vec<String>, who: usize, mut rng: Rng) {
 async fn cache_scenario(
     server: &TestServer,
     plan: &FaultPlan,
+    recorder: &Recorder,
     follower: impl FnOnce(Client) -> Follower,
     stale: bool,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, 3).await;
     create_path(&clients[0], ROOT).await;
     let cache = follower(clients[2].clone());
@@ -138,8 +154,8 @@ async fn cache_scenario(
     let before = cache.snapshot();
     let start = Instant::now();
     let writers = futures::future::join(
-        write(clients[0].clone(), cache.targets(), 0, Rng::new(server, 0)),
-        write(clients[1].clone(), cache.targets(), 1, Rng::new(server, 1)),
+        write(clients[0].clone(), cache.targets(), recorder.participant("w0"), Rng::new(server, 0)),
+        write(clients[1].clone(), cache.targets(), recorder.participant("w1"), Rng::new(server, 1)),
     );
     tokio::join!(writers, plan.apply(server, &clients));
     settle(server, plan, start, Duration::from_secs(1)).await;
@@ -153,39 +169,39 @@ async fn cache_scenario(
 pub(crate) async fn node_cache_scenario(
     server: &TestServer,
     plan: &FaultPlan,
-    _recorder: &Recorder,
-) -> crate::Outcome {
+    recorder: &Recorder,
+) -> Result<(), Violation> {
     let follower = |c| Follower::Node(NodeCache::new(c, ROOT).expect("a cache"));
-    cache_scenario(server, plan, follower, false).await
+    cache_scenario(server, plan, recorder, follower, false).await
 }
 
 /// [`PathCache`] of a node whose three children the writers create, change and delete.
 pub(crate) async fn path_cache_scenario(
     server: &TestServer,
     plan: &FaultPlan,
-    _recorder: &Recorder,
-) -> crate::Outcome {
+    recorder: &Recorder,
+) -> Result<(), Violation> {
     let follower = |c| Follower::Path(PathCache::new(c, ROOT).expect("a cache"));
-    cache_scenario(server, plan, follower, false).await
+    cache_scenario(server, plan, recorder, follower, false).await
 }
 
 /// [`TreeCache`] of a subtree three levels deep.
 pub(crate) async fn tree_cache_scenario(
     server: &TestServer,
     plan: &FaultPlan,
-    _recorder: &Recorder,
-) -> crate::Outcome {
+    recorder: &Recorder,
+) -> Result<(), Violation> {
     let follower = |c| Follower::Tree(TreeCache::new(c, ROOT).expect("a cache"));
-    cache_scenario(server, plan, follower, false).await
+    cache_scenario(server, plan, recorder, follower, false).await
 }
 
 async fn broken_stale_tree_cache_scenario(
     server: &TestServer,
     plan: &FaultPlan,
-    _recorder: &Recorder,
-) -> crate::Outcome {
+    recorder: &Recorder,
+) -> Result<(), Violation> {
     let follower = |c| Follower::Tree(TreeCache::new(c, ROOT).expect("a cache"));
-    cache_scenario(server, plan, follower, true).await
+    cache_scenario(server, plan, recorder, follower, true).await
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::time::{sleep, Instant};
 use zk_recipes::counter::{DistributedAtomicLong, SharedCount};
 use zk_recipes::Error;
-use zk_testing::check::{counter_exact, Checker, Op, Outcome, Participant, Recorder, Value};
+use zk_testing::check::{counter_exact, Checker, Op, Outcome, Participant, Recorder, Value, Violation};
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
 use crate::{check_seeds, clients, end_state, must_catch, scenario, settle, Rng};
@@ -142,7 +142,7 @@ async fn counter_scenario(
     recorder: &Recorder,
     shared: bool,
     bug: Bug,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, PARTICIPANTS).await;
     if shared {
         SharedCount::new(clients[0].clone(), COUNTER, 0).expect("a count").get().await.expect("created");
@@ -181,7 +181,7 @@ pub(crate) async fn shared_count_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     counter_scenario(server, plan, recorder, true, Bug::None).await
 }
 
@@ -190,7 +190,7 @@ pub(crate) async fn distributed_atomic_long_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     counter_scenario(server, plan, recorder, false, Bug::None).await
 }
 
@@ -198,7 +198,7 @@ async fn broken_atomic_long_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     counter_scenario(server, plan, recorder, false, Bug::AmbiguousAsFailed).await
 }
 

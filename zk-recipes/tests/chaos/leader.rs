@@ -19,13 +19,13 @@ use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
 use zk_core::Client;
 use zk_recipes::{run_while_leader, Election, LatchEvent, LatchEvents, LeaderLatch, LeaderToken};
-use zk_testing::check::{one_leader, Checker, Event, Leadership, Participant, Recorder};
+use zk_testing::check::{one_leader, Checker, Event, Leadership, Participant, Recorder, Violation};
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, TestServer};
 
 use crate::locks::adversarial;
 use crate::{
     check_seeds, clients, create_path, end_state, eventually, fence_by_hand, invoke_write, must_catch,
-    record_write, scenario, settle, term_token, Outcome as ScenarioOutcome, Rng, WriteLog,
+    record_write, scenario, settle, term_token, Rng, WriteLog,
 };
 
 const ELECTION: &str = "/chaos/leader/election";
@@ -155,7 +155,7 @@ async fn latch_scenario(
     plan: &FaultPlan,
     recorder: &Recorder,
     bug: Bug,
-) -> ScenarioOutcome {
+) -> Result<(), Violation> {
     let clients = clients(server, PARTICIPANTS).await;
     create_path(&clients[0], ELECTION).await;
     create_path(&clients[0], WRITES).await;
@@ -204,7 +204,7 @@ pub(crate) async fn leader_latch_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> ScenarioOutcome {
+) -> Result<(), Violation> {
     latch_scenario(server, plan, recorder, Bug::None).await
 }
 
@@ -212,7 +212,7 @@ async fn broken_latch_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> ScenarioOutcome {
+) -> Result<(), Violation> {
     latch_scenario(server, plan, recorder, Bug::NeverStepsDown).await
 }
 
@@ -316,7 +316,7 @@ pub(crate) async fn election_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> ScenarioOutcome {
+) -> Result<(), Violation> {
     let clients = clients(server, PARTICIPANTS).await;
     create_path(&clients[0], ELECTION).await;
     create_path(&clients[0], WRITES).await;

@@ -47,7 +47,7 @@ use zk_recipes::{
 };
 use zk_testing::check::{
     at_most_holders, mutual_exclusion, Checker, Event, History, Op as HOp, Outcome, Participant, Recorder,
-    Value,
+    Value, Violation,
 };
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
@@ -356,7 +356,7 @@ impl Recipe {
     }
 
     /// What the holders believed: never more holders than allowed at once.
-    fn beliefs(self, history: &History) -> Result<(), zk_testing::check::Violation> {
+    fn beliefs(self, history: &History) -> Result<(), Violation> {
         match self {
             Recipe::Semaphore => at_most_holders(history, LEASES),
             _ => mutual_exclusion(history),
@@ -364,7 +364,7 @@ impl Recipe {
     }
 
     /// What the fences let through, in the server's order.
-    fn fences(self, server: &TestServer) -> Result<(), zk_testing::check::Violation> {
+    fn fences(self, server: &TestServer) -> Result<(), Violation> {
         let log = WriteLog::new(WRITES);
         match self {
             Recipe::Mutex | Recipe::SemaphoreMutex => log.check(server, Checker::MutualExclusion),
@@ -378,7 +378,7 @@ impl Recipe {
 /// Readers and writers in the server's order: a write of token `w` comes after every write
 /// of an earlier token and after every read of an earlier token, and before any read of a
 /// later one (readers and writers queue on one sequence).
-fn check_read_write(log: &WriteLog, server: &TestServer) -> Result<(), zk_testing::check::Violation> {
+fn check_read_write(log: &WriteLog, server: &TestServer) -> Result<(), Violation> {
     // The latest token of each kind applied so far, and what it wrote.
     let mut last_write: Option<(i64, String)> = None;
     let mut last_read: Option<(i64, String)> = None;
@@ -424,7 +424,7 @@ async fn lock_scenario(
     recorder: &Recorder,
     recipe: Recipe,
     bug: Bug,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, recipe.participants()).await;
     create_path(&clients[0], LOCK).await;
     create_path(&clients[0], WRITES).await;
@@ -470,7 +470,7 @@ pub(crate) async fn mutex_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::Mutex, Bug::None).await
 }
 
@@ -479,7 +479,7 @@ pub(crate) async fn semaphore_mutex_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::SemaphoreMutex, Bug::None).await
 }
 
@@ -489,7 +489,7 @@ pub(crate) async fn read_write_lock_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::ReadWrite, Bug::None).await
 }
 
@@ -499,7 +499,7 @@ pub(crate) async fn semaphore_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::Semaphore, Bug::None).await
 }
 
@@ -507,7 +507,7 @@ async fn broken_no_wait_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::Mutex, Bug::NoWait).await
 }
 
@@ -515,7 +515,7 @@ async fn broken_writes_after_loss_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::Mutex, Bug::WritesAfterLoss).await
 }
 
@@ -523,7 +523,7 @@ async fn broken_reads_without_lock_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::ReadWrite, Bug::ReadsWithoutLock).await
 }
 
@@ -531,7 +531,7 @@ async fn broken_leaking_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::Mutex, Bug::Leaks).await
 }
 
@@ -539,7 +539,7 @@ async fn broken_extra_lease_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     lock_scenario(server, plan, recorder, Recipe::Semaphore, Bug::ExtraLease).await
 }
 

@@ -26,7 +26,7 @@ use zk_core::{Client, CreateMode};
 use zk_recipes::group::GroupMember;
 use zk_recipes::persistent_node::PersistentNode;
 use zk_testing::check::{
-    cache_converged, tree_data, Checker, Op, Outcome, Participant, Recorder, TreeData, Value,
+    cache_converged, tree_data, Checker, Op, Outcome, Participant, Recorder, TreeData, Value, Violation,
 };
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
@@ -123,7 +123,7 @@ pub(crate) async fn group_member_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, MEMBERS).await;
     create_path(&clients[0], GROUP).await;
     let members: Vec<GroupMember> = (clients.iter().enumerate())
@@ -240,7 +240,7 @@ async fn kept_scenario(
     plan: &FaultPlan,
     recorder: &Recorder,
     bug: Bug,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, 3).await;
     create_path(&clients[0], KEPT).await;
     let keep = |i: usize, name: &'static str, mode| {
@@ -285,7 +285,7 @@ pub(crate) async fn persistent_node_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     kept_scenario(server, plan, recorder, Bug::None).await
 }
 
@@ -293,7 +293,7 @@ async fn broken_not_kept_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     kept_scenario(server, plan, recorder, Bug::NotKept).await
 }
 

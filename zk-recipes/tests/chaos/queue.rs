@@ -28,7 +28,7 @@ use zk_recipes::queue::{DistributedQueue, SimpleDistributedQueue};
 use zk_recipes::Error;
 use zk_testing::check::{
     at_least_once, at_most_once, exactly_once, Checker, Event, History, Outcome, Participant, QueueStep,
-    Recorder,
+    Recorder, Violation,
 };
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
@@ -306,7 +306,7 @@ async fn queue_scenario(
     plan: &FaultPlan,
     recorder: &Recorder,
     kind: Kind,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     let clients = clients(server, 3).await;
     create_path(&clients[0], QUEUE).await;
     let (stop, stopped) = watch::channel(false);
@@ -379,7 +379,7 @@ pub(crate) async fn distributed_queue_at_most_once_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     queue_scenario(server, plan, recorder, Kind::AtMostOnce).await
 }
 
@@ -388,7 +388,7 @@ pub(crate) async fn distributed_queue_at_least_once_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     queue_scenario(server, plan, recorder, Kind::AtLeastOnce).await
 }
 
@@ -398,7 +398,7 @@ pub(crate) async fn simple_queue_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     queue_scenario(server, plan, recorder, Kind::Simple).await
 }
 
@@ -406,7 +406,7 @@ async fn broken_peek_then_poll_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     queue_scenario(server, plan, recorder, Kind::PeekThenPoll).await
 }
 
@@ -414,7 +414,7 @@ async fn broken_acks_unprocessed_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     queue_scenario(server, plan, recorder, Kind::AcksUnprocessed).await
 }
 
@@ -422,7 +422,7 @@ async fn broken_releases_processed_scenario(
     server: &TestServer,
     plan: &FaultPlan,
     recorder: &Recorder,
-) -> crate::Outcome {
+) -> Result<(), Violation> {
     queue_scenario(server, plan, recorder, Kind::ReleasesProcessed).await
 }
 
