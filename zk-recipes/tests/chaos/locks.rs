@@ -34,7 +34,8 @@
 //! fail next request with THROTTLEDOP; at 3.178s: pause all for 3.952s; at 3.869s: expire
 //! client 1 now`. Realistic plans meet it too: without adversarial expiries (and with a
 //! fourth participant), seed 2469 (`at 3.655s: expire client 0; at 3.739s: restart`). Those
-//! seeds are skipped by default (`ZK_CHAOS_KNOWN=1` runs them).
+//! seeds, and the ones of `0..10000` that fail so (18 and 10), are skipped
+//! (`ZK_CHAOS_KNOWN=1` runs them).
 
 use std::time::Duration;
 
@@ -550,7 +551,8 @@ fn mutex() {
 
 #[test]
 fn semaphore_mutex() {
-    let known = &[557];
+    // See the module docs; beyond 999, from `ZK_CHAOS_SEEDS=10000`.
+    let known = &[557, 2367, 2508, 5706, 5838, 6367, 7229, 7529, 7563, 8650, 9884];
     check_seeds_but("semaphore_mutex", scenario!(semaphore_mutex_scenario), &config(PARTICIPANTS), known);
 }
 
@@ -561,7 +563,11 @@ fn read_write_lock() {
 
 #[test]
 fn semaphore() {
-    let known = &[53, 900];
+    // See the module docs; beyond 999, from `ZK_CHAOS_SEEDS=10000`.
+    let known = &[
+        53, 900, 1179, 3074, 3217, 4325, 4888, 5134, 5544, 5706, 5828, 5838, 6287, 6874, 7229, 7529, 7563,
+        8053, 9530, 9884,
+    ];
     check_seeds_but("semaphore", scenario!(semaphore_scenario), &config(PARTICIPANTS), known);
 }
 
