@@ -125,7 +125,16 @@ impl LockHandle {
         let attempt = internals.attempt(driver, &self.id, deadline);
         let node = until(deadline, attempt).instrument(span.clone()).await.unwrap_or(Ok(None));
         observe::lock_waited(&span, start.elapsed(), node.as_ref().map(Option::is_some).map_err(drop));
-        Ok(node?.map(|node| LockGuard::new(internals.client(), &self.shared.held, node, epoch)))
+        let Some(node) = node? else { return Ok(None) };
+        if let Some(ended) = crate::session::ended_since(internals.client(), epoch) {
+            // The acquisition spanned an expiry: a create retried on the client's new session
+            // made this node there, and a guard of the old session could never release it
+            // (the lock would be held by nobody while that session lives). Delete it by path,
+            // in the background, and say the session ended.
+            drop(Cleanup::for_path(internals.client(), &node));
+            return Err(ended);
+        }
+        Ok(Some(LockGuard::new(internals.client(), &self.shared.held, node, epoch)))
     }
 
     /// Every participant in this handle's lock order, with the id in its node (a missing

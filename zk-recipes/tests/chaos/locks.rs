@@ -16,29 +16,17 @@
 //! follows its successor's; and the end state: once the faults are over, no lock node is
 //! left.
 //!
-//! # Known bug: an acquisition that spans an expiry leaks its node
+//! # Fixed: an acquisition that spans an expiry leaked its node
 //!
-//! `LockHandle::acquire_as` takes the session epoch before the attempt, so that a node
-//! created across an expiry counts as lost. But when the attempt's create is retried after a
-//! connection loss and lands on the client's new session, the guard is `Lost` at once while
-//! its node lives on in the new session; `release` then says `LockLost` and disarms the
-//! cleanup ("its session ended: the node went with it"), and the node stays, first in line,
-//! for as long as the new session lives: nobody acquires the lock again. Reproduced without
-//! a chaos plan: an `InterProcessMutex` acquired, released; `pause_connections(2 s)`; a new
-//! `acquire` spawned; 100 ms later `expire_session`; the acquisition returns a `Lost` guard
-//! whose node the new session owns; `release()` is `Err(LockLost)` and the node is still
-//! there 30 s later. (Dropping the guard instead deletes the node: the workload here drops a
-//! guard once it is lost, so the mutex scenarios do not meet the bug.)
-//! [`InterProcessSemaphore`] and [`InterProcessSemaphoreMutex`] release their internal mutex
-//! with `release` and ignore its error, so they deadlock: of seeds `0..10000`, 15 leave a
-//! node under `locks/` for the semaphore and 8 for the semaphore mutex, all with an
-//! adversarial expiry, most of them during a pause, e.g. seed 900 (semaphore: `at 2.342s: pause all
-//! for 1.739s; at 3.347s: expire client 2 now; at 4.27s: expire client 0`) and seed 5838
-//! (both: `at 4.126s: pause all for 919ms; at 4.978s: expire client 0 now`). Realistic plans
-//! meet it too: in an earlier version of this scenario (four participants for 8 s, no
-//! adversarial expiry), seed 2469 (`at 3.655s: expire client 0; at 3.739s: restart`). Those
-//! seeds are skipped
-//! (`ZK_CHAOS_KNOWN=1` runs them).
+//! When an acquisition's create was retried after a connection loss and landed on the
+//! client's new session, the guard was `Lost` at once while its node lived on there, and
+//! `release` left it: nobody acquired the lock again while that session lived, and the
+//! semaphores (which release their internal mutex so) deadlocked. Seeds 900 (semaphore:
+//! `at 2.342s: pause all for 1.739s; at 3.347s: expire client 2 now; at 4.27s: expire client 0`)
+//! and 5838 (both: `at 4.126s: pause all for 919ms; at 4.978s: expire client 0 now`) showed
+//! it, with 21 more of `0..10000`. Such an acquisition now fails with `SessionEnded` and its
+//! node is deleted; the regression test is `locks/faults.rs`'
+//! `an_acquisition_spanning_an_expiry_leaves_no_node`.
 
 use std::time::Duration;
 
@@ -56,8 +44,8 @@ use zk_testing::check::{
 use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, RequestMatcher, TestServer};
 
 use crate::{
-    check_seeds, check_seeds_but, clients, create_path, end_state, eventually, fence_by_hand, invoke_write,
-    must_catch, record_write, scenario, settle, term_token, Rng, WriteLog,
+    check_seeds, clients, create_path, end_state, eventually, fence_by_hand, invoke_write, must_catch,
+    record_write, scenario, settle, term_token, Rng, WriteLog,
 };
 
 const ROOT: &str = "/chaos/locks";
@@ -563,9 +551,7 @@ fn mutex() {
 
 #[test]
 fn semaphore_mutex() {
-    // See the module docs (all but 900 are beyond 999: `ZK_CHAOS_SEEDS=10000`).
-    let known = &[2367, 2508, 5838, 7229, 7529, 7563, 8650, 9884];
-    check_seeds_but("semaphore_mutex", scenario!(semaphore_mutex_scenario), &config(PARTICIPANTS), known);
+    check_seeds("semaphore_mutex", scenario!(semaphore_mutex_scenario), &config(PARTICIPANTS));
 }
 
 #[test]
@@ -575,9 +561,7 @@ fn read_write_lock() {
 
 #[test]
 fn semaphore() {
-    // See the module docs (all but 900 are beyond 999: `ZK_CHAOS_SEEDS=10000`).
-    let known = &[900, 1179, 3217, 4325, 5134, 5828, 5838, 6287, 6874, 7229, 7529, 7563, 8053, 9530, 9884];
-    check_seeds_but("semaphore", scenario!(semaphore_scenario), &config(PARTICIPANTS), known);
+    check_seeds("semaphore", scenario!(semaphore_scenario), &config(PARTICIPANTS));
 }
 
 #[test]

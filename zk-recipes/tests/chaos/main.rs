@@ -27,10 +27,6 @@
 //! Each is documented where its scenario is, with the seeds and plans that show it; their
 //! failing seeds are skipped (and replaced by the next ones), `ZK_CHAOS_KNOWN=1` runs them:
 //!
-//! - `locks.rs`: an acquisition that spans a session expiry returns a guard that is `Lost`
-//!   while its node lives on in the client's new session, and `release` leaves that node:
-//!   the lock is held by nobody for as long as that session lives. The semaphores release
-//!   their internal mutex so, and deadlock.
 //! - `leader.rs`: a standby stops (`NodeVanished`) when its session ends with a request of
 //!   its campaign in flight.
 //! - `barriers.rs`: `DoubleBarrier::leave` passes while a member is still in

@@ -139,3 +139,29 @@ async fn waiter_session_expires_with_a_clear_error() {
     guard.release().await.unwrap();
     assert!(server.children("/locks/wexp").is_empty());
 }
+
+/// An acquisition whose create is frozen in a pause, while its session expires, is retried
+/// on the client's new session: it fails with `SessionEnded` and leaves no node there (it
+/// used to return a `Lost` guard whose node the new session kept, held by nobody, so nobody
+/// could acquire again; found by the chaos suite, seed 900 of the semaphore).
+#[tokio::test(start_paused = true)]
+async fn an_acquisition_spanning_an_expiry_leaves_no_node() {
+    let server = server(27).await;
+    let zk = client(&server).await;
+    let mutex = InterProcessMutex::new(zk.clone(), "/locks/span").unwrap();
+    mutex.acquire().await.unwrap().release().await.unwrap();
+    server.pause_connections(Duration::from_secs(2));
+    let acquiring = {
+        let mutex = mutex.clone();
+        tokio::spawn(async move { mutex.acquire().await.map(|g| g.status()) })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(server.expire_session(zk.session_id()));
+    let r = tokio::time::timeout(Duration::from_secs(60), acquiring).await.expect("it ends").unwrap();
+    assert_eq!(r, Err(Error::SessionEnded(zk_core::Error::SessionExpired)));
+    settle().await;
+    assert!(server.children("/locks/span").is_empty(), "{:?}", server.children("/locks/span"));
+    let other = InterProcessMutex::new(client(&server).await, "/locks/span").unwrap();
+    let again = tokio::time::timeout(Duration::from_secs(10), other.acquire()).await.expect("free").unwrap();
+    assert_eq!(again.status(), LockStatus::Held);
+}
