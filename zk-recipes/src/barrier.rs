@@ -451,13 +451,14 @@ impl DoubleBarrier {
         let (Some(lowest), Some(highest)) = (children.first(), children.last()) else {
             return Ok(Step::Done);
         };
-        if children.len() == 1 {
-            if *ours_exists {
-                self.delete_ours(ours).await?;
-                *ours_exists = false;
-            }
+        if children.len() == 1 && index == Some(0) {
+            // We are the last one in.
+            self.delete_ours(ours).await?;
+            *ours_exists = false;
             return Ok(Step::Done);
         }
+        // Someone else is still in (even when we already left, in an earlier call that gave
+        // up): the lowest waits for the highest, everyone else for the lowest.
         let target = if index == Some(0) {
             join(&self.path, highest)
         } else {

@@ -22,31 +22,15 @@
 //! Both also check that the barrier works once the faults are over: every round of the
 //! [`Barrier`], the last round of the [`DoubleBarrier`], completes.
 //!
-//! # Known bug: `DoubleBarrier::leave` passes while a member is still in
+//! # Fixed: `DoubleBarrier::leave` passed while a member was still in
 //!
-//! `leave_step` takes "one member node left" as "everyone else has left" without checking
-//! that the node is ours. A member whose own node is gone already (deleted by its own
-//! `leave`, as a member that is not the lowest does before it waits for the lowest; or gone
-//! with its session) then passes although the one left has not left:
-//!
-//! - a resumed leave (the docs say a new `leave` after one that was dropped or timed out
-//!   resumes). Without faults: two members enter; the one with the higher node calls
-//!   `leave_timeout(1 s)` (false: it deleted its node and waits for the other), then again:
-//!   true at once, with the other member still in. Curator's `internalLeave` throws "Our node
-//!   is missing" there instead;
-//! - the lowest member's session ends while a member that already deleted its node waits for
-//!   it, with a third member still in (Curator's algorithm passes too in that case).
-//!
-//! The scenario works around the first (a failed leave is resumed only while the member's node
-//! stands) and makes the second rare: the plans draw no adversarial expiry, and with
-//! realistic ones the third member has usually left before a session expires. Seed 6690 of
-//! `0..10000` still shows it (`at 402ms: partition client 2 for 5s; at 2.379s: partition
-//! client 0 for 4.315s; at 3.134s: drop connection of client 2`: m0's session expires while
-//! m2 waits for m0, the lowest, and m1 is still in); it is skipped (`ZK_CHAOS_KNOWN=1` runs
-//! it). `ZK_CHAOS_DOUBLE_BARRIER_BUG=1` resumes always and draws adversarial expiries too:
-//! then about 0.5% to 1% of the seeds fail (one run of `0..1000`: 3, 16, 65, 210, 437, 656,
-//! 683, 733, 740; another: 139, 667, 913, 918), e.g. seed 3 (`at 2.132s: expire client 0 now;
-//! at 4.903s: expire client 0`).
+//! `leave_step` took "one member node left" as "everyone else has left" without checking
+//! that the node was ours, so a member whose own node was gone already (deleted by an
+//! earlier `leave` that gave up, or gone with its session) passed while another was still
+//! in. The scenario used to work around it (resuming a leave only while the member's node
+//! stood, and no adversarial expiries); now it resumes every failed leave, as the docs
+//! allow, and draws adversarial expiries too. Seeds 3 and 6690 showed it (the regression
+//! test is `nodes/barrier.rs`' `a_second_leave_waits_for_the_members_still_in`).
 //!
 //! Member names are random UUIDs (`uuid::Uuid::new_v4`, not the client's seed), and the
 //! leave order follows them: a seed of this scenario does not replay exactly, so a failing
@@ -62,7 +46,7 @@ use zk_recipes::Error;
 use zk_testing::check::{mutual_exclusion, Checker, Event, History, Participant, Recorder, Violation};
 use zk_testing::{FaultPlan, FaultPlanConfig, TestServer};
 
-use crate::{check_seeds, check_seeds_but, clients, end_state, must_catch, scenario, settle, Rng};
+use crate::{check_seeds, clients, end_state, must_catch, scenario, settle, Rng};
 
 const BARRIER: &str = "/chaos/barrier";
 const DOUBLE: &str = "/chaos/double";
@@ -77,19 +61,9 @@ fn config() -> FaultPlanConfig {
     crate::locks::config(MEMBERS)
 }
 
-/// The double barrier's faults: without adversarial expiries unless
-/// `ZK_CHAOS_DOUBLE_BARRIER_BUG` is set (see the module docs).
+/// The double barrier's faults: the locks'.
 fn double_barrier_config() -> FaultPlanConfig {
-    let mut config = config();
-    if !show_bug() {
-        config.weights.expire_now = 0;
-    }
-    config
-}
-
-/// Whether to run the double barrier scenario the way that shows its known bug.
-fn show_bug() -> bool {
-    std::env::var_os("ZK_CHAOS_DOUBLE_BARRIER_BUG").is_some()
+    config()
 }
 
 /// Retries `step` (pausing 200 ms) until it returns `Ok(true)`, at most `attempts` times;
@@ -231,7 +205,7 @@ async fn member(
         others.iter().for_each(|o| pass(&p, &not_entered(round, *o)));
         sleep(rng.millis(100, 600)).await;
         p.record(Event::released(&not_left(round, k)));
-        let passed = leave(&client, &barrier).await;
+        let passed = leave(&barrier).await;
         if !passed || client.status().epoch != epoch {
             done.excused.push(round);
         }
@@ -244,24 +218,9 @@ async fn member(
 }
 
 /// Leaves `barrier`; whether it passed (every other member left). A leave that failed is
-/// resumed only while our node still stands (see the module docs for the bug that makes a
-/// resumed leave pass early once our node is gone); with `ZK_CHAOS_DOUBLE_BARRIER_BUG=1` it
-/// is always resumed, as the docs allow.
-async fn leave(client: &Client, barrier: &DoubleBarrier) -> bool {
-    let always = show_bug();
-    for attempt in 0..MAX_ATTEMPTS {
-        if attempt > 0 && !always {
-            match client.exists(&barrier.node_path()).await {
-                // Out (our node went with our session, or this leave deleted it) but not
-                // passed.
-                Ok(None) => return false,
-                Ok(Some(_)) => {}
-                Err(_) => {
-                    sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            }
-        }
+/// resumed, as the docs allow.
+async fn leave(barrier: &DoubleBarrier) -> bool {
+    for _ in 0..MAX_ATTEMPTS {
         match barrier.leave_timeout(ATTEMPT).await {
             Ok(true) => return true,
             // Our node went with our session: out, but not passed.
@@ -345,8 +304,7 @@ fn barrier() {
 #[test]
 fn double_barrier_members() {
     // See the module docs.
-    let known = &[6690];
-    check_seeds_but("double_barrier", scenario!(double_barrier_scenario), &double_barrier_config(), known);
+    check_seeds("double_barrier", scenario!(double_barrier_scenario), &double_barrier_config());
 }
 
 #[test]

@@ -29,8 +29,6 @@
 //!
 //! - `leader.rs`: a standby stops (`NodeVanished`) when its session ends with a request of
 //!   its campaign in flight.
-//! - `barriers.rs`: `DoubleBarrier::leave` passes while a member is still in
-//!   (`ZK_CHAOS_DOUBLE_BARRIER_BUG=1` shows it often).
 //! - `nodes.rs`: a failed `PersistentNode::set_data` is never written to the node
 //!   (`ZK_CHAOS_PERSISTENT_NODE_NO_RETRY=1` shows it).
 

@@ -154,3 +154,25 @@ async fn double_barrier_enter_ends_with_the_session_its_create_was_cut_from() {
     assert_eq!(server.children("/b/cut").len(), 1, "only the other member: {:?}", server.children("/b/cut"));
     assert!(!waiting.is_finished(), "the other member still waits for two more");
 }
+
+/// A member that left in a `leave` that gave up and calls `leave` again waits for the others
+/// (it used to pass at once when one member, not itself, was left; found by the chaos
+/// suite).
+#[tokio::test(start_paused = true)]
+async fn a_second_leave_waits_for_the_members_still_in() {
+    let server = server(57).await;
+    let a = DoubleBarrier::new(client(&server).await, "/b/twice", 2).unwrap();
+    let b = DoubleBarrier::new(client(&server).await, "/b/twice", 2).unwrap();
+    let (ra, rb) = tokio::join!(a.enter(), b.enter());
+    ra.unwrap();
+    rb.unwrap();
+    // The higher member leaves first: it deletes its node and waits for the lower one.
+    let (low, high) = if a.node_path() < b.node_path() { (a, b) } else { (b, a) };
+    assert!(!high.leave_timeout(Duration::from_secs(1)).await.unwrap(), "the lower one is still in");
+    assert!(!high.leave_timeout(Duration::from_secs(1)).await.unwrap(), "still in: no passing");
+    let (rl, rh) = tokio::join!(low.leave(), high.leave());
+    rl.unwrap();
+    rh.unwrap();
+    settle().await;
+    assert!(server.children("/b/twice").is_empty(), "{:?}", server.children("/b/twice"));
+}
