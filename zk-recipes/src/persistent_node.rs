@@ -49,6 +49,9 @@ struct Shared {
     /// its path: a change made before the path is published is written by the task, one
     /// made after by `set_data` itself.
     writes: tokio::sync::Mutex<()>,
+    /// Set by a [`PersistentNode::set_data`] whose write failed: the task writes the latest
+    /// data itself, retrying.
+    unwritten: tokio::sync::Notify,
     client: Client,
     status: watch::Sender<Status>,
 }
@@ -155,6 +158,7 @@ impl PersistentNode {
             prefix: if mode.is_sequential() { protected::new_prefix() } else { String::new() },
             data: Mutex::new(Data::default()),
             writes: tokio::sync::Mutex::new(()),
+            unwritten: tokio::sync::Notify::new(),
             client,
             status: watch::Sender::new(Status::default()),
         });
@@ -256,8 +260,9 @@ impl PersistentNode {
     /// the node.
     ///
     /// # Errors
-    /// [`Error::Zk`] when writing the existing node fails (the new data is still used for
-    /// re-creations).
+    /// [`Error::Zk`] when writing the existing node fails: the new data is kept all the same,
+    /// and the background task writes it (retrying under the client's retry policy, and on
+    /// the client's new session after an expiry) and uses it for re-creations.
     ///
     /// # Cancellation
     /// The data is recorded once the call gets its turn (after the task has finished bringing
@@ -278,7 +283,11 @@ impl PersistentNode {
         match self.client().set_data(&path, data, None).await {
             // Deleted meanwhile: the task re-creates it with the new data.
             Ok(_) | Err(zk_core::Error::NoNode) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // The task writes the latest data once it can.
+                self.shared.unwritten.notify_one();
+                Err(e.into())
+            }
         }
     }
 
@@ -402,13 +411,24 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
         };
         match client.exists_and_watch(&path).await {
             Ok((None, _)) => shared.set_path(None),
-            Ok((Some(_), watcher)) => match watcher.await {
-                Ok(ev) if ev.event_type == EventType::NodeDeleted => {
-                    tracing::debug!(%path, "persistent node deleted: re-creating");
-                    shared.set_path(None);
+            Ok((Some(_), watcher)) => tokio::select! {
+                fired = watcher => match fired {
+                    Ok(ev) if ev.event_type == EventType::NodeDeleted => {
+                        tracing::debug!(%path, "persistent node deleted: re-creating");
+                        shared.set_path(None);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return SessionEnd::Stopped(e),
+                },
+                () = shared.unwritten.notified() => {
+                    if let Err(e) = write_latest(shared, client, &path).await {
+                        // Not written yet: again after the pause.
+                        shared.unwritten.notify_one();
+                        if let Some(end) = classify(e, &mut retries).await {
+                            return end;
+                        }
+                    }
                 }
-                Ok(_) => {}
-                Err(e) => return SessionEnd::Stopped(e),
             },
             Err(e) => {
                 if let Some(end) = classify(e, &mut retries).await {
@@ -416,6 +436,20 @@ async fn keep(shared: &Shared, client: &Client) -> SessionEnd {
                 }
             }
         }
+    }
+}
+
+/// Writes the latest data to the node at `path` (after a `set_data` whose own write
+/// failed); a node gone meanwhile is re-created with it.
+async fn write_latest(shared: &Shared, client: &Client, path: &str) -> zk_core::Result<()> {
+    let _turn = shared.writes.lock().await;
+    match client.set_data(path, &shared.data(), None).await {
+        Ok(_) => Ok(()),
+        Err(zk_core::Error::NoNode) => {
+            shared.set_path(None);
+            Ok(())
+        }
+        Err(e) => Err(e),
     }
 }
 

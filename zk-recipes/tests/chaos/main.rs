@@ -29,8 +29,6 @@
 //!
 //! - `leader.rs`: a standby stops (`NodeVanished`) when its session ends with a request of
 //!   its campaign in flight.
-//! - `nodes.rs`: a failed `PersistentNode::set_data` is never written to the node
-//!   (`ZK_CHAOS_PERSISTENT_NODE_NO_RETRY=1` shows it).
 
 mod barriers;
 mod caches;

@@ -285,3 +285,25 @@ async fn a_protected_node_is_recreated_when_the_old_session_outlives_the_client_
     assert_eq!(server.children("/svc").len(), 1, "one node");
     node.close().await.unwrap();
 }
+
+/// A `set_data` whose write fails says so, and the node gets the new data all the same: the
+/// background task writes it (it used to keep the old data for as long as the session lived;
+/// found by the chaos suite).
+#[tokio::test(start_paused = true)]
+async fn data_whose_write_failed_is_written_by_the_task() {
+    let server = server(39).await;
+    let c = client(&server).await;
+    let node = PersistentNode::new(c.clone(), "/svc/retry", CreateMode::Ephemeral).unwrap().with_data(b"v1");
+    node.start().unwrap();
+    assert!(node.wait_for_initial_create_timeout(WAIT).await.unwrap());
+    server.fail_times(
+        zk_testing::RequestMatcher::op(zk_core::proto::OpCode::SetData),
+        zk_core::proto::ErrorCode::ConnectionLoss,
+        3,
+    );
+    assert!(node.set_data(b"v2").await.is_err(), "the first write fails");
+    assert_eq!(node.data(), b"v2");
+    eventually(30, "the task writes v2", || async { c.get_data("/svc/retry").await.unwrap().0 == b"v2" })
+        .await;
+    node.close().await.unwrap();
+}
