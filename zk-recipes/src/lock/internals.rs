@@ -146,6 +146,7 @@ pub(crate) async fn await_change<T>(
 /// error returned as is. After [`MAX_ROUNDS`] rounds: [`Error::RetriesExhausted`] with `what`.
 pub(crate) async fn wait_loop<F>(
     client: &Client,
+    epoch: u64,
     node: &str,
     what: &'static str,
     mut round: impl FnMut() -> F,
@@ -154,11 +155,21 @@ where
     F: Future<Output = Result<Option<bool>>>,
 {
     let mut retries = Retries::new(client, what);
+    // `epoch` is the session our node was created in: once it ended, the node went with it,
+    // and a round retried on the client's next session would only find it gone.
     for _ in 0..MAX_ROUNDS {
         match round().await {
             Ok(Some(owner)) => return Ok(owner),
             Ok(None) => retries.reset(),
-            Err(e) => retries.absorb(e).instrument(tracing::debug_span!("wait_loop", node)).await?,
+            Err(e) => {
+                if let Some(ended) = crate::session::ended_since(client, epoch) {
+                    return Err(ended);
+                }
+                retries.absorb(e).instrument(tracing::debug_span!("wait_loop", node)).await?;
+                if let Some(ended) = crate::session::ended_since(client, epoch) {
+                    return Err(ended);
+                }
+            }
         }
     }
     Err(Error::RetriesExhausted(what))
@@ -243,6 +254,7 @@ impl LockInternals {
     ) -> Result<Option<String>> {
         let driver = driver.unwrap_or(self.driver.as_ref());
         let prefix = protected::new_prefix();
+        let epoch = self.client.status().epoch;
         let cleanup = Cleanup::for_prefix(&self.client, &self.path, &prefix);
         let created = protected::create(
             &self.client,
@@ -253,13 +265,25 @@ impl LockInternals {
             CreateMode::EphemeralSequential,
         )
         .await;
-        settle_attempt(cleanup, created, |ours| async move { self.wait(driver, &ours, deadline).await }).await
+        settle_attempt(
+            cleanup,
+            created,
+            |ours| async move { self.wait(driver, &ours, deadline, epoch).await },
+        )
+        .await
     }
 
     /// The wait loop: true once `driver` says we own the lock, false at the deadline.
-    async fn wait(&self, driver: &dyn LockDriver, ours: &str, deadline: Option<Instant>) -> Result<bool> {
+    async fn wait(
+        &self,
+        driver: &dyn LockDriver,
+        ours: &str,
+        deadline: Option<Instant>,
+        epoch: u64,
+    ) -> Result<bool> {
         let name = ours.rsplit('/').next().unwrap_or(ours);
-        wait_loop(&self.client, ours, "waiting for the lock", || self.round(driver, name, deadline)).await
+        wait_loop(&self.client, epoch, ours, "waiting for the lock", || self.round(driver, name, deadline))
+            .await
     }
 
     /// One look at the children: `Some(true)` owner, `Some(false)` deadline passed, `None`
@@ -313,7 +337,7 @@ mod tests {
         let c = server.client_builder().retry_policy(policy).connect().await.unwrap();
         // Retryable errors: the policy's retries, then the error itself.
         let calls = Cell::new(0);
-        let r = wait_loop(&c, "/n", "x", || {
+        let r = wait_loop(&c, 0, "/n", "x", || {
             calls.set(calls.get() + 1);
             async { Err(Error::Zk(zk_core::Error::ConnectionLoss)) }
         })
@@ -321,13 +345,14 @@ mod tests {
         assert_eq!(r, Err(Error::Zk(zk_core::Error::ConnectionLoss)));
         assert_eq!(calls.get(), 5);
         // The session's end while waiting.
-        let r = wait_loop(&c, "/n", "x", || async { Err(Error::Zk(zk_core::Error::SessionExpired)) }).await;
+        let r =
+            wait_loop(&c, 0, "/n", "x", || async { Err(Error::Zk(zk_core::Error::SessionExpired)) }).await;
         assert_eq!(r, Err(Error::SessionEnded(zk_core::Error::SessionExpired)));
         // A recipe error as is; a decision as is; "look again" resets the retries.
-        let r = wait_loop(&c, "/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
+        let r = wait_loop(&c, 0, "/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
         assert_eq!(r, Err(Error::NodeVanished("/n".into())));
         let calls = Cell::new(0u32);
-        let r = wait_loop(&c, "/n", "x", || {
+        let r = wait_loop(&c, 0, "/n", "x", || {
             let n = calls.get();
             calls.set(n + 1);
             async move {
@@ -340,6 +365,14 @@ mod tests {
         })
         .await;
         assert_eq!(r, Ok(false));
+        // The session the node was created in ended (the client renewed it): a node missing
+        // on the new session went with the old one, and the wait says so.
+        assert!(server.expire_session(c.session_id()));
+        c.state_watch().wait_for(|s| s.epoch == 1 && s.state.is_connected()).await.unwrap();
+        let r = wait_loop(&c, 0, "/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
+        assert_eq!(r, Err(Error::SessionEnded(zk_core::Error::SessionExpired)));
+        let r = wait_loop(&c, 1, "/n", "x", || async { Err(Error::NodeVanished("/n".into())) }).await;
+        assert_eq!(r, Err(Error::NodeVanished("/n".into())), "in its own session, someone deleted it");
     }
 
     #[test]

@@ -264,12 +264,20 @@ impl InterProcessSemaphore {
             return cleanup.run().await.map(|()| None).map_err(Error::while_waiting);
         };
         let node =
-            settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline).await }).await?;
-        Ok(node.map(|node| Lease::new(&self.client, node, epoch)))
+            settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline, epoch).await })
+                .await?;
+        let Some(node) = node else { return Ok(None) };
+        if let Some(ended) = crate::session::ended_since(&self.client, epoch) {
+            // Created on the client's next session by a retried create: a lease of the old
+            // session could never give it back. Delete it, in the background.
+            drop(Cleanup::for_path(&self.client, &node));
+            return Err(ended);
+        }
+        Ok(Some(Lease::new(&self.client, node, epoch)))
     }
 
     /// True once our lease fits under the limit, false at the deadline.
-    async fn wait(&self, node: &str, deadline: Option<Instant>) -> Result<bool> {
+    async fn wait(&self, node: &str, deadline: Option<Instant>, epoch: u64) -> Result<bool> {
         let name = node.rsplit('/').next().unwrap_or(node);
         // A first look without watches: a lease that fits at once needs none, and a watch
         // dropped unfired costs a RemoveWatches request. A retryable error leaves it to the
@@ -280,7 +288,7 @@ impl InterProcessSemaphore {
             Err(e) => return Err(e),
             Ok(false) => {}
         }
-        wait_loop(&self.client, node, "waiting for a lease", || self.round(name, deadline)).await
+        wait_loop(&self.client, epoch, node, "waiting for a lease", || self.round(name, deadline)).await
     }
 
     /// Whether our lease fits under the limit now (no watches).

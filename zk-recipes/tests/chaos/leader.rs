@@ -12,17 +12,15 @@
 //! interleave and no write of a deposed term lands after a later term's first write; and,
 //! once the faults are over, that someone leads again (and that no standby stopped).
 //!
-//! # Known bug: a standby stops when its session ends under a request in flight
+//! # Fixed: a standby stopped when its session ended under a request in flight
 //!
-//! [`Standby`](zk_recipes::Standby) promises that the expiry of a renewing client's session
-//! never stops it: a campaign that fails with `SessionEnded` is started again on the new
-//! session. But when the session ends while a request of the campaign's wait is in flight
-//! (under latency, say) the request fails with a connection loss, the wait retries it on the
-//! client's new session, finds its node gone (it went with the old session) and fails with
-//! `NodeVanished`, which stops the standby for good. Seeds 1179, 2941, 5778, 8254 and 8919 of
-//! `0..10000` (none below 1000) show it, all with an adversarial expiry, e.g. seed 5778: `at
-//! 1.061s: latency 498ms for 4.681s; at 3.502s: expire client 0 now`; they are skipped
-//! (`ZK_CHAOS_KNOWN=1` runs them).
+//! When the session ended while a request of a campaign's wait was in flight, the wait
+//! retried it on the client's new session, found its node gone (it went with the old
+//! session) and failed with `NodeVanished`, which stopped the standby for good. Seeds 1179,
+//! 2941, 5778, 8254 and 8919 of `0..10000` showed it (e.g. 5778: `at 1.061s: latency 498ms
+//! for 4.681s; at 3.502s: expire client 0 now`). A lock's wait now compares the session its
+//! node was created in and says `SessionEnded` (the unit test is `lock::internals`'
+//! `wait_loop_retries_under_the_clients_policy_and_maps_errors`).
 
 use std::time::Duration;
 
@@ -36,8 +34,8 @@ use zk_testing::{FaultPlan, FaultPlanConfig, FaultWeights, TestServer};
 
 use crate::locks::adversarial;
 use crate::{
-    check_seeds, check_seeds_but, clients, create_path, end_state, eventually, fence_by_hand, invoke_write,
-    must_catch, record_write, scenario, settle, term_token, Rng, WriteLog,
+    check_seeds, clients, create_path, end_state, eventually, fence_by_hand, invoke_write, must_catch,
+    record_write, scenario, settle, term_token, Rng, WriteLog,
 };
 
 const ELECTION: &str = "/chaos/leader/election";
@@ -378,9 +376,7 @@ fn leader_latch() {
 
 #[test]
 fn election() {
-    // See the module docs.
-    let known = &[1179, 2941, 5778, 8254, 8919];
-    check_seeds_but("election", scenario!(election_scenario), &config(), known);
+    check_seeds("election", scenario!(election_scenario), &config());
 }
 
 #[test]
