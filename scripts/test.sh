@@ -28,11 +28,11 @@ cargo test --workspace --no-fail-fast "$@" || failed "cargo test"
 
 # zk-testing's proptest strategy (feature `proptest`, off in the run above): its tests in the
 # `prop` binary and its doc example, nothing else again.
-cargo test -p zk-testing --features proptest --test prop with_proptest "$@" || failed "cargo test --features proptest"
-cargo test -p zk-testing --features proptest --doc strategy "$@" || failed "doc tests --features proptest"
+cargo test -p zkrs-testing --features proptest --test prop with_proptest "$@" || failed "cargo test --features proptest"
+cargo test -p zkrs-testing --features proptest --doc strategy "$@" || failed "doc tests --features proptest"
 
 # zk-core's metrics (feature `metrics`, off in the run above): the test that records them.
-cargo test -p zk-core --features metrics --test observe "$@" || failed "cargo test --features metrics"
+cargo test -p zkrs-core --features metrics --test observe "$@" || failed "cargo test --features metrics"
 
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)

@@ -24,8 +24,9 @@
 //! - Time comes only from `tokio::time` and the transport is pluggable ([`Connector`]), so
 //!   tests can run on a paused clock.
 //!
-//! Coordination recipes (locks, leader election, ...) are in the `zk-recipes` crate; an
-//! embedded server for tests is in `zk-testing`, and every example below runs against it.
+//! Coordination recipes (locks, leader election, ...) are in the `zkrs-recipes` package
+//! (library `zk_recipes`); an embedded server for tests is in `zkrs-testing` (`zk_testing`),
+//! and every example below runs against it.
 //!
 //! # Layout
 //!

@@ -52,8 +52,8 @@
 //! Start a [`TestServer`] without TCP (`no_tcp()`), take in-process clients from it, and run the
 //! test on tokio's paused clock: time only moves when every task is idle, jumping straight to
 //! the next timer, so session timeouts, backoffs and timeouts cost no real time and happen in
-//! the same order on every run. Add zk-testing to your `[dev-dependencies]` together with
-//! tokio's `test-util` feature. The example program `examples/test_with_fake_server.rs` is a
+//! the same order on every run. Add `zkrs-testing` to your `[dev-dependencies]` together
+//! with tokio's `test-util` feature. The example program `examples/test_with_fake_server.rs` is a
 //! complete, commented version of what follows.
 //!
 //! ```
@@ -178,7 +178,7 @@
 //! client and zkCli, Curator, kazoo, ...):
 //!
 //! ```text
-//! cargo run -p zk-testing --bin zk-testing-server -- --port 2181 [--addr 127.0.0.1]
+//! cargo run -p zkrs-testing --bin zk-testing-server -- --port 2181 [--addr 127.0.0.1]
 //!     [--seed N] [--tick-ms 2000] [--snapshot FILE] [--no-ttl] [--reap-interval-ms 1000]
 //! ```
 //!

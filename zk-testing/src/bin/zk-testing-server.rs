@@ -1,7 +1,7 @@
 //! The embedded ZooKeeper-compatible server as a process, for tests in any language.
 //!
 //! ```text
-//! cargo run -p zk-testing --bin zk-testing-server -- --port 2181
+//! cargo run -p zkrs-testing --bin zk-testing-server -- --port 2181
 //!     [--addr 127.0.0.1] [--tick-ms 2000] [--seed N] [--snapshot FILE] [--no-ttl]
 //!     [--reap-interval-ms 1000] [--read-only]
 //! ```
