@@ -242,3 +242,9 @@ pub use retry::{retry, RetryPolicy};
 pub use session::state::{OnExpiry, SessionEvent, SessionState, SessionStatus};
 pub use session::watches::WatchedEvent;
 pub use transport::{BoxReader, BoxWriter, Connector, TcpConnector};
+
+/// The crate's own README (its crates.io page), compiled as doc tests so its example cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;

@@ -234,3 +234,9 @@ pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
 pub use real_ensemble::{MemberMode, RealEnsemble, RealEnsembleBuilder};
 pub use server::{NodeInfo, SessionInfo, TestServer, TestServerBuilder};
 pub use trace::{Fields, TraceCapture};
+
+/// The crate's own README (its crates.io page), compiled as doc tests so its example cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;
