@@ -178,9 +178,13 @@
 //! client and zkCli, Curator, kazoo, ...):
 //!
 //! ```text
-//! cargo run -p zkrs-testing --bin zk-testing-server -- --port 2181 [--addr 127.0.0.1]
-//!     [--seed N] [--tick-ms 2000] [--snapshot FILE] [--no-ttl] [--reap-interval-ms 1000]
+//! cargo run -p zkrs-testing --features cli --bin zk-testing-server -- --port 2181
+//!     [--addr 127.0.0.1] [--seed N] [--tick-ms 2000] [--snapshot FILE] [--no-ttl]
+//!     [--reap-interval-ms 1000] [--read-only]
 //! ```
+//!
+//! It is built with the crate's `cli` feature (off by default, so tests that use the library
+//! do not compile its argument parser): `cargo install zkrs-testing --features cli`.
 //!
 //! It prints `connect string: 127.0.0.1:2181` once it serves and runs until SIGINT or
 //! SIGTERM; with `--snapshot FILE` it loads the tree from FILE if it exists and saves it there
