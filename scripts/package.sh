@@ -4,9 +4,9 @@
 #   1. the manifests carry what crates.io needs and cargo does not check before an upload
 #      (a description, licence, repository and README; at most 5 keywords of at most 20
 #      characters; at most 5 categories);
-#   2. `cargo package` builds each crate from its own package, in dependency order (zkrs-core,
-#      then zkrs-recipes and zkrs-testing, which resolve it from the package just made rather
-#      than from crates.io);
+#   2. `cargo package` builds each crate from its own package with every feature, in
+#      dependency order (zkrs-core, then zkrs-recipes and zkrs-testing, which resolve it from
+#      the package just made rather than from crates.io);
 #   3. each package holds only what building and documenting the crate needs, the sources
 #      under src/ and the README, plus the files cargo adds itself: no tests, test programs
 #      (.java, .py), fixtures or data. Each file and each package stays under a size cap.
@@ -58,7 +58,8 @@ selection=()
 for crate in "${CRATES[@]}"; do
     selection+=(-p "$crate")
 done
-cargo package --allow-dirty "${selection[@]}" 2>&1 |
+# --all-features: zkrs-testing's binary (`cli`) and proptest strategy build from the package too.
+cargo package --allow-dirty --all-features "${selection[@]}" 2>&1 |
     { grep -v '^warning: ignoring test `.*` as `.*` is not included in the published package$' || true; }
 
 # 3. What each package holds, read from the .crate files themselves.
