@@ -6,6 +6,7 @@
 //! cargo run --release --example bench -- --real --workload get ...
 //! ```
 //!
+//! `--help` lists every flag with its default; a bad flag or value exits with status 2.
 //! `--keep` leaves the nodes in place (to measure a server's memory with them loaded).
 //! `--real` starts a fresh real ZooKeeper 3.8 (Debian's package, via zk-testing's harness) on a
 //! free loopback port for the run instead of `--connect`. `--warmup N` (default: a tenth of
@@ -37,73 +38,87 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use futures::stream::{FuturesUnordered, StreamExt};
 use zk_core::{Client, CreateMode, Error};
 
-#[derive(Debug, Clone)]
+/// The workloads, for `--workload`.
+const WORKLOADS: [&str; 9] =
+    ["create", "get", "set", "delete", "mixed", "lock", "failover", "cache", "queue"];
+
+/// A load generator for any ZooKeeper connect string: runs one workload and prints one JSON
+/// line with its throughput, latency percentiles and CPU time.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "bench")]
 struct Args {
+    /// The servers to load: host:port[,host:port...][/chroot]. Required unless --real.
+    #[arg(long, value_name = "HOST:PORT", env = "ZK_CONNECT", default_value = "", hide_default_value = true)]
     connect: String,
+    /// What to measure. create, get, set, delete: one operation each, get and set on 1,000
+    /// nodes; mixed: 80% get, 20% set; lock: InterProcessMutex acquire+release; failover:
+    /// LeaderLatch handoffs after the leader's session closes; cache: TreeCache update
+    /// latency; queue: DistributedQueue put and take rates.
+    #[arg(long, default_value = "get", value_parser = WORKLOADS)]
     workload: String,
+    /// Measured operations (lock: acquire+release pairs; failover: failovers; cache: updates;
+    /// queue: items).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = at_least_one)]
     ops: usize,
+    /// Requests kept in flight on one client (1 is sequential); for lock, failover, cache and
+    /// queue, the number of sessions (failover: at least 2).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = at_least_one)]
     concurrency: usize,
+    /// Bytes of data per node written.
+    #[arg(long, value_name = "BYTES", default_value_t = 100, value_parser = payload_bytes)]
     payload: usize,
+    /// Worker threads of the tokio runtime (1: a current-thread runtime).
+    #[arg(long, value_name = "T", default_value_t = 1, value_parser = at_least_one)]
     threads: usize,
+    /// Unmeasured operations first, so a JVM server's JIT is warm [default: a tenth of --ops].
+    #[arg(long, value_name = "N")]
     warmup: Option<usize>,
+    /// Start a fresh real ZooKeeper 3.8 (Debian's package) on a free loopback port for the
+    /// run, instead of --connect.
+    #[arg(long)]
     real: bool,
+    /// Leave the nodes in place (to measure a server's memory with them loaded).
+    #[arg(long)]
     keep: bool,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut a = Args {
-        connect: std::env::var("ZK_CONNECT").unwrap_or_default(),
-        workload: "get".into(),
-        ops: 10_000,
-        concurrency: 1,
-        payload: 100,
-        threads: 1,
-        warmup: None,
-        real: false,
-        keep: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let num = |v: String| v.parse::<usize>().map_err(|_| format!("{flag}: not a number: {v}"));
-        match flag.as_str() {
-            "--connect" => a.connect = val()?,
-            "--workload" => a.workload = val()?,
-            "--ops" => a.ops = num(val()?)?,
-            "--concurrency" => a.concurrency = num(val()?)?,
-            "--payload" => a.payload = num(val()?)?,
-            "--threads" => a.threads = num(val()?)?,
-            "--warmup" => a.warmup = Some(num(val()?)?),
-            "--real" => a.real = true,
-            "--keep" => a.keep = true,
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown flag {other}")),
-        }
+/// A count, at least 1.
+fn at_least_one(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
+}
+
+/// A payload size, at most 1,000,000 bytes (under ZooKeeper's 1 MiB frame).
+fn payload_bytes(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 1_000_000 => Err("must be at most 1000000 bytes".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The command line, checked; a bad one exits with clap's message and status 2.
+fn parse_args() -> Args {
+    let a = Args::parse();
+    let fail = |kind, message: &str| Args::command().error(kind, message).exit();
     if a.connect.is_empty() && !a.real {
-        return Err("--connect HOST:PORT (or ZK_CONNECT) or --real is required".into());
-    }
-    if !["create", "get", "set", "delete", "mixed", "lock", "failover", "cache", "queue"]
-        .contains(&a.workload.as_str())
-    {
-        return Err(format!(
-            "unknown workload {:?}: use create, get, set, delete, mixed, lock, failover, cache or queue",
-            a.workload
-        ));
+        fail(ErrorKind::MissingRequiredArgument, "--connect HOST:PORT (or ZK_CONNECT) or --real is required");
     }
     if a.workload == "failover" && a.concurrency < 2 {
-        return Err("--workload failover needs --concurrency of at least 2 participants".into());
+        fail(
+            ErrorKind::ValueValidation,
+            "--workload failover needs --concurrency of at least 2 participants",
+        );
     }
-    if a.ops == 0 || a.concurrency == 0 || a.threads == 0 {
-        return Err("--ops, --concurrency and --threads must be at least 1".into());
-    }
-    if a.payload > 1_000_000 {
-        return Err("--payload must be at most 1,000,000 bytes".into());
-    }
-    Ok(a)
+    a
 }
 
 /// CPU time (user + system) of this process, from /proc/self/stat (in USER_HZ = 100 ticks/s).
@@ -616,19 +631,7 @@ fn summary(head: &str, ops: usize, elapsed: f64, cpu: f64, mut lat_us: Vec<u32>)
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("bench: {e}");
-            }
-            eprintln!(
-                "usage: bench --connect HOST:PORT --workload create|get|set|delete|mixed|lock|failover \
-                 [--ops N] [--concurrency K] [--payload BYTES] [--threads T]"
-            );
-            return ExitCode::from(2);
-        }
-    };
+    let args = parse_args();
     let rt = if args.threads == 1 {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {

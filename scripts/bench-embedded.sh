@@ -35,7 +35,7 @@ fi
 
 bash scripts/zookeeper.sh >/dev/null
 cargo build --release -q --example bench --example startup -p zk-examples
-cargo build --release -q -p zk-testing --bin zk-testing-server
+cargo build --release -q -p zkrs-testing --features cli --bin zk-testing-server
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 tmp=$(mktemp -d)

@@ -27,12 +27,13 @@ failed() {
 cargo test --workspace --no-fail-fast "$@" || failed "cargo test"
 
 # zk-testing's proptest strategy (feature `proptest`, off in the run above): its tests in the
-# `prop` binary and its doc example, nothing else again.
-cargo test -p zk-testing --features proptest --test prop with_proptest "$@" || failed "cargo test --features proptest"
-cargo test -p zk-testing --features proptest --doc strategy "$@" || failed "doc tests --features proptest"
+# `prop` binary and its doc example, nothing else again. With `cli`, which the run above has
+# (examples/Cargo.toml enables it), so that only zk-testing is rebuilt.
+cargo test -p zkrs-testing --features proptest,cli --test prop with_proptest "$@" || failed "cargo test --features proptest"
+cargo test -p zkrs-testing --features proptest,cli --doc strategy "$@" || failed "doc tests --features proptest"
 
 # zk-core's metrics (feature `metrics`, off in the run above): the test that records them.
-cargo test -p zk-core --features metrics --test observe "$@" || failed "cargo test --features metrics"
+cargo test -p zkrs-core --features metrics --test observe "$@" || failed "cargo test --features metrics"
 
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)

@@ -24,8 +24,9 @@
 //! - Time comes only from `tokio::time` and the transport is pluggable ([`Connector`]), so
 //!   tests can run on a paused clock.
 //!
-//! Coordination recipes (locks, leader election, ...) are in the `zk-recipes` crate; an
-//! embedded server for tests is in `zk-testing`, and every example below runs against it.
+//! Coordination recipes (locks, leader election, ...) are in the `zkrs-recipes` package
+//! (library `zk_recipes`); an embedded server for tests is in `zkrs-testing` (`zk_testing`),
+//! and every example below runs against it.
 //!
 //! # Layout
 //!
@@ -241,3 +242,9 @@ pub use retry::{retry, RetryPolicy};
 pub use session::state::{OnExpiry, SessionEvent, SessionState, SessionStatus};
 pub use session::watches::WatchedEvent;
 pub use transport::{BoxReader, BoxWriter, Connector, TcpConnector};
+
+/// The crate's own README (its crates.io page), compiled as doc tests so its example cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;

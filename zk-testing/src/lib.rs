@@ -52,8 +52,8 @@
 //! Start a [`TestServer`] without TCP (`no_tcp()`), take in-process clients from it, and run the
 //! test on tokio's paused clock: time only moves when every task is idle, jumping straight to
 //! the next timer, so session timeouts, backoffs and timeouts cost no real time and happen in
-//! the same order on every run. Add zk-testing to your `[dev-dependencies]` together with
-//! tokio's `test-util` feature. The example program `examples/test_with_fake_server.rs` is a
+//! the same order on every run. Add `zkrs-testing` to your `[dev-dependencies]` together
+//! with tokio's `test-util` feature. The example program `examples/test_with_fake_server.rs` is a
 //! complete, commented version of what follows.
 //!
 //! ```
@@ -178,9 +178,13 @@
 //! client and zkCli, Curator, kazoo, ...):
 //!
 //! ```text
-//! cargo run -p zk-testing --bin zk-testing-server -- --port 2181 [--addr 127.0.0.1]
-//!     [--seed N] [--tick-ms 2000] [--snapshot FILE] [--no-ttl] [--reap-interval-ms 1000]
+//! cargo run -p zkrs-testing --features cli --bin zk-testing-server -- --port 2181
+//!     [--addr 127.0.0.1] [--seed N] [--tick-ms 2000] [--snapshot FILE] [--no-ttl]
+//!     [--reap-interval-ms 1000] [--read-only]
 //! ```
+//!
+//! It is built with the crate's `cli` feature (off by default, so tests that use the library
+//! do not compile its argument parser): `cargo install zkrs-testing --features cli`.
 //!
 //! It prints `connect string: 127.0.0.1:2181` once it serves and runs until SIGINT or
 //! SIGTERM; with `--snapshot FILE` it loads the tree from FILE if it exists and saves it there
@@ -234,3 +238,9 @@ pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
 pub use real_ensemble::{MemberMode, RealEnsemble, RealEnsembleBuilder};
 pub use server::{NodeInfo, SessionInfo, TestServer, TestServerBuilder};
 pub use trace::{Fields, TraceCapture};
+
+/// The crate's own README (its crates.io page), compiled as doc tests so its example cannot
+/// drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctests;

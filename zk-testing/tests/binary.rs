@@ -1,5 +1,6 @@
 //! The standalone `zk-testing-server` binary: serves real TCP clients, saves and reloads its
-//! snapshot, and rejects bad flags.
+//! snapshot, documents its flags and rejects bad ones. Built with the `cli` feature, which the
+//! workspace's examples crate enables for every workspace build.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -74,12 +75,48 @@ async fn serves_and_keeps_its_snapshot_across_restarts() {
     terminate(child);
 }
 
+/// A bad flag or value exits with status 2 and an error naming the flag (and, for an unknown
+/// flag, the usage line).
 #[test]
-fn bad_flags_exit_with_usage() {
-    for args in [&["--port", "notaport"][..], &["--tick-ms", "0"], &["--bogus"], &["--port"]] {
+fn bad_flags_exit_with_status_2_and_say_why() {
+    for (args, says) in [
+        (&["--port", "notaport"][..], "invalid value 'notaport' for '--port <N>'"),
+        (&["--port", "65536"], "invalid value '65536' for '--port <N>'"),
+        (&["--tick-ms", "0"], "invalid value '0' for '--tick-ms <MS>': must be at least 1"),
+        (&["--reap-interval-ms", "0"], "invalid value '0' for '--reap-interval-ms <MS>': must be at least 1"),
+        (&["--addr", "localhost"], "invalid value 'localhost' for '--addr <IP>'"),
+        (&["--seed", "x"], "invalid value 'x' for '--seed <N>'"),
+        (&["--bogus"], "Usage: zk-testing-server"),
+        (&["--port"], "a value is required for '--port <N>'"),
+    ] {
         let out = Command::new(BIN).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("usage:"), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.starts_with("error: ") && stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
+
+/// `--help` names every flag with its default, and exits 0.
+#[test]
+fn help_documents_the_flags_and_defaults() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "--addr <IP>",
+        "[default: 127.0.0.1]",
+        "--port <N>",
+        "[default: 2181]",
+        "--tick-ms <MS>",
+        "[default: 2000]",
+        "--seed <N>",
+        "--snapshot <FILE>",
+        "--no-ttl",
+        "--reap-interval-ms <MS>",
+        "[default: 1000]",
+        "--read-only",
+    ] {
+        assert!(help.contains(expected), "{expected:?} is missing from --help:\n{help}");
     }
 }
 

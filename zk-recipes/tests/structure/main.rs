@@ -33,7 +33,7 @@
 //! A **cycle** is two or more modules each reaching the others through uses; the test lists,
 //! for each, the shortest cycle and the line behind each of its edges.
 //!
-//! `ZK_SHOW_MODULES=1 cargo test -p zk-recipes --test structure -- --nocapture` prints every
+//! `ZK_SHOW_MODULES=1 cargo test -p zkrs-recipes --test structure -- --nocapture` prints every
 //! edge with the line behind it.
 //!
 //! The parser is a small hand-written lexer ([`lexer`]) and a scan of its tokens for `mod`,

@@ -1,88 +1,75 @@
 //! The embedded ZooKeeper-compatible server as a process, for tests in any language.
 //!
 //! ```text
-//! cargo run -p zk-testing --bin zk-testing-server -- --port 2181
+//! cargo run -p zkrs-testing --features cli --bin zk-testing-server -- --port 2181
 //!     [--addr 127.0.0.1] [--tick-ms 2000] [--seed N] [--snapshot FILE] [--no-ttl]
 //!     [--reap-interval-ms 1000] [--read-only]
 //! ```
 //!
-//! Prints `connect string: 127.0.0.1:PORT` once it is serving, then serves until it gets
-//! SIGINT or SIGTERM. With `--snapshot FILE` it loads the tree from FILE when the file exists
-//! and writes the tree back to it on shutdown.
+//! `--help` documents every flag. Prints `connect string: 127.0.0.1:PORT` once it is serving,
+//! then serves until it gets SIGINT or SIGTERM (Ctrl-C or Ctrl-Break on Windows). With
+//! `--snapshot FILE` it loads the tree from FILE when the file exists and writes the tree back
+//! to it on shutdown. A bad flag or value exits with status 2 and a usage line.
+//!
+//! Built only with the crate's `cli` feature (clap, tokio's signals), so that the library's
+//! users compile neither.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use zk_testing::TestServer;
 
-#[derive(Debug)]
+/// Serves zk-testing's embedded ZooKeeper-compatible server over TCP, to the Java client and
+/// zkCli, Curator, kazoo, or any other ZooKeeper client.
+///
+/// Prints `connect string: HOST:PORT` once it serves, then runs until SIGINT or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "zk-testing-server", version)]
 struct Args {
+    /// The address to listen on.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     addr: IpAddr,
+    /// The port to listen on; 0 picks a free one (the connect string names it).
+    #[arg(long, value_name = "N", default_value_t = 2181)]
     port: u16,
+    /// ZooKeeper's tickTime in milliseconds: session timeouts are kept within 2 to 20 ticks.
+    #[arg(long, value_name = "MS", default_value_t = 2000, value_parser = positive)]
     tick_ms: u64,
+    /// The seed of every random choice (session ids, passwords) [default: ZK_TEST_SEED, else
+    /// random]. Printed at start.
+    #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Load the tree from FILE at start if it exists; save it to FILE on shutdown.
+    #[arg(long, value_name = "FILE")]
     snapshot: Option<PathBuf>,
-    ttl: bool,
+    /// Refuse TTL nodes, as ZooKeeper does without zookeeper.extendedTypesEnabled.
+    #[arg(long)]
+    no_ttl: bool,
+    /// How often containers and expired TTL nodes are removed, in milliseconds.
+    #[arg(long = "reap-interval-ms", value_name = "MS", default_value_t = 1000, value_parser = positive)]
     reap_ms: u64,
+    /// Start as a read-only server: only clients that allow read-only mode get a session.
+    #[arg(long)]
     read_only: bool,
 }
 
-const USAGE: &str = "usage: zk-testing-server [--addr IP] [--port N] [--tick-ms MS] [--seed N] \
-                     [--snapshot FILE] [--no-ttl] [--reap-interval-ms MS] [--read-only]";
-
-fn parse() -> Result<Args, String> {
-    let mut a = Args {
-        addr: IpAddr::from([127, 0, 0, 1]),
-        port: 2181,
-        tick_ms: 2000,
-        seed: None,
-        snapshot: None,
-        ttl: true,
-        reap_ms: 1000,
-        read_only: false,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        let bad = |v: &str| format!("{flag}: invalid value {v:?}");
-        match flag.as_str() {
-            "--addr" => {
-                let v = value()?;
-                a.addr = v.parse().map_err(|_| bad(&v))?;
-            }
-            "--port" => {
-                let v = value()?;
-                a.port = v.parse().map_err(|_| bad(&v))?;
-            }
-            "--tick-ms" => {
-                let v = value()?;
-                a.tick_ms = v.parse().ok().filter(|t| *t > 0).ok_or_else(|| bad(&v))?;
-            }
-            "--seed" => {
-                let v = value()?;
-                a.seed = Some(v.parse().map_err(|_| bad(&v))?);
-            }
-            "--snapshot" => a.snapshot = Some(PathBuf::from(value()?)),
-            "--no-ttl" => a.ttl = false,
-            "--read-only" => a.read_only = true,
-            "--reap-interval-ms" => {
-                let v = value()?;
-                a.reap_ms = v.parse().ok().filter(|t| *t > 0).ok_or_else(|| bad(&v))?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other}")),
-        }
+/// A number of milliseconds, at least 1.
+fn positive(value: &str) -> Result<u64, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(a)
 }
 
 async fn run(a: Args) -> Result<(), String> {
     let mut b = TestServer::builder()
         .addr(SocketAddr::new(a.addr, a.port))
         .tick(Duration::from_millis(a.tick_ms))
-        .extended_types(a.ttl)
+        .extended_types(!a.no_ttl)
         .read_only(a.read_only)
         .reap_interval(Duration::from_millis(a.reap_ms));
     if let Some(seed) = a.seed {
@@ -113,6 +100,7 @@ async fn run(a: Args) -> Result<(), String> {
 }
 
 /// Registers SIGTERM and SIGINT handlers now; the future resolves at the first of them.
+#[cfg(unix)]
 fn stop_signals() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
@@ -125,17 +113,24 @@ fn stop_signals() -> Result<impl std::future::Future<Output = ()>, String> {
     })
 }
 
-fn main() -> ExitCode {
-    let args = match parse() {
-        Ok(a) => a,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("zk-testing-server: {e}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+/// Windows has no SIGTERM: registers Ctrl-C and Ctrl-Break handlers now; the future resolves
+/// at the first of them.
+#[cfg(windows)]
+fn stop_signals() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::windows::{ctrl_break, ctrl_c};
+    let mut c = ctrl_c().map_err(|e| e.to_string())?;
+    let mut brk = ctrl_break().map_err(|e| e.to_string())?;
+    Ok(async move {
+        tokio::select! {
+            _ = c.recv() => {}
+            _ = brk.recv() => {}
         }
-    };
+    })
+}
+
+fn main() -> ExitCode {
+    // A bad flag or value: clap prints the error and a usage line, and exits with status 2.
+    let args = Args::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -2,7 +2,7 @@
 //! and panics reported with their seed and plan, printed plans replayed; with the
 //! `proptest` feature, the strategy over plans.
 //!
-//! `cargo test -p zk-testing --features proptest --test prop with_proptest` runs the
+//! `cargo test -p zkrs-testing --features proptest --test prop with_proptest` runs the
 //! feature's tests alone.
 
 mod correct;
