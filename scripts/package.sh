@@ -8,7 +8,7 @@
 #      dependency order (zkrs-core, then zkrs-recipes and zkrs-testing, which resolve it from
 #      the package just made rather than from crates.io);
 #   3. each package holds only what building and documenting the crate needs, the sources
-#      under src/ and the README, plus the files cargo adds itself: no tests, test programs
+#      under src/, the README and the licence, plus the files cargo adds itself: no tests, test programs
 #      (.java, .py), fixtures or data. Each file and each package stays under a size cap.
 #
 # Publishes nothing. Works on a work tree with local changes too (--allow-dirty): it checks the
@@ -78,8 +78,8 @@ for crate in "${CRATES[@]}"; do
         count=$((count + 1))
         relative=${path#"$crate-$version/"}
         case $relative in
-            Cargo.toml | Cargo.toml.orig | Cargo.lock | .cargo_vcs_info.json | README.md | src/*.rs) ;;
-            *) unexpected+=("$relative (not a source file or the README)") ;;
+            Cargo.toml | Cargo.toml.orig | Cargo.lock | .cargo_vcs_info.json | README.md | LICENSE | src/*.rs) ;;
+            *) unexpected+=("$relative (not a source file, the README or the licence)") ;;
         esac
         ((size <= MAX_FILE_BYTES)) || unexpected+=("$relative ($size bytes, over $MAX_FILE_BYTES)")
     done < <(tar -tvzf "$file")

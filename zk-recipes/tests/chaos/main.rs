@@ -18,7 +18,7 @@
 //! panics with the seed, the plan's text, the violation and the end of the history
 //! (`ZK_CHAOS_FULL=1`: all of it); replay it with `ZK_CHAOS_SEED=<seed>` (and, to try an
 //! edited or shrunk plan, `ZK_CHAOS_PLAN='<plan>'`, `;`-separated), e.g.
-//! `ZK_CHAOS_SEED=17 cargo test -p zk-recipes --test chaos mutex`. `ZK_CHAOS_ALL=1` goes on
+//! `ZK_CHAOS_SEED=17 cargo test -p zkrs-recipes --test chaos mutex`. `ZK_CHAOS_ALL=1` goes on
 //! after a failure and lists every failing seed; `ZK_CHAOS_SHOW=1` prints every seed's plan,
 //! outcome and history.
 //!
@@ -101,7 +101,7 @@ impl std::fmt::Display for Failure {
         writeln!(f, "plan ({} faults; as ZK_CHAOS_PLAN: {:#}):\n{}", self.plan.len(), self.plan, self.plan)?;
         writeln!(f, "history ({} entries, the last {}):", lines.len(), tail.len())?;
         tail.iter().try_for_each(|l| writeln!(f, "  {l}"))?;
-        write!(f, "replay: ZK_CHAOS_SEED={} cargo test -p zk-recipes --test chaos", self.seed)
+        write!(f, "replay: ZK_CHAOS_SEED={} cargo test -p zkrs-recipes --test chaos", self.seed)
     }
 }
 
