@@ -87,6 +87,39 @@ async fn run(seed: u64) {
         .collect();
     let v = linearizable(&overconfident).expect_err("lost replies of applied writes were recorded as failed");
     assert!(v.is_invariant(), "{v}");
+    // A planted stale read: the last successful read returns the first state any read saw,
+    // long overwritten. It must be caught, and named.
+    let last = history.iter().rposition(|e| is_read(&e.event)).expect("a read");
+    let first = history.iter().position(|e| is_read(&e.event)).expect("a read");
+    let (
+        Event::Return { outcome: Outcome::Ok(old @ Value::Node { version: v0, .. }), .. },
+        Event::Return { outcome: Outcome::Ok(Value::Node { version: v1, .. }), .. },
+    ) = (&history.entries()[first].event, &history.entries()[last].event)
+    else {
+        unreachable!("both are reads")
+    };
+    assert!(v0 < v1, "the history moved on between its first and last read (seed {seed})");
+    let stale: History = history
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut e = e.clone();
+            if i == last {
+                if let Event::Return { outcome, .. } = &mut e.event {
+                    *outcome = Outcome::Ok(old.clone());
+                }
+            }
+            e
+        })
+        .collect();
+    let v = linearizable(&stale).expect_err("a planted stale read");
+    assert!(v.is_invariant(), "{v}");
+    let stale_seq = history.entries()[last].seq;
+    assert!(v.entries.iter().any(|e| e.seq == stale_seq), "the stale read is named: {v}");
+}
+
+fn is_read(event: &Event) -> bool {
+    matches!(event, Event::Return { outcome: Outcome::Ok(Value::Node { .. }), .. })
 }
 
 fn is_ambiguous(event: &Event) -> bool {
