@@ -576,6 +576,19 @@ fn negative_mutual_exclusion_catches_a_lock_that_does_not_wait() {
     );
 }
 
+/// The suite on zk-testing's property runner: a broken lock fails under a plan of 6 to 8
+/// faults, and the runner shrinks the plan to the empty one (the bug needs no fault).
+#[test]
+fn the_property_runner_shrinks_a_failing_plan() {
+    let config = FaultPlanConfig { faults: 6..=8, ..config(PARTICIPANTS) };
+    let runner = zk_testing::prop::Runner::new().seeds(1).config(config).virtual_limit(crate::SCENARIO_LIMIT);
+    let broken: crate::Scenario = scenario!(broken_no_wait_scenario);
+    let failure = runner.run(broken).expect_err("a lock that does not wait");
+    assert!(failure.original.plan.len() >= 6, "{failure}");
+    assert_eq!(failure.minimal.plan.len(), 0, "{failure}");
+    assert!(!failure.minimal.passed(), "{failure}");
+}
+
 #[test]
 fn negative_fenced_writes_catch_a_holder_writing_after_its_loss() {
     let config = FaultPlanConfig {

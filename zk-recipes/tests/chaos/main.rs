@@ -4,8 +4,9 @@
 //!
 //! # Layout
 //!
-//! - `main.rs`: the seed loop ([`check_seeds`], [`first_failure`]), which a property runner
-//!   with shrinking will replace; the clients, the seeded RNG, the settling, and the
+//! - `main.rs`: the seed loop ([`check_seeds`], [`first_failure`]); a failing seed is handed
+//!   to zk-testing's property runner ([`shrunk`]), which shrinks its plan to a minimal one
+//!   and prints it; the clients, the seeded RNG, the settling, and the
 //!   [`WriteLog`] that fenced writes leave on the server.
 //! - One file per recipe family, each with one `<recipe>_scenario(server, plan, recorder)`
 //!   per recipe (the runner's signature), its test, its fault config and the negative
@@ -50,6 +51,7 @@ use zk_core::{Client, CreateMode, Op, OpResult};
 use zk_testing::check::{
     self, Checker, OpId, Outcome as OpOutcome, Participant, Recorder, Value, Violation, ViolationKind,
 };
+use zk_testing::prop::Runner;
 use zk_testing::{FaultKind, FaultPlan, FaultPlanConfig, TestServer};
 
 /// Seeds per recipe in the default run.
@@ -60,7 +62,7 @@ pub(crate) const SESSION_TIMEOUT: Duration = Duration::from_secs(4);
 /// The server's tick: it expires sessions at most this late.
 const TICK: Duration = Duration::from_secs(2);
 /// A scenario that has not finished after this much virtual time is a failure (a hang).
-const SCENARIO_LIMIT: Duration = Duration::from_secs(600);
+pub(crate) const SCENARIO_LIMIT: Duration = Duration::from_secs(600);
 /// Seeds a negative control may take to be caught.
 pub(crate) const NEGATIVE_SEEDS: u64 = 20;
 
@@ -194,7 +196,7 @@ pub(crate) fn check_seeds_but(name: &str, scenario: Scenario, config: &FaultPlan
         ran += 1;
         let Err(f) = run_seed(scenario, config, seed) else { continue };
         if !all {
-            panic!("chaos {name}: {f}");
+            panic!("chaos {name}: {f}\n\n{}", shrunk(scenario, config, seed));
         }
         let what = match &f.violation {
             Ok(v) => v.explanation.clone(),
@@ -211,6 +213,21 @@ pub(crate) fn check_seeds_but(name: &str, scenario: Scenario, config: &FaultPlan
         ran as f64 / secs.max(1e-9)
     );
     assert!(failed.is_empty(), "chaos {name}: {} of {ran} seeds failed: {failed:?}", failed.len());
+}
+
+/// The failing seed `seed` of `scenario` replayed by zk-testing's property runner, which
+/// shrinks its plan (drops faults, shortens them) to a minimal one that still fails, and
+/// prints both with the minimal run's history. Not with `ZK_CHAOS_PLAN` (the runner draws
+/// the seed's plan from `config`).
+pub(crate) fn shrunk(scenario: Scenario, config: &FaultPlanConfig, seed: u64) -> String {
+    if std::env::var_os("ZK_CHAOS_PLAN").is_some() {
+        return "(not shrunk: ZK_CHAOS_PLAN names the plan)".to_owned();
+    }
+    let runner = Runner::new().first_seed(seed).seeds(1).config(config.clone()).virtual_limit(SCENARIO_LIMIT);
+    match runner.run(scenario) {
+        Err(failure) => format!("shrunk by zk_testing::prop::Runner:\n{failure}"),
+        Ok(_) => "(the property runner's replay of this seed passed: not shrunk)".to_owned(),
+    }
 }
 
 /// A negative control: a broken variant must fail within [`NEGATIVE_SEEDS`] seeds, with a
