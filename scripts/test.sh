@@ -33,7 +33,7 @@ cargo test -p zkrs-testing --features proptest,cli --test prop with_proptest "$@
 cargo test -p zkrs-testing --features proptest,cli --doc strategy "$@" || failed "doc tests --features proptest"
 
 # zk-core's metrics (feature `metrics`, off in the run above): the test that records them.
-cargo test -p zkrs-core --features metrics --test observe "$@" || failed "cargo test --features metrics"
+cargo test -p zkrs-core --features metrics --test observe_metrics "$@" || failed "cargo test --features metrics"
 
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)

@@ -1,7 +1,10 @@
 //! [`TraceCapture`]: records the `tracing` spans and events of the current thread, so a test
 //! can assert on what the code under test logged (a session's id in its span, a request's
 //! trace event, a lock's wait). Under `#[tokio::test]` (a current-thread runtime) every task
-//! of the test runs on its thread, so they are all captured.
+//! of the test runs on its thread, so they are all captured. Give such a test a binary of
+//! its own (or run with `--test-threads 1`): `tracing` caches each callsite's interest for
+//! the whole process, and a test thread without a subscriber that reaches a callsite first
+//! can leave its events unseen by the capture.
 //!
 //! ```
 //! use zk_testing::TraceCapture;

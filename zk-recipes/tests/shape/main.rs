@@ -5,7 +5,6 @@
 mod deadlines;
 mod expiry;
 mod lifecycle;
-mod observe;
 mod streams;
 #[path = "../support/mod.rs"]
 mod support;

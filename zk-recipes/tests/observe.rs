@@ -1,12 +1,17 @@
 //! What the recipes log: a span per lock acquisition with how long it waited, and an event
-//! per leadership change.
+//! per leadership change. A test binary of its own: tracing caches each callsite's interest
+//! process-wide, and tests without a subscriber running next to this one could leave its
+//! events unseen.
 
 use std::time::Duration;
 
 use zk_recipes::{InterProcessMutex, LeaderLatch};
 use zk_testing::TraceCapture;
 
-use crate::{client, eventually, server};
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{client, eventually, server};
 
 #[tokio::test(start_paused = true)]
 async fn lock_waits_and_leadership_changes_are_traced() {
