@@ -9,7 +9,9 @@
 //!   `expired`, `new_session`, ...) and `zk_watch_events_total` (label `type`).
 //!
 //! When nobody listens this costs one check per request (the callsite's cached interest) and
-//! no allocation: the request's path is only decoded when its trace event is enabled.
+//! no allocation: the request's path is only decoded when its trace event is enabled. The
+//! request metrics' handles are registered once per operation and outcome, with the recorder
+//! installed at the time: install it before the client's first request.
 
 use tokio::time::Instant;
 use tracing::field::Empty;
@@ -108,10 +110,36 @@ pub(crate) fn request_done(op: OpCode, xid: i32, zxid: i64, err: i32, sent_at: I
         "request",
     );
     #[cfg(feature = "metrics")]
-    {
-        let op = format!("{op:?}");
-        metrics::counter!("zk_requests_total", "op" => op.clone(), "outcome" => outcome).increment(1);
-        metrics::histogram!("zk_request_seconds", "op" => op).record(latency.as_secs_f64());
+    meters::request(op, outcome, latency.as_secs_f64());
+}
+
+/// The request metrics' handles, registered once per operation and outcome: building a
+/// metric's key (labels included) for every request cost a quarter of the client's
+/// throughput at 1,000 requests in flight, recorder or not. The handles belong to the
+/// recorder installed when they were first needed: install it before the first request.
+#[cfg(feature = "metrics")]
+mod meters {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, PoisonError};
+
+    use crate::proto::OpCode;
+
+    type Handles = (metrics::Counter, metrics::Histogram);
+
+    static REQUESTS: OnceLock<Mutex<HashMap<(i32, &'static str), Handles>>> = OnceLock::new();
+
+    pub(super) fn request(op: OpCode, outcome: &'static str, seconds: f64) {
+        let mut requests =
+            REQUESTS.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+        let (count, latency) = requests.entry((op as i32, outcome)).or_insert_with(|| {
+            let name = format!("{op:?}");
+            (
+                metrics::counter!("zk_requests_total", "op" => name.clone(), "outcome" => outcome),
+                metrics::histogram!("zk_request_seconds", "op" => name),
+            )
+        });
+        count.increment(1);
+        latency.record(seconds);
     }
 }
 
