@@ -122,19 +122,10 @@ impl LockHandle {
         // never the other way round.
         let epoch = internals.client().status().epoch;
         let (span, start) = (observe::lock_span(internals.path()), tokio::time::Instant::now());
-        let attempt = internals.attempt(driver, &self.id, deadline);
+        let attempt = internals.attempt(driver, &self.id, deadline, epoch);
         let node = until(deadline, attempt).instrument(span.clone()).await.unwrap_or(Ok(None));
         observe::lock_waited(&span, start.elapsed(), node.as_ref().map(Option::is_some).map_err(drop));
-        let Some(node) = node? else { return Ok(None) };
-        if let Some(ended) = crate::session::ended_since(internals.client(), epoch) {
-            // The acquisition spanned an expiry: a create retried on the client's new session
-            // made this node there, and a guard of the old session could never release it
-            // (the lock would be held by nobody while that session lives). Delete it by path,
-            // in the background, and say the session ended.
-            drop(Cleanup::for_path(internals.client(), &node));
-            return Err(ended);
-        }
-        Ok(Some(LockGuard::new(internals.client(), &self.shared.held, node, epoch)))
+        Ok(node?.map(|node| LockGuard::new(internals.client(), &self.shared.held, node, epoch)))
     }
 
     /// Every participant in this handle's lock order, with the id in its node (a missing

@@ -180,6 +180,7 @@ where
 /// ours (`Some`, `cleanup` disarmed), or deletes it when `wait` gave up at the deadline
 /// (`None`) or failed. Dropped at any await, the node is deleted in the background.
 pub(crate) async fn settle_attempt<F>(
+    (client, epoch): (&Client, u64),
     mut cleanup: Cleanup,
     created: zk_core::Result<String>,
     wait: impl FnOnce(String) -> F,
@@ -197,10 +198,17 @@ where
     };
     cleanup.created(&ours);
     match wait(ours.clone()).await {
-        Ok(true) => {
-            cleanup.disarm();
-            Ok(Some(ours))
-        }
+        Ok(true) => match crate::session::ended_since(client, epoch) {
+            // The attempt spanned an expiry: a create retried on the client's new session
+            // made this node there, and a guard of the old session could never give it back
+            // (nobody would hold the lock while that session lives). The armed cleanup
+            // deletes it, in the background.
+            Some(ended) => Err(ended),
+            None => {
+                cleanup.disarm();
+                Ok(Some(ours))
+            }
+        },
         Ok(false) => cleanup.run().await.map(|()| None).map_err(Error::while_waiting),
         Err(e) => {
             let _ = cleanup.run().await;
@@ -251,10 +259,10 @@ impl LockInternals {
         driver: Option<&dyn LockDriver>,
         data: &[u8],
         deadline: Option<Instant>,
+        epoch: u64,
     ) -> Result<Option<String>> {
         let driver = driver.unwrap_or(self.driver.as_ref());
         let prefix = protected::new_prefix();
-        let epoch = self.client.status().epoch;
         let cleanup = Cleanup::for_prefix(&self.client, &self.path, &prefix);
         let created = protected::create(
             &self.client,
@@ -265,11 +273,9 @@ impl LockInternals {
             CreateMode::EphemeralSequential,
         )
         .await;
-        settle_attempt(
-            cleanup,
-            created,
-            |ours| async move { self.wait(driver, &ours, deadline, epoch).await },
-        )
+        settle_attempt((&self.client, epoch), cleanup, created, |ours| async move {
+            self.wait(driver, &ours, deadline, epoch).await
+        })
         .await
     }
 

@@ -263,17 +263,9 @@ impl InterProcessSemaphore {
         let Some(created) = until(deadline, create).await else {
             return cleanup.run().await.map(|()| None).map_err(Error::while_waiting);
         };
-        let node =
-            settle_attempt(cleanup, created, |node| async move { self.wait(&node, deadline, epoch).await })
-                .await?;
-        let Some(node) = node else { return Ok(None) };
-        if let Some(ended) = crate::session::ended_since(&self.client, epoch) {
-            // Created on the client's next session by a retried create: a lease of the old
-            // session could never give it back. Delete it, in the background.
-            drop(Cleanup::for_path(&self.client, &node));
-            return Err(ended);
-        }
-        Ok(Some(Lease::new(&self.client, node, epoch)))
+        let wait = |node: String| async move { self.wait(&node, deadline, epoch).await };
+        let node = settle_attempt((&self.client, epoch), cleanup, created, wait).await?;
+        Ok(node.map(|node| Lease::new(&self.client, node, epoch)))
     }
 
     /// True once our lease fits under the limit, false at the deadline.
