@@ -87,19 +87,7 @@ impl Retries {
     /// ZooKeeper error mapped by [`Error::while_waiting`], a recipe error as is).
     pub(crate) async fn absorb(&mut self, e: Error) -> Result<()> {
         match e {
-            Error::Zk(e) if e.is_retryable() => match self.schedule.next() {
-                Some(delay) => {
-                    tracing::debug!(error = %e, ?delay, "{}: retrying", self.what);
-                    self.last = delay;
-                    sleep(delay).await;
-                    Ok(())
-                }
-                None => {
-                    tracing::debug!(error = %e, "{}: the retry policy gave up", self.what);
-                    Err(Error::while_waiting(e))
-                }
-            },
-            Error::Zk(e) => Err(Error::while_waiting(e)),
+            Error::Zk(e) => self.wait(e).await.map_err(Error::while_waiting),
             e => Err(e),
         }
     }
@@ -110,14 +98,16 @@ impl Retries {
         if !e.is_retryable() {
             return Err(e);
         }
-        match self.schedule.next() {
+        match self.next_delay() {
             Some(delay) => {
                 tracing::debug!(error = %e, ?delay, "{}: retrying", self.what);
-                self.last = delay;
                 sleep(delay).await;
                 Ok(())
             }
-            None => Err(e),
+            None => {
+                tracing::debug!(error = %e, "{}: the retry policy gave up", self.what);
+                Err(e)
+            }
         }
     }
 
