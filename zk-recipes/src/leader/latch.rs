@@ -192,7 +192,6 @@ use crate::lock;
 /// ```
 #[derive(Debug)]
 pub struct LeaderLatch {
-    path: String,
     id: Vec<u8>,
     policy: ConnectionPolicy,
     shared: Arc<Shared>,
@@ -225,7 +224,6 @@ impl LeaderLatch {
             node: Mutex::new(None),
         });
         Ok(LeaderLatch {
-            path: path.to_owned(),
             id: id.as_ref().to_vec(),
             policy: ConnectionPolicy::default(),
             shared,
@@ -252,7 +250,7 @@ impl LeaderLatch {
             self.shared.status.send_replace(Status::default());
             let run = Run {
                 client: self.shared.client(),
-                path: self.path.clone(),
+                path: self.shared.path.clone(),
                 id: self.id.clone(),
                 policy: self.policy,
                 shared: self.shared.clone(),
@@ -398,8 +396,8 @@ impl LeaderLatch {
     /// [`Error::Zk`] when reading the children or a node fails.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
         let client = self.shared.client();
-        let children = sorted_children(&client, &self.path).await?;
-        lock::participants(&client, &self.path, &children).await
+        let children = sorted_children(&client, &self.shared.path).await?;
+        lock::participants(&client, &self.shared.path, &children).await
     }
 }
 

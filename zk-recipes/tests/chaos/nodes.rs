@@ -205,14 +205,10 @@ impl Kept {
 /// The kept nodes' owner: three changes, each made once (a failed one is written by the
 /// node's task: see the module docs).
 async fn owner_work(kept: &Kept, p: Participant, mut rng: Rng) {
-    let attempts = 1;
     for k in 1..=3 {
         sleep(rng.millis(300, 1500)).await;
         let data = format!("{}-{k}", kept.name);
-        for _ in 0..attempts {
-            if set_recorded(&p, kept.name, &data, kept.node.set_data(data.as_bytes())).await {
-                break;
-            }
+        if !set_recorded(&p, kept.name, &data, kept.node.set_data(data.as_bytes())).await {
             sleep(Duration::from_millis(500)).await;
         }
     }
