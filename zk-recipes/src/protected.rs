@@ -11,7 +11,7 @@
 //! background task when it has to: a protected node, or one checked to be still ours (by its
 //! ephemeral owner or by a token in its data).
 
-use zk_core::path::{join, parent};
+use zk_core::path::join;
 use zk_core::proto::DEFAULT_MAX_FRAME;
 use zk_core::{Client, CreateMode};
 
@@ -121,40 +121,30 @@ pub(crate) async fn find(client: &Client, dir: &str, prefix: &str) -> zk_core::R
 /// Creates `path` and its missing ancestors as containers (Curator's
 /// `creatingParentContainersIfNeeded`); existing nodes are left alone.
 pub(crate) async fn ensure_containers(client: &Client, path: &str) -> zk_core::Result<()> {
-    let mut ancestors = Vec::new();
-    let mut p = path;
-    while p != "/" {
-        ancestors.push(p);
-        p = parent(p);
+    if path == "/" {
+        return Ok(());
     }
-    for dir in ancestors.into_iter().rev() {
-        match client.create(dir, b"", CreateMode::Container).await {
-            Ok(_) | Err(zk_core::Error::NodeExists) => {}
-            Err(e) => return Err(e),
-        }
+    match client.create_with_parents(path, b"", CreateMode::Container, CreateMode::Container).await {
+        Ok(_) | Err(zk_core::Error::NodeExists) => Ok(()),
+        Err(e) => Err(e),
     }
-    Ok(())
 }
 
 /// Creates `path` with `data` and `mode`, making missing ancestors containers (Curator's
-/// `creatingParentContainersIfNeeded`): `true` when created, `false` when it already existed.
-/// Other errors, retryable ones included, are the caller's to handle.
+/// `creatingParentContainersIfNeeded`, zk-core's [`Client::create_with_parents`]): `true`
+/// when created, `false` when it already existed. Other errors, retryable ones included,
+/// are the caller's to handle.
 pub(crate) async fn create_with_parents(
     client: &Client,
     path: &str,
     data: &[u8],
     mode: CreateMode,
 ) -> zk_core::Result<bool> {
-    // A few times: a container parent may be reaped between ensuring it and creating in it.
-    for _ in 0..3 {
-        match client.create(path, data, mode).await {
-            Ok(_) => return Ok(true),
-            Err(zk_core::Error::NodeExists) => return Ok(false),
-            Err(zk_core::Error::NoNode) => ensure_containers(client, parent(path)).await?,
-            Err(e) => return Err(e),
-        }
+    match client.create_with_parents(path, data, mode, CreateMode::Container).await {
+        Ok(_) => Ok(true),
+        Err(zk_core::Error::NodeExists) => Ok(false),
+        Err(e) => Err(e),
     }
-    Err(zk_core::Error::NoNode)
 }
 
 /// Which node a [`Cleanup`] deletes.
