@@ -70,7 +70,8 @@ impl Arbitrary for FaultPlan {
 /// Each step is one of the [`Runner`](super::Runner)'s: a fault removed (each fault in
 /// turn, from the last), then one fault's durations halved (each fault in turn, again and
 /// again while it still fails). A step that made the test pass is undone and the next one
-/// tried.
+/// tried. Passes over the steps repeat until one keeps nothing, so the plan proptest settles
+/// on, like the runner's, fails and passes without any one of its faults.
 #[derive(Debug, Clone)]
 pub struct PlanTree {
     /// The smallest plan known to fail (at first, the drawn plan).
@@ -79,6 +80,9 @@ pub struct PlanTree {
     trying: Option<(Step, FaultPlan)>,
     /// The next step to try from `failing`.
     next: Step,
+    /// Whether a step was kept since the pass over the steps began: then, at its end, a new
+    /// pass begins, as a fault whose removal passed before may be removable now.
+    kept: bool,
 }
 
 /// A shrinking step.
@@ -95,7 +99,7 @@ enum Step {
 impl PlanTree {
     /// The tree of `plan`: its current value is `plan`.
     pub fn new(plan: FaultPlan) -> Self {
-        PlanTree { failing: plan, trying: None, next: Step::Remove(0) }
+        PlanTree { failing: plan, trying: None, next: Step::Remove(0), kept: false }
     }
 
     /// The plan of `step` from `failing`, or `None` when the step does not apply.
@@ -130,6 +134,7 @@ impl ValueTree for PlanTree {
     fn simplify(&mut self) -> bool {
         if let Some((step, plan)) = self.trying.take() {
             self.failing = plan;
+            self.kept = true;
             // A removal shifts the faults before it: the same `k` now names the next fault
             // to try. A halving may work again on the same fault.
             self.next = match step {
@@ -138,11 +143,17 @@ impl ValueTree for PlanTree {
                 other => other,
             };
         }
-        // Bounded: each turn moves `next` forward, through at most 2 * len + 1 steps.
-        for _ in 0..=2 * self.failing.len() + 1 {
+        // Bounded: each turn moves `next` forward, through at most 2 * len + 1 steps, and
+        // back to the start at most once.
+        for _ in 0..2 * (2 * self.failing.len() + 2) {
             let step = self.next;
             if step == Step::Done {
-                return false;
+                if !self.kept {
+                    return false;
+                }
+                self.kept = false;
+                self.next = Step::Remove(0);
+                continue;
             }
             if let Some(plan) = self.apply(step) {
                 self.trying = Some((step, plan));
