@@ -35,6 +35,13 @@ cargo test -p zkrs-testing --features proptest,cli --doc strategy "$@" || failed
 # zk-core's metrics (feature `metrics`, off in the run above): the test that records them.
 cargo test -p zkrs-core --features metrics --test observe_metrics "$@" || failed "cargo test --features metrics"
 
+# TLS (feature `tls`, off in the run above): zk-core's TLS unit and doc tests, then TLS against
+# a real ZooKeeper's secureClientPort and the embedded server's TLS listener, and the server
+# binary's TLS flags.
+cargo test -p zkrs-core --features tls --lib tls "$@" || failed "cargo test -p zkrs-core --features tls"
+cargo test -p zkrs-core --features tls --doc tls "$@" || failed "doc tests -p zkrs-core --features tls"
+cargo test -p zkrs-testing --features tls,cli --test tls --test binary "$@" || failed "cargo test --features tls"
+
 # Every example named in examples/Cargo.toml, on the embedded server (ZK_CONNECT unset).
 examples=$(sed -n 's/^name = "\(.*\)"$/\1/p' examples/Cargo.toml | grep -vx zk-examples)
 for example in $examples; do

@@ -135,6 +135,10 @@ pub enum Error {
     /// No server in the connect string could be reached or accepted us in time.
     #[error("could not connect: {0}")]
     ConnectFailed(String),
+    /// TLS failed: a certificate the client or the server rejected, or a TLS configuration
+    /// that cannot be used (see [`TlsError::kind`](crate::tls::TlsError::kind)).
+    #[error("TLS: {0}")]
+    Tls(crate::tls::TlsError),
     /// The peer sent bytes that do not follow the protocol.
     #[error("protocol violation: {0}")]
     Protocol(String),

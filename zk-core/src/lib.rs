@@ -62,6 +62,12 @@
 //! timeout, `digest` authentication, read-only mode, a chroot, a custom transport, or an
 //! existing session to resume.
 //!
+//! With the `tls` feature, `ClientBuilder::tls` speaks TLS (rustls) to servers'
+//! `secureClientPort`s, trusting the CAs of a `tls::TlsConfig` and presenting its client
+//! certificate (ZooKeeper's `x509` identity) if it has one; a connect string that starts with
+//! `tls://` insists on it. A rejected certificate fails the first connect at once with
+//! [`Error::Tls`], whose [`tls::TlsError::kind`] says why.
+//!
 //! ```
 //! use std::time::Duration;
 //! use zk_core::{Client, CreateMode, SessionState};
@@ -229,6 +235,7 @@ pub mod path;
 pub mod proto;
 mod retry;
 mod session;
+pub mod tls;
 mod transport;
 
 pub use client::{

@@ -201,6 +201,7 @@
 //! | WatcherType 4/5 in checkWatches/removeWatches | MARSHALLINGERROR | accepted (3.9) | the reference asks for 3.9 watch semantics; 3.8 clients never send them |
 //! | a standard and a persistent watch on one path and connection | the last registration replaces the other; a recursive watch also sits in the child table | both coexist; recursive watches only in the data table (3.9, ZOOKEEPER-4466) | same |
 //! | authentication | digest, SASL, x509, ... | digest only (plus the implicit `ip` identity and an optional super digest); SASL and other schemes get AUTHFAILED and the connection closes | a test server needs no Kerberos |
+//! | TLS (feature `tls`) | `secureClientPort` with the Netty factory; a client certificate becomes an `x509:<subject DN>` identity | a TLS listener ([`TestServerBuilder`]'s `tls`) that checks client certificates (none, want, need) but does not turn them into identities: ACLs cannot name an `x509` id | reading a certificate's subject needs an X.509 parser the server does without; `zk-testing/tests/tls.rs` runs the `x509` ACL against real ZooKeeper only |
 //! | auth replies | answered on receipt, may overtake earlier replies | answered in order | kazoo matches the -4 reply with its oldest pending request (§3.3) |
 //! | `whoAmI` order | the identities in Java `HashSet` order | in the order they were added | no contract; zkCli output is compared with the lines sorted |
 //! | read-only mode | only a partitioned member with `readonlymode.enabled=true`; its sessions are local and not resumable elsewhere | on command ([`TestServer::set_read_only`], or the builder), with the §2.6 behaviour (refuses clients that do not accept it, NOTREADONLY for writes and `sync`); one session table, so sessions resume across the switch | lets a test reach ConnectedReadOnly without an ensemble |
@@ -225,6 +226,8 @@ mod real_ensemble;
 mod server;
 mod sessions;
 mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod trace;
 
 pub use backend::{Backend, BackendKind, Sandbox};

@@ -28,6 +28,9 @@ use crate::java::{not_found, INSTALL_HINT, ZOOKEEPER_JAR};
 /// An SLF4J binding, so the server log says something (without one, SLF4J drops everything).
 const LOGGER_JAR: &str = "/usr/share/java/slf4j-simple.jar";
 const MAIN_CLASS: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
+/// Netty's codec and resolver, which the Netty connection factory needs besides what
+/// zookeeper.jar's manifest names.
+const NETTY_JARS: &[&str] = &["/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolver.jar"];
 
 /// The `zoo.cfg` lines every server a test starts wants, standalone or ensemble member.
 // Tests connect from one address, often more than the default 60 times; a throwaway data
@@ -86,6 +89,8 @@ static SHARED: OnceCell<RealZooKeeper> = OnceCell::const_new();
 pub struct RealZooKeeper {
     addr: SocketAddr,
     connect: String,
+    /// The `secureClientPort`'s address, when started with TLS.
+    secure_addr: Option<SocketAddr>,
     owned: Option<OwnedServer>,
 }
 
@@ -106,6 +111,17 @@ pub struct RealZooKeeperBuilder {
     max_session_timeout_ms: Option<u32>,
     container_check_interval_ms: u64,
     properties: Vec<(String, String)>,
+    #[cfg(feature = "tls")]
+    tls: Option<RealTls>,
+}
+
+/// A real server's TLS settings ([`RealZooKeeperBuilder::tls`]).
+#[cfg(feature = "tls")]
+#[derive(Debug, Clone)]
+struct RealTls {
+    ca_pem: String,
+    server: crate::tls::CertPair,
+    client_auth: crate::tls::ClientAuth,
 }
 
 /// What only an owned server has. Fields drop in order: the process dies before its directory.
@@ -181,12 +197,18 @@ impl RealZooKeeper {
         let first = first.ok_or_else(|| invalid_input(format!("no host in {connect:?}")))?;
         let addr = tokio::net::lookup_host(first).await?.next();
         let addr = addr.ok_or_else(|| invalid_input(format!("{first:?} resolves to nothing")))?;
-        Ok(RealZooKeeper { addr, connect: connect.trim().to_owned(), owned: None })
+        Ok(RealZooKeeper { addr, connect: connect.trim().to_owned(), secure_addr: None, owned: None })
     }
 
     /// The connect string for clients, e.g. `"127.0.0.1:40123"`.
     pub fn connect_string(&self) -> String {
         self.connect.clone()
+    }
+
+    /// The `secureClientPort`'s address, for a server started with TLS
+    /// (`RealZooKeeperBuilder::tls`, feature `tls`).
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
     }
 
     /// The server's client address.
@@ -246,7 +268,37 @@ impl Default for RealZooKeeperBuilder {
             max_session_timeout_ms: None,
             container_check_interval_ms: 1000,
             properties: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
+    }
+}
+
+#[cfg(feature = "tls")]
+impl RealTls {
+    /// Writes the key store (key and certificate in one PEM file, as ZooKeeper's PEM loader
+    /// reads it) and the trust store into `dir`; returns the `zoo.cfg` lines serving TLS on
+    /// `secure_port`.
+    fn write(&self, dir: &Path, secure_port: u16) -> io::Result<String> {
+        use crate::tls::ClientAuth;
+        let key_store = dir.join("server.pem");
+        let trust_store = dir.join("ca.pem");
+        fs::write(&key_store, format!("{}{}", self.server.key_pem, self.server.cert_pem))?;
+        fs::write(&trust_store, &self.ca_pem)?;
+        let client_auth = match self.client_auth {
+            ClientAuth::None => "none",
+            ClientAuth::Want => "want",
+            _ => "need",
+        };
+        Ok(format!(
+            "secureClientPort={secure_port}\nsecureClientPortAddress=127.0.0.1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             ssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
+             ssl.trustStore.location={}\nssl.trustStore.type=PEM\n\
+             ssl.clientAuth={client_auth}\n",
+            key_store.display(),
+            trust_store.display()
+        ))
     }
 }
 
@@ -269,6 +321,23 @@ impl RealZooKeeperBuilder {
     /// (`znode.container.checkIntervalMs`, default 1000; the server's own default is a minute).
     pub fn container_check_interval_ms(mut self, interval_ms: u64) -> Self {
         self.container_check_interval_ms = interval_ms;
+        self
+    }
+
+    /// Also serve TLS on a `secureClientPort` (on `127.0.0.1`, a free port:
+    /// [`RealZooKeeper::secure_addr`]) with the `server` certificate, trusting `client_ca_pem`
+    /// for client certificates as `client_auth` says (feature `tls`; see
+    /// [`TestCerts`](crate::tls::TestCerts)). The server then runs ZooKeeper's Netty
+    /// connection factory, with its keys in PEM files, and knows a client by its certificate
+    /// as `x509:<subject DN>`.
+    #[cfg(feature = "tls")]
+    pub fn tls(
+        mut self,
+        server: &crate::tls::CertPair,
+        client_ca_pem: &str,
+        client_auth: crate::tls::ClientAuth,
+    ) -> Self {
+        self.tls = Some(RealTls { ca_pem: client_ca_pem.to_owned(), server: server.clone(), client_auth });
         self
     }
 
@@ -316,7 +385,20 @@ impl RealZooKeeperBuilder {
         let log_file = dir.path().join("server.log");
         let pid_file = dir.path().join("java.pid");
         fs::create_dir(&data_dir).map_err(Failure::Fatal)?;
-        fs::write(&config, self.zoo_cfg(&data_dir, port)).map_err(Failure::Fatal)?;
+        #[allow(unused_mut)] // without feature `tls`, nothing is added
+        let mut cfg = self.zoo_cfg(&data_dir, port);
+        #[cfg(feature = "tls")]
+        let secure_addr = match &self.tls {
+            Some(tls) => {
+                let secure_port = free_port().map_err(Failure::Fatal)?;
+                cfg.push_str(&tls.write(dir.path(), secure_port).map_err(Failure::Fatal)?);
+                Some(SocketAddr::from((Ipv4Addr::LOCALHOST, secure_port)))
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let secure_addr = None;
+        fs::write(&config, cfg).map_err(Failure::Fatal)?;
         let mut command = vec![java.as_os_str().to_owned()];
         command.extend(self.jvm_args(&config));
         let guard = Guard::spawn(&command, &pid_file, &log_file).map_err(Failure::Fatal)?;
@@ -326,7 +408,7 @@ impl RealZooKeeperBuilder {
         let (guard, java_pid) = ready.map_err(|why| why.with_log(&log_file))?;
         tracing::debug!(%addr, java_pid, elapsed = ?started.elapsed(), "ZooKeeper ready");
         let owned = OwnedServer { guard, java_pid, data_dir, log_file, _dir: dir };
-        Ok(RealZooKeeper { addr, connect: addr.to_string(), owned: Some(owned) })
+        Ok(RealZooKeeper { addr, connect: addr.to_string(), secure_addr, owned: Some(owned) })
     }
 
     fn zoo_cfg(&self, data_dir: &Path, port: u16) -> String {
@@ -369,6 +451,11 @@ pub(crate) fn jvm_args(main_class: &str, properties: &[(String, String)], config
     args.extend(base.iter().map(|(k, v)| format!("-D{k}={v}").into()));
     args.extend(properties.iter().map(|(k, v)| format!("-D{k}={v}").into()));
     let mut class_path = OsString::from(ZOOKEEPER_JAR);
+    // The Netty connection factory (secureClientPort) needs two jars the manifest of
+    // Debian's zookeeper.jar leaves out.
+    for jar in NETTY_JARS.iter().filter(|jar| Path::new(jar).is_file()) {
+        class_path.push(format!(":{jar}"));
+    }
     if Path::new(LOGGER_JAR).is_file() {
         class_path.push(format!(":{LOGGER_JAR}"));
     }

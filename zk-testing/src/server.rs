@@ -40,6 +40,9 @@ pub(crate) struct Config {
     pub(crate) max_frame: usize,
     pub(crate) super_digest: Option<String>,
     pub(crate) epoch_ms: Option<i64>,
+    /// The TLS listener's address (requested, then bound) and settings.
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<(SocketAddr, crate::tls::ServerTls)>,
 }
 
 impl Config {
@@ -338,6 +341,18 @@ impl TestServer {
         self.push_task(tokio::spawn(accept_loop(Arc::downgrade(&self.shared), listener)));
     }
 
+    #[cfg(feature = "tls")]
+    pub(crate) fn serve_tls(&self, listener: TcpListener, tls: crate::tls::ServerTls) {
+        let weak = Arc::downgrade(&self.shared);
+        self.push_task(tokio::spawn(crate::tls::accept_loop(weak, listener, tls)));
+    }
+
+    /// The TLS listener's address, when built with [`TestServerBuilder::tls`] (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.shared.config.tls.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// The seed of this server's random choices (print it to replay a failure).
     pub fn seed(&self) -> u64 {
         self.shared.config.seed
@@ -450,8 +465,8 @@ impl TestServer {
     /// run one after the other.
     ///
     /// # Errors
-    /// When the TCP address cannot be bound again (the server then serves in-process clients
-    /// only).
+    /// When the TCP address (or the TLS one) cannot be bound again (the server then serves
+    /// in-process clients only).
     ///
     /// # Cancellation safety
     /// Dropped before it completes, the server still comes back up for in-process clients,
@@ -464,6 +479,10 @@ impl TestServer {
         tokio::task::yield_now().await;
         if let Some(addr) = self.addr() {
             self.serve(TcpListener::bind(addr).await?);
+        }
+        #[cfg(feature = "tls")]
+        if let Some((addr, tls)) = &self.shared.config.tls {
+            self.serve_tls(TcpListener::bind(addr).await?, tls.clone());
         }
         Ok(())
     }

@@ -162,3 +162,83 @@ fn sigterm_right_after_start_saves_and_exits_cleanly() {
         assert!(snap.exists(), "round {round}: snapshot written on SIGTERM");
     }
 }
+
+/// `--tls-port` serves TLS besides TCP with the given certificate, here needing client
+/// certificates from the given CA; TLS flags without their companions are refused.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_flags_serve_tls_with_client_certificates() {
+    use zk_core::tls::TlsErrorKind;
+    use zk_core::Error;
+    use zk_testing::tls::TestCerts;
+
+    let certs = TestCerts::generate("binary test CA").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (cert, key, ca) = (
+        file("server.pem", &certs.server().cert_pem),
+        file("server.key", &certs.server().key_pem),
+        file("ca.pem", certs.ca_pem()),
+    );
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--tls-port", "0", "--tls-cert", &cert, "--tls-key", &key])
+        .args(["--tls-client-ca", &ca, "--tls-client-auth", "need"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn zk-testing-server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let tls_connect = loop {
+        let line = lines.next().expect("server exited before serving TLS").unwrap();
+        if let Some(cs) = line.strip_prefix("tls connect string: ") {
+            break cs.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let client = certs.client("carol").unwrap();
+    let tls = certs
+        .client_config()
+        .unwrap()
+        .client_cert_pem(client.cert_pem.as_bytes(), client.key_pem.as_bytes())
+        .unwrap();
+    let zk = Client::builder(&tls_connect).tls(tls).connect().await.expect("a TLS session");
+    zk.create("/over-tls", b"x", CreateMode::Persistent).await.expect("create over TLS");
+    zk.close().await;
+    let without_cert = Client::builder(&tls_connect).tls(certs.client_config().unwrap()).connect().await;
+    assert!(
+        matches!(&without_cert, Err(Error::Tls(e)) if e.kind() == TlsErrorKind::Rejected),
+        "{without_cert:?}"
+    );
+    terminate(child);
+
+    for (args, says) in
+        [(&["--tls-port", "0"][..], "--tls-cert <FILE>"), (&["--tls-cert", "a.pem"], "--tls-port <N>")]
+    {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    let out = Command::new(BIN)
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            "0",
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--tls-client-auth",
+            "want",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs --tls-client-ca"), "{out:?}");
+}

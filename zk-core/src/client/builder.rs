@@ -30,7 +30,7 @@ use super::Client;
 /// | ACL of creates that name none | world:anyone, every permission (`OPEN_ACL_UNSAFE`) |
 /// | chroot | from the connect string, else none |
 /// | max frame size | 1,048,575 bytes (ZooKeeper's `jute.maxbuffer`) |
-/// | transport | TCP |
+/// | transport | TCP; TLS with `tls` (feature `tls`) |
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     connect_string: String,
@@ -48,6 +48,8 @@ pub struct ClientBuilder {
     max_frame: usize,
     resume: Option<(i64, Vec<u8>)>,
     connector: Arc<dyn Connector>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl ClientBuilder {
@@ -68,6 +70,8 @@ impl ClientBuilder {
             max_frame: DEFAULT_MAX_FRAME,
             resume: None,
             connector: Arc::new(TcpConnector),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -175,8 +179,36 @@ impl ClientBuilder {
         self
     }
 
+    /// Speak TLS to every server, as this configuration says (feature `tls`). It takes the
+    /// place of any [`connector`](Self::connector). Servers serve TLS on their
+    /// `secureClientPort`: name those ports in the connect string (a `tls://` in front of it
+    /// makes a client without this option fail to build).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// The connector: TLS when configured, else the one set (TCP by default).
+    fn connector_for(&self, cs: &ConnectString) -> Result<Arc<dyn Connector>> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return Ok(Arc::new(tls.connector()?));
+        }
+        if cs.tls {
+            let why = if cfg!(feature = "tls") {
+                "the connect string asks for TLS (tls://) but the builder has no TLS configuration (ClientBuilder::tls)"
+            } else {
+                "the connect string asks for TLS (tls://): build zk-core with its `tls` feature and use ClientBuilder::tls"
+            };
+            return Err(Error::BadArguments(why.into()));
+        }
+        Ok(self.connector.clone())
+    }
+
     fn config(&self) -> Result<Config> {
         let cs = ConnectString::parse(&self.connect_string)?;
+        let connector = self.connector_for(&cs)?;
         let chroot = match &self.chroot {
             Some(c) => Chroot::new(c)?,
             None => cs.chroot,
@@ -217,7 +249,7 @@ impl ClientBuilder {
             auths: self.auths.clone(),
             max_frame: self.max_frame,
             resume: self.resume.clone(),
-            connector: self.connector.clone(),
+            connector,
         })
     }
 
@@ -228,7 +260,10 @@ impl ClientBuilder {
     ///   (an empty default ACL included);
     /// - [`Error::ConnectFailed`] when no host accepted within the session timeout;
     /// - [`Error::SessionExpired`] when resuming a session the server no longer knows;
-    /// - [`Error::AuthFailed`] when the server rejected the configured authentication.
+    /// - [`Error::AuthFailed`] when the server rejected the configured authentication;
+    /// - [`Error::Tls`] when the TLS configuration cannot be used, or every server's
+    ///   certificate was rejected (or every server rejected the client's), at once rather
+    ///   than after the session timeout.
     pub async fn connect(self) -> Result<Client> {
         let config = self.config()?;
         let chroot = config.chroot.clone();

@@ -21,6 +21,7 @@ use crate::proto::{
 };
 use crate::session::state::{SessionEvent, SessionState};
 use crate::session::watches::{SetWatchesReq, WatchReg};
+use crate::tls::TlsError;
 use crate::transport::{BoxReader, BoxWriter, Connector};
 
 /// Stop taking new commands while this much is waiting to be written (backpressure).
@@ -201,6 +202,9 @@ impl Session {
             .build();
         let mut last_err = String::from("no host tried");
         let mut attempts = 0u32;
+        // The TLS error of this pass over the hosts while every attempt of it failed with
+        // one that waiting will not fix (a certificate rejected, on either side).
+        let mut pass_tls: Option<Option<TlsError>> = Some(None);
         loop {
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
@@ -208,6 +212,18 @@ impl Session {
             }
             let left = deadline.map_or(Duration::MAX, |d| d - now);
             let (host, new_pass) = self.hosts.next_host();
+            if new_pass {
+                // A first connect that every host refused over certificates ends at once:
+                // the caller learns why instead of waiting out the session timeout. Later,
+                // the session is worth waiting for (certificates may be rotated meanwhile).
+                if let Some(Some(tls)) = pass_tls.take() {
+                    if !self.ever_connected {
+                        return Err(Terminal::Tls(tls));
+                    }
+                    tracing::warn!(error = %tls, "every server refused TLS; still trying");
+                }
+                pass_tls = Some(None);
+            }
             if new_pass && attempts > 0 {
                 let delay = backoff.next().unwrap_or(Duration::from_secs(1)).min(left);
                 self.while_handling_commands(sleep(delay)).await?;
@@ -228,9 +244,19 @@ impl Session {
                 handshake(self.config.connector.clone(), host.clone(), req, self.config.max_frame),
             );
             match self.while_handling_commands(attempt).await? {
-                Err(_) => last_err = format!("{host}: no handshake within {budget:?}"),
-                Ok(Err(e)) => last_err = format!("{host}: {e}"),
+                Err(_) => {
+                    pass_tls = None;
+                    last_err = format!("{host}: no handshake within {budget:?}");
+                }
+                Ok(Err(e)) => {
+                    pass_tls = match (pass_tls, TlsError::from_io(&e)) {
+                        (Some(_), Some(tls)) if tls.is_permanent() => Some(Some(tls.clone())),
+                        _ => None,
+                    };
+                    last_err = format!("{host}: {e}");
+                }
                 Ok(Ok((reader, writer, rbuf, resp))) => {
+                    pass_tls = None;
                     if resp.timeout_ms <= 0 {
                         if self.session_id != 0 {
                             return Err(Terminal::Expired);

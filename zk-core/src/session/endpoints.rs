@@ -11,15 +11,22 @@ use rand::{RngCore, SeedableRng};
 pub(crate) struct ConnectString {
     pub(crate) hosts: Vec<String>,
     pub(crate) chroot: Chroot,
+    /// The string began with `tls://`: the client must speak TLS.
+    pub(crate) tls: bool,
 }
 
 impl ConnectString {
     /// Parses a connect string. A host without a port gets 2181; IPv6 literals go in brackets.
+    /// A `tls://` in front says the client must speak TLS.
     pub(crate) fn parse(s: &str) -> Result<Self> {
         let bad = |why: &str| Error::BadArguments(format!("connect string {s:?}: {why}"));
-        let (hosts_part, chroot) = match s.find('/') {
-            Some(i) => (&s[..i], &s[i..]),
-            None => (s, ""),
+        let (tls, rest) = match s.trim_start().strip_prefix("tls://") {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (hosts_part, chroot) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
         };
         let chroot = Chroot::new(chroot).map_err(|_| bad("invalid chroot path"))?;
         let mut hosts = Vec::new();
@@ -29,7 +36,7 @@ impl ConnectString {
         if hosts.is_empty() {
             return Err(bad("no hosts"));
         }
-        Ok(ConnectString { hosts, chroot })
+        Ok(ConnectString { hosts, chroot, tls })
     }
 }
 
@@ -108,9 +115,14 @@ mod tests {
         let c = ConnectString::parse("a:1, b:2,c/app/x").unwrap();
         assert_eq!(c.hosts, vec!["a:1", "b:2", "c:2181"]);
         assert_eq!(c.chroot.as_str(), "/app/x");
+        assert!(!c.tls);
         let c = ConnectString::parse("[::1]:2181,[::1]").unwrap();
         assert_eq!(c.hosts, vec!["[::1]:2181", "[::1]:2181"]);
-        for bad in ["", "/x", "a:notaport", "a:1/bad/", "a:99999", ":1"] {
+        let c = ConnectString::parse("tls://a:2281,b/app").unwrap();
+        assert!(c.tls);
+        assert_eq!(c.hosts, vec!["a:2281", "b:2181"]);
+        assert_eq!(c.chroot.as_str(), "/app");
+        for bad in ["", "/x", "a:notaport", "a:1/bad/", "a:99999", ":1", "tls://", "tcp://a:1"] {
             assert!(matches!(ConnectString::parse(bad), Err(Error::BadArguments(_))), "{bad}");
         }
     }

@@ -98,6 +98,8 @@ pub(crate) enum Terminal {
     AuthFailed,
     Closed,
     ConnectFailed(String),
+    /// The first connect failed on every host over a certificate.
+    Tls(crate::tls::TlsError),
 }
 
 impl Terminal {
@@ -105,7 +107,7 @@ impl Terminal {
         match self {
             Terminal::Expired => SessionState::Expired,
             Terminal::AuthFailed => SessionState::AuthFailed,
-            Terminal::Closed | Terminal::ConnectFailed(_) => SessionState::Closed,
+            Terminal::Closed | Terminal::ConnectFailed(_) | Terminal::Tls(_) => SessionState::Closed,
         }
     }
 
@@ -115,6 +117,7 @@ impl Terminal {
             Terminal::AuthFailed => Error::AuthFailed,
             Terminal::Closed => Error::Closed,
             Terminal::ConnectFailed(why) => Error::ConnectFailed(why.clone()),
+            Terminal::Tls(e) => Error::Tls(e.clone()),
         }
     }
 
@@ -122,7 +125,7 @@ impl Terminal {
         match self {
             Terminal::Expired => SessionEvent::Expired,
             Terminal::AuthFailed => SessionEvent::AuthFailed,
-            Terminal::Closed | Terminal::ConnectFailed(_) => SessionEvent::Closed,
+            Terminal::Closed | Terminal::ConnectFailed(_) | Terminal::Tls(_) => SessionEvent::Closed,
         }
     }
 }
@@ -393,8 +396,10 @@ impl Session {
     /// Ends the session for good: every waiter learns why.
     fn finish(&mut self, end: Terminal) {
         let err = end.error();
-        if let Terminal::ConnectFailed(why) = &end {
-            tracing::warn!(%why, "could not establish a session");
+        match &end {
+            Terminal::ConnectFailed(why) => tracing::warn!(%why, "could not establish a session"),
+            Terminal::Tls(e) => tracing::warn!(error = %e, "could not establish a session"),
+            _ => {}
         }
         self.registry.fail_all(&err);
         for (_, cmd) in self.queued.drain(..) {

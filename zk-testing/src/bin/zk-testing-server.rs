@@ -4,6 +4,8 @@
 //! cargo run -p zkrs-testing --features cli --bin zk-testing-server -- --port 2181
 //!     [--addr 127.0.0.1] [--tick-ms 2000] [--seed N] [--snapshot FILE] [--no-ttl]
 //!     [--reap-interval-ms 1000] [--read-only]
+//!     [--tls-port N --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]
+//!      [--tls-client-auth none|want|need]]
 //! ```
 //!
 //! `--help` documents every flag. Prints `connect string: 127.0.0.1:PORT` once it is serving,
@@ -54,6 +56,59 @@ struct Args {
     /// Start as a read-only server: only clients that allow read-only mode get a session.
     #[arg(long)]
     read_only: bool,
+    /// TLS options (feature `tls`).
+    #[cfg(feature = "tls")]
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// Serving TLS besides plain TCP, as ZooKeeper's `secureClientPort` does.
+#[cfg(feature = "tls")]
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// Also serve TLS on this port (0 picks a free one), on the --addr address; needs
+    /// --tls-cert and --tls-key.
+    #[arg(long, value_name = "N", requires_all = ["tls_cert", "tls_key"])]
+    tls_port: Option<u16>,
+    /// The server's certificate chain, PEM.
+    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    tls_cert: Option<PathBuf>,
+    /// The server's private key, PEM.
+    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    tls_key: Option<PathBuf>,
+    /// The CA whose client certificates are accepted, PEM (needed unless --tls-client-auth none).
+    #[arg(long, value_name = "FILE", requires = "tls_port")]
+    tls_client_ca: Option<PathBuf>,
+    /// Whether clients must present a certificate.
+    #[arg(long, value_name = "MODE", default_value = "none", value_parser = ["none", "want", "need"])]
+    tls_client_auth: String,
+}
+
+#[cfg(feature = "tls")]
+impl TlsArgs {
+    /// The TLS listener's address and settings, when asked for.
+    fn server_tls(&self, ip: IpAddr) -> Result<Option<(SocketAddr, zk_testing::tls::ServerTls)>, String> {
+        use zk_testing::tls::{CertPair, ClientAuth, ServerTls};
+        let (Some(port), Some(cert), Some(key)) = (self.tls_port, &self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))
+        };
+        let pair = CertPair { cert_pem: read(cert)?, key_pem: read(key)? };
+        let client_auth = match self.tls_client_auth.as_str() {
+            "want" => ClientAuth::Want,
+            "need" => ClientAuth::Need,
+            _ => ClientAuth::None,
+        };
+        let ca = match (&self.tls_client_ca, client_auth) {
+            (Some(path), _) => read(path)?,
+            (None, ClientAuth::None) => String::new(),
+            (None, _) => return Err("--tls-client-auth want or need needs --tls-client-ca".into()),
+        };
+        let tls = ServerTls::new(&pair, &ca, client_auth).map_err(|e| format!("TLS settings: {e}"))?;
+        Ok(Some((SocketAddr::new(ip, port), tls)))
+    }
 }
 
 /// A number of milliseconds, at least 1.
@@ -75,6 +130,10 @@ async fn run(a: Args) -> Result<(), String> {
     if let Some(seed) = a.seed {
         b = b.seed(seed);
     }
+    #[cfg(feature = "tls")]
+    if let Some((addr, tls)) = a.tls.server_tls(a.addr)? {
+        b = b.tls_at(addr, tls);
+    }
     let server = match &a.snapshot {
         Some(path) if path.exists() => {
             let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
@@ -87,6 +146,10 @@ async fn run(a: Args) -> Result<(), String> {
     let stop = stop_signals()?;
     println!("zk-testing-server: seed {}", server.seed());
     println!("connect string: {}", server.connect_string());
+    #[cfg(feature = "tls")]
+    if let Some(addr) = server.tls_addr() {
+        println!("tls connect string: tls://{addr}");
+    }
     stop.await;
     if let Some(path) = &a.snapshot {
         let tmp = path.with_extension("tmp");

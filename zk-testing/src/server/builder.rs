@@ -33,6 +33,27 @@ impl TestServerBuilder {
         self
     }
 
+    /// Also serve TLS, on `127.0.0.1` on a free port ([`TestServer::tls_addr`]), as a real
+    /// server does on its `secureClientPort` (feature `tls`). The frames inside are the same;
+    /// sessions move freely between the plain and the TLS listener.
+    ///
+    /// Unlike ZooKeeper, the embedded server does not turn a client certificate into an
+    /// `x509:` identity: it checks the certificate (with [`ClientAuth::Want`] or
+    /// [`ClientAuth::Need`](crate::tls::ClientAuth::Need)) but ACLs cannot name it.
+    ///
+    /// [`ClientAuth::Want`]: crate::tls::ClientAuth::Want
+    #[cfg(feature = "tls")]
+    pub fn tls(self, tls: crate::tls::ServerTls) -> Self {
+        self.tls_at(SocketAddr::from(([127, 0, 0, 1], 0)), tls)
+    }
+
+    /// As [`tls`](Self::tls), listening on `addr` (port 0 picks a free one).
+    #[cfg(feature = "tls")]
+    pub fn tls_at(mut self, addr: SocketAddr, tls: crate::tls::ServerTls) -> Self {
+        self.config.tls = Some((addr, tls));
+        self
+    }
+
     /// Start as a read-only server (see [`TestServer::set_read_only`]); default false.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;
@@ -112,6 +133,15 @@ impl TestServerBuilder {
             }
             None => None,
         };
+        #[cfg(feature = "tls")]
+        let tls_listener = match &mut self.config.tls {
+            Some((addr, tls)) => {
+                let listener = TcpListener::bind(*addr).await?;
+                *addr = listener.local_addr()?;
+                Some((listener, tls.clone()))
+            }
+            None => None,
+        };
         let core = Core {
             state: state.unwrap_or_else(|| State::new(self.config.state_config())),
             sessions: Sessions::new(self.config.tick, start, &mut rng),
@@ -139,6 +169,10 @@ impl TestServerBuilder {
         server.spawn_housekeeping();
         if let Some(listener) = listener {
             server.serve(listener);
+        }
+        #[cfg(feature = "tls")]
+        if let Some((listener, tls)) = tls_listener {
+            server.serve_tls(listener, tls);
         }
         Ok(server)
     }
@@ -181,6 +215,8 @@ impl TestServer {
                 max_frame: zk_core::proto::DEFAULT_MAX_FRAME,
                 super_digest: None,
                 epoch_ms: None,
+                #[cfg(feature = "tls")]
+                tls: None,
             },
             seed: None,
             read_only: false,
