@@ -62,6 +62,9 @@
 //! timeout, `digest` authentication, read-only mode, a chroot, a custom transport, or an
 //! existing session to resume.
 //!
+//! [`ClientBuilder::sasl_digest_md5`] logs every connection in with SASL DIGEST-MD5 (the
+//! mechanism of ZooKeeper's JAAS `DigestLoginModule`, see [`sasl`]) before any request.
+//!
 //! With the `tls` feature, `ClientBuilder::tls` speaks TLS (rustls) to servers'
 //! `secureClientPort`s, trusting the CAs of a `tls::TlsConfig` and presenting its client
 //! certificate (ZooKeeper's `x509` identity) if it has one; a connect string that starts with
@@ -234,6 +237,7 @@ mod error;
 pub mod path;
 pub mod proto;
 mod retry;
+pub mod sasl;
 mod session;
 pub mod tls;
 mod transport;

@@ -449,11 +449,7 @@ impl Core {
         match req {
             Request::Ping => self.reply(conn, xid, 0, &[], now),
             Request::Auth(p) => return self.auth(conn, xid, &p.scheme, &p.auth, now),
-            // No SASL here: refuse as a server without it would (§16).
-            Request::Sasl(_) => {
-                self.reply(conn, xid, ErrorCode::AuthFailed.code(), &[], now);
-                return Flow::Close;
-            }
+            Request::Sasl(r) => return self.sasl(conn, xid, &r.token, now),
             Request::WhoAmI => {
                 let infos = self
                     .state
@@ -501,6 +497,47 @@ impl Core {
         // Answered in order with the other replies (kazoo-safe, §3.3).
         self.reply_with_zxid(conn, xid, 0, 0, &[], now);
         Flow::Continue
+    }
+
+    /// One step of a SASL DIGEST-MD5 exchange (§9.4): the challenge, then the check of the
+    /// client's digest, which adds the `sasl:<user>` identity and proves the server knows the
+    /// password (`rspauth`). A failure, or SASL on a server without users (as on a server
+    /// without a JAAS `Server` section), is AUTHFAILED and the connection closes, as
+    /// ZooKeeper 3.8 does.
+    fn sasl(&mut self, conn: ConnId, xid: i32, token: &[u8], now: Instant) -> Flow {
+        let step = match self.sasl_exchanges.remove(&conn) {
+            _ if self.sasl_users.is_empty() => None,
+            None => {
+                let nonce = format!(
+                    "{:016x}{:016x}",
+                    rand::Rng::random::<u64>(&mut self.rng),
+                    rand::Rng::random::<u64>(&mut self.rng)
+                );
+                let exchange = zk_core::sasl::DigestMd5Server::new(&nonce);
+                let challenge = exchange.challenge();
+                self.sasl_exchanges.insert(conn, exchange);
+                Some(challenge)
+            }
+            Some(exchange) => match exchange.verify(token, |user| self.sasl_users.get(user).cloned()) {
+                Ok((user, rspauth)) => {
+                    self.state.add_identity(conn, "sasl", &user);
+                    Some(rspauth)
+                }
+                Err(_) => None,
+            },
+        };
+        match step {
+            Some(token) => {
+                let body = zk_core::proto::SetSaslResponse { token }.to_bytes();
+                self.reply(conn, xid, 0, &body, now);
+                Flow::Continue
+            }
+            None => {
+                let body = zk_core::proto::SetSaslResponse { token: Vec::new() }.to_bytes();
+                self.reply(conn, xid, ErrorCode::AuthFailed.code(), &body, now);
+                Flow::Close
+            }
+        }
     }
 
     fn reply(&mut self, conn: ConnId, xid: i32, err: i32, body: &[u8], now: Instant) {

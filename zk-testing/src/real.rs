@@ -111,6 +111,7 @@ pub struct RealZooKeeperBuilder {
     max_session_timeout_ms: Option<u32>,
     container_check_interval_ms: u64,
     properties: Vec<(String, String)>,
+    sasl_users: Vec<(String, String)>,
     #[cfg(feature = "tls")]
     tls: Option<RealTls>,
 }
@@ -268,6 +269,7 @@ impl Default for RealZooKeeperBuilder {
             max_session_timeout_ms: None,
             container_check_interval_ms: 1000,
             properties: Vec::new(),
+            sasl_users: Vec::new(),
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -341,6 +343,15 @@ impl RealZooKeeperBuilder {
         self
     }
 
+    /// Accepts SASL DIGEST-MD5 logins of `username` with `password`: the server gets a JAAS
+    /// `Server` section with ZooKeeper's `DigestLoginModule` and `user_<username>` entries,
+    /// and the `sasl` ACL scheme. Names are ASCII letters, digits, `_` and `-`; the start
+    /// fails (`InvalidInput`) for others, or for a password with `"`, `\`, `;` or a newline.
+    pub fn sasl_user(mut self, username: &str, password: &str) -> Self {
+        self.sasl_users.push((username.to_owned(), password.to_owned()));
+        self
+    }
+
     /// Adds a `-Dkey=value` JVM system property, after (so overriding) the harness's own.
     pub fn extra_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.push((key.into(), value.into()));
@@ -400,7 +411,7 @@ impl RealZooKeeperBuilder {
         let secure_addr = None;
         fs::write(&config, cfg).map_err(Failure::Fatal)?;
         let mut command = vec![java.as_os_str().to_owned()];
-        command.extend(self.jvm_args(&config));
+        command.extend(self.jvm_args(&config, &self.write_jaas(dir.path()).map_err(Failure::Fatal)?));
         let guard = Guard::spawn(&command, &pid_file, &log_file).map_err(Failure::Fatal)?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let started = Instant::now();
@@ -424,9 +435,43 @@ impl RealZooKeeperBuilder {
         cfg
     }
 
-    fn jvm_args(&self, config: &Path) -> Vec<OsString> {
+    /// With SASL users, writes a JAAS file whose `Server` section is ZooKeeper's
+    /// `DigestLoginModule` with them, and returns the system properties that load it and make
+    /// `sasl` a scheme ACLs can name.
+    fn write_jaas(&self, dir: &Path) -> io::Result<Vec<(String, String)>> {
+        if self.sasl_users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut jaas =
+            String::from("Server {\n    org.apache.zookeeper.server.auth.DigestLoginModule required");
+        for (user, password) in &self.sasl_users {
+            let bad = |s: &str| s.contains(['"', '\\', '\n', ';']) || s.is_empty();
+            if bad(user)
+                || bad(password)
+                || !user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid_input(format!(
+                    "SASL user {user:?} or its password cannot go in a JAAS file"
+                )));
+            }
+            jaas.push_str(&format!("\n    user_{user}=\"{password}\""));
+        }
+        jaas.push_str(";\n};\n");
+        let path = dir.join("jaas.conf");
+        fs::write(&path, jaas)?;
+        Ok(vec![
+            ("java.security.auth.login.config".to_owned(), path.display().to_string()),
+            (
+                "zookeeper.authProvider.sasl".to_owned(),
+                "org.apache.zookeeper.server.auth.SASLAuthenticationProvider".to_owned(),
+            ),
+        ])
+    }
+
+    fn jvm_args(&self, config: &Path, extra: &[(String, String)]) -> Vec<OsString> {
         let interval = self.container_check_interval_ms;
         let mut properties = vec![("znode.container.checkIntervalMs".to_owned(), interval.to_string())];
+        properties.extend(extra.iter().cloned());
         properties.extend(self.properties.iter().cloned());
         jvm_args(MAIN_CLASS, &properties, config)
     }
@@ -691,7 +736,7 @@ mod tests {
         let builder = RealZooKeeper::builder()
             .container_check_interval_ms(250)
             .extra_property("znode.container.checkIntervalMs", "99");
-        let args = builder.jvm_args(Path::new("/c/zoo.cfg"));
+        let args = builder.jvm_args(Path::new("/c/zoo.cfg"), &[]);
         let args: Vec<_> = args.iter().map(|a| a.to_string_lossy()).collect();
         let first = args.iter().position(|a| a == "-Dznode.container.checkIntervalMs=250");
         let extra = args.iter().position(|a| a == "-Dznode.container.checkIntervalMs=99");

@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) max_frame: usize,
     pub(crate) super_digest: Option<String>,
     pub(crate) epoch_ms: Option<i64>,
+    /// SASL DIGEST-MD5 users and passwords ([`TestServerBuilder::sasl_user`]).
+    pub(crate) sasl_users: HashMap<String, String>,
     /// The TLS listener's address (requested, then bound) and settings.
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<(SocketAddr, crate::tls::ServerTls)>,
@@ -71,6 +73,10 @@ pub(crate) struct Core {
     pub(crate) partitions: HashMap<i64, Instant>,
     /// Serving as a read-only server (§2.6): only read-only-aware clients, no writes.
     pub(crate) read_only: bool,
+    /// SASL DIGEST-MD5 users and their passwords (none: SASL is refused).
+    pub(crate) sasl_users: HashMap<String, String>,
+    /// The DIGEST-MD5 exchanges that sent their challenge, by connection.
+    pub(crate) sasl_exchanges: HashMap<ConnId, zk_core::sasl::DigestMd5Server>,
 }
 
 /// State shared by the server handle, its tasks and its connections.
@@ -174,6 +180,7 @@ impl Shared {
             }
             core.sessions.detach(h.session, conn);
             core.state.connection_closed(conn);
+            core.sasl_exchanges.remove(&conn);
         }
     }
 

@@ -26,7 +26,7 @@ use super::Client;
 /// | retry policy (recipes, [`Client::retrying`]) | [`RetryPolicy::default`] |
 /// | seed of the client's randomness (host order, jitter) | random |
 /// | read-only servers allowed | no |
-/// | authentication | none |
+/// | authentication | none (`auth` for schemes such as `digest`, `sasl_digest_md5` for SASL) |
 /// | ACL of creates that name none | world:anyone, every permission (`OPEN_ACL_UNSAFE`) |
 /// | chroot | from the connect string, else none |
 /// | max frame size | 1,048,575 bytes (ZooKeeper's `jute.maxbuffer`) |
@@ -43,6 +43,7 @@ pub struct ClientBuilder {
     seed: Option<u64>,
     read_only: bool,
     auths: Vec<(String, Vec<u8>)>,
+    sasl: Option<(String, String)>,
     default_acl: Vec<Acl>,
     chroot: Option<String>,
     max_frame: usize,
@@ -65,6 +66,7 @@ impl ClientBuilder {
             seed: None,
             read_only: false,
             auths: Vec::new(),
+            sasl: None,
             default_acl: Acl::open_unsafe(),
             chroot: None,
             max_frame: DEFAULT_MAX_FRAME,
@@ -140,6 +142,16 @@ impl ClientBuilder {
     /// `b"user:password"`), before any request.
     pub fn auth(mut self, scheme: &str, auth: &[u8]) -> Self {
         self.auths.push((scheme.to_owned(), auth.to_vec()));
+        self
+    }
+
+    /// Authenticate every connection with SASL DIGEST-MD5 as `username` (ZooKeeper's JAAS
+    /// `DigestLoginModule`, whose `Server` section lists `user_<name>="<password>"`), before
+    /// any request; the connection is then known as `sasl:<username>` (ACLs name it so).
+    /// A rejected password fails [`connect`](Self::connect) with [`Error::AuthFailed`], as it
+    /// ends a client that reconnects later.
+    pub fn sasl_digest_md5(mut self, username: &str, password: &str) -> Self {
+        self.sasl = Some((username.to_owned(), password.to_owned()));
         self
     }
 
@@ -247,6 +259,7 @@ impl ClientBuilder {
             seed: self.seed.unwrap_or_else(rand::random),
             read_only: self.read_only,
             auths: self.auths.clone(),
+            sasl: self.sasl.clone(),
             max_frame: self.max_frame,
             resume: self.resume.clone(),
             connector,

@@ -16,9 +16,11 @@ use super::observe;
 use super::{Command, ReplyTx, Request, Session, Terminal, Unwatch};
 use crate::error::{Error, Result};
 use crate::proto::{
-    peek_frame, write_frame, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, EventType, OpCode,
-    Record, ReplyHeader, RequestHeader, WatcherEvent, WatcherType, XID_AUTH, XID_NOTIFICATION, XID_PING,
+    peek_frame, write_frame, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, EventType,
+    GetSaslRequest, OpCode, Record, ReplyHeader, RequestHeader, SetSaslResponse, WatcherEvent, WatcherType,
+    XID_AUTH, XID_NOTIFICATION, XID_PING,
 };
+use crate::sasl::DigestMd5Client;
 use crate::session::state::{SessionEvent, SessionState};
 use crate::session::watches::{SetWatchesReq, WatchReg};
 use crate::tls::TlsError;
@@ -152,6 +154,69 @@ async fn handshake(
     }
 }
 
+/// How a SASL exchange failed.
+enum SaslFailure {
+    /// The server rejected the credentials (AUTHFAILED, or it hung up on our digest), or it
+    /// could not prove it knows the password: the session cannot go on.
+    Rejected,
+    /// The connection failed: try another.
+    Io(io::Error),
+}
+
+/// Runs the SASL DIGEST-MD5 exchange on a fresh connection, before any other request (§9.4):
+/// sasl requests (op 102) with ordinary xids, each answered in turn.
+async fn sasl_exchange(
+    mut client: DigestMd5Client,
+    xids: [i32; 3],
+    (reader, writer, rbuf): (&mut BoxReader, &mut BoxWriter, &mut BytesMut),
+    max_frame: usize,
+) -> Result<(), SaslFailure> {
+    let mut token = client.initial();
+    for (round, xid) in xids.into_iter().enumerate() {
+        let mut out = Vec::with_capacity(64 + token.len());
+        let header = RequestHeader { xid, op_type: OpCode::Sasl.code() };
+        crate::proto::encode_request(
+            &mut out,
+            &header,
+            &GetSaslRequest { token: std::mem::take(&mut token) },
+        );
+        writer.write_all(&out).await.map_err(SaslFailure::Io)?;
+        writer.flush().await.map_err(SaslFailure::Io)?;
+        let frame = loop {
+            if let Some(n) = peek_frame(rbuf, max_frame).map_err(|e| SaslFailure::Io(invalid(e)))? {
+                break rbuf.split_to(n);
+            }
+            match reader.read_buf(rbuf).await {
+                Ok(0) if round > 0 => {
+                    // It read our digest and hung up: ZooKeeper before 3.8 closes without
+                    // an AUTHFAILED reply.
+                    tracing::warn!("the server closed the connection on our SASL response");
+                    return Err(SaslFailure::Rejected);
+                }
+                Ok(0) => return Err(SaslFailure::Io(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => {}
+                Err(e) => return Err(SaslFailure::Io(e)),
+            }
+        };
+        let mut body = &frame[4..];
+        let reply = ReplyHeader::decode(&mut body).map_err(|e| SaslFailure::Io(invalid(e)))?;
+        if reply.xid != xid {
+            return Err(SaslFailure::Io(invalid(format!("SASL reply xid {} for request {xid}", reply.xid))));
+        }
+        if reply.err != 0 {
+            tracing::warn!(code = reply.err, "the server rejected the SASL credentials");
+            return Err(SaslFailure::Rejected);
+        }
+        let server_token = SetSaslResponse::decode(&mut body).map_err(|e| SaslFailure::Io(invalid(e)))?.token;
+        token = client.step(&server_token).map_err(|_| SaslFailure::Rejected)?;
+        if client.is_complete() {
+            return Ok(());
+        }
+    }
+    tracing::warn!("the SASL exchange did not complete in two round trips");
+    Err(SaslFailure::Rejected)
+}
+
 impl Session {
     /// Runs `fut` while still taking commands (held for later) and watcher drops, failing
     /// held requests that wait too long and announcing when the session timeout passed.
@@ -263,6 +328,28 @@ impl Session {
                         }
                         last_err = format!("{host}: server refused a new session");
                         continue;
+                    }
+                    let (mut reader, mut writer, mut rbuf) = (reader, writer, rbuf);
+                    if let Some((user, password)) = self.config.sasl.clone() {
+                        let cnonce =
+                            format!("{:016x}{:016x}", self.hosts.jitter_seed(), self.hosts.jitter_seed());
+                        let client = DigestMd5Client::new(&user, &password, &cnonce);
+                        let xids = [self.next_xid(), self.next_xid(), self.next_xid()];
+                        let io = (&mut reader, &mut writer, &mut rbuf);
+                        let exchange =
+                            timeout(budget, sasl_exchange(client, xids, io, self.config.max_frame));
+                        match self.while_handling_commands(exchange).await? {
+                            Ok(Ok(())) => {}
+                            Ok(Err(SaslFailure::Rejected)) => return Err(Terminal::AuthFailed),
+                            Ok(Err(SaslFailure::Io(e))) => {
+                                last_err = format!("{host}: SASL: {e}");
+                                continue;
+                            }
+                            Err(_) => {
+                                last_err = format!("{host}: no SASL answer within {budget:?}");
+                                continue;
+                            }
+                        }
                     }
                     tracing::debug!(%host, attempts, "connected");
                     return Ok(self.established(host, reader, writer, rbuf, resp, resuming));

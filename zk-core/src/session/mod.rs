@@ -44,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) seed: u64,
     pub(crate) read_only: bool,
     pub(crate) auths: Vec<(String, Vec<u8>)>,
+    /// SASL DIGEST-MD5 credentials (user, password), run on every connection.
+    pub(crate) sasl: Option<(String, String)>,
     pub(crate) max_frame: usize,
     pub(crate) resume: Option<(i64, Vec<u8>)>,
     pub(crate) connector: Arc<dyn Connector>,

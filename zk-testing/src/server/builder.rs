@@ -96,6 +96,14 @@ impl TestServerBuilder {
         self
     }
 
+    /// Accepts SASL DIGEST-MD5 logins of `username` with `password` (a `user_<name>` line of
+    /// ZooKeeper's JAAS `Server` section); the connection is then known as `sasl:<username>`.
+    /// Without any user, SASL requests get AUTHFAILED and the connection closes.
+    pub fn sasl_user(mut self, username: &str, password: &str) -> Self {
+        self.config.sasl_users.insert(username.to_owned(), password.to_owned());
+        self
+    }
+
     /// A digest id (`user:base64(sha1(user:password))`, what the digest scheme derives from
     /// `addAuth("digest", "user:password")`) whose holder bypasses every ACL.
     pub fn super_digest(mut self, digest: &str) -> Self {
@@ -155,6 +163,8 @@ impl TestServerBuilder {
             up: true,
             partitions: HashMap::new(),
             read_only: self.read_only,
+            sasl_users: self.config.sasl_users.clone(),
+            sasl_exchanges: HashMap::new(),
         };
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
@@ -214,6 +224,7 @@ impl TestServer {
                 reap_max: 10_000,
                 max_frame: zk_core::proto::DEFAULT_MAX_FRAME,
                 super_digest: None,
+                sasl_users: HashMap::new(),
                 epoch_ms: None,
                 #[cfg(feature = "tls")]
                 tls: None,

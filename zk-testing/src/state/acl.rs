@@ -127,6 +127,7 @@ pub(super) fn fixup(acl: &[Acl], ids: &Identities) -> Result<Vec<Acl>, ErrorCode
             }
             ("digest", id) if java_split_len(id, ':') == 2 => out.push(a.clone()),
             ("ip", id) if parse_ip_acl(id).is_some() => out.push(a.clone()),
+            ("sasl", id) if !id.is_empty() => out.push(a.clone()),
             _ => return Err(ErrorCode::InvalidAcl),
         }
     }
@@ -203,6 +204,7 @@ pub(super) fn allowed(acl: &[Acl], ids: &Identities, perm: Perms) -> bool {
         "world" => a.id == "anyone",
         "digest" => ids.iter().any(|(s, id)| s == "digest" && *id == a.id),
         "ip" => ids.iter().any(|(s, id)| s == "ip" && ip_matches(id, &a.id)),
+        "sasl" => ids.iter().any(|(s, id)| s == "sasl" && *id == a.id),
         _ => false,
     })
 }

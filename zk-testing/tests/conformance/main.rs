@@ -9,5 +9,6 @@ mod features;
 mod helpers;
 mod multi;
 mod ops;
+mod sasl;
 mod session;
 mod watches;
