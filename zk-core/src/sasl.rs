@@ -105,6 +105,7 @@ impl DigestMd5Client {
             cnonce: &self.cnonce,
             nc: "00000001",
             digest_uri: ZOOKEEPER_DIGEST_URI,
+            authzid: None,
         };
         let response = inputs.response("AUTHENTICATE");
         self.expected_rspauth = Some(inputs.response(""));
@@ -180,9 +181,14 @@ impl DigestMd5Server {
         if d.get("qop").is_some_and(|q| q != "auth") {
             return Err(fail("only qop=auth is served"));
         }
+        // A user may act only as itself (ZooKeeper's callback handler authorizes no one else).
+        let authzid = d.get("authzid").map(String::as_str);
+        if authzid.is_some_and(|id| id != username) {
+            return Err(fail(&format!("{username:?} may not act as {authzid:?}")));
+        }
         let password = password_of(username).ok_or_else(|| fail(&format!("no user {username:?}")))?;
         let realm = d.get("realm").map_or(ZOOKEEPER_REALM, String::as_str);
-        let inputs = Inputs { username, realm, password: &password, nonce, cnonce, nc, digest_uri: uri };
+        let inputs = Inputs { username, realm, password: &password, nonce, cnonce, nc, digest_uri: uri, authzid };
         if &inputs.response("AUTHENTICATE") != digest {
             return Err(fail("wrong password"));
         }
@@ -199,18 +205,23 @@ struct Inputs<'a> {
     cnonce: &'a str,
     nc: &'a str,
     digest_uri: &'a str,
+    /// The authorization id, when the client sent one (Java's client sends its user name).
+    authzid: Option<&'a str>,
 }
 
 impl Inputs<'_> {
     /// The `response` value (with `method` `AUTHENTICATE`), or the `rspauth` value (with an
     /// empty method), for `qop=auth` and no authorization id:
     /// `HEX(MD5(HEX(MD5(A1)) ":" nonce ":" nc ":" cnonce ":" qop ":" HEX(MD5(A2))))`, with
-    /// `A1 = MD5(user ":" realm ":" password) ":" nonce ":" cnonce` and
+    /// `A1 = MD5(user ":" realm ":" password) ":" nonce ":" cnonce [":" authzid]` and
     /// `A2 = method ":" digest-uri`.
     fn response(&self, method: &str) -> String {
         let secret = Md5::digest(format!("{}:{}:{}", self.username, self.realm, self.password));
         let mut a1 = secret.to_vec();
         a1.extend_from_slice(format!(":{}:{}", self.nonce, self.cnonce).as_bytes());
+        if let Some(authzid) = self.authzid {
+            a1.extend_from_slice(format!(":{authzid}").as_bytes());
+        }
         let ha1 = hex(&Md5::digest(&a1));
         let ha2 = hex(&Md5::digest(format!("{method}:{}", self.digest_uri)));
         hex(&Md5::digest(format!("{ha1}:{}:{}:{}:auth:{ha2}", self.nonce, self.nc, self.cnonce)))
@@ -306,6 +317,7 @@ mod tests {
             cnonce: "OA6MHXh6VqTrRk",
             nc: "00000001",
             digest_uri: "imap/elwood.innosoft.com",
+            authzid: None,
         };
         assert_eq!(inputs.response("AUTHENTICATE"), "d388dad90d4bbd760a152321f2143af7");
         assert_eq!(inputs.response(""), "ea40f60335c427b5527b84dbabcdfffd");
@@ -334,6 +346,36 @@ mod tests {
         let mut client = DigestMd5Client::new("bob", "s3cret", "cn0nce");
         client.step(&server.challenge()).expect("a response");
         assert_eq!(client.step(b"rspauth=00000000000000000000000000000000"), Err(Error::AuthFailed));
+    }
+
+    /// Java's client adds `authzid` (its user name), which goes into A1; acting as another
+    /// user is refused.
+    #[test]
+    fn an_authzid_goes_into_the_digest_and_must_be_the_user() {
+        let server = DigestMd5Server::new("n0nce");
+        let users = |u: &str| (u == "bob").then(|| "s3cret".to_owned());
+        let with = |authzid: &str| {
+            let inputs = Inputs {
+                username: "bob",
+                realm: ZOOKEEPER_REALM,
+                password: "s3cret",
+                nonce: "n0nce",
+                cnonce: "c",
+                nc: "00000001",
+                digest_uri: ZOOKEEPER_DIGEST_URI,
+                authzid: Some(authzid),
+            };
+            format!(
+                "username=\"bob\",realm=\"{ZOOKEEPER_REALM}\",nonce=\"n0nce\",nc=00000001,cnonce=\"c\",\
+                 digest-uri=\"{ZOOKEEPER_DIGEST_URI}\",response={},qop=auth,authzid=\"{authzid}\"",
+                inputs.response("AUTHENTICATE")
+            )
+        };
+        let (user, _) = server.verify(with("bob").as_bytes(), users).expect("bob as bob");
+        assert_eq!(user, "bob");
+        let without = with("bob").replace(",authzid=\"bob\"", "");
+        assert_eq!(server.verify(without.as_bytes(), users).map(|_| ()), Err(Error::AuthFailed), "digest over A1 with authzid");
+        assert_eq!(server.verify(with("alice").as_bytes(), users).map(|_| ()), Err(Error::AuthFailed));
     }
 
     #[test]

@@ -379,3 +379,53 @@ async fn zkcli_transcripts_match_real_zookeeper() {
         );
     }
 }
+
+/// zkCli logs in with SASL DIGEST-MD5 (a JAAS `Client` section) on a real ZooKeeper and on
+/// the embedded server with the same user: Java's own DIGEST-MD5 against the embedded
+/// server's, which shares no code with it. Both then know the CLI as `sasl: alice` and let
+/// it read a node only `sasl:alice` may read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zkcli_logs_in_with_sasl_digest_md5() {
+    let (java_bin, classpath) = check_installation();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let jaas = dir.path().join("client-jaas.conf");
+    std::fs::write(
+        &jaas,
+        "Client {\n    org.apache.zookeeper.server.auth.DigestLoginModule required\n    \
+         username=\"alice\"\n    password=\"alice-pw\";\n};\n",
+    )
+    .expect("JAAS file");
+    let real = timeout(START_TIMEOUT, RealZooKeeper::builder().sasl_user("alice", "alice-pw").start())
+        .await
+        .expect("real ZooKeeper did not start in time")
+        .unwrap_or_else(|e| panic!("cannot start a real ZooKeeper: {e}; {INSTALL_HINT}"));
+    let embedded = TestServer::builder().sasl_user("alice", "alice-pw").start().await.expect("embedded server");
+    let stdin = "whoami\ncreate /sasl-cli secret sasl:alice:cdrwa\ngetAcl /sasl-cli\nget /sasl-cli\nquit\n";
+    let run = |connect: String| {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(r#"exec "$@" 2>&1"#).arg("sh").arg(&java_bin).args(java::JVM_FLAGS).args([
+            // After JVM_FLAGS, so they override its `zookeeper.sasl.client=false`.
+            "-Dzookeeper.sasl.client=true".to_owned(),
+            format!("-Djava.security.auth.login.config={}", jaas.display()),
+            "-cp".to_owned(),
+            classpath.clone(),
+            MAIN_CLASS.to_owned(),
+            "-server".to_owned(),
+            connect,
+            "-waitforconnection".to_owned(),
+        ]);
+        java::clean_env(&mut command);
+        async move {
+            let out = java::run(command, Some(stdin.as_bytes()), CLI_TIMEOUT).await.expect("zkCli ran");
+            out.stdout + &out.stderr
+        }
+    };
+    let (real_out, embedded_out) = tokio::join!(run(real.connect_string()), run(embedded.connect_string()));
+    real.stop().await;
+    for (name, out) in [("real ZooKeeper", &real_out), ("embedded", &embedded_out)] {
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        assert!(lines.contains(&"sasl: alice"), "{name}: whoami does not list sasl: alice:\n{out}");
+        assert!(lines.contains(&"'sasl,'alice"), "{name}: getAcl does not show the sasl ACL:\n{out}");
+        assert!(lines.contains(&"secret"), "{name}: alice cannot read her node:\n{out}");
+    }
+}
