@@ -188,7 +188,8 @@ impl DigestMd5Server {
         }
         let password = password_of(username).ok_or_else(|| fail(&format!("no user {username:?}")))?;
         let realm = d.get("realm").map_or(ZOOKEEPER_REALM, String::as_str);
-        let inputs = Inputs { username, realm, password: &password, nonce, cnonce, nc, digest_uri: uri, authzid };
+        let inputs =
+            Inputs { username, realm, password: &password, nonce, cnonce, nc, digest_uri: uri, authzid };
         if &inputs.response("AUTHENTICATE") != digest {
             return Err(fail("wrong password"));
         }
@@ -374,7 +375,11 @@ mod tests {
         let (user, _) = server.verify(with("bob").as_bytes(), users).expect("bob as bob");
         assert_eq!(user, "bob");
         let without = with("bob").replace(",authzid=\"bob\"", "");
-        assert_eq!(server.verify(without.as_bytes(), users).map(|_| ()), Err(Error::AuthFailed), "digest over A1 with authzid");
+        assert_eq!(
+            server.verify(without.as_bytes(), users).map(|_| ()),
+            Err(Error::AuthFailed),
+            "digest over A1 with authzid"
+        );
         assert_eq!(server.verify(with("alice").as_bytes(), users).map(|_| ()), Err(Error::AuthFailed));
     }
 

@@ -108,6 +108,15 @@
 //!
 //! `tests/shape` checks all of this for every recipe.
 //!
+//! # ACLs
+//!
+//! Every node a recipe creates (its directories, lock and latch nodes, queue items, counters)
+//! gets the default ACL of the client handle it was given: the builder's
+//! ([`ClientBuilder::default_acl`](zk_core::ClientBuilder::default_acl), for the whole
+//! client) or the handle's own ([`Client::with_default_acl`](zk_core::Client::with_default_acl),
+//! for one recipe). A recipe that meets a node it may not touch fails with
+//! `Error::Zk(NoAuth)`, it does not wait.
+//!
 //! # Errors and cancellation
 //!
 //! Every recipe returns [`Error`]: a ZooKeeper error ([`Error::Zk`]) or a condition of the

@@ -399,7 +399,8 @@ async fn zkcli_logs_in_with_sasl_digest_md5() {
         .await
         .expect("real ZooKeeper did not start in time")
         .unwrap_or_else(|e| panic!("cannot start a real ZooKeeper: {e}; {INSTALL_HINT}"));
-    let embedded = TestServer::builder().sasl_user("alice", "alice-pw").start().await.expect("embedded server");
+    let embedded =
+        TestServer::builder().sasl_user("alice", "alice-pw").start().await.expect("embedded server");
     let stdin = "whoami\ncreate /sasl-cli secret sasl:alice:cdrwa\ngetAcl /sasl-cli\nget /sasl-cli\nquit\n";
     let run = |connect: String| {
         let mut command = Command::new("sh");

@@ -47,6 +47,9 @@ use crate::session::{Command, Handles, Reply, Request, Unwatch};
 #[derive(Clone, Debug)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
+    /// The ACL of creates that name none: the builder's ([`ClientBuilder::default_acl`]),
+    /// or this handle's own ([`Client::with_default_acl`]).
+    pub(crate) default_acl: Arc<[Acl]>,
 }
 
 #[derive(Debug)]
@@ -56,8 +59,6 @@ pub(crate) struct Inner {
     state_rx: watch::Receiver<Snapshot>,
     subscribers: Arc<crate::session::Subscribers>,
     pub(crate) chroot: Chroot,
-    /// The ACL of creates that name none ([`ClientBuilder::default_acl`]).
-    pub(crate) default_acl: Vec<Acl>,
     max_frame: usize,
     next_watch_id: AtomicU64,
     pub(crate) auth_configured: bool,
@@ -109,13 +110,13 @@ impl Client {
         (retry_policy, retry_seed): (RetryPolicy, u64),
     ) -> Client {
         Client {
+            default_acl: default_acl.into(),
             inner: Arc::new(Inner {
                 cmd_tx: h.cmd_tx,
                 unwatch_tx: h.unwatch_tx,
                 state_rx: h.state_rx,
                 subscribers: h.subscribers,
                 chroot,
-                default_acl,
                 max_frame,
                 next_watch_id: AtomicU64::new(1),
                 auth_configured,
@@ -125,10 +126,26 @@ impl Client {
         }
     }
 
-    /// The ACL of every create that names none, this client's and its recipes'
-    /// ([`ClientBuilder::default_acl`]).
+    /// The ACL of every create that names none, this handle's and its recipes'
+    /// ([`ClientBuilder::default_acl`], or [`with_default_acl`](Self::with_default_acl)).
     pub fn default_acl(&self) -> &[Acl] {
-        &self.inner.default_acl
+        &self.default_acl
+    }
+
+    /// A handle on the same session whose creates that name no ACL use `acl`: hand it to a
+    /// recipe, and every node the recipe creates (lock and latch nodes, queue items,
+    /// counters, parents) carries `acl`, as Curator's `ACLProvider` does for a whole client.
+    /// Pair an ACL for an identity with the authentication of that identity
+    /// ([`ClientBuilder::auth`], [`ClientBuilder::sasl_digest_md5`]) or use
+    /// [`Acl::creator_all`]. The session, its watches and its state are shared with `self`.
+    ///
+    /// # Errors
+    /// [`Error::BadArguments`] for an empty ACL.
+    pub fn with_default_acl(&self, acl: Vec<Acl>) -> Result<Client> {
+        if acl.is_empty() {
+            return Err(Error::BadArguments("the default ACL must not be empty".into()));
+        }
+        Ok(Client { inner: self.inner.clone(), default_acl: acl.into() })
     }
 
     /// The retry policy given to the builder ([`ClientBuilder::retry_policy`]).

@@ -55,7 +55,7 @@ impl Client {
         data: &[u8],
         options: impl Into<CreateOptions>,
     ) -> impl Future<Output = Result<(String, Stat)>> + Send + 'static {
-        let sent = create_body(path, data, &options.into(), (&self.inner.chroot, &self.inner.default_acl))
+        let sent = create_body(path, data, &options.into(), (&self.inner.chroot, &self.default_acl))
             .and_then(|b| match b {
                 CreateBody::Plain(op, req) => self.send(op, &req, None, None),
                 CreateBody::Ttl(req) => self.send(OpCode::CreateTtl, &req, None, None),
@@ -328,7 +328,7 @@ impl Client {
         let count = ops.len();
         let sent = ops
             .iter()
-            .map(|op| op.to_wire(&chroot, &self.inner.default_acl))
+            .map(|op| op.to_wire(&chroot, &self.default_acl))
             .collect::<Result<Vec<_>>>()
             .and_then(|ops| self.send(OpCode::Multi, &MultiRequest { ops }, None, None));
         finish(sent, move |b| {
