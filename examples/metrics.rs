@@ -1,7 +1,7 @@
 //! The client's and the recipes' metrics: a small in-process recorder (in a service, install
 //! the `metrics` exporter of your choice instead: Prometheus, StatsD, ...) sees the requests
-//! of a short workload, a contended lock, a leader latch and a session expiry, and prints
-//! them.
+//! of a short workload, a contended lock, a queue take, a cache, a leader latch and a session
+//! expiry, and prints them.
 //!
 //! ```text
 //! cargo run --example metrics --features metrics                              # embedded server
@@ -14,11 +14,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures::StreamExt;
 use metrics::{
     Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
 use zk_core::{Client, CreateMode};
 use zk_examples::{BoxError, Sandbox};
+use zk_recipes::cache::{NodeCache, NodeEvent};
+use zk_recipes::queue::SimpleDistributedQueue;
 use zk_recipes::{InterProcessMutex, LeaderLatch};
 
 /// Counter totals, and histogram sample counts and sums, by series (`name{label=value,..}`).
@@ -95,6 +98,20 @@ async fn main() -> Result<(), BoxError> {
     held.release().await?;
     waiter.await??;
 
+    // A queue take that waits for its item, and a cache's first read.
+    let queue = SimpleDistributedQueue::new(a.clone(), "/queue")?;
+    let producer = SimpleDistributedQueue::new(a.clone(), "/queue")?;
+    let offer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        producer.offer(b"job").await
+    });
+    queue.take().await?;
+    offer.await??;
+    let mut cache = NodeCache::new(a.clone(), "/config")?;
+    cache.start()?;
+    while !matches!(cache.next().await, Some(NodeEvent::Initialized) | None) {}
+    cache.close().await?;
+
     // A leader, then its session expires: the client opens a new one and the latch rejoins.
     let leader = Client::connect(&sandbox.chrooted).await?;
     let latch = LeaderLatch::new(leader.clone(), "/leader", "a")?;
@@ -122,9 +139,15 @@ async fn main() -> Result<(), BoxError> {
         "zk_leadership_changes_total{recipe=leader_latch,change=elected}",
     ];
     let missing: Vec<&str> = must.into_iter().filter(|s| !totals.counters.contains_key(*s)).collect();
-    let waited = totals.histograms.get("zk_lock_wait_seconds{outcome=acquired}");
-    if !missing.is_empty() || waited.is_none() {
-        return Err(format!("missing metrics: {missing:?}, lock waits: {waited:?}").into());
+    let histograms = [
+        "zk_lock_wait_seconds{outcome=acquired}",
+        "zk_queue_take_wait_seconds{outcome=taken}",
+        "zk_cache_resync_seconds{outcome=ok}",
+    ];
+    let no_samples: Vec<&str> =
+        histograms.into_iter().filter(|s| !totals.histograms.contains_key(*s)).collect();
+    if !missing.is_empty() || !no_samples.is_empty() {
+        return Err(format!("missing counters: {missing:?}, histograms: {no_samples:?}").into());
     }
     Ok(())
 }

@@ -1,10 +1,14 @@
-//! What the recipes log: a span per lock acquisition with how long it waited, and an event
-//! per leadership change. A test binary of its own: tracing caches each callsite's interest
+//! What the recipes log: a span per lock acquisition and per queue take with how long it
+//! waited, a span per cache re-sync, and an event per leadership change. A test binary of its own: tracing caches each callsite's interest
 //! process-wide, and tests without a subscriber running next to this one could leave its
 //! events unseen.
 
 use std::time::Duration;
 
+use futures::StreamExt;
+use zk_core::CreateMode;
+use zk_recipes::cache::{PathCache, PathEvent};
+use zk_recipes::queue::SimpleDistributedQueue;
 use zk_recipes::{InterProcessMutex, LeaderLatch};
 use zk_testing::TraceCapture;
 
@@ -45,4 +49,42 @@ async fn lock_waits_and_leadership_changes_are_traced() {
         changes == ["elected", "not_leader"]
     })
     .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queue_takes_and_cache_resyncs_are_traced() {
+    let (capture, _guard) = TraceCapture::install();
+    let server = server(32).await;
+    let field = |span: &str, name: &str| capture.span(span).and_then(|f| f.get(name).cloned());
+
+    let queue = SimpleDistributedQueue::new(client(&server).await, "/o/queue").unwrap();
+    assert_eq!(queue.take_timeout(Duration::from_millis(500)).await.unwrap(), None);
+    assert_eq!(field("zk_queue_take", "path").as_deref(), Some("/o/queue"));
+    assert_eq!(field("zk_queue_take", "taken").as_deref(), Some("false"), "a take that gave up");
+    let waited: u64 = field("zk_queue_take", "waited_ms").and_then(|w| w.parse().ok()).unwrap_or(0);
+    assert!((500..1_000).contains(&waited), "{waited} ms");
+
+    let producer = SimpleDistributedQueue::new(client(&server).await, "/o/queue").unwrap();
+    let offer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        producer.offer(b"job").await.map(drop)
+    });
+    assert_eq!(queue.take().await.unwrap(), b"job");
+    offer.await.unwrap().unwrap();
+    assert_eq!(field("zk_queue_take", "taken").as_deref(), Some("true"), "a take that took");
+    let waited: u64 = field("zk_queue_take", "waited_ms").and_then(|w| w.parse().ok()).unwrap_or(0);
+    assert!((1_000..2_000).contains(&waited), "{waited} ms");
+
+    let zk = client(&server).await;
+    zk.create("/o/cache", b"", CreateMode::Persistent).await.unwrap();
+    zk.create("/o/cache/a", b"1", CreateMode::Persistent).await.unwrap();
+    let mut cache = PathCache::new(zk, "/o/cache").unwrap();
+    assert_eq!(field("zk_cache_resync", "ok"), None, "nothing read yet");
+    cache.start().unwrap();
+    assert!(matches!(cache.next().await, Some(PathEvent::ChildAdded { .. })));
+    assert_eq!(cache.next().await, Some(PathEvent::Initialized));
+    assert_eq!(field("zk_cache_resync", "path").as_deref(), Some("/o/cache"));
+    assert_eq!(field("zk_cache_resync", "ok").as_deref(), Some("true"));
+    assert!(field("zk_cache_resync", "took_ms").is_some());
+    cache.close().await.unwrap();
 }

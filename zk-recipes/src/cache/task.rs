@@ -280,7 +280,8 @@ impl Run {
     /// A scheduled re-sync; the first that succeeds reports [`Change::Initialized`].
     async fn resync_step(&mut self, l: &mut Loop) -> zk_core::Result<()> {
         l.resync_at = None;
-        self.resync(&mut l.need_watch).await?;
+        let root = self.scope.root.clone();
+        crate::observe::cache_resync(&root, self.resync(&mut l.need_watch)).await?;
         l.failures = 0;
         l.retries.reset();
         if !l.initialized {

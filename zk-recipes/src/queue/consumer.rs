@@ -212,6 +212,14 @@ impl AtMostOnceState {
         if self.ended {
             return None;
         }
+        let path = self.cursor.shared.path.clone();
+        crate::observe::queue_take(&path, async { self.wait().await.transpose() }, Option::is_some)
+            .await
+            .transpose()
+    }
+
+    /// Waits for the next item of the queue.
+    async fn wait(&mut self) -> Option<Result<QueueItem>> {
         let mut retries = Retries::new(&self.cursor.shared.client, "queue consumer");
         for _ in 0..MAX_ROUNDS {
             match self.step().await {
@@ -357,6 +365,14 @@ impl AtLeastOnceState {
         if self.ended {
             return None;
         }
+        let path = self.cursor.shared.path.clone();
+        crate::observe::queue_take(&path, async { self.wait().await.transpose() }, Option::is_some)
+            .await
+            .transpose()
+    }
+
+    /// Waits for the next delivery of the queue.
+    async fn wait(&mut self) -> Option<Result<Delivery>> {
         let mut retries = Retries::new(&self.cursor.shared.client, "queue consumer");
         for _ in 0..MAX_ROUNDS {
             match self.step().await {

@@ -142,7 +142,7 @@ impl SimpleDistributedQueue {
     /// As [`poll`](Self::poll): safe to drop while waiting; dropped mid-delete, the item is
     /// put back at the tail.
     pub async fn take(&self) -> Result<Vec<u8>> {
-        self.take_loop(&AtomicBool::new(false)).await
+        crate::observe::queue_take(&self.path, self.take_loop(&AtomicBool::new(false)), |_| true).await
     }
 
     /// Like [`take`](Self::take), but waits at most `timeout` (tokio time): `None` when it
@@ -160,6 +160,10 @@ impl SimpleDistributedQueue {
     /// # Cancellation
     /// As [`take`](Self::take).
     pub async fn take_timeout(&self, timeout: Duration) -> Result<Option<Vec<u8>>> {
+        crate::observe::queue_take(&self.path, self.take_by(timeout), Option::is_some).await
+    }
+
+    async fn take_by(&self, timeout: Duration) -> Result<Option<Vec<u8>>> {
         if timeout.is_zero() {
             return self.poll().await;
         }
