@@ -110,36 +110,48 @@ pub(crate) fn request_done(op: OpCode, xid: i32, zxid: i64, err: i32, sent_at: I
         "request",
     );
     #[cfg(feature = "metrics")]
-    meters::request(op, outcome, latency.as_secs_f64());
+    meters::request(op, err, outcome, latency.as_secs_f64());
 }
 
 /// The request metrics' handles, registered once per operation and outcome: building a
 /// metric's key (labels included) for every request cost a quarter of the client's
-/// throughput at 1,000 requests in flight, recorder or not. The handles belong to the
-/// recorder installed when they were first needed: install it before the first request.
+/// throughput at 1,000 requests in flight, recorder or not. They are found again by a scan
+/// of a short list under a read lock (a hash of the labels per request was measurable too).
+/// The handles belong to the recorder installed when they were first needed: install it
+/// before the first request.
 #[cfg(feature = "metrics")]
 mod meters {
-    use std::collections::HashMap;
-    use std::sync::{Mutex, OnceLock, PoisonError};
+    use std::sync::{PoisonError, RwLock};
 
     use crate::proto::OpCode;
 
     type Handles = (metrics::Counter, metrics::Histogram);
 
-    static REQUESTS: OnceLock<Mutex<HashMap<(i32, &'static str), Handles>>> = OnceLock::new();
+    /// `(op, error code, handles)`: one entry per pair seen, a handful in practice (at most
+    /// the number of operations times the number of error codes).
+    static REQUESTS: RwLock<Vec<(i32, i32, Handles)>> = RwLock::new(Vec::new());
 
-    pub(super) fn request(op: OpCode, outcome: &'static str, seconds: f64) {
-        let mut requests =
-            REQUESTS.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
-        let (count, latency) = requests.entry((op as i32, outcome)).or_insert_with(|| {
-            let name = format!("{op:?}");
-            (
-                metrics::counter!("zk_requests_total", "op" => name.clone(), "outcome" => outcome),
-                metrics::histogram!("zk_request_seconds", "op" => name),
-            )
-        });
+    pub(super) fn request(op: OpCode, err: i32, outcome: &'static str, seconds: f64) {
+        let key = (op as i32, err);
+        {
+            let known = REQUESTS.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, _, (count, latency))) = known.iter().find(|(o, e, _)| (*o, *e) == key) {
+                count.increment(1);
+                latency.record(seconds);
+                return;
+            }
+        }
+        let name = format!("{op:?}");
+        let (count, latency) = (
+            metrics::counter!("zk_requests_total", "op" => name.clone(), "outcome" => outcome),
+            metrics::histogram!("zk_request_seconds", "op" => name),
+        );
         count.increment(1);
         latency.record(seconds);
+        let mut known = REQUESTS.write().unwrap_or_else(PoisonError::into_inner);
+        if !known.iter().any(|(o, e, _)| (*o, *e) == key) {
+            known.push((key.0, key.1, (count, latency)));
+        }
     }
 }
 
