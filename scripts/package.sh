@@ -59,6 +59,15 @@ for crate in "${CRATES[@]}"; do
     selection+=(-p "$crate")
 done
 # --all-features: zkrs-testing's binary (`cli`) and proptest strategy build from the package too.
+# cargo verifies zkrs-recipes and zkrs-testing against the zkrs-core it just packaged, through a
+# local overlay registry that it extracts under $CARGO_HOME/registry/src/-<hash of the
+# workspace path>/. It does not extract a version again that is there already, so a second run
+# in the same checkout would verify against the sources of the first: remove our own crates'
+# extractions from those overlay directories (crates.io's directories are not named `-*`).
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+for crate in "${CRATES[@]}"; do
+    rm -rf "$cargo_home"/registry/src/-*/"$crate"-[0-9]*
+done
 cargo package --allow-dirty --all-features "${selection[@]}" 2>&1 |
     { grep -v '^warning: ignoring test `.*` as `.*` is not included in the published package$' || true; }
 
