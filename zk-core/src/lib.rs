@@ -243,8 +243,9 @@ pub mod tls;
 mod transport;
 
 pub use client::{
-    Client, ClientBuilder, ClientStats, CreateMode, CreateOptions, OneshotWatcher, Op, OpResult,
-    PersistentWatcher, ReadOp, ReadResult, Retrying, SessionEvents, StateWatcher,
+    Client, ClientBuilder, ClientStats, CreateMode, CreateOptions, EnsembleConfig, OneshotWatcher, Op,
+    OpResult, PersistentWatcher, ReadOp, ReadResult, Reconfig, Retrying, ServerSpec, SessionEvents,
+    StateWatcher, CONFIG_NODE,
 };
 pub use digest::{digest_id, digest_id_of_auth};
 pub use error::{Error, Result};

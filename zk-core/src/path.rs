@@ -73,7 +73,6 @@ impl Chroot {
     }
 
     /// The chroot as a path, `""` for none.
-    #[cfg(test)]
     pub(crate) fn as_str(&self) -> &str {
         &self.0
     }

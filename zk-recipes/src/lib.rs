@@ -225,6 +225,7 @@ pub mod barrier;
 pub mod cache;
 pub mod counter;
 mod deadline;
+pub mod ensemble;
 mod error;
 pub mod group;
 mod leader;

@@ -76,6 +76,7 @@ pub struct RealEnsembleBuilder {
     members: usize,
     tick_ms: u32,
     properties: Vec<(String, String)>,
+    reconfig: bool,
 }
 
 /// What a member says it is, from the `Mode:` line of its `srvr` answer.
@@ -407,7 +408,7 @@ impl Drop for RealEnsemble {
 
 impl Default for RealEnsembleBuilder {
     fn default() -> Self {
-        RealEnsembleBuilder { members: 3, tick_ms: 500, properties: Vec::new() }
+        RealEnsembleBuilder { members: 3, tick_ms: 500, properties: Vec::new(), reconfig: false }
     }
 }
 
@@ -430,6 +431,14 @@ impl RealEnsembleBuilder {
     /// harness's own.
     pub fn extra_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.properties.push((key.into(), value.into()));
+        self
+    }
+
+    /// Dynamic reconfiguration on (`reconfigEnabled=true`), with ACLs skipped
+    /// (`zookeeper.skipACL=yes`) so any client may `reconfig`; every `server.<id>` line then
+    /// names its client address, so `/zookeeper/config` tells clients where members serve.
+    pub fn reconfig_enabled(mut self, enabled: bool) -> Self {
+        self.reconfig = enabled;
         self
     }
 
@@ -472,7 +481,14 @@ impl RealEnsembleBuilder {
         let ports = free_ports(3 * self.members).map_err(Failure::Fatal)?;
         // Member i: client port ports[3i], quorum port ports[3i + 1], election port ports[3i + 2].
         let servers: String = (0..self.members)
-            .map(|i| format!("server.{}=127.0.0.1:{}:{}\n", i + 1, ports[3 * i + 1], ports[3 * i + 2]))
+            .map(|i| {
+                let (client, quorum, election) = (ports[3 * i], ports[3 * i + 1], ports[3 * i + 2]);
+                if self.reconfig {
+                    format!("server.{}=127.0.0.1:{quorum}:{election}:participant;127.0.0.1:{client}\n", i + 1)
+                } else {
+                    format!("server.{}=127.0.0.1:{quorum}:{election}\n", i + 1)
+                }
+            })
             .collect();
         let mut members = Vec::new();
         for i in 0..self.members {
@@ -512,7 +528,12 @@ impl RealEnsembleBuilder {
         let config = dir.join("zoo.cfg");
         fs::write(&config, self.zoo_cfg(&data_dir, port, servers))?;
         let mut command = vec![java.as_os_str().to_owned()];
-        command.extend(jvm_args(MAIN_CLASS, &self.properties, &config));
+        let mut properties = Vec::new();
+        if self.reconfig {
+            properties.push(("zookeeper.skipACL".to_owned(), "yes".to_owned()));
+        }
+        properties.extend(self.properties.iter().cloned());
+        command.extend(jvm_args(MAIN_CLASS, &properties, &config));
         Ok(Member {
             client: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             log_file: dir.join("server.log"),
@@ -524,9 +545,10 @@ impl RealEnsembleBuilder {
     }
 
     fn zoo_cfg(&self, data_dir: &Path, port: u16, servers: &str) -> String {
+        let reconfig = if self.reconfig { "reconfigEnabled=true\n" } else { "" };
         format!(
             "tickTime={}\ninitLimit={INIT_LIMIT}\nsyncLimit={SYNC_LIMIT}\ndataDir={}\n\
-             clientPort={port}\nclientPortAddress=127.0.0.1\n{servers}{TEST_CFG}",
+             clientPort={port}\nclientPortAddress=127.0.0.1\n{reconfig}{servers}{TEST_CFG}",
             self.tick_ms,
             data_dir.display()
         )

@@ -1,6 +1,7 @@
 //! The [`Client`] handle.
 
 mod builder;
+mod config;
 mod multi;
 mod ops;
 mod retrying;
@@ -8,6 +9,7 @@ mod tree;
 mod watcher;
 
 pub use builder::ClientBuilder;
+pub use config::{EnsembleConfig, Reconfig, ServerSpec, CONFIG_NODE};
 pub use multi::{CreateMode, CreateOptions, Op, OpResult, ReadOp, ReadResult};
 pub use retrying::Retrying;
 pub use watcher::{OneshotWatcher, PersistentWatcher, SessionEvents, StateWatcher};

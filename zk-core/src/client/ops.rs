@@ -23,12 +23,12 @@ use crate::proto::{
 };
 use crate::session::watches::{WatchKind, WatchReg};
 
-fn decode<R: Record>(body: &[u8]) -> Result<R> {
+pub(super) fn decode<R: Record>(body: &[u8]) -> Result<R> {
     Ok(R::decode(&mut &body[..])?)
 }
 
 /// A future that first reports an argument error, or else awaits a reply and decodes it.
-async fn finish<T, F>(sent: Result<Sent>, then: F) -> Result<T>
+pub(super) async fn finish<T, F>(sent: Result<Sent>, then: F) -> Result<T>
 where
     F: FnOnce(&[u8]) -> Result<T>,
 {
@@ -179,9 +179,17 @@ impl Client {
         path: &str,
         kind: WatchKind,
     ) -> (WatchReg, impl FnOnce() -> OneshotWatcher + Send + 'static) {
+        self.one_shot_at(self.inner.chroot.to_server(path), kind)
+    }
+
+    /// As `one_shot`, for a path as the server names it (no chroot added).
+    pub(super) fn one_shot_at(
+        &self,
+        server_path: String,
+        kind: WatchKind,
+    ) -> (WatchReg, impl FnOnce() -> OneshotWatcher + Send + 'static) {
         let (tx, rx) = oneshot::channel();
         let id = self.next_watch_id();
-        let server_path = self.inner.chroot.to_server(path);
         let reg = WatchReg::OneShot {
             path: server_path.clone(),
             id,

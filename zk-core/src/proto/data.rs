@@ -204,12 +204,12 @@ record! {
     /// Body of reconfig (16).
     #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
     pub struct ReconfigRequest {
-        /// Servers to add (incremental reconfig).
-        pub joining_servers: String,
-        /// Server ids to remove (incremental reconfig).
-        pub leaving_servers: String,
-        /// Complete new membership (non-incremental reconfig).
-        pub new_members: String,
+        /// Servers to add, comma-separated (incremental reconfig; null when none).
+        pub joining_servers: Option<String>,
+        /// Server ids to remove, comma-separated (incremental reconfig; null when none).
+        pub leaving_servers: Option<String>,
+        /// Complete new membership (non-incremental reconfig); null for an incremental one.
+        pub new_members: Option<String>,
         /// Expected current config version, or -1 for any.
         pub cur_config_id: i64,
     }
@@ -309,11 +309,15 @@ mod tests {
     #[test]
     fn misc_records_round_trip() {
         assert_record(&ReconfigRequest {
-            joining_servers: "server.4=h:2888:3888;2181".into(),
-            leaving_servers: "2,3".into(),
-            new_members: String::new(),
+            joining_servers: Some("server.4=h:2888:3888;2181".into()),
+            leaving_servers: Some("2,3".into()),
+            new_members: None,
             cur_config_id: -1,
         });
+        assert_record(&ReconfigRequest { new_members: Some(String::new()), ..ReconfigRequest::default() });
+        // Null and empty differ on the wire: -1 against 0 as the length.
+        let null = ReconfigRequest::default().to_bytes();
+        assert_eq!(&null[..4], &(-1i32).to_be_bytes());
         assert_record(&GetEphemeralsRequest { prefix_path: "/e".into() });
         assert_record(&GetEphemeralsResponse { ephemerals: vec!["/e/1".into(), "/e/2".into()] });
         assert_record(&GetAllChildrenNumberRequest { path: "/".into() });

@@ -281,6 +281,21 @@ impl Wire for String {
     }
 }
 
+/// `ustring` where null is meaningful (reconfig's absent fields: a null `newMembers` makes an
+/// incremental reconfig, an empty one a non-incremental reconfig to nothing).
+impl Wire for Option<String> {
+    const MIN_LEN: usize = 4;
+    fn wire_put(&self, buf: &mut impl BufMut) {
+        write_buffer(buf, self.as_deref().map(str::as_bytes));
+    }
+    fn wire_len(&self) -> usize {
+        buffer_len(self.as_deref().map(str::as_bytes))
+    }
+    fn wire_get(buf: &mut &[u8], what: &'static str) -> DecodeResult<Self> {
+        Ok(read_buffer(buf, what)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+}
+
 /// `buffer` where null is meaningful (node data).
 impl Wire for Option<Vec<u8>> {
     const MIN_LEN: usize = 4;

@@ -550,6 +550,7 @@ impl Session {
             Command::Stats(tx) => {
                 let _ = tx.send(self.stats(conn.pending.len()));
             }
+            Command::SetHosts(hosts) => self.set_hosts(hosts),
         }
     }
 

@@ -104,6 +104,29 @@ impl HostCycle {
     pub(crate) fn len(&self) -> usize {
         self.hosts.len()
     }
+
+    /// Takes `hosts` instead, in a new order; the next host is the first of it.
+    pub(crate) fn replace(&mut self, mut hosts: Vec<String>) {
+        hosts.shuffle(&mut self.rng);
+        self.hosts = hosts;
+        self.next = 0;
+    }
+
+    /// The hosts, in no particular order.
+    pub(crate) fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+}
+
+/// The hosts of a host list without a chroot (`host:port,...`), each with its port.
+pub(crate) fn parse_hosts(s: &str) -> Result<Vec<String>> {
+    let cs = ConnectString::parse(s)?;
+    if !cs.chroot.as_str().is_empty() || cs.tls {
+        return Err(Error::BadArguments(format!(
+            "host list {s:?}: only hosts, without a chroot or tls:// (the client keeps its own)"
+        )));
+    }
+    Ok(cs.hosts)
 }
 
 #[cfg(test)]

@@ -83,6 +83,8 @@ pub(crate) enum Command {
     Close(oneshot::Sender<()>),
     /// What the session task holds now (see `Client::stats`).
     Stats(oneshot::Sender<crate::ClientStats>),
+    /// Connect to these hosts from now on (see `Client::update_hosts`).
+    SetHosts(Vec<String>),
 }
 
 /// A watcher handle was dropped before it fired.
@@ -176,7 +178,8 @@ pub(crate) struct Handles {
 pub(crate) fn spawn(config: Config) -> Handles {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (unwatch_tx, unwatch_rx) = mpsc::unbounded_channel();
-    let (state_tx, state_rx) = watch::channel(Snapshot::initial(config.session_timeout));
+    let (state_tx, state_rx) =
+        watch::channel(Snapshot::initial(config.session_timeout, config.hosts.clone()));
     let (session_id, password) = config.resume.clone().unwrap_or((0, vec![0; 16]));
     let subscribers = Arc::new(Subscribers::default());
     let session = Session {
@@ -330,11 +333,22 @@ impl Session {
                 let _ = tx.send(self.stats(0));
                 Ok(())
             }
+            Some(Command::SetHosts(hosts)) => {
+                self.set_hosts(hosts);
+                Ok(())
+            }
             Some(cmd) => {
                 self.queued.push_back((Instant::now() + self.queue_timeout(), cmd));
                 Ok(())
             }
         }
+    }
+
+    /// Takes a new host list (the current connection, if any, stays until it breaks).
+    fn set_hosts(&mut self, hosts: Vec<String>) {
+        tracing::info!(?hosts, "new host list");
+        self.hosts.replace(hosts);
+        self.state_tx.send_modify(|s| s.hosts = self.hosts.hosts().to_vec());
     }
 
     /// What the task holds now, with `in_flight` requests written and not answered.
@@ -434,6 +448,6 @@ fn fail_command(cmd: Command, err: &Error, closers: &mut Vec<oneshot::Sender<()>
         }
         Command::Close(tx) => closers.push(tx),
         // Nobody is told anything: the client ended.
-        Command::Stats(_) => {}
+        Command::Stats(_) | Command::SetHosts(_) => {}
     }
 }

@@ -138,13 +138,16 @@ pub(crate) struct Snapshot {
     pub(crate) password: Vec<u8>,
     pub(crate) timeout: Duration,
     pub(crate) server: Option<String>,
+    /// The hosts the client connects to (`Client::update_hosts` changes them).
+    pub(crate) hosts: Vec<String>,
     /// Why the session ended, once it has.
     pub(crate) error: Option<crate::Error>,
 }
 
 impl Snapshot {
-    pub(crate) fn initial(timeout: Duration) -> Self {
+    pub(crate) fn initial(timeout: Duration, hosts: Vec<String>) -> Self {
         Snapshot {
+            hosts,
             state: SessionState::Connecting,
             epoch: 0,
             session_id: 0,
