@@ -1,0 +1,170 @@
+//! The client and the recipes on a real 3-member ZooKeeper 3.8 ensemble when members die:
+//! the member the clients are on, then the quorum leader; and a rolling restart of every
+//! member under a running workload. What must hold: the sessions survive (same ids), their
+//! ephemerals stay, watches set before still fire, a held lock is still held once the client
+//! is back (it may be Suspended meanwhile, never Lost), a latch group never has two leaders
+//! and keeps its leader, and no operation of the workload fails (the client's retry policy
+//! absorbs the ConnectionLoss of each restart; protected creates find their node after a
+//! lost reply, so nothing is created twice).
+//!
+//! How fast this goes is a figure, not an assertion (BENCHMARKS.md, `examples/quorum_failover`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::sleep;
+use zk_core::{Client, CreateMode, EventType};
+use zk_recipes::{InterProcessMutex, LeaderLatch, LockStatus};
+use zk_testing::RealEnsemble;
+
+#[path = "support/mod.rs"]
+mod support;
+
+use support::{eventually, within};
+
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn connect(ensemble: &RealEnsemble) -> Client {
+    let connect = Client::builder(&ensemble.connect_string()).session_timeout(SESSION_TIMEOUT).connect();
+    within(15, "connect", connect).await.expect("connect")
+}
+
+/// The index of the member `client` is connected to.
+fn member_of(ensemble: &RealEnsemble, client: &Client) -> usize {
+    let server = client.connected_server().expect("connected");
+    (0..ensemble.size()).find(|&i| ensemble.member_addr(i).to_string() == server).expect("a member")
+}
+
+/// Which member a scenario kills.
+#[derive(Debug, Clone, Copy)]
+enum Victim {
+    /// The member the lock holder and leader is connected to.
+    HoldersMember,
+    /// The quorum's leader.
+    QuorumLeader,
+}
+
+async fn a_member_dies(victim: Victim) {
+    let mut ensemble = within(90, "the ensemble starts", RealEnsemble::start()).await.expect("ensemble");
+    let (holder, other) = (connect(&ensemble).await, connect(&ensemble).await);
+    holder.create("/w", b"v0", CreateMode::Persistent).await.unwrap();
+    holder.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
+    let guard = InterProcessMutex::new(holder.clone(), "/lock").unwrap().acquire().await.unwrap();
+    let lead = LeaderLatch::new(holder.clone(), "/latch", "holder").unwrap();
+    lead.start().unwrap();
+    assert!(lead.await_leadership_timeout(Duration::from_secs(15)).await.unwrap());
+    let follow = LeaderLatch::new(other.clone(), "/latch", "other").unwrap();
+    follow.start().unwrap();
+    eventually(15, "the second latch joined", || async { follow.node().is_some() }).await;
+    let node = lead.node().expect("the leader's node");
+    let (_, _, watch) = holder.get_data_and_watch("/w").await.unwrap();
+    let session = holder.session_id();
+
+    // Two leaders at once is never allowed, whatever happens below.
+    let stop = Arc::new(AtomicBool::new(false));
+    let two_leaders = {
+        let stop = stop.clone();
+        let latches = (Arc::new(lead), Arc::new(follow));
+        let watched = latches.clone();
+        // Bounded: 20,000 looks, 5 ms apart.
+        let task = tokio::spawn(async move {
+            let mut seen = 0u32;
+            while !stop.load(Ordering::SeqCst) && seen < 20_000 {
+                if watched.0.is_leader() && watched.1.is_leader() {
+                    return true;
+                }
+                seen += 1;
+                sleep(Duration::from_millis(5)).await;
+            }
+            false
+        });
+        (task, latches)
+    };
+    let (checker, (lead, follow)) = two_leaders;
+
+    let victim_index = match victim {
+        Victim::HoldersMember => member_of(&ensemble, &holder),
+        Victim::QuorumLeader => ensemble.leader().await.expect("a leader"),
+    };
+    ensemble.kill(victim_index).await;
+    eventually(30, "the holder is back on another member", || async {
+        holder.connected_server().is_some_and(|s| s != ensemble.member_addr(victim_index).to_string())
+            && holder.exists("/").await.is_ok()
+    })
+    .await;
+    assert_eq!(holder.session_id(), session, "{victim:?}: the same session");
+    eventually(15, "the lock is held again", || async { guard.status() == LockStatus::Held }).await;
+    assert!(other.exists("/e").await.unwrap().is_some(), "{victim:?}: the ephemeral stayed");
+    eventually(30, "the writer is back", || async { other.set_data("/w", b"v1", None).await.is_ok() }).await;
+    let event = within(15, "the watch fires", watch).await.expect("an event");
+    assert_eq!(event.event_type, EventType::NodeDataChanged, "{victim:?}");
+    eventually(15, "the latch leads again", || async { lead.is_leader() }).await;
+    assert_eq!(lead.node().as_deref(), Some(node.as_str()), "{victim:?}: the same leader node");
+    assert!(!follow.is_leader(), "{victim:?}");
+
+    stop.store(true, Ordering::SeqCst);
+    assert!(!checker.await.unwrap(), "{victim:?}: two leaders at once");
+    guard.release().await.unwrap();
+    lead.close().await.unwrap();
+    follow.close().await.unwrap();
+    holder.close().await;
+    other.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_member_the_clients_are_on_dies() {
+    a_member_dies(Victim::HoldersMember).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quorum_leader_dies() {
+    a_member_dies(Victim::QuorumLeader).await;
+}
+
+/// Every member restarted in turn while two clients write and read without pause: every
+/// operation succeeds through the client's retry policy, and every protected create made
+/// exactly one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_fails_no_operation() {
+    let mut ensemble = within(90, "the ensemble starts", RealEnsemble::start()).await.expect("ensemble");
+    let setup = connect(&ensemble).await;
+    setup.create("/jobs", b"", CreateMode::Persistent).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..2 {
+        let (client, stop) = (connect(&ensemble).await, stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            // Bounded: at most 5,000 operations, and the test stops it sooner.
+            while !stop.load(Ordering::SeqCst) && done < 5_000 {
+                let path = client
+                    .retrying()
+                    .create_protected(&format!("/jobs/w{w}-"), b"x", CreateMode::PersistentSequential)
+                    .await
+                    .map_err(|e| format!("worker {w}, create {done}: {e}"))?;
+                client
+                    .retrying()
+                    .get_data(&path)
+                    .await
+                    .map_err(|e| format!("worker {w}, read {done}: {e}"))?;
+                done += 1;
+            }
+            Ok::<usize, String>(done)
+        }));
+    }
+    sleep(Duration::from_millis(500)).await;
+    for i in 0..ensemble.size() {
+        within(90, "a member restarts", ensemble.restart(i)).await.expect("restarted");
+        sleep(Duration::from_millis(500)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut made = 0;
+    for worker in workers {
+        made += within(60, "a worker stops", worker).await.unwrap().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let nodes = setup.retrying().get_children("/jobs").await.unwrap();
+    assert_eq!(nodes.len(), made, "one node per create, none twice");
+    assert!(made > 0);
+    setup.close().await;
+}
