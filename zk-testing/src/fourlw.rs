@@ -7,19 +7,18 @@ use tokio::time::Instant;
 
 use crate::server::Shared;
 
-/// The version string, in the form tools parse (`3.8.x`): the server follows 3.8's wire
-/// behaviour, with the documented exceptions in the crate docs.
-pub(crate) const VERSION: &str = "3.8.6-zk-testing-0.1.0, built on 1970-01-01 00:00 UTC";
-
 /// The text answer to `word`.
 pub(crate) fn answer(shared: &Shared, word: &str) -> String {
+    // The version string, in the form tools parse (`3.8.0-...`): the release the server
+    // behaves as (`ServerVersion`).
+    let version = shared.config.version.banner();
     let core = shared.lock();
     let mut out = String::new();
     let conns = core.conns.len();
     let zxid = core.state.last_zxid();
     let nodes = core.state.node_count();
     let stats = |out: &mut String| {
-        let _ = writeln!(out, "Zookeeper version: {VERSION}");
+        let _ = writeln!(out, "Zookeeper version: {version}");
         let _ = writeln!(out, "Latency min/avg/max: 0/0.0/0");
         let _ = writeln!(out, "Received: {}", core.packets_received);
         let _ = writeln!(out, "Sent: {}", core.packets_sent);
@@ -53,7 +52,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
         "isro" => out.push_str(if core.read_only { "ro" } else { "rw" }),
         "srvr" => stats(&mut out),
         "stat" => {
-            let _ = writeln!(out, "Zookeeper version: {VERSION}");
+            let _ = writeln!(out, "Zookeeper version: {version}");
             let _ = writeln!(out, "Clients:");
             cons(&mut out);
             out.push('\n');
@@ -67,7 +66,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
         }
         "mntr" => {
             let kv = [
-                ("zk_version", VERSION.to_owned()),
+                ("zk_version", version.clone()),
                 ("zk_server_state", "standalone".to_owned()),
                 ("zk_avg_latency", "0.0".to_owned()),
                 ("zk_max_latency", "0".to_owned()),
@@ -102,7 +101,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
         }
         "envi" => {
             let _ = writeln!(out, "Environment:");
-            let _ = writeln!(out, "zookeeper.version={VERSION}");
+            let _ = writeln!(out, "zookeeper.version={version}");
             let _ = writeln!(out, "host.name=localhost");
             let _ = writeln!(out, "os.name={}", std::env::consts::OS);
             let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);

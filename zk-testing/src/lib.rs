@@ -197,9 +197,8 @@
 //!
 //! | topic | ZooKeeper (Debian's 3.8.0) | embedded | why |
 //! |---|---|---|---|
-//! | version | 3.8.0 | reports `3.8.6-zk-testing`, and behaves as 3.8.6: `create2` inside `multi` returns the stat (3.8.2+), `exists` checks READ and watch events need READ (3.8.4+), a standalone `check` is UNIMPLEMENTED and closes (3.8.5+) | the newest 3.8 semantics, as the protocol reference records them |
-//! | WatcherType 4/5 in checkWatches/removeWatches | MARSHALLINGERROR | accepted (3.9) | the reference asks for 3.9 watch semantics; 3.8 clients never send them |
-//! | a standard and a persistent watch on one path and connection | the last registration replaces the other; a recursive watch also sits in the child table | both coexist; recursive watches only in the data table (3.9, ZOOKEEPER-4466) | same |
+//! | version | 3.8.0 | behaves as 3.8.0 by default, or as 3.8.6 or 3.9.3 ([`ServerVersion`], `--zk-version`): multi create results, `exists` and watch events without READ, persistent watcher types in check/removeWatches | users' production servers run different releases |
+//! | a standard and a persistent watch on one path and connection | the last registration replaces the other; a recursive watch also sits in the child table | both coexist; recursive watches only in the data table (3.9, ZOOKEEPER-4466), whatever the [`ServerVersion`] | not reproduced yet |
 //! | authentication | digest, SASL, x509, ... | digest and SASL DIGEST-MD5 (plus the implicit `ip` identity and an optional super digest); other schemes get AUTHFAILED and the connection closes | a test server needs no Kerberos |
 //! | TLS (feature `tls`) | `secureClientPort` with the Netty factory; a client certificate becomes an `x509:<subject DN>` identity | a TLS listener ([`TestServerBuilder`]'s `tls`) that checks client certificates (none, want, need) but does not turn them into identities: ACLs cannot name an `x509` id | reading a certificate's subject needs an X.509 parser the server does without; `zk-testing/tests/tls.rs` runs the `x509` ACL against real ZooKeeper only |
 //! | SASL | DIGEST-MD5 and GSSAPI through JAAS; 3.8.0's DIGEST-MD5 callback handler keeps the last user it looked up, so an unknown user presenting that user's password gets in | DIGEST-MD5 only ([`TestServerBuilder::sasl_user`]); an unknown user is refused | the 3.8.0 behaviour is a security bug, not a contract; a test server needs no Kerberos |
@@ -230,6 +229,7 @@ mod state;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod trace;
+mod version;
 
 pub use backend::{Backend, BackendKind, Sandbox};
 pub use fault::{Chaos, RequestMatcher};
@@ -242,6 +242,7 @@ pub use real::{four_letter_word, RealZooKeeper, RealZooKeeperBuilder};
 pub use real_ensemble::{MemberMode, RealEnsemble, RealEnsembleBuilder};
 pub use server::{NodeInfo, SessionInfo, TestServer, TestServerBuilder};
 pub use trace::{Fields, TraceCapture};
+pub use version::ServerVersion;
 
 /// The crate's own README (its crates.io page), compiled as doc tests so its example cannot
 /// drift from the API.

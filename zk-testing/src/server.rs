@@ -40,6 +40,8 @@ pub(crate) struct Config {
     pub(crate) max_frame: usize,
     pub(crate) super_digest: Option<String>,
     pub(crate) epoch_ms: Option<i64>,
+    /// The release to behave as ([`TestServerBuilder::version`]).
+    pub(crate) version: crate::ServerVersion,
     /// SASL DIGEST-MD5 users and passwords ([`TestServerBuilder::sasl_user`]).
     pub(crate) sasl_users: HashMap<String, String>,
     /// The TLS listener's address (requested, then bound) and settings.
@@ -50,7 +52,11 @@ pub(crate) struct Config {
 impl Config {
     /// The options the state machine needs.
     pub(crate) fn state_config(&self) -> StateConfig {
-        StateConfig { extended_types: self.extended_types, super_digest: self.super_digest.clone() }
+        StateConfig {
+            extended_types: self.extended_types,
+            super_digest: self.super_digest.clone(),
+            version: self.version,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run -p zkrs-testing --features cli --bin zk-testing-server -- --port 2181
 //!     [--addr 127.0.0.1] [--tick-ms 2000] [--seed N] [--snapshot FILE] [--no-ttl]
-//!     [--reap-interval-ms 1000] [--read-only]
+//!     [--reap-interval-ms 1000] [--read-only] [--zk-version 3.8.0]
 //!     [--tls-port N --tls-cert FILE --tls-key FILE [--tls-client-ca FILE]
 //!      [--tls-client-auth none|want|need]]
 //! ```
@@ -56,6 +56,9 @@ struct Args {
     /// Start as a read-only server: only clients that allow read-only mode get a session.
     #[arg(long)]
     read_only: bool,
+    /// The ZooKeeper release to behave as where releases differ: 3.8.0, 3.8.6 or 3.9.3.
+    #[arg(long = "zk-version", value_name = "VERSION", default_value = "3.8.0")]
+    zk_version: zk_testing::ServerVersion,
     /// TLS options (feature `tls`).
     #[cfg(feature = "tls")]
     #[command(flatten)]
@@ -126,6 +129,7 @@ async fn run(a: Args) -> Result<(), String> {
         .tick(Duration::from_millis(a.tick_ms))
         .extended_types(!a.no_ttl)
         .read_only(a.read_only)
+        .version(a.zk_version)
         .reap_interval(Duration::from_millis(a.reap_ms));
     if let Some(seed) = a.seed {
         b = b.seed(seed);

@@ -96,6 +96,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Behave as this ZooKeeper release where releases differ (default 3.8.0, Debian 12's;
+    /// see [`ServerVersion`](crate::ServerVersion) for what differs).
+    pub fn version(mut self, version: crate::ServerVersion) -> Self {
+        self.config.version = version;
+        self
+    }
+
     /// Accepts SASL DIGEST-MD5 logins of `username` with `password` (a `user_<name>` line of
     /// ZooKeeper's JAAS `Server` section); the connection is then known as `sasl:<username>`.
     /// Without any user, SASL requests get AUTHFAILED and the connection closes.
@@ -225,6 +232,7 @@ impl TestServer {
                 max_frame: zk_core::proto::DEFAULT_MAX_FRAME,
                 super_digest: None,
                 sasl_users: HashMap::new(),
+                version: crate::ServerVersion::default(),
                 epoch_ms: None,
                 #[cfg(feature = "tls")]
                 tls: None,

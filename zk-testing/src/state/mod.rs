@@ -42,11 +42,13 @@ pub(crate) struct StateConfig {
     /// `super:<base64 sha1>`: a connection authenticating with this digest id becomes a super
     /// user (see [`State::add_identity`]) and bypasses every ACL.
     pub(crate) super_digest: Option<String>,
+    /// The release whose behaviour to follow where releases differ.
+    pub(crate) version: crate::ServerVersion,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { extended_types: true, super_digest: None }
+        StateConfig { extended_types: true, super_digest: None, version: crate::ServerVersion::V3_9_3 }
     }
 }
 
@@ -347,11 +349,13 @@ impl State {
     }
 
     /// Turns queued events into notifications: the watch is consumed either way, but the event
-    /// is dropped for a connection without READ on the node (3.8.4+).
+    /// is dropped for a connection without READ on the node (3.8.4+; delivered by 3.8.0).
     fn flush(&mut self) -> Vec<Notification> {
         for ev in std::mem::take(&mut self.pending) {
             for conn in self.watches.trigger(ev.kind, &ev.path) {
-                if acl::allowed(&ev.acl, self.ids(conn), Perms::READ) {
+                if !self.config.version.read_checks_exists()
+                    || acl::allowed(&ev.acl, self.ids(conn), Perms::READ)
+                {
                     self.out.push(notification(conn, ev.kind, ev.path.clone()));
                 }
             }

@@ -66,8 +66,9 @@ impl State {
             MultiOp::Create { op, req } => {
                 let (path, idx) = self.create(conn, CreateSpec::new(op, req), zxid, now)?;
                 // kazoo only understands type-1 results for type-1 ops; create2, container
-                // and TTL creates carry the stat (3.8.2+).
-                if op == OpCode::Create {
+                // and TTL creates carry the stat (3.8.2+; before, every create's result is
+                // type 1, path only).
+                if op == OpCode::Create || !self.config.version.multi_create_stat() {
                     MultiResult::Create(CreateResponse { path })
                 } else {
                     MultiResult::Create2(Create2Response { path, stat: self.tree.node(idx).stat() })
@@ -75,7 +76,11 @@ impl State {
             }
             MultiOp::CreateTtl(req) => {
                 let (path, idx) = self.create(conn, CreateSpec::ttl(req), zxid, now)?;
-                MultiResult::Create2(Create2Response { path, stat: self.tree.node(idx).stat() })
+                if self.config.version.multi_create_stat() {
+                    MultiResult::Create2(Create2Response { path, stat: self.tree.node(idx).stat() })
+                } else {
+                    MultiResult::Create(CreateResponse { path })
+                }
             }
             MultiOp::Delete(r) => {
                 self.delete(conn, &r.path, r.version, zxid)?;

@@ -316,13 +316,13 @@ impl State {
         }
     }
 
-    /// exists: NUL → READ if present (3.8.4+) → watch (also on a missing node) → NONODE.
+    /// exists: NUL → READ if present (3.8.4+; not checked by 3.8.0) → watch (also on a missing node) → NONODE.
     fn exists(&mut self, conn: ConnId, path: &str, watch: bool) -> OpResult<Vec<u8>> {
         if path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
         let found = self.tree.lookup(path);
-        if let Some(idx) = found {
+        if let Some(idx) = found.filter(|_| self.config.version.read_checks_exists()) {
             if !self.allowed(conn, idx, Perms::READ) {
                 return Err(ErrorCode::NoAuth);
             }
@@ -391,6 +391,12 @@ impl State {
     /// checkWatches / removeWatches (§7.6): NOWATCHER when nothing matches.
     fn check_watches(&mut self, conn: ConnId, r: RemoveWatchesRequest, remove: bool) -> OpResult<Vec<u8>> {
         let t = WatcherType::try_from(r.watcher_type).map_err(|_| ErrorCode::MarshallingError)?;
+        // The persistent types came with 3.9 (ZOOKEEPER-4466); 3.8 cannot read them.
+        if matches!(t, WatcherType::Persistent | WatcherType::PersistentRecursive)
+            && !self.config.version.persistent_watcher_types()
+        {
+            return Err(ErrorCode::MarshallingError);
+        }
         let found =
             if remove { self.watches.remove(conn, &r.path, t) } else { self.watches.check(conn, &r.path, t) };
         if found {

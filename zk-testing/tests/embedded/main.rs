@@ -9,3 +9,4 @@ mod lifecycle;
 mod plan;
 mod renewal;
 mod retrying;
+mod versions;

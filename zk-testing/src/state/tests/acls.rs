@@ -130,7 +130,7 @@ fn get_acl_masks_digest_ids_without_admin() {
 #[test]
 fn super_users_bypass_every_check() {
     let secret = digest_id("super:secret");
-    let mut t = T::with(StateConfig { extended_types: true, super_digest: Some(secret.clone()) });
+    let mut t = T::with(StateConfig { super_digest: Some(secret.clone()), ..StateConfig::default() });
     with_acl(&mut t, "/locked", vec![Acl::new(Perms::ALL, "digest", digest_id("owner:pw"))]);
     assert_eq!(t.get(2, "/locked"), Err(ErrorCode::NoAuth));
     t.s.add_identity(2, "digest", &secret);
@@ -147,7 +147,7 @@ fn super_users_bypass_every_check() {
 #[test]
 fn super_digest_is_decided_at_auth() {
     let secret = digest_id("super:secret");
-    let mut t = T::with(StateConfig { extended_types: true, super_digest: Some(secret.clone()) });
+    let mut t = T::with(StateConfig { super_digest: Some(secret.clone()), ..StateConfig::default() });
     with_acl(&mut t, "/locked", vec![Acl::new(Perms::ALL, "digest", digest_id("owner:pw"))]);
     // Another digest of the same user is not the super digest.
     t.s.add_identity(2, "digest", &digest_id("super:wrong"));

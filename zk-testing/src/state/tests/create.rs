@@ -144,7 +144,7 @@ fn flags_and_ttl_are_checked_in_order() {
     fails(&t.run(1, Request::Create2(creq("no-slash", None, 9))), ErrorCode::BadArguments);
     fails(&t.run(1, ttl_req("/missing/x", 5, 0)), ErrorCode::BadArguments);
 
-    let mut off = T::with(StateConfig { extended_types: false, super_digest: None });
+    let mut off = T::with(StateConfig { extended_types: false, ..StateConfig::default() });
     // Disabled TTL: UNIMPLEMENTED comes before the TTL value check, after the flags check.
     fails(&off.run(1, ttl_req("/x", 5, 0)), ErrorCode::Unimplemented);
     fails(&off.run(1, ttl_req("/x", 6, 10)), ErrorCode::Unimplemented);
