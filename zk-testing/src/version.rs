@@ -17,9 +17,9 @@ use std::str::FromStr;
 /// | WatcherType 4/5 in checkWatches/removeWatches | MARSHALLINGERROR | MARSHALLINGERROR | accepted |
 ///
 /// Not yet told apart (every version behaves as 3.9 here): a standard and a persistent watch
-/// on one path and connection coexist (3.6-3.8 let the last registration replace the other);
-/// identity sets (whoAmI, `auth` ACL expansion) come out in insertion order, not in the Java
-/// `HashSet` order.
+/// on one path and connection coexist (3.6-3.8 let the last registration replace the other).
+/// Identity sets (whoAmI, the `auth` ACL expansion) come out in the Java server's order in
+/// every version, as every release orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[non_exhaustive]
 pub enum ServerVersion {

@@ -246,28 +246,7 @@ fn normalize(output: &str, connect: &str) -> String {
             }
         }
     }
-    sort_whoami(&mut lines);
     lines.iter().map(|l| format!("{l}\n")).collect()
-}
-
-/// `whoami` lists the connection's identities in the iteration order of the server's set of
-/// them: a Java `HashSet` in ZooKeeper (hash-bucket order), insertion order in the embedded
-/// server. No client relies on that order, so the identity lines after `Auth scheme: User`
-/// are sorted (documented in zk-testing's list of intentional differences).
-fn sort_whoami(lines: &mut [String]) {
-    let mut i = 0;
-    while i < lines.len() {
-        if lines[i] == "Auth scheme: User" {
-            let start = i + 1;
-            let end = (start..lines.len())
-                .find(|&k| !lines[k].contains(": ") || lines[k].starts_with("Node does not exist"))
-                .unwrap_or(lines.len());
-            lines[start..end].sort();
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
 }
 
 /// Turns the marker lines back into `### <command>` headings.

@@ -365,11 +365,43 @@ impl State {
 }
 
 /// Appends `(scheme, id)` unless already present.
+/// Adds an identity, keeping the list in the order ZooKeeper's set of them iterates in
+/// (whoAmI lists it so, and an `auth` ACL expands in it): a Java `ConcurrentHashMap` of `Id`s,
+/// which walks its table's bins in index order, each bin in insertion order. The bin of an id
+/// is its jute hash ([`java_id_hash`]), spread (`h ^ h >>> 16`), masked by the table size: 16, doubled whenever the count reaches three
+/// quarters of it. (A grown table also reorders some bins' nodes; with the handful of
+/// identities a connection has, that never happens.)
 fn push_unique(ids: &mut Vec<(String, String)>, scheme: &str, id: &str) {
     let pair = (scheme.to_owned(), id.to_owned());
-    if !ids.contains(&pair) {
-        ids.push(pair);
+    if ids.contains(&pair) {
+        return;
     }
+    ids.push(pair);
+    let mut table = 16usize;
+    while ids.len() >= table * 3 / 4 {
+        table *= 2;
+    }
+    // Stable: within a bin, the order they came in.
+    ids.sort_by_key(|(scheme, id)| java_bin(scheme, id, table));
+}
+
+/// `Id.hashCode()`, as jute generates it: `37 * (37 * 17 + scheme.hashCode()) + id.hashCode()`.
+fn java_id_hash(scheme: &str, id: &str) -> i32 {
+    37i32
+        .wrapping_mul(37i32.wrapping_mul(17).wrapping_add(java_string_hash(scheme)))
+        .wrapping_add(java_string_hash(id))
+}
+
+/// Java's `String.hashCode`: `s[0] * 31^(n-1) + ... + s[n-1]` over UTF-16 units, wrapping.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+}
+
+/// The `ConcurrentHashMap` bin of the `Id` `(scheme, id)` in a table of `table` bins.
+fn java_bin(scheme: &str, id: &str, table: usize) -> usize {
+    let h = java_id_hash(scheme, id);
+    let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+    spread as usize & (table - 1)
 }
 
 fn notification(conn: ConnId, kind: EventType, path: String) -> Notification {
@@ -390,6 +422,57 @@ impl Reply {
         match r {
             Ok(body) => Reply::ok(zxid, body),
             Err(code) => Reply::error(zxid, code),
+        }
+    }
+}
+
+#[cfg(test)]
+mod java_order_tests {
+    use super::*;
+
+    /// What Java 17 printed for these `Id`s (`org.apache.zookeeper.data.Id` from Debian's
+    /// zookeeper-jute 3.8.0) added in this order to `Collections.newSetFromMap(new
+    /// ConcurrentHashMap<>())`, as `ServerCnxn.authInfo` is: the iteration order, with each
+    /// `Id.hashCode()`.
+    const JAVA: [(&str, &str, i32); 8] = [
+        ("digest", "u3:x", -2_032_591_207),
+        ("digest", "u2:x", -2_032_592_168),
+        ("sasl", "alice", 223_271_948),
+        ("x509", "CN=alice", -1_011_463_211),
+        ("super", "", -232_294_480),
+        ("digest", "bob:abc", -1_984_915_110),
+        ("ip", "127.0.0.1", 1_506_146_057),
+        ("digest", "u1:x", -2_032_593_129),
+    ];
+    const ADDED: [(&str, &str); 8] = [
+        ("ip", "127.0.0.1"),
+        ("digest", "u1:x"),
+        ("digest", "u2:x"),
+        ("digest", "u3:x"),
+        ("sasl", "alice"),
+        ("digest", "bob:abc"),
+        ("super", ""),
+        ("x509", "CN=alice"),
+    ];
+
+    #[test]
+    fn string_hashes_are_javas() {
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("ip"), 3367);
+        assert_eq!(java_string_hash("digest"), -1_331_913_276);
+    }
+
+    #[test]
+    fn identities_come_out_in_the_java_servers_order() {
+        let mut ids = Vec::new();
+        for (s, id) in ADDED.into_iter().chain([("digest", "u1:x")]) {
+            push_unique(&mut ids, s, id);
+        }
+        let java: Vec<(String, String)> =
+            JAVA.iter().map(|(s, id, _)| ((*s).to_owned(), (*id).to_owned())).collect();
+        assert_eq!(ids, java);
+        for (s, id, hash) in JAVA {
+            assert_eq!(java_id_hash(s, id), hash, "{s}:{id}");
         }
     }
 }

@@ -301,3 +301,28 @@ async fn unknown_auth_scheme_fails_the_client(b: &Backend) {
     let r = Client::builder(&sb.connect_string()).auth("nosuchscheme", b"x").connect().await;
     assert!(matches!(r, Err(Error::AuthFailed)), "builder with an unknown scheme: {r:?}");
 }
+
+/// A connection's identities come out in the real server's order (its `ConcurrentHashMap`'s):
+/// whoAmI, and the ACL a `CREATOR_ALL` create expands to, byte for byte the same on Debian's
+/// 3.8.0 and on the embedded server, for a connection with six digest identities.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_sets_come_out_in_the_java_servers_order() {
+    let mut seen = Vec::new();
+    for b in [Backend::real().await, Backend::embedded().await] {
+        let sb = b.sandbox("conformance-id-order").await;
+        let c = sb.client().await;
+        for user in ["carol", "alice", "u1", "bob", "mallory", "u2"] {
+            c.add_auth("digest", format!("{user}:pw").as_bytes()).await.unwrap();
+        }
+        let ids: Vec<(String, String)> =
+            c.who_am_i().await.unwrap().into_iter().map(|i| (i.auth_scheme, i.user)).collect();
+        c.create("/mine", b"", CreateMode::Persistent.with_acl(Acl::creator_all())).await.unwrap();
+        let acl = c.get_acl("/mine").await.unwrap().0;
+        assert_eq!(acl.len(), 6, "{}: {acl:?}", b.name());
+        seen.push((b.name(), ids, acl));
+        c.close().await;
+    }
+    let (real, embedded) = (&seen[0], &seen[1]);
+    assert_eq!(real.1, embedded.1, "whoAmI order");
+    assert_eq!(real.2, embedded.2, "CREATOR_ALL order");
+}
