@@ -1,6 +1,7 @@
-//! One scenario, two servers: [`Backend`] is either the shared real ZooKeeper or a fresh
-//! embedded [`TestServer`], both over TCP on loopback, and [`both_backends!`](crate::both_backends)
-//! turns each scenario into one test per backend.
+//! One scenario, several servers: [`Backend`] is the shared real ZooKeeper, the shared real
+//! 3-member ensemble, or a fresh embedded [`TestServer`], all over TCP on loopback;
+//! [`both_backends!`](crate::both_backends) turns each scenario into one test per standalone
+//! backend, and [`on_ensemble!`](crate::on_ensemble) into one more on the ensemble.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use zk_core::{Client, CreateMode, Error};
 
-use crate::{RealZooKeeper, TcpProxy, TestServer};
+use crate::{RealEnsemble, RealZooKeeper, TcpProxy, TestServer};
 
 /// How long starting the real ZooKeeper (a JVM) may take.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -22,6 +23,8 @@ pub enum BackendKind {
     Real,
     /// An embedded [`TestServer`] owned by the test.
     Embedded,
+    /// The shared real 3-member ZooKeeper 3.8 ensemble ([`RealEnsemble::shared`]).
+    RealEnsemble,
 }
 
 /// Something that serves ZooKeeper on a loopback address, for tests that run one scenario
@@ -41,6 +44,8 @@ pub struct Backend {
     kind: BackendKind,
     connect: String,
     addr: SocketAddr,
+    /// An ensemble's members, one of which each sandbox's clients all use.
+    members: Vec<String>,
     /// The embedded server, owned by the test (it lives on the test's runtime).
     _server: Option<TestServer>,
 }
@@ -59,7 +64,43 @@ impl Backend {
             .unwrap_or_else(|e| {
                 panic!("cannot start a real ZooKeeper: {e}; run `bash scripts/zookeeper.sh` to install it")
             });
-        Backend { kind: BackendKind::Real, connect: zk.connect_string(), addr: zk.addr(), _server: None }
+        Backend {
+            kind: BackendKind::Real,
+            connect: zk.connect_string(),
+            addr: zk.addr(),
+            members: Vec::new(),
+            _server: None,
+        }
+    }
+
+    /// The shared real 3-member ensemble of this test process (started on first use).
+    /// [`client`](Self::client) gets every member in its connect string, so its reads may come
+    /// from a follower that is behind (`sync` before reading another session's writes). The
+    /// clients of one [`sandbox`](Self::sandbox) all use one member, the next sandbox's the
+    /// next member, so that a scenario's clients see one order of changes, as on a single
+    /// server, while the scenarios together run on followers and the leader.
+    /// [`addr`](Self::addr) and [`proxy`](Self::proxy) are the first member's.
+    ///
+    /// # Panics
+    ///
+    /// When it does not start within two minutes or cannot start.
+    pub async fn real_ensemble() -> Backend {
+        let zk = tokio::time::timeout(START_TIMEOUT, RealEnsemble::shared())
+            .await
+            .expect("the real ensemble did not start in time")
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start a real ensemble: {e}; run `bash scripts/zookeeper.sh` to install ZooKeeper"
+                )
+            });
+        let members = (0..zk.size()).map(|i| zk.member_addr(i).to_string()).collect();
+        Backend {
+            kind: BackendKind::RealEnsemble,
+            connect: zk.connect_string(),
+            addr: zk.member_addr(0),
+            members,
+            _server: None,
+        }
     }
 
     /// A fresh embedded server for this test, over TCP on loopback like the real one. It
@@ -71,7 +112,13 @@ impl Backend {
     pub async fn embedded() -> Backend {
         let server = TestServer::start().await.expect("start the embedded server");
         let addr = server.addr().expect("TCP address");
-        Backend { kind: BackendKind::Embedded, connect: server.connect_string(), addr, _server: Some(server) }
+        Backend {
+            kind: BackendKind::Embedded,
+            connect: server.connect_string(),
+            addr,
+            members: Vec::new(),
+            _server: Some(server),
+        }
     }
 
     /// Which server this is.
@@ -79,11 +126,12 @@ impl Backend {
         self.kind
     }
 
-    /// `"real"` or `"embedded"`.
+    /// `"real"`, `"embedded"` or `"ensemble"`.
     pub fn name(&self) -> &'static str {
         match self.kind {
             BackendKind::Real => "real",
             BackendKind::Embedded => "embedded",
+            BackendKind::RealEnsemble => "ensemble",
         }
     }
 
@@ -155,9 +203,22 @@ impl Backend {
     }
 
     /// A fresh, empty subtree ([`create_root`](Self::create_root)) whose clients are chrooted
-    /// into it.
+    /// into it. On an ensemble the subtree is created through, and its clients connect to,
+    /// one member (the next one for each sandbox).
     pub async fn sandbox(&self, name: &str) -> Sandbox {
-        Sandbox { root: self.create_root(name).await, connect: self.connect.clone() }
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        if self.members.is_empty() {
+            return Sandbox { root: self.create_root(name).await, connect: self.connect.clone() };
+        }
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) as usize;
+        let member = Backend {
+            kind: self.kind,
+            connect: self.members[n % self.members.len()].clone(),
+            addr: self.addr,
+            members: Vec::new(),
+            _server: None,
+        };
+        Sandbox { root: member.create_root(name).await, connect: member.connect }
     }
 }
 
@@ -222,5 +283,22 @@ macro_rules! both_backends {
     };
     ($($name:ident),* $(,)?) => {
         $crate::both_backends!(worker_threads = 2; $($name),*);
+    };
+}
+
+/// Generates one more `#[tokio::test]` per scenario, on the shared real 3-member ensemble
+/// ([`Backend::real_ensemble`]), in `mod ensemble` (tests named `ensemble::<scenario>`), for
+/// scenarios that also run with [`both_backends!`] and hold on an ensemble.
+#[macro_export]
+macro_rules! on_ensemble {
+    ($($name:ident),* $(,)?) => {
+        mod ensemble {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&$crate::Backend::real_ensemble().await).await
+                }
+            )*
+        }
     };
 }

@@ -120,6 +120,18 @@ impl RealEnsemble {
         RealEnsembleBuilder::default()
     }
 
+    /// The shared ensemble of this test process (3 members, started on first use and killed
+    /// when the process exits), for tests that only connect to it: [`Backend::real_ensemble`](crate::Backend::real_ensemble).
+    /// Tests that kill or restart members start their own.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start). A failed start is not cached: the next call tries again.
+    pub async fn shared() -> io::Result<&'static RealEnsemble> {
+        static SHARED: tokio::sync::OnceCell<RealEnsemble> = tokio::sync::OnceCell::const_new();
+        SHARED.get_or_try_init(RealEnsemble::start).await
+    }
+
     /// Starts a 3-member ensemble with the default options.
     ///
     /// # Errors
@@ -528,7 +540,9 @@ impl RealEnsembleBuilder {
         let config = dir.join("zoo.cfg");
         fs::write(&config, self.zoo_cfg(&data_dir, port, servers))?;
         let mut command = vec![java.as_os_str().to_owned()];
-        let mut properties = Vec::new();
+        // Containers and expired TTL nodes reaped every second, as the standalone harness
+        // does (the server's default is a minute).
+        let mut properties = vec![("znode.container.checkIntervalMs".to_owned(), "1000".to_owned())];
         if self.reconfig {
             properties.push(("zookeeper.skipACL".to_owned(), "yes".to_owned()));
         }

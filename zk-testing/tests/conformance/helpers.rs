@@ -15,6 +15,16 @@ zk_testing::both_backends!(
     the_default_acl_covers_every_create_that_names_none,
 );
 
+// The same scenarios on the shared real 3-member ensemble.
+zk_testing::on_ensemble!(
+    create_with_parents_makes_what_is_missing,
+    ensure_path_is_idempotent,
+    delete_recursive_deletes_a_subtree_children_first,
+    delete_recursive_tolerates_concurrent_deletes,
+    a_digest_acl_admits_its_identity_only,
+    the_default_acl_covers_every_create_that_names_none,
+);
+
 /// A client of the sandbox authenticated as `user` with `password`, whose creates default to
 /// `acl`.
 async fn client_as(sb: &Sandbox, user: &str, password: &str, acl: Option<Vec<Acl>>) -> Client {

@@ -15,6 +15,18 @@ zk_testing::both_backends!(
     empty_multi,
 );
 
+// The same scenarios on the shared real 3-member ensemble.
+zk_testing::on_ensemble!(
+    multi_applies_every_op,
+    multi_creates_every_mode,
+    multi_failure_applies_nothing,
+    multi_reports_the_first_failing_op,
+    multi_ops_see_earlier_ops,
+    multi_rejects_invalid_ops_client_side,
+    multi_read_mixes_results,
+    empty_multi,
+);
+
 /// The path of a create result. ZooKeeper 3.8.0 answers a create inside multi with a type-1
 /// result without stat (3.8.2+ send the stat, §14), so `stat` may be `None`. When present it
 /// is the node's stat as the create left it (later ops of the same multi may have changed the

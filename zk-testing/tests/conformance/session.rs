@@ -40,6 +40,11 @@ zk_testing::both_backends!(
     pings_keep_an_idle_session_alive,
 );
 
+// Not on the shared ensemble: these scenarios cut connections through a proxy in front of
+// one server and count on the standalone harness's session timeouts (the ensemble's tick is
+// 500 ms, so sessions of at most 10 s). The ensemble's session scenarios are in
+// tests/ensemble.rs and zk-recipes' ensemble_failover.rs, on ensembles of their own.
+
 /// A bound for anything that should happen promptly (reconnects, watch events).
 const PROMPT_SECS: u64 = 5;
 
