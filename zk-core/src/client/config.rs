@@ -180,8 +180,9 @@ impl Client {
     }
 
     /// Connects to `hosts` (`host:port,...`, no chroot: the client keeps its own) from now
-    /// on. The current connection stays until it breaks; the next connect picks among the
-    /// new hosts. For following an ensemble whose membership changes (zk-recipes'
+    /// on. The session task takes the list when it next runs (so [`hosts`](Self::hosts) may
+    /// show the old list for a moment); the current connection stays until it breaks, and
+    /// the next connect picks among the new hosts. For following an ensemble whose membership changes (zk-recipes'
     /// `EnsembleTracker` calls it with each new [`EnsembleConfig::hosts`]).
     ///
     /// # Errors
