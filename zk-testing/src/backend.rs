@@ -302,3 +302,13 @@ macro_rules! on_ensemble {
         }
     };
 }
+
+/// [`both_backends!`] and [`on_ensemble!`] for the same scenarios: one test per scenario on
+/// the real server, the embedded one and the shared real ensemble.
+#[macro_export]
+macro_rules! all_backends {
+    ($($name:ident),* $(,)?) => {
+        $crate::both_backends!($($name),*);
+        $crate::on_ensemble!($($name),*);
+    };
+}

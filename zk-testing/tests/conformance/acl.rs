@@ -5,24 +5,8 @@ use zk_core::{Client, CreateMode, Error, ReadOp};
 
 use crate::support::{expect_err, Backend, Sandbox};
 
-zk_testing::both_backends!(
-    read_only_acl_denies_writes,
-    digest_creator_all_admits_only_the_creator,
-    digest_id_is_user_and_base64_sha1,
-    creator_all_expands_to_every_authenticated_identity,
-    creator_all_without_identity_is_invalid_acl,
-    invalid_acls_are_rejected,
-    set_acl_checks_and_bumps_aversion,
-    builder_auth_authenticates_every_request,
-    delete_needs_delete_on_parent,
-    get_acl_masks_digest_ids_without_admin,
-    ip_acl_matches_the_connection_address,
-    exists_does_not_check_read_on_old_servers,
-    unknown_auth_scheme_fails_the_client,
-);
-
-// The same scenarios on the shared real 3-member ensemble.
-zk_testing::on_ensemble!(
+// On the real server, the embedded one and the shared real 3-member ensemble.
+zk_testing::all_backends!(
     read_only_acl_denies_writes,
     digest_creator_all_admits_only_the_creator,
     digest_id_is_user_and_base64_sha1,

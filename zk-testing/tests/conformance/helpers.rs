@@ -6,17 +6,8 @@ use zk_core::{Client, CreateMode, Error, Op};
 
 use crate::support::{expect_err, Backend, Sandbox};
 
-zk_testing::both_backends!(
-    create_with_parents_makes_what_is_missing,
-    ensure_path_is_idempotent,
-    delete_recursive_deletes_a_subtree_children_first,
-    delete_recursive_tolerates_concurrent_deletes,
-    a_digest_acl_admits_its_identity_only,
-    the_default_acl_covers_every_create_that_names_none,
-);
-
-// The same scenarios on the shared real 3-member ensemble.
-zk_testing::on_ensemble!(
+// On the real server, the embedded one and the shared real 3-member ensemble.
+zk_testing::all_backends!(
     create_with_parents_makes_what_is_missing,
     ensure_path_is_idempotent,
     delete_recursive_deletes_a_subtree_children_first,

@@ -4,19 +4,8 @@ use zk_core::{Client, CreateMode, Error, Op, OpResult, ReadOp, ReadResult, Stat}
 
 use crate::support::Backend;
 
-zk_testing::both_backends!(
-    multi_applies_every_op,
-    multi_creates_every_mode,
-    multi_failure_applies_nothing,
-    multi_reports_the_first_failing_op,
-    multi_ops_see_earlier_ops,
-    multi_rejects_invalid_ops_client_side,
-    multi_read_mixes_results,
-    empty_multi,
-);
-
-// The same scenarios on the shared real 3-member ensemble.
-zk_testing::on_ensemble!(
+// On the real server, the embedded one and the shared real 3-member ensemble.
+zk_testing::all_backends!(
     multi_applies_every_op,
     multi_creates_every_mode,
     multi_failure_applies_nothing,

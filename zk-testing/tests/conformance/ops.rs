@@ -10,32 +10,8 @@ use zk_core::{Client, CreateMode, Error, Op, Stat};
 
 use crate::support::{expect_err, within, Backend};
 
-zk_testing::both_backends!(
-    create_persistent_returns_fresh_stat,
-    create_ephemeral_is_owned_by_session,
-    sequential_suffix_comes_from_parent_counter,
-    container_is_reaped_after_last_child,
-    ttl_nodes_are_reaped_when_childless,
-    ttl_out_of_range_is_rejected_client_side,
-    parent_stat_tracks_children,
-    create_errors,
-    delete_errors_and_precedence,
-    delete_reserved_paths_is_bad_arguments,
-    missing_node_errors,
-    bad_version_errors,
-    invalid_paths_rejected_client_side,
-    oversized_data_rejected_client_side,
-    exists_get_data_set_data,
-    children_and_stat,
-    sync_returns_without_checks,
-    get_ephemerals_filters_by_prefix,
-    all_children_number_counts_descendants,
-    who_am_i_lists_identities,
-    ten_thousand_requests_in_call_order,
-);
-
-// The same scenarios on the shared real 3-member ensemble.
-zk_testing::on_ensemble!(
+// On the real server, the embedded one and the shared real 3-member ensemble.
+zk_testing::all_backends!(
     create_persistent_returns_fresh_stat,
     create_ephemeral_is_owned_by_session,
     sequential_suffix_comes_from_parent_counter,

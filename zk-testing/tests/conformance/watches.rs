@@ -14,29 +14,8 @@ use zk_core::{
 
 use crate::support::{assert_event, fired, within, Backend};
 
-zk_testing::both_backends!(
-    exists_watch_on_missing_node_fires_created,
-    exists_watch_on_existing_node_fires_data_changed,
-    data_watch_fires_deleted,
-    child_watch_fires_children_changed_on_parent,
-    child_watch_fires_deleted_with_the_node,
-    one_shot_watch_fires_once,
-    event_precedes_reply_to_own_write,
-    event_precedes_reply_to_later_read,
-    persistent_watch_sees_node_and_children_across_recreate,
-    recursive_watch_sees_descendants_without_child_events,
-    event_paths_are_client_paths,
-    dropped_one_shot_watcher_is_removed_on_server,
-    dropped_persistent_watcher_is_removed_on_server,
-    watching_again_right_after_a_drop_keeps_the_watch,
-    remove_watches_resolves_watcher_with_removed_event,
-    several_watchers_on_one_path_all_fire,
-    every_kind_of_watcher_on_one_path_sees_every_event,
-    a_one_shot_read_does_not_downgrade_a_persistent_watch,
-);
-
-// The same scenarios on the shared real 3-member ensemble.
-zk_testing::on_ensemble!(
+// On the real server, the embedded one and the shared real 3-member ensemble.
+zk_testing::all_backends!(
     exists_watch_on_missing_node_fires_created,
     exists_watch_on_existing_node_fires_data_changed,
     data_watch_fires_deleted,
