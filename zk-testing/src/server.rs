@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rand::rngs::StdRng;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use zk_core::proto::{ConnectRequest, Stat};
@@ -237,8 +237,12 @@ impl Core {
     }
 }
 
-/// Accepts TCP connections until aborted.
-async fn accept_loop(shared: Weak<Shared>, listener: TcpListener) {
+/// Accepts connections until aborted, handing each (with `TCP_NODELAY`) to `serve`: the plain
+/// listener's [`serve_plain`], the TLS listener's handshake first.
+pub(crate) async fn accept_loop<F>(shared: Weak<Shared>, listener: TcpListener, serve: F)
+where
+    F: Fn(Arc<Shared>, TcpStream, SocketAddr),
+{
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -251,9 +255,14 @@ async fn accept_loop(shared: Weak<Shared>, listener: TcpListener) {
         };
         let Some(shared) = shared.upgrade() else { return };
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
-        tokio::spawn(conn::serve(shared, r, w, peer.ip().to_string()));
+        serve(shared, stream, peer);
     }
+}
+
+/// Serves a plain TCP connection on a task of its own.
+fn serve_plain(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let (r, w) = stream.into_split();
+    tokio::spawn(conn::serve(shared, r, w, peer.ip().to_string()));
 }
 
 /// Wakes at least once a tick to expire sessions; reaps containers and TTL nodes.
@@ -351,13 +360,15 @@ impl TestServer {
     }
 
     fn serve(&self, listener: TcpListener) {
-        self.push_task(tokio::spawn(accept_loop(Arc::downgrade(&self.shared), listener)));
+        self.push_task(tokio::spawn(accept_loop(Arc::downgrade(&self.shared), listener, serve_plain)));
     }
 
     #[cfg(feature = "tls")]
     pub(crate) fn serve_tls(&self, listener: TcpListener, tls: crate::tls::ServerTls) {
         let weak = Arc::downgrade(&self.shared);
-        self.push_task(tokio::spawn(crate::tls::accept_loop(weak, listener, tls)));
+        self.push_task(tokio::spawn(accept_loop(weak, listener, move |shared, stream, peer| {
+            crate::tls::serve(&tls, shared, stream, peer)
+        })));
     }
 
     /// The TLS listener's address, when built with [`TestServerBuilder::tls`] (feature `tls`).

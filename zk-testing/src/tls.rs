@@ -7,14 +7,15 @@
 
 use std::fmt;
 use std::io;
-use std::sync::{Arc, Weak};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
@@ -25,8 +26,6 @@ use crate::server::Shared;
 
 /// How long the TLS listener waits for a client's handshake before dropping the connection.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The pause after a failed `accept` (out of file descriptors, say), so the loop cannot spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// A certificate and its private key, in PEM.
 #[derive(Clone)]
@@ -219,33 +218,21 @@ impl ServerTls {
     }
 }
 
-/// Accepts TLS connections until aborted; each handshake runs on its own task.
-pub(crate) async fn accept_loop(shared: Weak<Shared>, listener: TcpListener, tls: ServerTls) {
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!(error = %e, "test server TLS accept failed");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
-                continue;
+/// Serves a TLS connection on a task of its own: the handshake (bounded), then the protocol.
+pub(crate) fn serve(tls: &ServerTls, shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+    let acceptor = tls.acceptor.clone();
+    tokio::spawn(async move {
+        let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake refused");
+                return;
             }
+            Err(_) => return,
         };
-        let Some(shared) = shared.upgrade() else { return };
-        let _ = stream.set_nodelay(true);
-        let acceptor = tls.acceptor.clone();
-        tokio::spawn(async move {
-            let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake refused");
-                    return;
-                }
-                Err(_) => return,
-            };
-            let (r, w) = tokio::io::split(stream);
-            crate::conn::serve(shared, r, w, peer.ip().to_string()).await;
-        });
-    }
+        let (r, w) = tokio::io::split(stream);
+        crate::conn::serve(shared, r, w, peer.ip().to_string()).await;
+    });
 }
 
 fn other(e: rcgen::Error) -> io::Error {
