@@ -26,9 +26,11 @@
 //!
 //! # Layout
 //!
-//! - `server.rs`: the [`TestServer`] handle and builder (faults, inspection); `conn.rs`: one
-//!   client connection (framing, handshake, dispatch, ordered replies); `sessions.rs`: the
-//!   session table and its expiry; `fourlw.rs`: four-letter words.
+//! - `server/`: the [`TestServer`] handle (`mod.rs`), its builder, inspection and faults; its
+//!   synchronous core, which applies requests under the server lock (`core.rs`); the async
+//!   connection I/O (`conn.rs`: framing, the handshake's frame, ordered replies), which
+//!   reaches the core only through a trait; four-letter words (`fourlw.rs`).
+//!   `sessions.rs`: the session table and its expiry.
 //! - `state/`: the server's state machine, pure (no I/O, no clock): the node store
 //!   (`tree.rs`, `node.rs`, `index.rs`), requests (`ops.rs`, `multi.rs`), ACLs, watches and
 //!   snapshots; its behaviour tests in `state/tests/`.
@@ -213,9 +215,7 @@
 
 mod backend;
 pub mod check;
-mod conn;
 mod fault;
-mod fourlw;
 pub mod java;
 pub mod plan;
 pub mod prop;

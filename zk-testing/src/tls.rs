@@ -22,7 +22,7 @@ use tokio_rustls::rustls::server::WebPkiClientVerifier;
 use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 use zk_core::tls::TlsConfig;
 
-use crate::server::Shared;
+use crate::server::conn::Endpoint;
 
 /// How long the TLS listener waits for a client's handshake before dropping the connection.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -219,7 +219,12 @@ impl ServerTls {
 }
 
 /// Serves a TLS connection on a task of its own: the handshake (bounded), then the protocol.
-pub(crate) fn serve(tls: &ServerTls, shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
+pub(crate) fn serve<E: Endpoint + ?Sized>(
+    tls: &ServerTls,
+    shared: Arc<E>,
+    stream: TcpStream,
+    peer: SocketAddr,
+) {
     let acceptor = tls.acceptor.clone();
     tokio::spawn(async move {
         let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -231,7 +236,7 @@ pub(crate) fn serve(tls: &ServerTls, shared: Arc<Shared>, stream: TcpStream, pee
             Err(_) => return,
         };
         let (r, w) = tokio::io::split(stream);
-        crate::conn::serve(shared, r, w, peer.ip().to_string()).await;
+        crate::server::conn::serve(shared, r, w, peer.ip().to_string()).await;
     });
 }
 

@@ -1,322 +1,165 @@
-//! One client connection: framing, the handshake, request dispatch under the server lock and
-//! an ordered outgoing queue (events before the reply that observes them, §7.7).
+//! The server's synchronous core: everything behind the server lock. It settles handshakes,
+//! applies requests to the state machine, answers auth and SASL, and queues replies and
+//! notifications on the connections in the order the client must see them. It does no I/O:
+//! the connection tasks (`conn.rs`) hand it frames, and it hands them bytes to send.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::HashMap;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
-use tokio::time::{sleep_until, timeout, Instant};
+use rand::rngs::StdRng;
+use tokio::time::Instant;
 use zk_core::proto::{
-    encode_frame, encode_reply, four_letter_word, peek_frame, write_frame, ConnectRequest, ConnectResponse,
-    ErrorCode, OpCode, Record, ReplyHeader, Request, RequestHeader, WatcherEvent, XID_NOTIFICATION,
+    encode_frame, encode_reply, write_frame, ConnectRequest, ConnectResponse, ErrorCode, OpCode, Record,
+    ReplyHeader, Request, RequestHeader, WatcherEvent, XID_NOTIFICATION,
 };
 
-use crate::fault::{is_write, Action};
-use crate::server::{Core, Shared};
-use crate::state::{ConnId, Notification, Reply};
+use super::conn::{ConnHandle, Flow};
+use crate::fault::{is_write, Action, Faults};
+use crate::sessions::Sessions;
+use crate::state::{ConnId, Notification, Reply, State};
 
-/// A frame or a graceful close, in the order they must reach the client.
+/// Everything behind the server lock.
 #[derive(Debug)]
-pub(crate) enum Out {
-    Frame {
-        bytes: Vec<u8>,
-        not_before: Instant,
-    },
-    /// Close after everything queued before it.
-    Close,
+pub(crate) struct Core {
+    pub(crate) state: State,
+    pub(crate) sessions: Sessions,
+    pub(crate) conns: HashMap<ConnId, ConnHandle>,
+    pub(crate) faults: Faults,
+    pub(crate) rng: StdRng,
+    pub(crate) next_conn: ConnId,
+    pub(crate) packets_received: u64,
+    pub(crate) packets_sent: u64,
+    /// Watch notifications queued to connections, ever.
+    pub(crate) notifications_sent: u64,
+    /// False while the server is down (between stop and start of a restart).
+    pub(crate) up: bool,
+    /// Sessions cut off from the server until the given time.
+    pub(crate) partitions: HashMap<i64, Instant>,
+    /// Serving as a read-only server (§2.6): only read-only-aware clients, no writes.
+    pub(crate) read_only: bool,
+    /// SASL DIGEST-MD5 users and their passwords (none: SASL is refused).
+    pub(crate) sasl_users: HashMap<String, String>,
+    /// The DIGEST-MD5 exchanges that sent their challenge, by connection.
+    pub(crate) sasl_exchanges: HashMap<ConnId, zk_core::sasl::DigestMd5Server>,
 }
 
-/// The server's handle on a live connection.
-#[derive(Debug)]
-pub(crate) struct ConnHandle {
-    pub(crate) tx: mpsc::UnboundedSender<Out>,
-    pub(crate) session: i64,
-    pub(crate) peer: String,
-    /// Abrupt close: both directions stop at once, queued frames are lost (a network cut).
-    pub(crate) kill: watch::Sender<bool>,
-    /// While set and in the future, no bytes move in either direction (a partition).
-    pub(crate) paused_until: watch::Sender<Option<Instant>>,
-    pub(crate) received: u64,
-    pub(crate) sent: u64,
-    pub(crate) last_op: &'static str,
-    pub(crate) established: Instant,
-}
-
-impl ConnHandle {
-    /// Queues a frame for the client.
-    pub(crate) fn send(&mut self, bytes: Vec<u8>, not_before: Instant) {
-        self.sent += 1;
-        let _ = self.tx.send(Out::Frame { bytes, not_before });
-    }
-
-    /// Closes after the frames already queued.
-    pub(crate) fn close(&self) {
-        let _ = self.tx.send(Out::Close);
-    }
-
-    /// Freezes the connection until `until`, or longer if it already is: overlapping pauses
-    /// and partitions add up to the latest of their deadlines, none shortens another.
-    pub(crate) fn freeze_until(&self, until: Instant) {
-        self.paused_until.send_if_modified(|current| {
-            let later = current.is_none_or(|t| t < until);
-            if later {
-                *current = Some(until);
-            }
-            later
-        });
-    }
-}
-
-/// What happens to a connection after one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
-    /// Keep reading.
-    Continue,
-    /// Stop reading; close after the frames already queued (a reply, then close).
-    Close,
-    /// Cut now; queued frames are lost (a network failure).
-    Kill,
-}
-
-/// How long a connection may stay without a session (§11).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves one connection until it closes. `peer` is the client's IP (for the `ip` ACL
-/// scheme and `whoAmI`).
-pub(crate) async fn serve<R, W>(shared: Arc<Shared>, mut reader: R, mut writer: W, peer: String)
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let max = shared.config.max_frame;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let first = match timeout(HANDSHAKE_TIMEOUT, read_first(&mut reader, &mut buf, max)).await {
-        Ok(Ok(First::Word(word))) => {
-            let text = crate::fourlw::answer(&shared, word);
-            let _ = writer.write_all(text.as_bytes()).await;
-            let _ = writer.shutdown().await;
-            return;
+impl Core {
+    /// Settles the session of a new connection (§2.4); `None` = close without a reply.
+    pub(crate) fn handshake(
+        &mut self,
+        mut handle: ConnHandle,
+        req: &ConnectRequest,
+        now: Instant,
+    ) -> Option<ConnId> {
+        let core = self;
+        // A read-only server closes on clients that do not accept one, without a reply (§2.4).
+        let refused_read_only = core.read_only && req.read_only != Some(true);
+        if !core.up || refused_read_only || req.last_zxid_seen > core.state.last_zxid() {
+            return None;
         }
-        Ok(Ok(First::Connect(req))) => req,
-        _ => return,
-    };
-    // A partitioned session's connect request does not reach the server until the partition
-    // heals (by then the session may have expired).
-    if !held_while_partitioned(&shared, first.session_id).await {
-        return;
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let (kill_tx, kill_rx) = watch::channel(false);
-    let (pause_tx, pause_rx) = watch::channel(None);
-    let handle = ConnHandle {
-        tx,
-        session: 0,
-        peer: peer.clone(),
-        kill: kill_tx,
-        paused_until: pause_tx,
-        received: 1,
-        sent: 0,
-        last_op: "NA",
-        established: Instant::now(),
-    };
-    let Some(conn) = shared.handshake(handle, &first) else {
-        // Refused without a reply (zxid ahead of ours, or shutting down): just close.
-        return;
-    };
-    let writer_task = tokio::spawn(write_loop(writer, rx, kill_rx.clone(), pause_rx.clone()));
-    let flow = read_loop(&shared, conn, &mut reader, buf, kill_rx, pause_rx).await;
-    shared.connection_gone(conn, flow);
-    let _ = writer_task.await;
-}
-
-/// How many times a held connect request follows a change of the partitions before it gives
-/// up and closes (each change wakes every held request, so this bounds the loop, not time).
-const MAX_PARTITION_CHANGES: usize = 100_000;
-
-/// Holds a connect request of a partitioned session until its partition heals, following
-/// partitions that are extended meanwhile. False if it gave up: the connection is closed,
-/// never let through early.
-async fn held_while_partitioned(shared: &Shared, session: i64) -> bool {
-    let mut changes = shared.partitions_changed.subscribe();
-    for _ in 0..MAX_PARTITION_CHANGES {
-        let until = shared.lock().partitions.get(&session).copied();
-        match until {
-            Some(t) if t > Instant::now() => {
-                tokio::select! {
-                    () = sleep_until(t) => {}
-                    r = changes.changed() => if r.is_err() { return false },
+        let read_only = core.read_only;
+        core.next_conn += 1;
+        let conn = core.next_conn;
+        let timeout = core.sessions.negotiate(req.timeout_ms);
+        let timeout_ms = timeout.as_millis() as i32;
+        let reply = if req.session_id == 0 {
+            let Core { sessions, rng, .. } = &mut *core;
+            let (id, pw) = sessions.create(timeout, conn, now, rng);
+            core.state.create_session();
+            handle.session = id;
+            Ok(connect_frame(req, timeout_ms, id, &pw, read_only))
+        } else {
+            // A session past its deadline is expired here, even if the expiry timer has not run
+            // yet at this instant: the client learns it no earlier than the others.
+            if core.sessions.is_due(req.session_id, now) {
+                core.expire(req.session_id, now);
+            }
+            let resumed = core.sessions.resume(req.session_id, &req.passwd, timeout, conn, now);
+            let old = match &resumed {
+                Ok(old) | Err(old) => *old,
+            };
+            if let Some(old) = old.and_then(|c| core.conns.get(&c)) {
+                let _ = old.kill.send(true);
+            }
+            match resumed {
+                Ok(_) => {
+                    handle.session = req.session_id;
+                    Ok(connect_frame(req, timeout_ms, req.session_id, &req.passwd, read_only))
                 }
+                Err(_) => Err(connect_frame(req, 0, 0, &[0; 16], read_only)),
             }
-            _ => return true,
-        }
-    }
-    false
-}
-
-enum First {
-    Word(&'static str),
-    Connect(ConnectRequest),
-}
-
-async fn read_first<R: AsyncRead + Unpin>(
-    r: &mut R,
-    buf: &mut BytesMut,
-    max: usize,
-) -> std::io::Result<First> {
-    let invalid = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
-    while buf.len() < 4 {
-        if r.read_buf(buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-    }
-    if let Some(word) = four_letter_word(&buf[..4]) {
-        return Ok(First::Word(word));
-    }
-    loop {
-        if let Some(n) = peek_frame(buf, max).map_err(|e| invalid(e.to_string()))? {
-            let frame = buf.split_to(n);
-            return ConnectRequest::decode(&mut &frame[4..])
-                .map(First::Connect)
-                .map_err(|e| invalid(e.to_string()));
-        }
-        if r.read_buf(buf).await? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-    }
-}
-
-/// Resolves once the connection is killed; never if its handle went away without a kill
-/// (a graceful close lets the writer flush what is queued).
-async fn killed(kill: &mut watch::Receiver<bool>) {
-    loop {
-        if *kill.borrow_and_update() {
-            return;
-        }
-        if kill.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Waits while the connection is paused.
-async fn unpaused(pause: &mut watch::Receiver<Option<Instant>>) {
-    loop {
-        let until = *pause.borrow_and_update();
-        match until {
-            Some(t) if t > Instant::now() => {
-                tokio::select! {
-                    () = sleep_until(t) => {}
-                    r = pause.changed() => if r.is_err() { return },
-                }
-            }
-            _ => return,
-        }
-    }
-}
-
-async fn read_loop<R: AsyncRead + Unpin>(
-    shared: &Arc<Shared>,
-    conn: ConnId,
-    reader: &mut R,
-    mut buf: BytesMut,
-    mut kill: watch::Receiver<bool>,
-    mut pause: watch::Receiver<Option<Instant>>,
-) -> Flow {
-    let max = shared.config.max_frame;
-    loop {
-        // Whole frames already buffered (clients pipeline right after the handshake).
-        loop {
-            match peek_frame(&buf, max) {
-                Ok(Some(n)) => {
-                    unpaused(&mut pause).await;
-                    if *kill.borrow() {
-                        return Flow::Kill;
-                    }
-                    let frame = buf.split_to(n);
-                    match shared.dispatch(conn, &frame[4..]) {
-                        Flow::Continue => {}
-                        stop => return stop,
-                    }
-                }
-                Ok(None) => break,
-                // A bad length closes the connection with no reply (§1.1).
-                Err(_) => return Flow::Close,
-            }
-        }
-        tokio::select! {
-            r = reader.read_buf(&mut buf) => match r {
-                Ok(0) | Err(_) => return Flow::Close,
-                Ok(_) => {}
-            },
-            () = killed(&mut kill) => return Flow::Kill,
-        }
-    }
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut w: W,
-    mut rx: mpsc::UnboundedReceiver<Out>,
-    mut kill: watch::Receiver<bool>,
-    mut pause: watch::Receiver<Option<Instant>>,
-) {
-    let mut batch = Vec::with_capacity(64 * 1024);
-    let mut held: Option<Out> = None;
-    loop {
-        let out = match held.take() {
-            Some(o) => o,
-            None => tokio::select! {
-                o = rx.recv() => match o { Some(o) => o, None => break },
-                () = killed(&mut kill) => return,
-            },
         };
-        let (bytes, not_before) = match out {
-            Out::Close => break,
-            Out::Frame { bytes, not_before } => (bytes, not_before),
-        };
-        if not_before > Instant::now() {
-            tokio::select! {
-                () = sleep_until(not_before) => {}
-                () = killed(&mut kill) => return,
+        let peer = handle.peer.clone();
+        let session = handle.session;
+        match reply {
+            Ok(frame) => {
+                handle.send(frame, now);
+                core.conns.insert(conn, handle);
+                core.state.connection_opened(conn, session, &peer);
+            }
+            Err(frame) => {
+                // Invalid session: answer "timeout 0", then close (§2.4 step 7).
+                handle.send(frame, now);
+                handle.close();
+                core.conns.insert(conn, handle);
             }
         }
-        batch.extend_from_slice(&bytes);
-        // Gather what is ready so a pipelined burst goes out in few writes.
-        let mut closing = false;
-        while batch.len() < 256 * 1024 {
-            match rx.try_recv() {
-                Ok(Out::Frame { bytes, not_before }) if not_before <= Instant::now() => {
-                    batch.extend_from_slice(&bytes)
-                }
-                Ok(Out::Close) => {
-                    closing = true;
-                    break;
-                }
-                Ok(other) => {
-                    held = Some(other);
-                    break;
-                }
-                Err(_) => break,
+        Some(conn)
+    }
+
+    /// The connection's reader ended: forget it (its session lives on until expiry). With
+    /// `Flow::Kill` the writer stops at once; otherwise it sends what is queued, then closes.
+    pub(crate) fn connection_gone(&mut self, conn: ConnId, flow: Flow) {
+        if let Some(h) = self.conns.remove(&conn) {
+            if flow == Flow::Kill {
+                let _ = h.kill.send(true);
+            } else {
+                h.close();
             }
-        }
-        tokio::select! {
-            () = unpaused(&mut pause) => {}
-            () = killed(&mut kill) => return,
-        }
-        if *kill.borrow() {
-            return;
-        }
-        let ok = tokio::select! {
-            r = w.write_all(&batch) => r.is_ok(),
-            () = killed(&mut kill) => return,
-        };
-        batch.clear();
-        if !ok || closing {
-            break;
+            self.sessions.detach(h.session, conn);
+            self.state.connection_closed(conn);
+            self.sasl_exchanges.remove(&conn);
         }
     }
-    let _ = w.shutdown().await;
+
+    /// Expires every session whose deadline passed.
+    pub(crate) fn expire_due(&mut self, now: Instant) {
+        for id in self.sessions.expired(now) {
+            self.expire(id, now);
+        }
+    }
+
+    /// Deletes the containers and TTL nodes due (at most `max`).
+    pub(crate) fn reap(&mut self, now: Instant, now_ms: i64, max: usize) {
+        let notes = self.state.reap(now_ms, max);
+        self.deliver(notes, now);
+    }
+
+    /// Ends a session: its connection is closed, then its ephemerals go in one transaction.
+    ///
+    /// The connection is closed first, so a client still connected learns that its session is
+    /// gone (it sees the close at once and the expiry on its next handshake) no later than
+    /// other clients learn of the deleted ephemerals.
+    pub(crate) fn expire(&mut self, id: i64, now: Instant) {
+        if let Some(conn) = self.sessions.remove(id) {
+            if let Some(c) = self.conns.get(&conn) {
+                c.close();
+            }
+        }
+        let notes = self.state.close_session(id);
+        self.deliver(notes, now);
+    }
+
+    /// The connection currently bound to `session`, if any.
+    pub(crate) fn conn_of(&self, session: i64) -> Option<&ConnHandle> {
+        let conn = self.sessions.get(session)?.conn?;
+        self.conns.get(&conn)
+    }
+
+    pub(crate) fn kill_all(&mut self) {
+        for c in self.conns.values() {
+            let _ = c.kill.send(true);
+        }
+    }
 }
 
 /// The requests a read-only server answers with NOTREADONLY (§2.6): the writes, and the

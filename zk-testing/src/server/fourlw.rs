@@ -5,14 +5,14 @@ use std::fmt::Write;
 
 use tokio::time::Instant;
 
-use crate::server::Shared;
+use super::core::Core;
+use super::Config;
 
-/// The text answer to `word`.
-pub(crate) fn answer(shared: &Shared, word: &str) -> String {
+/// The text answer to `word`, from the core of a server with settings `config`.
+pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
     // The version string, in the form tools parse (`3.8.0-...`): the release the server
     // behaves as (`ServerVersion`).
-    let version = shared.config.version.banner();
-    let core = shared.lock();
+    let version = config.version.banner();
     let mut out = String::new();
     let conns = core.conns.len();
     let zxid = core.state.last_zxid();
@@ -87,7 +87,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
             }
         }
         "conf" => {
-            let c = &shared.config;
+            let c = config;
             let port = c.addr.map_or(0, |a| a.port());
             let tick = c.tick.as_millis();
             let _ = writeln!(out, "clientPort={port}");
@@ -105,7 +105,7 @@ pub(crate) fn answer(shared: &Shared, word: &str) -> String {
             let _ = writeln!(out, "host.name=localhost");
             let _ = writeln!(out, "os.name={}", std::env::consts::OS);
             let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
-            let _ = writeln!(out, "zk_testing.seed={}", shared.config.seed);
+            let _ = writeln!(out, "zk_testing.seed={}", config.seed);
         }
         "wchs" => {
             let by_conn = core.state.watches_by_conn();
