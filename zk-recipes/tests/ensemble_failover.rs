@@ -1,4 +1,5 @@
-//! The client and the recipes on a real 3-member ZooKeeper 3.8 ensemble when members die:
+//! The client and the recipes on a 3-member ensemble when members die, each scenario on a real
+//! ZooKeeper 3.8 ensemble and on the embedded one ([`TestEnsemble`], paused clock):
 //! the member the clients are on, then the quorum leader; and a rolling restart of every
 //! member under a running workload. What must hold: the sessions survive (same ids), their
 //! ephemerals stay, watches set before still fire, a held lock is still held once the client
@@ -14,9 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::sleep;
-use zk_core::{Client, CreateMode, EventType};
+use zk_core::{Client, ClientBuilder, CreateMode, EventType};
 use zk_recipes::{InterProcessMutex, LeaderLatch, LockStatus};
-use zk_testing::RealEnsemble;
+use zk_testing::{RealEnsemble, TestEnsemble};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -25,15 +26,79 @@ use support::{eventually, within};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
-async fn connect(ensemble: &RealEnsemble) -> Client {
-    let connect = Client::builder(&ensemble.connect_string()).session_timeout(SESSION_TIMEOUT).connect();
+/// A real ensemble or an embedded one, behind the few operations the scenarios use.
+enum Cluster {
+    Real(RealEnsemble),
+    Embedded(TestEnsemble),
+}
+
+impl Cluster {
+    async fn real() -> Cluster {
+        Cluster::Real(within(90, "the ensemble starts", RealEnsemble::start()).await.expect("ensemble"))
+    }
+
+    async fn embedded(seed: u64) -> Cluster {
+        Cluster::Embedded(TestEnsemble::builder().no_tcp().seed(seed).start().await.expect("ensemble"))
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Cluster::Real(e) => e.size(),
+            Cluster::Embedded(e) => e.size(),
+        }
+    }
+
+    fn builder(&self) -> ClientBuilder {
+        match self {
+            Cluster::Real(e) => Client::builder(&e.connect_string()),
+            Cluster::Embedded(e) => e.client_builder(),
+        }
+    }
+
+    /// Member `i` as `Client::connected_server` names it.
+    fn member_name(&self, i: usize) -> String {
+        match self {
+            Cluster::Real(e) => e.member_addr(i).to_string(),
+            Cluster::Embedded(_) => format!("member-{i}:2181"),
+        }
+    }
+
+    async fn leader(&self) -> Option<usize> {
+        match self {
+            Cluster::Real(e) => e.leader().await,
+            Cluster::Embedded(e) => e.leader(),
+        }
+    }
+
+    async fn kill(&mut self, i: usize) {
+        match self {
+            Cluster::Real(e) => e.kill(i).await,
+            Cluster::Embedded(e) => e.kill(i),
+        }
+    }
+
+    async fn restart(&mut self, i: usize) {
+        match self {
+            Cluster::Real(e) => {
+                within(90, "a member restarts", e.restart(i)).await.expect("restarted");
+            }
+            Cluster::Embedded(e) => {
+                e.restart(i);
+                e.wait_for_leader(Duration::from_secs(5)).await.expect("a leader");
+            }
+        }
+    }
+}
+
+async fn connect(ensemble: &Cluster) -> Client {
+    let connect = ensemble.builder().session_timeout(SESSION_TIMEOUT).connect();
     within(15, "connect", connect).await.expect("connect")
 }
 
 /// The index of the member `client` is connected to.
-fn member_of(ensemble: &RealEnsemble, client: &Client) -> usize {
+fn member_of(ensemble: &Cluster, client: &Client) -> usize {
     let server = client.connected_server().expect("connected");
-    (0..ensemble.size()).find(|&i| ensemble.member_addr(i).to_string() == server).expect("a member")
+    (0..ensemble.size()).find(|&i| ensemble.member_name(i) == server).expect("a member")
 }
 
 /// Which member a scenario kills.
@@ -45,8 +110,7 @@ enum Victim {
     QuorumLeader,
 }
 
-async fn a_member_dies(victim: Victim) {
-    let mut ensemble = within(90, "the ensemble starts", RealEnsemble::start()).await.expect("ensemble");
+async fn a_member_dies(mut ensemble: Cluster, victim: Victim) {
     let (holder, other) = (connect(&ensemble).await, connect(&ensemble).await);
     holder.create("/w", b"v0", CreateMode::Persistent).await.unwrap();
     holder.create("/e", b"", CreateMode::Ephemeral).await.unwrap();
@@ -89,7 +153,7 @@ async fn a_member_dies(victim: Victim) {
     };
     ensemble.kill(victim_index).await;
     eventually(30, "the holder is back on another member", || async {
-        holder.connected_server().is_some_and(|s| s != ensemble.member_addr(victim_index).to_string())
+        holder.connected_server().is_some_and(|s| s != ensemble.member_name(victim_index))
             && holder.exists("/").await.is_ok()
     })
     .await;
@@ -116,12 +180,22 @@ async fn a_member_dies(victim: Victim) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_member_the_clients_are_on_dies() {
-    a_member_dies(Victim::HoldersMember).await;
+    a_member_dies(Cluster::real().await, Victim::HoldersMember).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quorum_leader_dies() {
-    a_member_dies(Victim::QuorumLeader).await;
+    a_member_dies(Cluster::real().await, Victim::QuorumLeader).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn embedded_the_member_the_clients_are_on_dies() {
+    a_member_dies(Cluster::embedded(1).await, Victim::HoldersMember).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn embedded_the_quorum_leader_dies() {
+    a_member_dies(Cluster::embedded(2).await, Victim::QuorumLeader).await;
 }
 
 /// Every member restarted in turn while two clients write and read without pause: every
@@ -129,7 +203,15 @@ async fn the_quorum_leader_dies() {
 /// exactly one node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_fails_no_operation() {
-    let mut ensemble = within(90, "the ensemble starts", RealEnsemble::start()).await.expect("ensemble");
+    a_rolling_restart(Cluster::real().await).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn embedded_a_rolling_restart_fails_no_operation() {
+    a_rolling_restart(Cluster::embedded(3).await).await;
+}
+
+async fn a_rolling_restart(mut ensemble: Cluster) {
     let setup = connect(&ensemble).await;
     setup.create("/jobs", b"", CreateMode::Persistent).await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -157,7 +239,8 @@ async fn a_rolling_restart_fails_no_operation() {
     }
     sleep(Duration::from_millis(500)).await;
     for i in 0..ensemble.size() {
-        within(90, "a member restarts", ensemble.restart(i)).await.expect("restarted");
+        ensemble.kill(i).await;
+        ensemble.restart(i).await;
         sleep(Duration::from_millis(500)).await;
     }
     stop.store(true, Ordering::SeqCst);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use zk_core::{Client, CreateMode, Error};
 
-use crate::{RealEnsemble, RealZooKeeper, TcpProxy, TestServer};
+use crate::{RealEnsemble, RealZooKeeper, TcpProxy, TestEnsemble, TestServer};
 
 /// How long starting the real ZooKeeper (a JVM) may take.
 const START_TIMEOUT: Duration = Duration::from_secs(120);
@@ -25,6 +25,8 @@ pub enum BackendKind {
     Embedded,
     /// The shared real 3-member ZooKeeper 3.8 ensemble ([`RealEnsemble::shared`]).
     RealEnsemble,
+    /// An embedded 3-member [`TestEnsemble`] owned by the test, over TCP.
+    EmbeddedEnsemble,
 }
 
 /// Something that serves ZooKeeper on a loopback address, for tests that run one scenario
@@ -48,6 +50,8 @@ pub struct Backend {
     members: Vec<String>,
     /// The embedded server, owned by the test (it lives on the test's runtime).
     _server: Option<TestServer>,
+    /// The embedded ensemble, owned by the test.
+    _ensemble: Option<TestEnsemble>,
 }
 
 impl Backend {
@@ -70,6 +74,7 @@ impl Backend {
             addr: zk.addr(),
             members: Vec::new(),
             _server: None,
+            _ensemble: None,
         }
     }
 
@@ -100,6 +105,7 @@ impl Backend {
             addr: zk.member_addr(0),
             members,
             _server: None,
+            _ensemble: None,
         }
     }
 
@@ -118,6 +124,33 @@ impl Backend {
             addr,
             members: Vec::new(),
             _server: Some(server),
+            _ensemble: None,
+        }
+    }
+
+    /// A fresh embedded 3-member ensemble for this test, over TCP on loopback, whose members
+    /// apply each transaction up to 2 ms after its commit (drawn from the seed). As with
+    /// [`real_ensemble`](Self::real_ensemble), each sandbox's clients use one member, the
+    /// sandboxes rotating over the members. It stops when the `Backend` is dropped.
+    ///
+    /// # Panics
+    ///
+    /// When the ensemble cannot start.
+    pub async fn embedded_ensemble() -> Backend {
+        let ens = TestEnsemble::builder()
+            .random_lag(Duration::from_millis(2))
+            .start()
+            .await
+            .expect("start the embedded ensemble");
+        let members: Vec<String> =
+            (0..ens.size()).filter_map(|i| ens.member_addr(i)).map(|a| a.to_string()).collect();
+        Backend {
+            kind: BackendKind::EmbeddedEnsemble,
+            connect: ens.connect_string(),
+            addr: ens.member_addr(0).expect("TCP address"),
+            members,
+            _server: None,
+            _ensemble: Some(ens),
         }
     }
 
@@ -126,12 +159,13 @@ impl Backend {
         self.kind
     }
 
-    /// `"real"`, `"embedded"` or `"ensemble"`.
+    /// `"real"`, `"embedded"`, `"ensemble"` or `"embedded-ensemble"`.
     pub fn name(&self) -> &'static str {
         match self.kind {
             BackendKind::Real => "real",
             BackendKind::Embedded => "embedded",
             BackendKind::RealEnsemble => "ensemble",
+            BackendKind::EmbeddedEnsemble => "embedded-ensemble",
         }
     }
 
@@ -217,6 +251,7 @@ impl Backend {
             addr: self.addr,
             members: Vec::new(),
             _server: None,
+            _ensemble: None,
         };
         Sandbox { root: member.create_root(name).await, connect: member.connect }
     }
@@ -286,9 +321,11 @@ macro_rules! both_backends {
     };
 }
 
-/// Generates one more `#[tokio::test]` per scenario, on the shared real 3-member ensemble
-/// ([`Backend::real_ensemble`]), in `mod ensemble` (tests named `ensemble::<scenario>`), for
-/// scenarios that also run with [`both_backends!`] and hold on an ensemble.
+/// Generates two more `#[tokio::test]`s per scenario, on ensembles: the shared real 3-member
+/// one ([`Backend::real_ensemble`]), in `mod ensemble` (tests named `ensemble::<scenario>`),
+/// and an embedded one of the test's own ([`Backend::embedded_ensemble`]), in
+/// `mod embedded_ensemble`; for scenarios that also run with [`both_backends!`] and hold on
+/// an ensemble.
 #[macro_export]
 macro_rules! on_ensemble {
     ($($name:ident),* $(,)?) => {
@@ -297,6 +334,14 @@ macro_rules! on_ensemble {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(&$crate::Backend::real_ensemble().await).await
+                }
+            )*
+        }
+        mod embedded_ensemble {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&$crate::Backend::embedded_ensemble().await).await
                 }
             )*
         }

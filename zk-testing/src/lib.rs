@@ -14,6 +14,10 @@
 //! - [`RealZooKeeper`]: a real standalone ZooKeeper 3.8 server (Debian's `zookeeper` package,
 //!   installed by `bash scripts/zookeeper.sh`) on a private loopback port, or one shared per
 //!   test process with [`RealZooKeeper::shared`]. The server never outlives the test process.
+//! - [`TestEnsemble`]: an embedded ensemble of 3 or 5 members over one replicated history, on
+//!   tokio's clock: members lag (reads are stale until `sync`), are killed, restarted and
+//!   partitioned; the leader is lost and elected again in a new epoch; a member behind a
+//!   client's zxid refuses it; read-only mode serves a cut-off member's read-only clients.
 //! - [`RealEnsemble`]: a real 3- or 5-member ZooKeeper 3.8 ensemble on loopback whose members
 //!   can be killed and restarted, to lose and regain the leader or the quorum.
 //! - [`TcpProxy`]: a loopback TCP proxy in front of any server that can cut, stall (partition)
@@ -30,7 +34,8 @@
 //!   synchronous core, which applies requests under the server lock (`core.rs`); the async
 //!   connection I/O (`conn.rs`: framing, the handshake's frame, ordered replies), which
 //!   reaches the core only through a trait; four-letter words (`fourlw.rs`).
-//!   `sessions.rs`: the session table and its expiry.
+//!   `sessions.rs`: the session table and its expiry. `ensemble.rs`: [`TestEnsemble`], members
+//!   that are the same core with their transactions committed through one log.
 //! - `state/`: the server's state machine, pure (no I/O, no clock): the node store
 //!   (`tree.rs`, `node.rs`, `index.rs`), requests (`ops.rs`, `multi.rs`), ACLs, watches and
 //!   snapshots; its behaviour tests in `state/tests/`.
@@ -211,10 +216,22 @@
 //! | session ids and passwords | from the start time and `java.util.Random` | from the seed | reproducible traces |
 //! | durability | transaction log and snapshots | memory; [`TestServer::snapshot`] / [`TestServerBuilder::start_from`] and the binary's `--snapshot` file | a test server restarts in microseconds |
 //! | quotas, reconfig, observers | supported | not implemented (reconfig answers RECONFIGDISABLED as a standalone server does) | out of scope for a single test server |
+//!
+//! [`TestEnsemble`] adds these, against a real 3-member ensemble
+//! (`zk-testing/tests/ensemble.rs` and `embedded_ensemble.rs` run the same key scenarios):
+//!
+//! | topic | ZooKeeper ensemble | embedded ensemble | why |
+//! |---|---|---|---|
+//! | elections | a vote over the members' last zxids and ids, taking a few ticks | the highest-numbered member of the majority wins (all hold the whole log), after [`TestEnsembleBuilder::election`] (200 ms by default) | the outcome a real vote reaches when every member has the log, at a chosen time |
+//! | follower lag | whatever the network and disks make it | none, or per member ([`TestEnsembleBuilder::lag`], or drawn from the seed) | a stale read on demand |
+//! | a killed member | refuses connections; its log on disk survives | its listener closes new connections at once; it keeps what it had applied and catches up from the leader when restarted | a restart in microseconds |
+//! | read-only member | local sessions only, not resumable elsewhere | the one session table: a session opened read-only resumes on the majority | as [`TestServer::set_read_only`] |
+//! | dynamic reconfiguration, observers | supported | not implemented | not needed by the scenarios yet |
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod backend;
 pub mod check;
+mod ensemble;
 mod fault;
 pub mod java;
 pub mod plan;
@@ -231,6 +248,7 @@ mod trace;
 mod version;
 
 pub use backend::{Backend, BackendKind, Sandbox};
+pub use ensemble::{TestEnsemble, TestEnsembleBuilder};
 pub use fault::{Chaos, RequestMatcher};
 pub use plan::{
     Fault, FaultKind, FaultOutcome, FaultPlan, FaultPlanConfig, FaultWeights, ParsePlanError,

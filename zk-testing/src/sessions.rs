@@ -2,6 +2,7 @@
 //! (§11 of the protocol reference).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rand::{Rng, RngCore};
@@ -20,6 +21,23 @@ pub(crate) struct Session {
     pub(crate) conn: Option<ConnId>,
     /// Requests received other than pings, on any of its connections.
     pub(crate) requests: u64,
+}
+
+/// The session table of one server, or the one table the members of an ensemble share (as the
+/// leader's session tracker is, in a real one). It is locked only inside the server lock and
+/// never across an await; take what you need and let the guard go before calling back into the
+/// server (`let due = table.lock().expired(now);`, not `for id in table.lock().expired(now)`).
+#[derive(Debug, Clone)]
+pub(crate) struct SessionTable(Arc<Mutex<Sessions>>);
+
+impl SessionTable {
+    pub(crate) fn new(sessions: Sessions) -> SessionTable {
+        SessionTable(Arc::new(Mutex::new(sessions)))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Sessions> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// All sessions of the server.
@@ -122,6 +140,15 @@ impl Sessions {
     /// Removes a session (closed or expired); returns its connection, if bound.
     pub(crate) fn remove(&mut self, id: i64) -> Option<ConnId> {
         self.sessions.remove(&id).and_then(|s| s.conn)
+    }
+
+    /// Every session's deadline starts again from `now`, as when a new leader takes over the
+    /// session tracker of an ensemble.
+    pub(crate) fn renew_all(&mut self, now: Instant) {
+        let (epoch, tick) = (self.epoch, self.tick);
+        for s in self.sessions.values_mut() {
+            s.deadline = tick_deadline(epoch, tick, now + s.timeout);
+        }
     }
 
     /// Ids of the sessions whose deadline has passed.

@@ -11,9 +11,9 @@ use rand::SeedableRng;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
+use super::core::Commit;
 use super::{Config, Core, Shared, TestServer};
-use crate::fault::Faults;
-use crate::sessions::Sessions;
+use crate::sessions::{SessionTable, Sessions};
 use crate::state::State;
 
 /// Builds a [`TestServer`]. Defaults: 127.0.0.1 on a free port, tick 2 s (session timeouts
@@ -21,7 +21,7 @@ use crate::state::State;
 /// second, 1 MiB frames, seed from `ZK_TEST_SEED` or random.
 #[derive(Debug, Clone)]
 pub struct TestServerBuilder {
-    config: Config,
+    pub(crate) config: Config,
     seed: Option<u64>,
     read_only: bool,
 }
@@ -157,22 +157,10 @@ impl TestServerBuilder {
             }
             None => None,
         };
-        let core = Core {
-            state: state.unwrap_or_else(|| State::new(self.config.state_config())),
-            sessions: Sessions::new(self.config.tick, start, &mut rng),
-            conns: HashMap::new(),
-            faults: Faults::default(),
-            rng,
-            next_conn: 0,
-            packets_received: 0,
-            packets_sent: 0,
-            notifications_sent: 0,
-            up: true,
-            partitions: HashMap::new(),
-            read_only: self.read_only,
-            sasl_users: self.config.sasl_users.clone(),
-            sasl_exchanges: HashMap::new(),
-        };
+        let state = state.unwrap_or_else(|| State::new(self.config.state_config()));
+        let sessions = SessionTable::new(Sessions::new(self.config.tick, start, &mut rng));
+        let mut core = Core::new(state, sessions, Commit::Now, rng, self.config.sasl_users.clone());
+        core.read_only = self.read_only;
         let shared = Arc::new(Shared {
             core: Mutex::new(core),
             config: self.config.clone(),
@@ -195,11 +183,11 @@ impl TestServerBuilder {
     }
 }
 
-fn seed_from_env() -> Option<u64> {
+pub(crate) fn seed_from_env() -> Option<u64> {
     std::env::var("ZK_TEST_SEED").ok()?.trim().parse().ok()
 }
 
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -361,6 +361,10 @@ where
             }
         };
         let Some(server) = server.upgrade() else { return };
+        if !server.accepting() {
+            // Down (a killed ensemble member): closed at once, as a refused connection is.
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         serve(server, stream, peer);
     }

@@ -3,7 +3,7 @@
 //! notifications on the connections in the order the client must see them. It does no I/O:
 //! the connection tasks (`conn.rs`) hand it frames, and it hands them bytes to send.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use rand::rngs::StdRng;
 use tokio::time::Instant;
@@ -14,15 +14,68 @@ use zk_core::proto::{
 
 use super::conn::{ConnHandle, Flow};
 use crate::fault::{is_write, Action, Faults};
-use crate::sessions::Sessions;
-use crate::state::{ConnId, Notification, Reply, State};
+use crate::sessions::SessionTable;
+use crate::state::{ConnId, Notification, State};
+
+/// A transaction: what changes the tree or the sessions, applied by every replica in the
+/// same order. A standalone server applies each at once; a member of an ensemble queues it
+/// for the leader, and applies it when the ensemble commits it (`crate::ensemble`).
+#[derive(Debug, Clone)]
+pub(crate) struct Txn {
+    /// The connection it came from: the one member that replies to it.
+    pub(crate) origin: Option<ConnId>,
+    pub(crate) op: TxnOp,
+    /// The wall clock at the leader (ctime, mtime, TTLs): the same on every replica.
+    pub(crate) now_ms: i64,
+}
+
+/// What a [`Txn`] does.
+#[derive(Debug, Clone)]
+pub(crate) enum TxnOp {
+    /// A new session; the origin is sent `connect`, the connect response.
+    CreateSession { connect: Vec<u8> },
+    /// A closed (`xid` of the closeSession request) or expired (`None`) session.
+    CloseSession { session: i64, xid: Option<i32> },
+    /// A write-class request, checked against the identities its connection had.
+    Request { session: i64, ids: Vec<(String, String)>, xid: i32, req: Request, lose_reply: bool },
+    /// Deletes the containers and TTL nodes due, at most `max`.
+    Reap { max: usize },
+    /// A `sync`: the origin replies when it reaches it, so after everything committed before.
+    Sync { xid: i32, path: String },
+    /// A new leader's epoch: later zxids carry it in their high 32 bits.
+    NewEpoch(u32),
+}
+
+/// Where a server's transactions go.
+#[derive(Debug)]
+pub(crate) enum Commit {
+    /// Applied at once (a standalone server).
+    Now,
+    /// Queued for the ensemble (a member); it drains them after each call into the core.
+    Queue(Vec<Txn>),
+}
+
+/// A connection waiting for its own transactions: replies go out in request order, so its
+/// later frames wait until the member has applied them (as ZooKeeper's commit processor
+/// holds a session's requests behind its pending writes).
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    txns: usize,
+    frames: VecDeque<Vec<u8>>,
+}
 
 /// Everything behind the server lock.
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) state: State,
-    pub(crate) sessions: Sessions,
-    pub(crate) conns: HashMap<ConnId, ConnHandle>,
+    pub(crate) sessions: SessionTable,
+    /// Where transactions go.
+    pub(crate) commit: Commit,
+    /// Connections waiting for their own transactions (members only).
+    pub(crate) pending: HashMap<ConnId, Pending>,
+    /// By id: iterated in order (a kill of every connection wakes their tasks in the same
+    /// order in every run of a seed).
+    pub(crate) conns: BTreeMap<ConnId, ConnHandle>,
     pub(crate) faults: Faults,
     pub(crate) rng: StdRng,
     pub(crate) next_conn: ConnId,
@@ -43,12 +96,41 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// A server (or member) serving, with no connection yet.
+    pub(crate) fn new(
+        state: State,
+        sessions: SessionTable,
+        commit: Commit,
+        rng: StdRng,
+        sasl_users: HashMap<String, String>,
+    ) -> Core {
+        Core {
+            state,
+            sessions,
+            commit,
+            pending: HashMap::new(),
+            conns: BTreeMap::new(),
+            faults: Faults::default(),
+            rng,
+            next_conn: 0,
+            packets_received: 0,
+            packets_sent: 0,
+            notifications_sent: 0,
+            up: true,
+            partitions: HashMap::new(),
+            read_only: false,
+            sasl_users,
+            sasl_exchanges: HashMap::new(),
+        }
+    }
+
     /// Settles the session of a new connection (§2.4); `None` = close without a reply.
     pub(crate) fn handshake(
         &mut self,
         mut handle: ConnHandle,
         req: &ConnectRequest,
         now: Instant,
+        now_ms: i64,
     ) -> Option<ConnId> {
         let core = self;
         // A read-only server closes on clients that do not accept one, without a reply (§2.4).
@@ -59,46 +141,43 @@ impl Core {
         let read_only = core.read_only;
         core.next_conn += 1;
         let conn = core.next_conn;
-        let timeout = core.sessions.negotiate(req.timeout_ms);
+        let timeout = core.sessions.lock().negotiate(req.timeout_ms);
         let timeout_ms = timeout.as_millis() as i32;
-        let reply = if req.session_id == 0 {
-            let Core { sessions, rng, .. } = &mut *core;
-            let (id, pw) = sessions.create(timeout, conn, now, rng);
-            core.state.create_session();
-            handle.session = id;
-            Ok(connect_frame(req, timeout_ms, id, &pw, read_only))
-        } else {
-            // A session past its deadline is expired here, even if the expiry timer has not run
-            // yet at this instant: the client learns it no earlier than the others.
-            if core.sessions.is_due(req.session_id, now) {
-                core.expire(req.session_id, now);
-            }
-            let resumed = core.sessions.resume(req.session_id, &req.passwd, timeout, conn, now);
-            let old = match &resumed {
-                Ok(old) | Err(old) => *old,
-            };
-            if let Some(old) = old.and_then(|c| core.conns.get(&c)) {
-                let _ = old.kill.send(true);
-            }
-            match resumed {
-                Ok(_) => {
-                    handle.session = req.session_id;
-                    Ok(connect_frame(req, timeout_ms, req.session_id, &req.passwd, read_only))
-                }
-                Err(_) => Err(connect_frame(req, 0, 0, &[0; 16], read_only)),
-            }
-        };
         let peer = handle.peer.clone();
-        let session = handle.session;
-        match reply {
-            Ok(frame) => {
-                handle.send(frame, now);
+        if req.session_id == 0 {
+            let (id, pw) = core.sessions.lock().create(timeout, conn, now, &mut core.rng);
+            handle.session = id;
+            core.conns.insert(conn, handle);
+            core.state.connection_opened(conn, id, &peer);
+            // The connect response goes out once the session is committed.
+            let connect = connect_frame(req, timeout_ms, id, &pw, read_only);
+            let txn = Txn { origin: Some(conn), op: TxnOp::CreateSession { connect }, now_ms };
+            core.commit(txn, now);
+            return Some(conn);
+        }
+        // A session past its deadline is expired here, even if the expiry timer has not run
+        // yet at this instant: the client learns it no earlier than the others.
+        let due = core.sessions.lock().is_due(req.session_id, now);
+        if due {
+            core.expire(req.session_id, now, now_ms);
+        }
+        let resumed = core.sessions.lock().resume(req.session_id, &req.passwd, timeout, conn, now);
+        let old = match &resumed {
+            Ok(old) | Err(old) => *old,
+        };
+        if let Some(old) = old.and_then(|c| core.conns.get(&c)) {
+            let _ = old.kill.send(true);
+        }
+        match resumed {
+            Ok(_) => {
+                handle.session = req.session_id;
+                handle.send(connect_frame(req, timeout_ms, req.session_id, &req.passwd, read_only), now);
                 core.conns.insert(conn, handle);
-                core.state.connection_opened(conn, session, &peer);
+                core.state.connection_opened(conn, req.session_id, &peer);
             }
-            Err(frame) => {
+            Err(_) => {
                 // Invalid session: answer "timeout 0", then close (§2.4 step 7).
-                handle.send(frame, now);
+                handle.send(connect_frame(req, 0, 0, &[0; 16], read_only), now);
                 handle.close();
                 core.conns.insert(conn, handle);
             }
@@ -115,23 +194,24 @@ impl Core {
             } else {
                 h.close();
             }
-            self.sessions.detach(h.session, conn);
+            self.sessions.lock().detach(h.session, conn);
             self.state.connection_closed(conn);
             self.sasl_exchanges.remove(&conn);
+            self.pending.remove(&conn);
         }
     }
 
     /// Expires every session whose deadline passed.
-    pub(crate) fn expire_due(&mut self, now: Instant) {
-        for id in self.sessions.expired(now) {
-            self.expire(id, now);
+    pub(crate) fn expire_due(&mut self, now: Instant, now_ms: i64) {
+        let due = self.sessions.lock().expired(now);
+        for id in due {
+            self.expire(id, now, now_ms);
         }
     }
 
     /// Deletes the containers and TTL nodes due (at most `max`).
     pub(crate) fn reap(&mut self, now: Instant, now_ms: i64, max: usize) {
-        let notes = self.state.reap(now_ms, max);
-        self.deliver(notes, now);
+        self.commit(Txn { origin: None, op: TxnOp::Reap { max }, now_ms }, now);
     }
 
     /// Ends a session: its connection is closed, then its ephemerals go in one transaction.
@@ -139,19 +219,15 @@ impl Core {
     /// The connection is closed first, so a client still connected learns that its session is
     /// gone (it sees the close at once and the expiry on its next handshake) no later than
     /// other clients learn of the deleted ephemerals.
-    pub(crate) fn expire(&mut self, id: i64, now: Instant) {
-        if let Some(conn) = self.sessions.remove(id) {
-            if let Some(c) = self.conns.get(&conn) {
-                c.close();
-            }
-        }
-        let notes = self.state.close_session(id);
-        self.deliver(notes, now);
+    pub(crate) fn expire(&mut self, id: i64, now: Instant, now_ms: i64) {
+        self.sessions.lock().remove(id);
+        let txn = Txn { origin: None, op: TxnOp::CloseSession { session: id, xid: None }, now_ms };
+        self.commit(txn, now);
     }
 
-    /// The connection currently bound to `session`, if any.
+    /// The connection currently bound to `session` on this server, if any.
     pub(crate) fn conn_of(&self, session: i64) -> Option<&ConnHandle> {
-        let conn = self.sessions.get(session)?.conn?;
+        let conn = self.sessions.lock().get(session)?.conn?;
         self.conns.get(&conn)
     }
 
@@ -160,6 +236,13 @@ impl Core {
             let _ = c.kill.send(true);
         }
     }
+}
+
+/// The requests that are transactions: the writes, and reconfig (which consumes a zxid to
+/// fail when reconfiguration is off, §4.3).
+fn is_txn(req: &Request) -> bool {
+    let op = req.op_code();
+    is_write(op) || op == OpCode::Reconfig
 }
 
 /// The requests a read-only server answers with NOTREADONLY (§2.6): the writes, and the
@@ -222,6 +305,10 @@ impl Core {
 
     /// Handles one request frame of `conn`.
     pub(crate) fn handle_frame(&mut self, conn: ConnId, mut body: &[u8], now: Instant, now_ms: i64) -> Flow {
+        if let Some(p) = self.pending.get_mut(&conn).filter(|p| p.txns > 0) {
+            p.frames.push_back(body.to_vec());
+            return Flow::Continue;
+        }
         self.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else { return Flow::Kill };
         c.received += 1;
@@ -238,11 +325,13 @@ impl Core {
         // A frame that arrives at the instant its session's deadline passes, before the expiry
         // timer ran, must not revive it: the session is expired here and now. (A partition
         // until expiry ends at that very instant.)
-        if self.sessions.is_due(session, now) {
-            self.expire(session, now);
+        let due = self.sessions.lock().is_due(session, now);
+        if due {
+            self.expire(session, now, now_ms);
             return Flow::Close;
         }
-        if !self.sessions.touch(session, now, op.is_some_and(|op| op != OpCode::Ping)) {
+        let live = self.sessions.lock().touch(session, now, op.is_some_and(|op| op != OpCode::Ping));
+        if !live {
             return Flow::Close;
         }
         if let Some(op) = op {
@@ -273,7 +362,12 @@ impl Core {
             // Applied and its notifications delivered, then cut before any reply is queued, so
             // the lost reply cannot reach the client.
             Some(Action::LoseReply) => {
-                self.apply(conn, req, now, now_ms);
+                if is_txn(&req) {
+                    let txn = self.request_txn(conn, session, hdr.xid, req, true, now_ms);
+                    self.commit(txn, now);
+                } else {
+                    self.read(conn, req, now, now_ms);
+                }
                 Flow::Kill
             }
             None => self.handle_request(conn, session, hdr.xid, req, now, now_ms),
@@ -304,14 +398,21 @@ impl Core {
                 self.reply(conn, xid, 0, &body, now);
             }
             Request::CloseSession => {
-                let notes = self.state.close_session(session);
-                self.deliver(notes, now);
-                self.sessions.remove(session);
-                self.reply(conn, xid, 0, &[], now);
-                return Flow::Close;
+                self.sessions.lock().remove(session);
+                let op = TxnOp::CloseSession { session, xid: Some(xid) };
+                return self.commit(Txn { origin: Some(conn), op, now_ms }, now);
+            }
+            // A member syncs through the leader; a standalone server is always in sync.
+            Request::Sync(r) if matches!(self.commit, Commit::Queue(_)) => {
+                let op = TxnOp::Sync { xid, path: r.path };
+                return self.commit(Txn { origin: Some(conn), op, now_ms }, now);
+            }
+            req if is_txn(&req) => {
+                let txn = self.request_txn(conn, session, xid, req, false, now_ms);
+                return self.commit(txn, now);
             }
             req => {
-                let r = self.apply(conn, req, now, now_ms);
+                let r = self.read(conn, req, now, now_ms);
                 self.reply_with_zxid(conn, xid, r.zxid, r.err, &r.body, now);
                 if r.close_connection {
                     return Flow::Close;
@@ -321,12 +422,115 @@ impl Core {
         Flow::Continue
     }
 
-    /// Runs `req` through the state machine and delivers the notifications it fired (before
-    /// the reply, §7.7); returns the reply for the caller to send or lose.
-    fn apply(&mut self, conn: ConnId, req: Request, now: Instant, now_ms: i64) -> Reply {
+    /// Serves a read from this server's own state (a member's may be behind), delivering what
+    /// it fired first; returns the reply for the caller to send or lose.
+    fn read(&mut self, conn: ConnId, req: Request, now: Instant, now_ms: i64) -> crate::state::Reply {
         let out = self.state.process(conn, req, now_ms);
         self.deliver(out.notifications, now);
         out.reply
+    }
+
+    /// A write-class request as a transaction, with the identities its connection has now.
+    fn request_txn(
+        &self,
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        req: Request,
+        lose_reply: bool,
+        now_ms: i64,
+    ) -> Txn {
+        let ids = self.state.raw_identities(conn);
+        Txn { origin: Some(conn), op: TxnOp::Request { session, ids, xid, req, lose_reply }, now_ms }
+    }
+
+    /// Applies `txn` now or queues it for the ensemble. Applied now, what its origin's
+    /// connection must do next is returned; queued, the connection waits for it.
+    pub(crate) fn commit(&mut self, txn: Txn, now: Instant) -> Flow {
+        match &mut self.commit {
+            Commit::Now => self.apply_txn(txn, now),
+            Commit::Queue(out) => {
+                if let Some(conn) = txn.origin {
+                    self.pending.entry(conn).or_default().txns += 1;
+                }
+                out.push(txn);
+                Flow::Continue
+            }
+        }
+    }
+
+    /// Applies a committed transaction to this server's state, delivering the notifications
+    /// to its own connections, and answers the origin if it is connected here. Returns what the
+    /// origin's connection does next.
+    pub(crate) fn apply_txn(&mut self, txn: Txn, now: Instant) -> Flow {
+        let Txn { origin, op, now_ms } = txn;
+        let here = origin.filter(|c| self.conns.contains_key(c));
+        match op {
+            TxnOp::CreateSession { connect } => {
+                self.state.create_session();
+                if let Some(c) = here.and_then(|c| self.conns.get_mut(&c)) {
+                    c.send(connect, now);
+                }
+            }
+            TxnOp::CloseSession { session, xid } => {
+                if xid.is_none() {
+                    // An expiry closes the session's connection first, so its client learns
+                    // of it no later than others learn of its deleted ephemerals.
+                    for c in self.conns.values().filter(|c| c.session == session) {
+                        c.close();
+                    }
+                }
+                let notes = self.state.close_session(session);
+                self.deliver(notes, now);
+                if let (Some(conn), Some(xid)) = (here, xid) {
+                    self.reply(conn, xid, 0, &[], now);
+                    return Flow::Close;
+                }
+            }
+            TxnOp::Request { session, ids, xid, req, lose_reply } => {
+                let conn = origin.unwrap_or_default();
+                let out = self.state.process_as(conn, session, &ids, req, now_ms);
+                self.deliver(out.notifications, now);
+                let r = out.reply;
+                match here {
+                    Some(_) if lose_reply => return Flow::Kill,
+                    Some(conn) => {
+                        self.reply_with_zxid(conn, xid, r.zxid, r.err, &r.body, now);
+                        if r.close_connection {
+                            return Flow::Close;
+                        }
+                    }
+                    None => {}
+                }
+            }
+            TxnOp::Reap { max } => {
+                let notes = self.state.reap(now_ms, max);
+                self.deliver(notes, now);
+            }
+            TxnOp::Sync { xid, path } => {
+                if let Some(conn) = here {
+                    let body = zk_core::proto::SyncResponse { path }.to_bytes();
+                    self.reply(conn, xid, 0, &body, now);
+                }
+            }
+            TxnOp::NewEpoch(epoch) => self.state.begin_epoch(epoch),
+        }
+        Flow::Continue
+    }
+
+    /// A member applied one of `conn`'s own transactions: once it has none left, the frames
+    /// that waited behind them are handled, in order, until one waits again. A connection
+    /// that must close or be cut is, here (its reader learns on its next frame).
+    pub(crate) fn txn_applied(&mut self, conn: ConnId, flow: Flow, now: Instant, now_ms: i64) {
+        let Some(p) = self.pending.get_mut(&conn) else { return };
+        p.txns = p.txns.saturating_sub(1);
+        let mut flow = flow;
+        while flow == Flow::Continue {
+            let Some(p) = self.pending.get_mut(&conn).filter(|p| p.txns == 0) else { return };
+            let Some(frame) = p.frames.pop_front() else { return };
+            flow = self.handle_frame(conn, &frame, now, now_ms);
+        }
+        self.connection_gone(conn, flow);
     }
 
     fn auth(&mut self, conn: ConnId, xid: i32, scheme: &str, auth: &[u8], now: Instant) -> Flow {

@@ -17,10 +17,10 @@ impl TestServer {
     /// way a real session expires, see [`TestServer::partition_until_expiry`].
     pub fn expire_session(&self, id: i64) -> bool {
         let mut core = self.shared.lock();
-        if core.sessions.get(id).is_none() {
+        if core.sessions.lock().get(id).is_none() {
             return false;
         }
-        core.expire(id, Instant::now());
+        core.expire(id, Instant::now(), self.shared.now_ms());
         true
     }
 
@@ -84,7 +84,7 @@ impl TestServer {
     /// False if there is no such session.
     pub fn partition_until_expiry(&self, session_id: i64) -> bool {
         let mut core = self.shared.lock();
-        let Some(expiry) = core.sessions.get(session_id).map(|s| s.deadline) else { return false };
+        let Some(expiry) = core.sessions.lock().get(session_id).map(|s| s.deadline) else { return false };
         core.partition(session_id, expiry) && self.partitions_changed()
     }
 
@@ -158,7 +158,7 @@ impl Core {
     /// connection freezes and new connections it makes are held before the handshake. False
     /// if there is no such session.
     pub(crate) fn partition(&mut self, session: i64, until: Instant) -> bool {
-        if self.sessions.get(session).is_none() {
+        if self.sessions.lock().get(session).is_none() {
             return false;
         }
         let now = Instant::now();

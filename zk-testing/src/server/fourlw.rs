@@ -8,8 +8,9 @@ use tokio::time::Instant;
 use super::core::Core;
 use super::Config;
 
-/// The text answer to `word`, from the core of a server with settings `config`.
-pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
+/// The text answer to `word`, from the core of a server with settings `config`, in `mode`
+/// (`standalone`, `read-only`, `leader` or `follower`).
+pub(crate) fn answer(core: &Core, config: &Config, mode: &str, word: &str) -> String {
     // The version string, in the form tools parse (`3.8.0-...`): the release the server
     // behaves as (`ServerVersion`).
     let version = config.version.banner();
@@ -25,7 +26,7 @@ pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
         let _ = writeln!(out, "Connections: {conns}");
         let _ = writeln!(out, "Outstanding: 0");
         let _ = writeln!(out, "Zxid: 0x{zxid:x}");
-        let _ = writeln!(out, "Mode: {}", if core.read_only { "read-only" } else { "standalone" });
+        let _ = writeln!(out, "Mode: {mode}");
         let _ = writeln!(out, "Node count: {nodes}");
     };
     let now = Instant::now();
@@ -42,7 +43,7 @@ pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
                 c.session,
                 c.last_op,
                 now.duration_since(c.established).as_millis(),
-                core.sessions.get(c.session).map_or(0, |s| s.timeout.as_millis()),
+                core.sessions.lock().get(c.session).map_or(0, |s| s.timeout.as_millis()),
                 zxid,
             );
         }
@@ -67,7 +68,7 @@ pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
         "mntr" => {
             let kv = [
                 ("zk_version", version.clone()),
-                ("zk_server_state", "standalone".to_owned()),
+                ("zk_server_state", mode.to_owned()),
                 ("zk_avg_latency", "0.0".to_owned()),
                 ("zk_max_latency", "0".to_owned()),
                 ("zk_min_latency", "0".to_owned()),
@@ -80,7 +81,7 @@ pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
                 ("zk_ephemerals_count", core.state.ephemeral_count().to_string()),
                 ("zk_approximate_data_size", core.state.approximate_data_size().to_string()),
                 ("zk_open_file_descriptor_count", conns.to_string()),
-                ("zk_global_sessions", core.sessions.len().to_string()),
+                ("zk_global_sessions", core.sessions.lock().len().to_string()),
             ];
             for (k, v) in kv {
                 let _ = writeln!(out, "{k}\t{v}");
@@ -115,11 +116,11 @@ pub(crate) fn answer(core: &Core, config: &Config, word: &str) -> String {
         }
         "dump" => {
             let _ = writeln!(out, "SessionTracker dump:");
-            for (id, s) in core.sessions.list() {
+            for (id, s) in core.sessions.lock().list() {
                 let _ = writeln!(out, "0x{id:x}\t{}ms", s.timeout.as_millis());
             }
             let _ = writeln!(out, "ephemeral nodes dump:");
-            for (id, _) in core.sessions.list() {
+            for (id, _) in core.sessions.lock().list() {
                 let eph = core.state.ephemerals(id);
                 if !eph.is_empty() {
                     let _ = writeln!(out, "Sessions with Ephemerals ({}):", 1);

@@ -37,9 +37,8 @@ impl TestServer {
     /// Live sessions, by id.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let core = self.shared.lock();
-        core.sessions
-            .list()
-            .into_iter()
+        let list = core.sessions.lock().list();
+        list.into_iter()
             .map(|(id, s)| SessionInfo {
                 id,
                 timeout: s.timeout,
@@ -84,7 +83,7 @@ impl TestServer {
         self.shared.lock().state.node_count()
     }
 
-    /// The tree, zxid and ephemeral owners as bytes (see [`TestServerBuilder::start_from`]).
+    /// The tree, zxid and ephemeral owners as bytes (see [`TestServerBuilder::start_from`](super::TestServerBuilder::start_from)).
     pub fn snapshot(&self) -> Vec<u8> {
         self.shared.lock().state.snapshot()
     }

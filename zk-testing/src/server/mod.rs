@@ -28,6 +28,7 @@ pub(crate) mod fourlw;
 mod inspect;
 
 pub use builder::TestServerBuilder;
+pub(crate) use builder::{seed_from_env, wall_ms};
 pub(crate) use faults::deadline;
 pub use inspect::{NodeInfo, SessionInfo};
 
@@ -93,7 +94,8 @@ impl Shared {
 
     /// Expires every session whose deadline passed.
     fn expire_due(&self) {
-        self.lock().expire_due(Instant::now());
+        let now_ms = self.now_ms();
+        self.lock().expire_due(Instant::now(), now_ms);
     }
 
     /// Deletes the containers and TTL nodes due.
@@ -113,7 +115,9 @@ impl Endpoint for Shared {
     }
 
     fn four_letter_word(&self, word: &str) -> String {
-        fourlw::answer(&self.lock(), &self.config, word)
+        let core = self.lock();
+        let mode = if core.read_only { "read-only" } else { "standalone" };
+        fourlw::answer(&core, &self.config, mode, word)
     }
 
     fn held_until(&self, session: i64) -> Option<Instant> {
@@ -125,7 +129,8 @@ impl Endpoint for Shared {
     }
 
     fn handshake(&self, handle: ConnHandle, req: &ConnectRequest) -> Option<ConnId> {
-        self.lock().handshake(handle, req, Instant::now())
+        let now_ms = self.now_ms();
+        self.lock().handshake(handle, req, Instant::now(), now_ms)
     }
 
     fn dispatch(&self, conn: ConnId, body: &[u8]) -> Flow {
@@ -143,7 +148,7 @@ async fn housekeeping(shared: Weak<Shared>, tick: Duration, reap_every: Duration
     let mut next_reap = Instant::now() + reap_every;
     loop {
         let next_expiry = match shared.upgrade() {
-            Some(s) => s.lock().sessions.next_deadline(),
+            Some(s) => s.lock().sessions.lock().next_deadline(),
             None => return,
         };
         let next_tick = Instant::now() + tick;

@@ -205,6 +205,12 @@ impl State {
             .collect()
     }
 
+    /// The connection's identities as stored (`(scheme, id)`, digest ids in full), for a
+    /// transaction to carry to the other members of an ensemble.
+    pub(crate) fn raw_identities(&self, conn: ConnId) -> Vec<(String, String)> {
+        self.ids(conn).to_vec()
+    }
+
     /// Forgets the connection's watches and identities.
     pub(crate) fn connection_closed(&mut self, conn: ConnId) {
         self.watches.remove_conn(conn);
@@ -311,6 +317,32 @@ impl State {
     pub(crate) fn process(&mut self, conn: ConnId, request: Request, now_ms: i64) -> Outcome {
         let reply = self.dispatch(conn, request, now_ms);
         Outcome { reply, notifications: self.flush() }
+    }
+
+    /// Applies a transaction of `conn` as a member of an ensemble does: when the connection is
+    /// not one of this member's, it is known for the request's duration with the session and
+    /// identities the request carries (so ACL checks and ephemeral owners come out the same on
+    /// every member).
+    pub(crate) fn process_as(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        ids: &[(String, String)],
+        request: Request,
+        now_ms: i64,
+    ) -> Outcome {
+        if self.conns.contains_key(&conn) {
+            return self.process(conn, request, now_ms);
+        }
+        self.conns.insert(conn, Conn { session, ids: ids.to_vec() });
+        let out = self.process(conn, request, now_ms);
+        self.conns.remove(&conn);
+        out
+    }
+
+    /// Starts epoch `epoch` (a new leader): the next zxid is the first of that epoch.
+    pub(crate) fn begin_epoch(&mut self, epoch: u32) {
+        self.zxid = self.zxid.max(i64::from(epoch) << 32);
     }
 
     fn ids(&self, conn: ConnId) -> &[(String, String)] {
