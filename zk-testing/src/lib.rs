@@ -204,7 +204,7 @@
 //!
 //! | topic | ZooKeeper (Debian's 3.8.0) | embedded | why |
 //! |---|---|---|---|
-//! | version | 3.8.0 | behaves as 3.8.0 by default, or as 3.8.6 or 3.9.3 ([`ServerVersion`], `--zk-version`): multi create results, `exists` and watch events without READ, persistent watcher types in check/removeWatches | users' production servers run different releases |
+//! | version | 3.8.0 | behaves as 3.8.0 by default, or as 3.8.6 or 3.9.3 ([`ServerVersion`], `--zk-version`): multi create results, `exists` without READ, persistent watcher types in check/removeWatches | users' production servers run different releases |
 //! | a standard and a persistent watch on one path and connection | the last registration replaces the other; a recursive watch also sits in the child table | both coexist; recursive watches only in the data table (3.9, ZOOKEEPER-4466), whatever the [`ServerVersion`] | not reproduced yet |
 //! | authentication | digest, SASL, x509, ... | digest and SASL DIGEST-MD5 (plus the implicit `ip` identity and an optional super digest); other schemes get AUTHFAILED and the connection closes | a test server needs no Kerberos |
 //! | TLS (feature `tls`) | `secureClientPort` with the Netty factory; a client certificate becomes an `x509:<subject DN>` identity | a TLS listener ([`TestServerBuilder`]'s `tls`) that checks client certificates (none, want, need) but does not turn them into identities: ACLs cannot name an `x509` id | reading a certificate's subject needs an X.509 parser the server does without; `zk-testing/tests/tls.rs` runs the `x509` ACL against real ZooKeeper only |

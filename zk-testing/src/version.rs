@@ -13,7 +13,7 @@ use std::str::FromStr;
 /// | reported version (`srvr`, `mntr`, `envi`) | `3.8.0-zk-testing...` | `3.8.6-...` | `3.9.3-...` |
 /// | a create inside `multi` | a type-1 result, path only | create2, container and TTL creates carry the stat (3.8.2, ZOOKEEPER-4026) | as 3.8.6 |
 /// | `exists` on a node without READ | the stat | NOAUTH (3.8.4, ZOOKEEPER-4697) | as 3.8.6 |
-/// | a watch event for a node without READ | delivered | dropped (3.8.4) | as 3.8.6 |
+/// | a watch event for a node without READ | dropped: Debian's 3.8.0 carries the fix of CVE-2024-23944 | dropped (3.8.4, ZOOKEEPER-4799) | as 3.8.6 |
 /// | WatcherType 4/5 in checkWatches/removeWatches | MARSHALLINGERROR | MARSHALLINGERROR | accepted |
 ///
 /// Not yet told apart (every version behaves as 3.9 here): a standard and a persistent watch
@@ -55,9 +55,15 @@ impl ServerVersion {
         self >= ServerVersion::V3_8_6
     }
 
-    /// `exists` and watch events need READ on the node.
+    /// `exists` needs READ on the node.
     pub(crate) fn read_checks_exists(self) -> bool {
         self >= ServerVersion::V3_8_6
+    }
+
+    /// Watch events need READ on the node. Upstream from 3.8.4; Debian's 3.8.0, the 3.8.0
+    /// this mode matches, carries the same fix (CVE-2024-23944), so every version drops them.
+    pub(crate) fn watch_events_check_read(self) -> bool {
+        self >= ServerVersion::V3_8_0
     }
 
     /// checkWatches/removeWatches take the persistent watcher types (4 and 5).

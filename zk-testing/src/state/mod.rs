@@ -381,11 +381,11 @@ impl State {
     }
 
     /// Turns queued events into notifications: the watch is consumed either way, but the event
-    /// is dropped for a connection without READ on the node (3.8.4+; delivered by 3.8.0).
+    /// is dropped for a connection without READ on the node (3.8.4+, and Debian's 3.8.0).
     fn flush(&mut self) -> Vec<Notification> {
         for ev in std::mem::take(&mut self.pending) {
             for conn in self.watches.trigger(ev.kind, &ev.path) {
-                if !self.config.version.read_checks_exists()
+                if !self.config.version.watch_events_check_read()
                     || acl::allowed(&ev.acl, self.ids(conn), Perms::READ)
                 {
                     self.out.push(notification(conn, ev.kind, ev.path.clone()));

@@ -19,6 +19,7 @@ zk_testing::all_backends!(
     get_acl_masks_digest_ids_without_admin,
     ip_acl_matches_the_connection_address,
     exists_does_not_check_read_on_old_servers,
+    watch_events_need_read_on_the_node,
     unknown_auth_scheme_fails_the_client,
 );
 
@@ -287,6 +288,38 @@ async fn exists_does_not_check_read_on_old_servers(b: &Backend) {
         expect_err(&format!("exists on {version:?}"), c.exists("/w").await, Error::NoAuth);
     }
     c.close().await;
+}
+
+/// A watch event about a node the watcher cannot read is dropped, for every kind of watch:
+/// Debian's 3.8.0 carries the fix of CVE-2024-23944 (upstream in 3.8.4), which checks READ on
+/// the node when a watch fires. The differential test found it; without the check the
+/// `NodeCreated` and `NodeDataChanged` below would reach `reader`.
+async fn watch_events_need_read_on_the_node(b: &Backend) {
+    let sb = b.sandbox("conformance-acl_watch_read").await;
+    let (writer, reader) = (sb.client().await, sb.client().await);
+    let write_only = vec![Acl::world_anyone(Perms::WRITE)];
+    // A standard exists watch on a node that is then created unreadable, and a persistent
+    // watch on a node that is unreadable when it changes.
+    let (absent, exists_watch) = reader.exists_and_watch("/hidden").await.unwrap();
+    assert_eq!(absent, None);
+    writer.create("/w", b"", CreateMode::Persistent).await.unwrap();
+    let mut persistent = reader.add_watch("/w", zk_core::AddWatchMode::Persistent).await.unwrap();
+    writer.set_acl("/w", &write_only, None).await.unwrap();
+    writer.create("/hidden", b"", CreateMode::Persistent.with_acl(write_only.clone())).await.unwrap();
+    writer.set_data("/w", b"x", None).await.unwrap();
+    // A readable change after them: notifications come in order, so once its event is in,
+    // any event of the unreadable ones would be too.
+    writer.create("/seen", b"", CreateMode::Persistent).await.unwrap();
+    let (_, _, seen) = reader.get_data_and_watch("/seen").await.unwrap();
+    writer.set_data("/seen", b"y", None).await.unwrap();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(10), seen).await.unwrap().unwrap();
+    assert_eq!(event.event_type, zk_core::EventType::NodeDataChanged);
+    let exists_fired = tokio::time::timeout(std::time::Duration::from_millis(100), exists_watch).await;
+    assert!(exists_fired.is_err(), "NodeCreated of an unreadable node: {exists_fired:?}");
+    let changed = tokio::time::timeout(std::time::Duration::from_millis(100), persistent.next_event()).await;
+    assert!(changed.is_err(), "NodeDataChanged of an unreadable node: {changed:?}");
+    writer.close().await;
+    reader.close().await;
 }
 
 async fn unknown_auth_scheme_fails_the_client(b: &Backend) {
