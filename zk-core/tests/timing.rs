@@ -302,3 +302,85 @@ async fn a_multi_reply_without_one_result_per_op_is_a_protocol_error() {
     // No ops, no results: that one is right.
     assert_eq!(client.multi(&[]).await, Ok(Vec::new()));
 }
+
+/// A reader that fails with ConnectionReset once `reset` is set (a server that closed the
+/// socket with data unread, as ZooKeeper does after answering closeSession).
+struct Resetting {
+    inner: tokio::io::ReadHalf<DuplexStream>,
+    reset: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Resetting {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.reset.load(std::sync::atomic::Ordering::SeqCst) {
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::ConnectionReset.into()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+/// One connection whose reader resets on command; later connections are refused (counted).
+#[derive(Debug)]
+struct ResetOnce {
+    server: Mutex<Option<mpsc::UnboundedSender<DuplexStream>>>,
+    reset: Arc<std::sync::atomic::AtomicBool>,
+    attempts: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl std::fmt::Debug for Resetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resetting")
+    }
+}
+
+impl Connector for ResetOnce {
+    fn connect<'a>(&'a self, _host: &'a str) -> BoxFuture<'a, std::io::Result<(BoxReader, BoxWriter)>> {
+        Box::pin(async move {
+            self.attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let tx = self.server.lock().unwrap().take().ok_or(std::io::ErrorKind::ConnectionRefused)?;
+            let (client, server) = tokio::io::duplex(64 * 1024);
+            tx.send(server).map_err(|_| std::io::Error::other("no server"))?;
+            let (r, w) = tokio::io::split(client);
+            let r = Resetting { inner: r, reset: self.reset.clone() };
+            Ok((Box::new(r) as BoxReader, Box::new(w) as BoxWriter))
+        })
+    }
+}
+
+/// The connection fails (a reset, not a clean close) after `close` sent closeSession: the
+/// close is over. The client must not reconnect, find its session closed and, renewing as
+/// clients do by default, open another while `close` waits: a close that never returned,
+/// found by the differential test against a real server, which closes the socket after
+/// answering closeSession (a removeWatches written after it drew the reset).
+#[tokio::test(start_paused = true)]
+async fn a_connection_reset_while_closing_ends_the_close() {
+    let (tx, mut conns) = mpsc::unbounded_channel();
+    let reset = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attempts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let connector =
+        ResetOnce { server: Mutex::new(Some(tx)), reset: reset.clone(), attempts: attempts.clone() };
+    let connecting = Client::builder("zk-test:2181").connector(Arc::new(connector)).connect();
+    let server = tokio::spawn(async move {
+        let mut s = conns.recv().await.unwrap();
+        let mut buf = Vec::new();
+        handshake(&mut s, &mut buf, 7, 6000).await;
+        // Until closeSession: then reset instead of answering.
+        while let Some(frame) = read_frame(&mut s, &mut buf).await {
+            let hdr = RequestHeader::decode(&mut &frame[..]).unwrap();
+            if hdr.op_type == OpCode::CloseSession.code() {
+                reset.store(true, std::sync::atomic::Ordering::SeqCst);
+                drop(s);
+                return;
+            }
+        }
+    });
+    let client = connecting.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), client.close()).await.expect("close returns");
+    server.await.unwrap();
+    assert_eq!(client.state(), SessionState::Closed);
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 1, "no reconnect after the close");
+}

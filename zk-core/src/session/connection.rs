@@ -451,9 +451,8 @@ impl Session {
             tokio::select! {
                 biased;
                 r = conn.reader.read_buf(&mut conn.rbuf) => match r {
-                    Ok(0) if closing.is_some() => return Outcome::End(Terminal::Closed),
-                    Ok(0) => return Outcome::Lost("server closed the connection".into()),
-                    Err(e) => return Outcome::Lost(format!("read failed: {e}")),
+                    Ok(0) => return lost_unless_closing(closing, "server closed the connection".into()),
+                    Err(e) => return lost_unless_closing(closing, format!("read failed: {e}")),
                     Ok(_) => {
                         let now = Instant::now();
                         conn.last_recv = now;
@@ -464,12 +463,12 @@ impl Session {
                     }
                 },
                 r = conn.writer.write_buf(&mut conn.wbuf), if !conn.wbuf.is_empty() => match r {
-                    Ok(0) => return Outcome::Lost("connection closed while writing".into()),
-                    Err(e) => return Outcome::Lost(format!("write failed: {e}")),
+                    Ok(0) => return lost_unless_closing(closing, "connection closed while writing".into()),
+                    Err(e) => return lost_unless_closing(closing, format!("write failed: {e}")),
                     Ok(_) => {
                         if conn.wbuf.is_empty() {
                             if let Err(e) = conn.writer.flush().await {
-                                return Outcome::Lost(format!("flush failed: {e}"));
+                                return lost_unless_closing(closing, format!("flush failed: {e}"));
                             }
                         }
                     }
@@ -489,7 +488,8 @@ impl Session {
                         self.handle(conn, cmd)
                     }
                 },
-                Some(u) = self.unwatch_rx.recv() => self.apply_unwatch(conn, u),
+                // Once closeSession is sent, the session's watches go with it: nothing follows it.
+                Some(u) = self.unwatch_rx.recv(), if closing.is_none() => self.apply_unwatch(conn, u),
                 () = &mut timer => {
                     let now = Instant::now();
                     if now >= conn.last_recv + read_timeout {
@@ -512,6 +512,10 @@ impl Session {
     }
 
     /// Sends CloseSession after everything already issued; returns the deadline for its reply.
+    /// From then on the connection ending, however it ends, ends the session task: the server
+    /// closes the connection after answering, and a connection lost meanwhile must not send the
+    /// client back to reconnect (it would find its session closed and, renewing, open another
+    /// while `close` waits).
     fn start_close(&mut self, conn: &mut Conn, wait: Duration) -> Instant {
         let frame = encode_request(OpCode::CloseSession, &());
         self.write_request(
@@ -654,5 +658,14 @@ impl Session {
                 Ok((p.op == OpCode::CloseSession).then_some(Terminal::Closed))
             }
         }
+    }
+}
+
+/// A connection that ended: lost (the client reconnects), unless the client was closing its
+/// session, which is then over.
+fn lost_unless_closing(closing: Option<Instant>, why: String) -> Outcome {
+    match closing {
+        Some(_) => Outcome::End(Terminal::Closed),
+        None => Outcome::Lost(why),
     }
 }
