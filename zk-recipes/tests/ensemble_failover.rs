@@ -22,7 +22,7 @@ use zk_testing::{RealEnsemble, TestEnsemble};
 #[path = "support/mod.rs"]
 mod support;
 
-use support::{eventually, within};
+use support::{curator_program, eventually, within};
 
 const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -39,6 +39,19 @@ impl Cluster {
 
     async fn embedded(seed: u64) -> Cluster {
         Cluster::Embedded(TestEnsemble::builder().no_tcp().seed(seed).start().await.expect("ensemble"))
+    }
+
+    /// An embedded ensemble whose members also listen on TCP, for programs in other languages.
+    async fn embedded_tcp(seed: u64) -> Cluster {
+        Cluster::Embedded(TestEnsemble::builder().seed(seed).start().await.expect("ensemble"))
+    }
+
+    /// Member `i`'s TCP connect string.
+    fn member_connect(&self, i: usize) -> String {
+        match self {
+            Cluster::Real(e) => e.member_connect_string(i),
+            Cluster::Embedded(e) => e.member_addr(i).expect("a TCP listener").to_string(),
+        }
     }
 
     fn size(&self) -> usize {
@@ -252,4 +265,59 @@ async fn a_rolling_restart(mut ensemble: Cluster) {
     assert_eq!(nodes.len(), made, "one node per create, none twice");
     assert!(made > 0);
     setup.close().await;
+}
+
+/// Curator's own cluster test of its LeaderLatch (`TestLeaderLatchCluster.testInCluster`), run
+/// by the Curator program `curator/CuratorCluster.java` against an ensemble over TCP: three
+/// Curator clients, each knowing one member, each with a latch on one path; the member of the
+/// leader's client is killed; exactly one of the others must lead once the old leader's
+/// session has expired, and the old leader must have given leadership up.
+async fn curator_leader_latch_in_cluster(mut ensemble: Cluster) {
+    let classpath = curator_program("curator/CuratorCluster.java", "CuratorCluster").await;
+    let root = format!("/curator-cluster-{}", std::process::id());
+    let admin = connect(&ensemble).await;
+    admin.create(&root, b"", CreateMode::Persistent).await.unwrap();
+    let mut jvm = zk_testing::java::jvm(&classpath, "CuratorCluster").unwrap_or_else(|e| panic!("{e}"));
+    jvm.arg(&root);
+    for i in 0..ensemble.size() {
+        jvm.arg(ensemble.member_connect(i));
+    }
+    let jvm = tokio::spawn(zk_testing::java::run(jvm, None, Duration::from_secs(90)));
+    let leader_node = format!("{root}/leader");
+    eventually(60, "Curator elected a leader", || async {
+        jvm.is_finished() || matches!(admin.exists(&leader_node).await, Ok(Some(_)))
+    })
+    .await;
+    if let Ok((data, _)) = admin.get_data(&leader_node).await {
+        let leader: usize = String::from_utf8_lossy(&data).parse().expect("a member index");
+        ensemble.kill(leader).await;
+        let killed = format!("{root}/killed");
+        eventually(30, "the killed signal is written", || async {
+            matches!(
+                admin.create(&killed, b"", CreateMode::Persistent).await,
+                Ok(_) | Err(zk_core::Error::NodeExists)
+            )
+        })
+        .await;
+    }
+    let out = within(120, "the Curator program ends", jvm).await.unwrap().expect("the JVM runs");
+    assert!(
+        out.status.success() && out.stdout.lines().last() == Some("DONE"),
+        "{:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        out.stdout,
+        out.stderr.lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+    eprintln!("Curator: {} in {:?}", out.stdout.replace('\n', "; "), out.elapsed);
+    admin.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_s_leader_latch_cluster_test_on_the_embedded_ensemble() {
+    curator_leader_latch_in_cluster(Cluster::embedded_tcp(4).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curator_s_leader_latch_cluster_test_on_a_real_ensemble() {
+    curator_leader_latch_in_cluster(Cluster::real().await).await;
 }
