@@ -44,6 +44,7 @@ use zk_core::{Client, ClientBuilder};
 
 use crate::server::conn::{accept_loop, serve_plain, ConnHandle, Endpoint, Flow, InProcess};
 use crate::server::core::{Commit, Core, Txn, TxnOp};
+use crate::server::inspect::{node_info, node_infos, session_infos};
 use crate::server::{fourlw, Config};
 use crate::sessions::{SessionTable, Sessions};
 use crate::state::{ConnId, State};
@@ -736,30 +737,17 @@ impl TestEnsemble {
     /// or member 0 without one, sees them.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let inner = self.ens.lock();
-        let state = &inner.members[inner.leader.unwrap_or(0)].core.state;
-        let list = inner.sessions.lock().list();
-        list.into_iter()
-            .map(|(id, s)| SessionInfo {
-                id,
-                timeout: s.timeout,
-                connected: s.conn.is_some(),
-                ephemerals: state.ephemerals(id),
-                requests: s.requests,
-            })
-            .collect()
+        session_infos(&inner.sessions, &inner.members[inner.leader.unwrap_or(0)].core.state)
     }
 
     /// Member `i`'s copy of the tree, sorted by path.
     pub fn tree(&self, i: usize) -> Vec<NodeInfo> {
-        let inner = self.ens.lock();
-        let dump = inner.members[i].core.state.dump();
-        dump.into_iter().map(|(path, stat, data)| NodeInfo { path, stat, data }).collect()
+        node_infos(&self.ens.lock().members[i].core.state)
     }
 
     /// One node in member `i`'s copy.
     pub fn node(&self, i: usize, path: &str) -> Option<NodeInfo> {
-        let (stat, data) = self.ens.lock().members[i].core.state.node(path)?;
-        Some(NodeInfo { path: path.to_owned(), stat, data })
+        node_info(&self.ens.lock().members[i].core.state, path)
     }
 
     // ---- faults ----

@@ -5,6 +5,8 @@ use std::time::Duration;
 use zk_core::proto::Stat;
 
 use super::TestServer;
+use crate::sessions::SessionTable;
+use crate::state::State;
 
 /// A session as the server sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +35,36 @@ pub struct NodeInfo {
     pub data: Option<Vec<u8>>,
 }
 
+/// The live sessions of `sessions`, with their ephemerals as `state` holds them.
+pub(crate) fn session_infos(sessions: &SessionTable, state: &State) -> Vec<SessionInfo> {
+    let list = sessions.lock().list();
+    list.into_iter()
+        .map(|(id, s)| SessionInfo {
+            id,
+            timeout: s.timeout,
+            connected: s.conn.is_some(),
+            ephemerals: state.ephemerals(id),
+            requests: s.requests,
+        })
+        .collect()
+}
+
+/// Every node of `state`, sorted by path.
+pub(crate) fn node_infos(state: &State) -> Vec<NodeInfo> {
+    state.dump().into_iter().map(|(path, stat, data)| NodeInfo { path, stat, data }).collect()
+}
+
+/// One node of `state`.
+pub(crate) fn node_info(state: &State, path: &str) -> Option<NodeInfo> {
+    let (stat, data) = state.node(path)?;
+    Some(NodeInfo { path: path.to_owned(), stat, data })
+}
+
 impl TestServer {
     /// Live sessions, by id.
     pub fn sessions(&self) -> Vec<SessionInfo> {
         let core = self.shared.lock();
-        let list = core.sessions.lock().list();
-        list.into_iter()
-            .map(|(id, s)| SessionInfo {
-                id,
-                timeout: s.timeout,
-                connected: s.conn.is_some(),
-                ephemerals: core.state.ephemerals(id),
-                requests: s.requests,
-            })
-            .collect()
+        session_infos(&core.sessions, &core.state)
     }
 
     /// The paths each session's connection watches (one-shot, persistent and recursive).
@@ -61,15 +79,13 @@ impl TestServer {
 
     /// The whole tree, sorted by path.
     pub fn tree(&self) -> Vec<NodeInfo> {
-        let core = self.shared.lock();
-        core.state.dump().into_iter().map(|(path, stat, data)| NodeInfo { path, stat, data }).collect()
+        node_infos(&self.shared.lock().state)
     }
 
     /// One node's path, stat and data, or `None` when it does not exist. Unlike
     /// [`TestServer::tree`] it copies only that node, so prefer it to searching the tree.
     pub fn node(&self, path: &str) -> Option<NodeInfo> {
-        let (stat, data) = self.shared.lock().state.node(path)?;
-        Some(NodeInfo { path: path.to_owned(), stat, data })
+        node_info(&self.shared.lock().state, path)
     }
 
     /// The full paths of the direct children of `path`, sorted (empty when it has none or

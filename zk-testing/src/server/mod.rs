@@ -25,7 +25,7 @@ pub(crate) mod conn;
 pub(crate) mod core;
 mod faults;
 pub(crate) mod fourlw;
-mod inspect;
+pub(crate) mod inspect;
 
 pub use builder::TestServerBuilder;
 pub(crate) use builder::{seed_from_env, wall_ms};
