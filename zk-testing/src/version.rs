@@ -15,9 +15,8 @@ use std::str::FromStr;
 /// | `exists` on a node without READ | the stat | NOAUTH (3.8.4, ZOOKEEPER-4697) | as 3.8.6 |
 /// | a watch event for a node without READ | dropped: Debian's 3.8.0 carries the fix of CVE-2024-23944 | dropped (3.8.4, ZOOKEEPER-4799) | as 3.8.6 |
 /// | WatcherType 4/5 in checkWatches/removeWatches | MARSHALLINGERROR | MARSHALLINGERROR | accepted |
+/// | a standard and a persistent watch on one path and connection | one mode per table, the last registered: a getData watch after a persistent one makes the data-table entry one-shot; a recursive watch also replaces a getChildren watch (it is filed in the child table too) | as 3.8.0 | both kept (ZOOKEEPER-4466) |
 ///
-/// Not yet told apart (every version behaves as 3.9 here): a standard and a persistent watch
-/// on one path and connection coexist (3.6-3.8 let the last registration replace the other).
 /// Identity sets (whoAmI, the `auth` ACL expansion) come out in the Java server's order in
 /// every version, as every release orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -64,6 +63,12 @@ impl ServerVersion {
     /// this mode matches, carries the same fix (CVE-2024-23944), so every version drops them.
     pub(crate) fn watch_events_check_read(self) -> bool {
         self >= ServerVersion::V3_8_0
+    }
+
+    /// A watch registration replaces the connection's mode on that path in each table it goes
+    /// in, and a recursive watch goes in the child table too (3.6-3.8); 3.9 keeps every mode.
+    pub(crate) fn watch_modes_replace(self) -> bool {
+        self < ServerVersion::V3_9_3
     }
 
     /// checkWatches/removeWatches take the persistent watcher types (4 and 5).

@@ -128,15 +128,8 @@ impl State {
     }
 
     fn with_tree(config: StateConfig, tree: Tree, zxid: i64) -> State {
-        State {
-            config,
-            tree,
-            zxid,
-            conns: HashMap::new(),
-            watches: Watches::default(),
-            pending: Vec::new(),
-            out: Vec::new(),
-        }
+        let watches = Watches::new(config.version.watch_modes_replace());
+        State { config, tree, zxid, conns: HashMap::new(), watches, pending: Vec::new(), out: Vec::new() }
     }
 
     /// The zxid of the last transaction.

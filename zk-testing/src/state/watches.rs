@@ -1,5 +1,8 @@
-//! Server-side watch tables (§7): one entry per (path, connection) holding mode bits, so a
-//! standard and a persistent watch on one path coexist (the 3.9 behaviour, ZOOKEEPER-4466).
+//! Server-side watch tables (§7): one entry per (path, connection) holding mode bits for both
+//! tables, data and child. How a new registration meets an older one on the same path depends
+//! on the release: 3.9 keeps both (a standard and a persistent watch coexist, ZOOKEEPER-4466);
+//! 3.6-3.8 keep one mode per table, the last registered, and file a recursive watch in the
+//! child table as well ([`Watches::new`]'s `replace`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,55 +16,93 @@ use super::ConnId;
 pub(super) const DATA: u8 = 1;
 /// One-shot child watch (getChildren): child table.
 pub(super) const CHILD: u8 = 2;
-/// addWatch mode 0: in both tables, never consumed.
-pub(super) const PERSISTENT: u8 = 4;
-/// addWatch mode 1: data table only, also fires for descendants, never consumed.
+/// addWatch mode 0, its data-table entry: never consumed.
+const PERSISTENT_DATA: u8 = 4;
+/// addWatch mode 1, its data-table entry: also fires for descendants, never consumed.
 pub(super) const RECURSIVE: u8 = 8;
+/// addWatch mode 0, its child-table entry.
+const PERSISTENT_CHILD: u8 = 16;
+/// addWatch mode 1 on 3.6-3.8, its child-table entry: it fires for nothing the data-table
+/// entry does not (recursive entries never get NodeChildrenChanged), but it takes the child
+/// table's place of a getChildren watch of the same connection.
+const RECURSIVE_CHILD: u8 = 32;
+/// addWatch mode 0: in both tables.
+pub(super) const PERSISTENT: u8 = PERSISTENT_DATA | PERSISTENT_CHILD;
 
-const IN_DATA: u8 = DATA | PERSISTENT | RECURSIVE;
-const IN_CHILD: u8 = CHILD | PERSISTENT;
+const IN_DATA: u8 = DATA | PERSISTENT_DATA | RECURSIVE;
+const IN_CHILD: u8 = CHILD | PERSISTENT_CHILD | RECURSIVE_CHILD;
+const ANY_RECURSIVE: u8 = RECURSIVE | RECURSIVE_CHILD;
 
 /// Every connection's watches.
 #[derive(Debug, Default)]
 pub(super) struct Watches {
     by_path: HashMap<Arc<str>, Vec<(ConnId, u8)>>,
     by_conn: HashMap<ConnId, HashSet<Arc<str>>>,
-    /// Entries with the RECURSIVE bit: while 0, triggers skip the ancestor walk.
+    /// Entries with a recursive bit: while 0, triggers skip the ancestor walk.
     recursive: usize,
-}
-
-/// The bits a checkWatches / removeWatches type addresses (§7.6).
-fn type_bits(t: WatcherType) -> u8 {
-    match t {
-        WatcherType::Children => CHILD,
-        WatcherType::Data => DATA,
-        WatcherType::Any => DATA | CHILD | PERSISTENT | RECURSIVE,
-        WatcherType::Persistent => PERSISTENT,
-        WatcherType::PersistentRecursive => RECURSIVE,
-    }
+    /// 3.6-3.8: a registration replaces the connection's mode in each table it goes in.
+    replace: bool,
 }
 
 impl Watches {
+    /// Empty tables; `replace` for the 3.6-3.8 behaviour (one mode per connection, path and
+    /// table: the last registration's), else 3.9's (modes coexist).
+    pub(super) fn new(replace: bool) -> Watches {
+        Watches { replace, ..Watches::default() }
+    }
+
+    /// The bits a checkWatches / removeWatches type addresses (§7.6). On 3.8 the Data and
+    /// Children types address the whole table entry, whatever its mode, as its WatchManager
+    /// removes a watcher from a table regardless of mode.
+    fn type_bits(&self, t: WatcherType) -> u8 {
+        match t {
+            WatcherType::Children if self.replace => IN_CHILD,
+            WatcherType::Data if self.replace => IN_DATA,
+            WatcherType::Children => CHILD,
+            WatcherType::Data => DATA,
+            WatcherType::Any => IN_DATA | IN_CHILD,
+            WatcherType::Persistent => PERSISTENT,
+            WatcherType::PersistentRecursive => ANY_RECURSIVE,
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         self.by_path.is_empty()
     }
 
-    /// Registers `bits` for `conn` on `path` (idempotent).
+    /// Registers `bits` for `conn` on `path` (idempotent): added to what the entry holds, or,
+    /// with `replace`, in place of what it holds in each table `bits` go in.
     pub(super) fn add(&mut self, conn: ConnId, path: &str, bits: u8) {
+        let (bits, keep) = if self.replace {
+            let bits = if bits & RECURSIVE != 0 { bits | RECURSIVE_CHILD } else { bits };
+            let mut keep = !0;
+            if bits & IN_DATA != 0 {
+                keep &= !IN_DATA;
+            }
+            if bits & IN_CHILD != 0 {
+                keep &= !IN_CHILD;
+            }
+            (bits, keep)
+        } else {
+            (bits, !0)
+        };
         let key: Arc<str> = match self.by_path.get_key_value(path) {
             Some((k, _)) => k.clone(),
             None => Arc::from(path),
         };
         let entries = self.by_path.entry(key.clone()).or_default();
         let old = match entries.iter_mut().find(|(c, _)| *c == conn) {
-            Some((_, b)) => std::mem::replace(b, *b | bits),
+            Some((_, b)) => std::mem::replace(b, (*b & keep) | bits),
             None => {
                 entries.push((conn, bits));
                 0
             }
         };
-        if old & RECURSIVE == 0 && bits & RECURSIVE != 0 {
-            self.recursive += 1;
+        let new = (old & keep) | bits;
+        match (old & ANY_RECURSIVE != 0, new & ANY_RECURSIVE != 0) {
+            (false, true) => self.recursive += 1,
+            (true, false) => self.recursive -= 1,
+            _ => {}
         }
         self.by_conn.entry(conn).or_default().insert(key);
     }
@@ -70,9 +111,10 @@ impl Watches {
     fn clear(&mut self, conn: ConnId, path: &str, bits: u8) -> u8 {
         let Some(entries) = self.by_path.get_mut(path) else { return 0 };
         let Some(pos) = entries.iter().position(|(c, _)| *c == conn) else { return 0 };
-        let had = entries[pos].1 & bits;
+        let before = entries[pos].1;
+        let had = before & bits;
         entries[pos].1 &= !bits;
-        if had & RECURSIVE != 0 {
+        if before & ANY_RECURSIVE != 0 && entries[pos].1 & ANY_RECURSIVE == 0 {
             self.recursive -= 1;
         }
         if entries[pos].1 == 0 {
@@ -92,13 +134,13 @@ impl Watches {
 
     /// removeWatches: whether anything of that type was removed.
     pub(super) fn remove(&mut self, conn: ConnId, path: &str, t: WatcherType) -> bool {
-        self.clear(conn, path, type_bits(t)) != 0
+        self.clear(conn, path, self.type_bits(t)) != 0
     }
 
     /// checkWatches: whether such an entry exists (nothing is removed).
     pub(super) fn check(&self, conn: ConnId, path: &str, t: WatcherType) -> bool {
         let entries = self.by_path.get(path).map_or(&[][..], Vec::as_slice);
-        entries.iter().any(|&(c, b)| c == conn && b & type_bits(t) != 0)
+        entries.iter().any(|&(c, b)| c == conn && b & self.type_bits(t) != 0)
     }
 
     /// Forgets everything `conn` watches.
@@ -106,7 +148,7 @@ impl Watches {
         for path in self.by_conn.remove(&conn).unwrap_or_default() {
             let Some(entries) = self.by_path.get_mut(&path) else { continue };
             if let Some(pos) = entries.iter().position(|(c, _)| *c == conn) {
-                if entries[pos].1 & RECURSIVE != 0 {
+                if entries[pos].1 & ANY_RECURSIVE != 0 {
                     self.recursive -= 1;
                 }
                 entries.swap_remove(pos);
@@ -140,13 +182,14 @@ impl Watches {
 
     /// The connections that receive `event` on `path` (§7.2), each once; one-shot entries that
     /// fire are consumed. NodeCreated / NodeDataChanged: data table on `path` plus recursive
-    /// entries on ancestors. NodeDeleted: both tables on `path` plus recursive ancestors.
-    /// NodeChildrenChanged: child table on `path` only (recursive watches never get it).
+    /// entries on ancestors. NodeDeleted: both tables on `path` plus recursive ancestors (in
+    /// either table). NodeChildrenChanged: child table on `path` only (recursive watches never
+    /// get it).
     pub(super) fn trigger(&mut self, event: EventType, path: &str) -> Vec<ConnId> {
-        let (hit, consume) = match event {
-            EventType::NodeCreated | EventType::NodeDataChanged => (IN_DATA, DATA),
-            EventType::NodeDeleted => (IN_DATA | IN_CHILD, DATA | CHILD),
-            EventType::NodeChildrenChanged => (IN_CHILD, CHILD),
+        let (hit, consume, ancestors) = match event {
+            EventType::NodeCreated | EventType::NodeDataChanged => (IN_DATA, DATA, RECURSIVE),
+            EventType::NodeDeleted => (IN_DATA | IN_CHILD, DATA | CHILD, ANY_RECURSIVE),
+            EventType::NodeChildrenChanged => (CHILD | PERSISTENT_CHILD, CHILD, 0),
             _ => return Vec::new(),
         };
         let mut out = Vec::new();
@@ -158,13 +201,13 @@ impl Watches {
                 self.clear(c, path, consume);
             }
         }
-        if self.recursive > 0 && event != EventType::NodeChildrenChanged {
+        if self.recursive > 0 && ancestors != 0 {
             let mut seen: HashSet<ConnId> = out.iter().copied().collect();
             let mut p = path;
             while p != "/" {
                 let Some(parent) = parent_path(p) else { break };
                 for &(c, b) in self.by_path.get(parent).map_or(&[][..], Vec::as_slice) {
-                    if b & RECURSIVE != 0 && seen.insert(c) {
+                    if b & ancestors != 0 && seen.insert(c) {
                         out.push(c);
                     }
                 }
@@ -249,5 +292,38 @@ mod tests {
         assert_eq!(w.by_conn(), vec![(2, vec!["/a".to_owned()])]);
         w.remove_conn(2);
         assert!(w.is_empty() && w.by_conn.is_empty());
+    }
+
+    #[test]
+    fn on_3_8_the_last_registration_replaces_the_mode_of_each_table() {
+        let mut w = Watches::new(true);
+        w.add(1, "/a", PERSISTENT);
+        w.add(1, "/a", DATA);
+        assert_eq!(w.trigger(NodeDataChanged, "/a"), [1]);
+        assert_eq!(
+            w.trigger(NodeDataChanged, "/a"),
+            Vec::<ConnId>::new(),
+            "the persistent data entry was replaced"
+        );
+        assert_eq!(w.trigger(NodeChildrenChanged, "/a"), [1], "the child table kept it");
+        assert!(!w.check(1, "/a", WatcherType::Data));
+        assert!(w.check(1, "/a", WatcherType::Children), "3.8 checks a table whatever the mode");
+
+        // A one-shot entry turned persistent stays.
+        w.add(2, "/b", DATA);
+        w.add(2, "/b", PERSISTENT);
+        for _ in 0..3 {
+            assert_eq!(w.trigger(NodeDataChanged, "/b"), [2]);
+        }
+
+        // A recursive watch takes the child table's place of a getChildren watch.
+        w.add(3, "/c", CHILD);
+        w.add(3, "/c", RECURSIVE);
+        assert_eq!(w.trigger(NodeChildrenChanged, "/c"), Vec::<ConnId>::new());
+        assert_eq!(w.trigger(NodeCreated, "/c/x"), [3]);
+        assert_eq!(w.count(), 5, "/a: child; /b: data and child; /c: recursive in both tables");
+        assert!(w.remove(3, "/c", WatcherType::Any));
+        assert_eq!(w.recursive, 0);
+        assert_eq!(w.trigger(NodeDeleted, "/c/x"), Vec::<ConnId>::new());
     }
 }

@@ -11,4 +11,5 @@ mod multi;
 mod ops;
 mod sasl;
 mod session;
+mod watch_table;
 mod watches;
