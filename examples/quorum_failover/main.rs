@@ -1,11 +1,13 @@
-//! Leader latches across a quorum loss, on a real 3-member ZooKeeper 3.8 ensemble: ours
-//! (`zk_recipes::LeaderLatch`), Curator's `LeaderLatch` and kazoo's `Election`, in the same
-//! run on the same ensemble.
+//! Failover on a real 3-member ZooKeeper 3.8 ensemble, ours next to Curator and kazoo in the
+//! same run on the same ensemble: leader latches across a quorum loss (scenarios A and B:
+//! `zk_recipes::LeaderLatch`, Curator's `LeaderLatch`, kazoo's `Election`), and a client that
+//! reads and writes without pause while the follower it is on dies or the quorum leader dies
+//! (scenarios F and L, `probes.rs`: disconnect seen, reconnected, first read, first write).
 //!
 //! ```text
 //! cargo run --release --example quorum_failover
 //! cargo run --release --example quorum_failover -- --a-session-timeout-ms 4000 --a-down-ms 6000 \
-//!     --b-session-timeout-ms 10000 --b-down-ms 3333 [--scenarios A,B] [--libs ours,curator,kazoo] \
+//!     --b-session-timeout-ms 10000 --b-down-ms 3333 [--scenarios A,B,F,L] [--libs ours,curator,kazoo] \
 //!     [--events FILE]
 //! ```
 //!
@@ -40,6 +42,7 @@
 //! is measured.
 
 mod peers;
+mod probes;
 mod report;
 
 use std::net::SocketAddr;
@@ -91,7 +94,7 @@ fn parse_args() -> Result<Args, String> {
         a_down: Duration::from_secs(6),
         b_timeout: Duration::from_secs(10),
         b_down: None,
-        scenarios: vec!["A".into(), "B".into()],
+        scenarios: vec!["A".into(), "B".into(), "F".into(), "L".into()],
         libs: Lib::ALL.to_vec(),
         events: None,
     };
@@ -111,8 +114,8 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
-    if let Some(s) = a.scenarios.iter().find(|s| !matches!(s.as_str(), "A" | "B")) {
-        return Err(format!("unknown scenario {s} (A, B)"));
+    if let Some(s) = a.scenarios.iter().find(|s| !matches!(s.as_str(), "A" | "B" | "F" | "L")) {
+        return Err(format!("unknown scenario {s} (A, B, F, L)"));
     }
     Ok(a)
 }
@@ -135,8 +138,13 @@ async fn main() -> ExitCode {
     let result = timeout(RUN_LIMIT, run(&args)).await.unwrap_or_else(|_| Err("the run took too long".into()));
     eprintln!("quorum_failover: ran for {:.1} s", started.elapsed().as_secs_f64());
     match result {
-        Ok(outcomes) => {
-            println!("\n{}", report::table(&outcomes));
+        Ok((outcomes, rows)) => {
+            if !outcomes.is_empty() {
+                println!("\n{}", report::table(&outcomes));
+            }
+            if !rows.is_empty() {
+                println!("\n{}", probes::table(&rows));
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -146,13 +154,26 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(args: &Args) -> Result<Vec<Outcome>, BoxError> {
+async fn run(args: &Args) -> Result<(Vec<Outcome>, Vec<probes::Row>), BoxError> {
     let setup = prepare(&args.libs).await?;
     let mut zk = RealEnsemble::start().await?;
     eprintln!("quorum_failover: ensemble {} (leader: member {:?})", zk.connect_string(), zk.leader().await);
     let mut outcomes = Vec::new();
+    let mut rows = Vec::new();
     let mut events = String::new();
     for scenario in &args.scenarios {
+        let kill = match scenario.as_str() {
+            "F" => Some(probes::Kill::Follower),
+            "L" => Some(probes::Kill::Leader),
+            _ => None,
+        };
+        if let Some(kill) = kill {
+            for row in probes::scenario(&mut zk, &setup, &args.libs, kill).await? {
+                println!("{}", row.json());
+                rows.push(row);
+            }
+            continue;
+        }
         let plan = match scenario.as_str() {
             "A" => Plan { name: "A", session_timeout: args.a_timeout, down: args.a_down },
             _ => Plan {
@@ -169,7 +190,7 @@ async fn run(args: &Args) -> Result<Vec<Outcome>, BoxError> {
     if let Some(path) = &args.events {
         std::fs::write(path, events)?;
     }
-    Ok(outcomes)
+    Ok((outcomes, rows))
 }
 
 /// A scenario: the participants' session timeout and how long the quorum is held down.
@@ -320,7 +341,8 @@ async fn prepare(libs: &[Lib]) -> Result<Setup, BoxError> {
     let mut classpath = String::new();
     if libs.contains(&Lib::Curator) {
         let jars = zk_testing::java::curator_classpath()?;
-        zk_testing::java::compile(&[&scripts.join("CuratorLatch.java")], dir.path(), &jars).await?;
+        let (latch, probe) = (scripts.join("CuratorLatch.java"), probes::java_source(&scripts));
+        zk_testing::java::compile(&[&latch, &probe], dir.path(), &jars).await?;
         let entries = std::iter::once(dir.path().to_owned()).chain(jars);
         classpath = zk_testing::java::join_classpath(entries);
     }
