@@ -151,6 +151,30 @@ impl Sessions {
         }
     }
 
+    /// The live sessions as a snapshot keeps them, by id.
+    pub(crate) fn saved(&self) -> Vec<crate::state::SavedSession> {
+        self.list()
+            .into_iter()
+            .map(|(id, s)| crate::state::SavedSession {
+                id,
+                password: s.password,
+                timeout_ms: i32::try_from(s.timeout.as_millis()).unwrap_or(i32::MAX),
+            })
+            .collect()
+    }
+
+    /// Takes back sessions from a snapshot, unbound, each with a full timeout from `now` (as a
+    /// restarted ZooKeeper restarts their timers); new ids continue after theirs.
+    pub(crate) fn restore(&mut self, saved: &[crate::state::SavedSession], now: Instant) {
+        for s in saved {
+            let timeout = Duration::from_millis(s.timeout_ms.max(0) as u64);
+            let deadline = self.deadline(now, timeout);
+            let session = Session { password: s.password, timeout, deadline, conn: None, requests: 0 };
+            self.sessions.insert(s.id, session);
+            self.next_id = self.next_id.max(s.id);
+        }
+    }
+
     /// Ids of the sessions whose deadline has passed.
     pub(crate) fn expired(&self, now: Instant) -> Vec<i64> {
         let mut ids: Vec<i64> =

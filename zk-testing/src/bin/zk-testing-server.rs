@@ -10,8 +10,8 @@
 //!
 //! `--help` documents every flag. Prints `connect string: 127.0.0.1:PORT` once it is serving,
 //! then serves until it gets SIGINT or SIGTERM (Ctrl-C or Ctrl-Break on Windows). With
-//! `--snapshot FILE` it loads the tree from FILE when the file exists and writes the tree back
-//! to it on shutdown. A bad flag or value exits with status 2 and a usage line.
+//! `--snapshot FILE` it loads the tree and the sessions from FILE when the file exists and
+//! writes them back to it on shutdown, so clients resume their sessions across a restart. A bad flag or value exits with status 2 and a usage line.
 //!
 //! Built only with the crate's `cli` feature (clap, tokio's signals), so that the library's
 //! users compile neither.
@@ -44,7 +44,7 @@ struct Args {
     /// random]. Printed at start.
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
-    /// Load the tree from FILE at start if it exists; save it to FILE on shutdown.
+    /// Load the tree and sessions from FILE at start if it exists; save them to FILE on shutdown.
     #[arg(long, value_name = "FILE")]
     snapshot: Option<PathBuf>,
     /// Refuse TTL nodes, as ZooKeeper does without zookeeper.extendedTypesEnabled.

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::core::Commit;
 use super::{Config, Core, Shared, TestServer};
 use crate::sessions::{SessionTable, Sessions};
-use crate::state::State;
+use crate::state::{SavedSession, State};
 
 /// Builds a [`TestServer`]. Defaults: 127.0.0.1 on a free port, tick 2 s (session timeouts
 /// 4..40 s, as the real harness), TTL nodes enabled, containers and TTL nodes reaped every
@@ -133,7 +133,11 @@ impl TestServerBuilder {
         self.start_with(None).await
     }
 
-    async fn start_with(mut self, state: Option<State>) -> io::Result<TestServer> {
+    async fn start_with(mut self, restored: Option<(State, Vec<SavedSession>)>) -> io::Result<TestServer> {
+        let (state, saved) = match restored {
+            Some((state, saved)) => (Some(state), saved),
+            None => (None, Vec::new()),
+        };
         let seed = self.seed.or_else(seed_from_env).unwrap_or_else(rand::random);
         self.config.seed = seed;
         let mut rng = StdRng::seed_from_u64(seed);
@@ -158,7 +162,9 @@ impl TestServerBuilder {
             None => None,
         };
         let state = state.unwrap_or_else(|| State::new(self.config.state_config()));
-        let sessions = SessionTable::new(Sessions::new(self.config.tick, start, &mut rng));
+        let mut sessions = Sessions::new(self.config.tick, start, &mut rng);
+        sessions.restore(&saved, start);
+        let sessions = SessionTable::new(sessions);
         let mut core = Core::new(state, sessions, Commit::Now, rng, self.config.sasl_users.clone());
         core.read_only = self.read_only;
         let shared = Arc::new(Shared {
@@ -195,14 +201,16 @@ pub(crate) fn wall_ms() -> i64 {
 }
 
 impl TestServerBuilder {
-    /// Starts a server whose tree, zxid and ephemerals come from a [`TestServer::snapshot`].
+    /// Starts a server whose tree, zxid, ephemerals and sessions come from a
+    /// [`TestServer::snapshot`]: each session gets a full timeout from the start, so its client can
+    /// resume it, as after a real server's restart.
     ///
     /// # Errors
     /// `InvalidData` for bytes that are not a snapshot; bind errors as [`Self::start`].
     pub async fn start_from(self, snapshot: &[u8]) -> io::Result<TestServer> {
-        let state = State::restore(snapshot, self.config.state_config())
+        let restored = State::restore_with(snapshot, self.config.state_config())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        self.start_with(Some(state)).await
+        self.start_with(Some(restored)).await
     }
 }
 

@@ -99,8 +99,10 @@ impl TestServer {
         self.shared.lock().state.node_count()
     }
 
-    /// The tree, zxid and ephemeral owners as bytes (see [`TestServerBuilder::start_from`](super::TestServerBuilder::start_from)).
+    /// The tree, zxid, ephemeral owners and live sessions as bytes (see [`TestServerBuilder::start_from`](super::TestServerBuilder::start_from)).
     pub fn snapshot(&self) -> Vec<u8> {
-        self.shared.lock().state.snapshot()
+        let core = self.shared.lock();
+        let sessions = core.sessions.lock().saved();
+        core.state.snapshot_with(&sessions)
     }
 }

@@ -27,6 +27,7 @@ use zk_core::proto::{Acl, ErrorCode, EventType, KeeperState, Perms, Request, Sta
 
 pub(crate) use acl::digest_id;
 use index::Idx;
+pub(crate) use snapshot::SavedSession;
 use tree::{Kind, Node, Tree};
 use watches::Watches;
 

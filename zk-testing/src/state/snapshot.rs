@@ -4,8 +4,11 @@
 //! (long), the distinct ACL lists (`int` count, then each as `vector<ACL>`), the node count
 //! (int), every node parents-first as `ustring path, buffer data (null kept), int acl list,
 //! long czxid mzxid pzxid ctime mtime owner, int version aversion C kind`, then a 64-bit hash
-//! of everything before it. Sessions' ephemerals are the ephemeral nodes' owners; watches and
-//! connections are not saved (clients re-send them, §7.5).
+//! of everything before it. Format 2 adds, before the hash, the live sessions (`int` count, then
+//! each as `long id, buffer password, int timeout ms`), so that a server restarted from its
+//! snapshot keeps them, as ZooKeeper keeps them across a restart; format 1 files (no sessions)
+//! still load. Sessions' ephemerals are the ephemeral nodes' owners; watches and connections
+//! are not saved (clients re-send them, §7.5).
 
 use std::collections::HashMap;
 
@@ -22,13 +25,31 @@ use super::tree::{parent_path, Kind, Node, Tree};
 use super::{State, StateConfig};
 
 const MAGIC: &[u8; 8] = b"ZKTSTATE";
-const FORMAT: i32 = 1;
+const FORMAT: i32 = 2;
+/// The format before sessions were saved.
+const FORMAT_TREE_ONLY: i32 = 1;
+/// The bytes one saved session takes (its password is 16 bytes).
+const MIN_SESSION_LEN: usize = 8 + 4 + 16 + 4;
+
+/// A session as a snapshot keeps it: what a client needs to resume it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SavedSession {
+    pub(crate) id: i64,
+    pub(crate) password: [u8; 16],
+    pub(crate) timeout_ms: i32,
+}
 /// The fewest bytes one node takes (empty path and data): a bound on the node count.
 const MIN_NODE_LEN: usize = 4 + 4 + 4 + 6 * 8 + 4 * 4;
 
 impl State {
-    /// The whole tree, the last zxid, every node's counters and ephemeral owners.
+    /// The whole tree, the last zxid, every node's counters and ephemeral owners (no sessions).
+    #[cfg(test)]
     pub(crate) fn snapshot(&self) -> Vec<u8> {
+        self.snapshot_with(&[])
+    }
+
+    /// [`State::snapshot`] with the live `sessions`.
+    pub(crate) fn snapshot_with(&self, sessions: &[SavedSession]) -> Vec<u8> {
         let order = self.tree.preorder();
         let mut numbers: HashMap<AclId, i32> = HashMap::new();
         let mut lists: Vec<&[Acl]> = Vec::new();
@@ -60,18 +81,36 @@ impl State {
                 out.put_i32(v);
             }
         }
+        out.put_i32(sessions.len() as i32);
+        for s in sessions {
+            out.put_i64(s.id);
+            write_buffer(&mut out, Some(&s.password));
+            out.put_i32(s.timeout_ms);
+        }
         let sum = hash_path(&out);
         out.put_u64(sum);
         out
     }
 
-    /// Rebuilds a state from [`State::snapshot`] bytes.
+    /// Rebuilds a state from [`State::snapshot`] bytes (its sessions are dropped).
+    ///
+    /// # Errors
+    /// As [`State::restore_with`].
+    #[cfg(test)]
+    pub(crate) fn restore(bytes: &[u8], config: StateConfig) -> Result<State, String> {
+        State::restore_with(bytes, config).map(|(state, _)| state)
+    }
+
+    /// Rebuilds a state and the sessions from [`State::snapshot_with`] bytes.
     ///
     /// # Errors
     /// A description of the first problem: wrong magic or version, bad checksum, truncated or
     /// trailing bytes, or a tree that is not well formed (no root first, a node before its
-    /// parent, duplicates, invalid paths, unknown ACL numbers or kinds).
-    pub(crate) fn restore(bytes: &[u8], config: StateConfig) -> Result<State, String> {
+    /// parent, duplicates, invalid paths, unknown ACL numbers or kinds), or a bad session.
+    pub(crate) fn restore_with(
+        bytes: &[u8],
+        config: StateConfig,
+    ) -> Result<(State, Vec<SavedSession>), String> {
         let split = bytes.len().checked_sub(8).ok_or("snapshot too short")?;
         let (body, sum) = bytes.split_at(split);
         let mut want = [0u8; 8];
@@ -84,15 +123,35 @@ impl State {
         }
         let mut r = &body[MAGIC.len()..];
         let format = read_i32(&mut r, "format").map_err(|e| e.to_string())?;
-        if format != FORMAT {
+        if format != FORMAT && format != FORMAT_TREE_ONLY {
             return Err(format!("unsupported snapshot format {format}"));
         }
         let (zxid, tree) = read_tree(&mut r).map_err(|e| format!("bad snapshot: {e}"))?;
+        let sessions = if format == FORMAT { read_sessions(&mut r)? } else { Vec::new() };
         if !r.is_empty() {
             return Err(format!("bad snapshot: {} trailing bytes", r.len()));
         }
-        Ok(State::with_tree(config, tree, zxid))
+        Ok((State::with_tree(config, tree, zxid), sessions))
     }
+}
+
+fn read_sessions(r: &mut &[u8]) -> Result<Vec<SavedSession>, String> {
+    let e = |e: zk_core::proto::DecodeError| format!("bad snapshot: {e}");
+    let count = read_count(r, MIN_SESSION_LEN, "session count")?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = read_i64(r, "session id").map_err(e)?;
+        let password = read_buffer(r, "session password").map_err(e)?.unwrap_or_default();
+        let password: [u8; 16] = password
+            .try_into()
+            .map_err(|p: Vec<u8>| format!("bad snapshot: a session password of {} bytes", p.len()))?;
+        let timeout_ms = read_i32(r, "session timeout").map_err(e)?;
+        if id == 0 || timeout_ms <= 0 {
+            return Err(format!("bad snapshot: session 0x{id:x} with timeout {timeout_ms} ms"));
+        }
+        out.push(SavedSession { id, password, timeout_ms });
+    }
+    Ok(out)
 }
 
 /// A count that the remaining input can hold at `min_len` bytes per item.

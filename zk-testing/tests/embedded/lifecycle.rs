@@ -209,3 +209,33 @@ async fn read_only_mode_shows_in_four_letter_words() {
 async fn next(events: &mut zk_core::SessionEvents) -> Option<SessionEvent> {
     tokio::time::timeout(Duration::from_secs(30), events.next_event()).await.unwrap()
 }
+
+/// A server started from another's snapshot keeps its sessions, as a real server keeps them
+/// across a restart: a TCP client whose server process was replaced resumes the same session,
+/// ephemeral included (kazoo's `test_request_queuing_session_recovered` does this with the
+/// binary, which snapshots on SIGTERM).
+#[tokio::test]
+async fn a_server_started_from_a_snapshot_keeps_the_sessions() {
+    let first = TestServer::start().await.unwrap();
+    let addr = first.addr().unwrap();
+    let c = zk_core::Client::connect(&first.connect_string()).await.unwrap();
+    let id = c.session_id();
+    c.create("/mine", b"", CreateMode::Ephemeral).await.unwrap();
+    let snapshot = first.snapshot();
+    first.shutdown().await;
+    let second = TestServer::builder().addr(addr).start_from(&snapshot).await.unwrap();
+    assert_eq!(second.sessions().iter().map(|s| s.id).collect::<Vec<_>>(), [id]);
+    let stat = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok(stat) = c.exists("/mine").await {
+                return stat;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the client is back within 20 s");
+    assert_eq!(stat.map(|s| s.ephemeral_owner), Some(id));
+    assert_eq!(c.session_id(), id, "the same session");
+    assert!(second.sessions()[0].connected);
+}

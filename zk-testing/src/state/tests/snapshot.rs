@@ -147,3 +147,37 @@ fn structurally_bad_images_are_refused_even_with_a_valid_checksum() {
     version[11] = 2;
     assert!(State::restore(&seal(version), StateConfig::default()).is_err(), "future format");
 }
+
+#[test]
+fn sessions_round_trip_and_tree_only_snapshots_still_load() {
+    use crate::state::SavedSession;
+    let t = busy_state();
+    let sessions = [
+        SavedSession { id: S1, password: [1; 16], timeout_ms: 4_000 },
+        SavedSession { id: S2, password: [2; 16], timeout_ms: 30_000 },
+    ];
+    let bytes = t.s.snapshot_with(&sessions);
+    let (r, back) = State::restore_with(&bytes, StateConfig::default()).expect("restore");
+    assert_eq!(back, sessions);
+    assert_eq!(r.dump(), t.s.dump());
+
+    // A format 1 file (the tree alone, as written before sessions were saved) loads with none:
+    // the same bytes without the session count, format 1, and their own hash.
+    let plain = t.s.snapshot();
+    let body = &plain[..plain.len() - 8 - 4];
+    let mut old = body.to_vec();
+    old[8..12].copy_from_slice(&1i32.to_be_bytes());
+    let sum = crate::state::index::hash_path(&old);
+    old.extend_from_slice(&sum.to_be_bytes());
+    let (r, none) = State::restore_with(&old, StateConfig::default()).expect("a format 1 snapshot");
+    assert!(none.is_empty());
+    assert_eq!(r.dump(), t.s.dump());
+
+    // A session count the bytes cannot hold is refused.
+    let mut bad = body.to_vec();
+    bad.extend_from_slice(&1_000i32.to_be_bytes());
+    let sum = crate::state::index::hash_path(&bad);
+    bad.extend_from_slice(&sum.to_be_bytes());
+    let err = State::restore_with(&bad, StateConfig::default()).expect_err("an impossible count");
+    assert!(err.contains("session count"), "{err}");
+}
