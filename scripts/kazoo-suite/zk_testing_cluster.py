@@ -4,9 +4,12 @@ starts: `kazoo.testing.harness.get_global_cluster` returns a cluster of one `zk-
 process, with the interface of kazoo's `ZookeeperCluster` (`address`, `run`, `stop`,
 `reset`, `destroy`, `running`).
 
-The binary is `$ZK_TESTING_SERVER`; the port is `$ZK_SUITE_PORT` (default 20000). A stop is a
-SIGTERM (the binary saves its tree to the snapshot file) and a run starts it again from that
-file, as a real server restarts from its data directory. Used by scripts/kazoo-suite.sh.
+The binary is `$ZK_TESTING_SERVER` (built with the `cli` and `tls` features); the port is
+`$ZK_SUITE_PORT` (default 20000), and the TLS port the next one, serving the certificates
+kazoo's harness makes (`ZookeeperCluster.perform_ssl_certs_generation`) without asking for
+client certificates. A stop is a SIGTERM (the binary saves its tree and sessions to the snapshot
+file) and a run starts it again from that file, as a real server restarts from its data
+directory. Used by scripts/kazoo-suite.sh.
 """
 
 import atexit
@@ -17,21 +20,51 @@ import subprocess
 import tempfile
 import time
 
+import OpenSSL
+
 import kazoo.testing.harness as harness
+from kazoo.testing.common import ZookeeperCluster
 
 BINARY = os.environ["ZK_TESTING_SERVER"]
 PORT = int(os.environ.get("ZK_SUITE_PORT", "20000"))
 START_LIMIT_S = 30.0
 
 
+def v3_server_cert(tls):
+    """The harness's server certificate again, as X.509 v3 with the loopback names: it makes a
+    v1 certificate, which the JVM accepts and rustls (the binary's TLS) refuses."""
+    cert = OpenSSL.crypto.X509()
+    cert.set_version(2)
+    cert.set_serial_number(4)
+    cert.get_subject().CN = "localhost"
+    cert.gmtime_adj_notBefore(0)
+    cert.gmtime_adj_notAfter(24 * 60 * 60)
+    cert.set_issuer(tls["ca_cert"].get_subject())
+    cert.set_pubkey(tls["server_key"])
+    san = OpenSSL.crypto.X509Extension(b"subjectAltName", False, b"DNS:localhost,IP:127.0.0.1")
+    cert.add_extensions([san])
+    cert.sign(tls["ca_key"], "sha256")
+    return cert
+
+
 class EmbeddedServer:
-    def __init__(self, port):
+    def __init__(self, port, tls):
         self.host = "127.0.0.1"
         self.client_port = port
         self.secure_client_port = port + 1
         self.working_path = tempfile.mkdtemp(prefix="kazoo-suite-")
         self.snapshot = os.path.join(self.working_path, "snapshot")
         self.process = None
+        self.tls = []
+        if tls:
+            cert = os.path.join(self.working_path, "server.pem")
+            key = os.path.join(self.working_path, "server.key")
+            with open(cert, "wb") as f:
+                f.write(OpenSSL.crypto.dump_certificate(OpenSSL.crypto.FILETYPE_PEM, v3_server_cert(tls)))
+                f.write(tls["ca_cert_pem"])
+            with open(key, "wb") as f:
+                f.write(OpenSSL.crypto.dump_privatekey(OpenSSL.crypto.FILETYPE_PEM, tls["server_key"]))
+            self.tls = ["--tls-port", str(self.secure_client_port), "--tls-cert", cert, "--tls-key", key]
 
     @property
     def address(self):
@@ -50,7 +83,8 @@ class EmbeddedServer:
             return
         log = open(os.path.join(self.working_path, "server.log"), "ab")
         self.process = subprocess.Popen(
-            [BINARY, "--port", str(self.client_port), "--addr", self.host, "--snapshot", self.snapshot],
+            [BINARY, "--port", str(self.client_port), "--addr", self.host, "--snapshot", self.snapshot]
+            + self.tls,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -93,7 +127,13 @@ class EmbeddedServer:
 
 class EmbeddedCluster:
     def __init__(self):
-        self._servers = [EmbeddedServer(PORT)]
+        self._ssl_configuration = {}
+        # kazoo's own certificate maker, on this object (it fills _ssl_configuration).
+        ZookeeperCluster.perform_ssl_certs_generation(self)
+        self._servers = [EmbeddedServer(PORT, self._ssl_configuration)]
+
+    def get_ssl_client_configuration(self):
+        return ZookeeperCluster.get_ssl_client_configuration(self)
 
     def __getitem__(self, k):
         return self._servers[k]
