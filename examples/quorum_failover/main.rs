@@ -341,7 +341,7 @@ async fn prepare(libs: &[Lib]) -> Result<Setup, BoxError> {
     let mut classpath = String::new();
     if libs.contains(&Lib::Curator) {
         let jars = zk_testing::java::curator_classpath()?;
-        let (latch, probe) = (scripts.join("CuratorLatch.java"), probes::java_source(&scripts));
+        let (latch, probe) = (scripts.join("CuratorLatch.java"), scripts.join("CuratorProbe.java"));
         zk_testing::java::compile(&[&latch, &probe], dir.path(), &jars).await?;
         let entries = std::iter::once(dir.path().to_owned()).chain(jars);
         classpath = zk_testing::java::join_classpath(entries);

@@ -369,7 +369,7 @@ fn parse(line: &str) -> Option<Stamped> {
 }
 
 /// A field's value as written (a string keeps its quotes).
-fn raw<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn raw<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
     let rest = &line[start..];
     let end = match rest.strip_prefix('"') {
@@ -380,7 +380,7 @@ fn raw<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// A string field's text; `None` for `null` (or anything not a string).
-fn text<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     raw(line, key)?.strip_prefix('"')?.strip_suffix('"')
 }
 

@@ -14,7 +14,6 @@
 //! first read and of the first write that started after `t0` and succeeded. The killed member
 //! is restarted before the next scenario.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +26,7 @@ use zk_core::{Client, CreateMode, SessionEvent};
 use zk_examples::BoxError;
 use zk_testing::RealEnsemble;
 
-use crate::peers::{now_us, Lib, Setup};
+use crate::peers::{now_us, raw, text, Lib, Setup};
 
 /// Probes started before one lands on the scenario's member (each lands on one of the three
 /// at random: 16 misses in a row happen once in 650 runs).
@@ -229,7 +228,7 @@ impl Probe {
         let stdin = child.stdin.take().ok_or("no stdin")?;
         let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
         let first = lines.next_line().await?.ok_or("the probe ended before connecting")?;
-        let server = text(&first, "server").ok_or_else(|| format!("not a probe line: {first}"))?;
+        let server = text(&first, "server").ok_or_else(|| format!("not a probe line: {first}"))?.to_owned();
         Ok((Probe::Child { child: Box::new(child), stdin, lines }, server))
     }
 
@@ -248,11 +247,13 @@ impl Probe {
             Probe::Child { mut child, mut lines, .. } => {
                 let line = lines.next_line().await?.ok_or("the probe ended without a result")?;
                 let _ = child.kill().await;
+                // A moment the probe did not see is null, which parses as no number.
+                let at = |key| raw(&line, key).and_then(|v| v.parse().ok());
                 Ok(Times {
-                    disconnected: number(&line, "disconnected"),
-                    reconnected: number(&line, "reconnected"),
-                    read: number(&line, "read"),
-                    write: number(&line, "write"),
+                    disconnected: at("disconnected"),
+                    reconnected: at("reconnected"),
+                    read: at("read"),
+                    write: at("write"),
                 })
             }
             Probe::Ours { result, .. } => Ok(result.await??),
@@ -347,23 +348,4 @@ async fn ours(connect: &str, path: &str) -> Result<(Probe, String), BoxError> {
         Ok(times)
     });
     Ok((Probe::Ours { t0: Some(tx), result }, server))
-}
-
-/// The string value of `"key":"..."` in a probe's JSON line.
-fn text(line: &str, key: &str) -> Option<String> {
-    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
-    let len = line[start..].find('"')?;
-    Some(line[start..start + len].to_owned())
-}
-
-/// The number value of `"key":N` in a probe's JSON line (`None` for null or absent).
-fn number(line: &str, key: &str) -> Option<i64> {
-    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let digits: String = line[start..].trim_start().chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-/// The probes' sources, for `prepare`.
-pub(crate) fn java_source(scripts: &Path) -> std::path::PathBuf {
-    scripts.join("CuratorProbe.java")
 }

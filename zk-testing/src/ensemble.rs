@@ -196,7 +196,6 @@ impl TestEnsembleBuilder {
                 lag,
                 alive: true,
                 partitioned: false,
-                refused: 0,
                 config: member_config,
             });
         }
@@ -246,8 +245,6 @@ struct Slot {
     alive: bool,
     /// Cut off from the other members.
     partitioned: bool,
-    /// Handshakes refused because the client had seen a newer zxid.
-    refused: u64,
     config: Config,
 }
 
@@ -300,6 +297,18 @@ impl Ens {
 
     fn now_ms(&self) -> i64 {
         self.epoch_ms + Instant::now().duration_since(self.start).as_millis() as i64
+    }
+
+    /// Runs `f` on the members at `now`, then settles the ensemble (commits what they queued,
+    /// applies what is due) and wakes the housekeeping task.
+    fn update<T>(&self, f: impl FnOnce(&mut Inner, Instant) -> T) -> T {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let out = f(&mut inner, now);
+        inner.settle(self, now);
+        drop(inner);
+        self.wake.notify_one();
+        out
     }
 }
 
@@ -433,7 +442,9 @@ impl Inner {
     /// Applies, on every member following the leader, the entries whose lag has passed; true
     /// if any was.
     fn apply_due(&mut self, ens: &Ens, now: Instant) -> bool {
-        let Some(_) = self.leader else { return false };
+        if self.leader.is_none() {
+            return false;
+        }
         let mut any = false;
         for i in 0..self.members.len() {
             if !self.members[i].in_quorum_reach() {
@@ -449,6 +460,14 @@ impl Inner {
             }
         }
         any
+    }
+
+    /// Member `i`, back in touch (restarted or healed), syncs with the leader if there is one
+    /// and it reaches the quorum.
+    fn rejoin(&mut self, i: usize, now: Instant, now_ms: i64) {
+        if self.leader.is_some() && self.members[i].in_quorum_reach() {
+            self.catch_up(i, now, now_ms);
+        }
     }
 
     /// Member `i` applies the whole log now.
@@ -531,14 +550,8 @@ struct Member {
 impl Member {
     /// Runs `f` on this member's core, then settles the ensemble (commits what it queued).
     fn with_core<T>(&self, f: impl FnOnce(&mut Core, Instant, i64) -> T) -> T {
-        let now = Instant::now();
         let now_ms = self.ens.now_ms();
-        let mut inner = self.ens.lock();
-        let out = f(&mut inner.members[self.idx].core, now, now_ms);
-        inner.settle(&self.ens, now);
-        drop(inner);
-        self.ens.wake.notify_one();
-        out
+        self.ens.update(|inner, now| f(&mut inner.members[self.idx].core, now, now_ms))
     }
 }
 
@@ -572,18 +585,7 @@ impl Endpoint for Member {
     }
 
     fn handshake(&self, handle: ConnHandle, req: &ConnectRequest) -> Option<ConnId> {
-        let now = Instant::now();
-        let now_ms = self.ens.now_ms();
-        let mut inner = self.ens.lock();
-        let slot = &mut inner.members[self.idx];
-        if slot.core.up && req.last_zxid_seen > slot.core.state.last_zxid() {
-            slot.refused += 1;
-        }
-        let conn = slot.core.handshake(handle, req, now, now_ms);
-        inner.settle(&self.ens, now);
-        drop(inner);
-        self.ens.wake.notify_one();
-        conn
+        self.with_core(|core, now, now_ms| core.handshake(handle, req, now, now_ms))
     }
 
     fn dispatch(&self, conn: ConnId, body: &[u8]) -> Flow {
@@ -730,7 +732,7 @@ impl TestEnsemble {
 
     /// How many handshakes member `i` refused because the client had seen a newer zxid.
     pub fn refused_handshakes(&self, i: usize) -> u64 {
-        self.ens.lock().members[i].refused
+        self.ens.lock().members[i].core.refused_behind
     }
 
     /// The live sessions (one table for the ensemble), with their ephemerals as the leader,
@@ -754,23 +756,21 @@ impl TestEnsemble {
 
     /// Sets member `i`'s lag from now on (entries already due are applied at once).
     pub fn set_lag(&self, i: usize, lag: Duration) {
-        self.change(|inner| inner.members[i].lag = lag);
+        self.ens.update(|inner, _| inner.members[i].lag = lag);
     }
 
     /// Kills member `i`: its connections are cut and it refuses new ones. Killing the leader
     /// stops every member until an election; killing a majority stops them all.
     pub fn kill(&self, i: usize) {
-        self.change(|inner| inner.members[i].alive = false);
+        self.ens.update(|inner, _| inner.members[i].alive = false);
     }
 
     /// Restarts member `i` with what it had applied; it catches up from the leader and serves.
     pub fn restart(&self, i: usize) {
         let now_ms = self.ens.now_ms();
-        self.change(|inner| {
+        self.ens.update(|inner, now| {
             inner.members[i].alive = true;
-            if inner.leader.is_some() && !inner.members[i].partitioned {
-                inner.catch_up(i, Instant::now(), now_ms);
-            }
+            inner.rejoin(i, now, now_ms);
         });
     }
 
@@ -785,17 +785,15 @@ impl TestEnsemble {
     /// connections, and with read-only mode on it serves read-only sessions. Cutting the
     /// leader off loses the leader.
     pub fn partition(&self, i: usize) {
-        self.change(|inner| inner.members[i].partitioned = true);
+        self.ens.update(|inner, _| inner.members[i].partitioned = true);
     }
 
     /// Ends member `i`'s partition: it catches up from the leader and serves again.
     pub fn heal(&self, i: usize) {
         let now_ms = self.ens.now_ms();
-        self.change(|inner| {
+        self.ens.update(|inner, now| {
             inner.members[i].partitioned = false;
-            if inner.leader.is_some() && inner.members[i].alive {
-                inner.catch_up(i, Instant::now(), now_ms);
-            }
+            inner.rejoin(i, now, now_ms);
         });
     }
 
@@ -803,16 +801,14 @@ impl TestEnsemble {
     /// there is no such session or no leader.
     pub fn expire_session(&self, id: i64) -> bool {
         let now_ms = self.ens.now_ms();
-        let mut done = false;
-        self.change(|inner| {
-            let Some(l) = inner.leader else { return };
+        self.ens.update(|inner, now| {
+            let Some(l) = inner.leader else { return false };
             let known = inner.sessions.lock().get(id).is_some();
             if known {
-                inner.members[l].core.expire(id, Instant::now(), now_ms);
-                done = true;
+                inner.members[l].core.expire(id, now, now_ms);
             }
-        });
-        done
+            known
+        })
     }
 
     /// Waits until there is a leader (at most `limit` of tokio's clock); returns it.
@@ -830,16 +826,6 @@ impl TestEnsemble {
             }
             tokio::time::sleep(Duration::from_millis(10).min(deadline - Instant::now())).await;
         }
-    }
-
-    /// Applies a change to the members, then settles the ensemble.
-    fn change(&self, f: impl FnOnce(&mut Inner)) {
-        let now = Instant::now();
-        let mut inner = self.ens.lock();
-        f(&mut inner);
-        inner.settle(&self.ens, now);
-        drop(inner);
-        self.ens.wake.notify_one();
     }
 }
 

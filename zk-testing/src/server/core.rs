@@ -85,6 +85,8 @@ pub(crate) struct Core {
     pub(crate) notifications_sent: u64,
     /// False while the server is down (between stop and start of a restart).
     pub(crate) up: bool,
+    /// Handshakes refused because the client had seen a newer zxid than this server's.
+    pub(crate) refused_behind: u64,
     /// Sessions cut off from the server until the given time.
     pub(crate) partitions: HashMap<i64, Instant>,
     /// Serving as a read-only server (§2.6): only read-only-aware clients, no writes.
@@ -117,6 +119,7 @@ impl Core {
             packets_sent: 0,
             notifications_sent: 0,
             up: true,
+            refused_behind: 0,
             partitions: HashMap::new(),
             read_only: false,
             sasl_users,
@@ -132,54 +135,58 @@ impl Core {
         now: Instant,
         now_ms: i64,
     ) -> Option<ConnId> {
-        let core = self;
         // A read-only server closes on clients that do not accept one, without a reply (§2.4).
-        let refused_read_only = core.read_only && req.read_only != Some(true);
-        if !core.up || refused_read_only || req.last_zxid_seen > core.state.last_zxid() {
+        let refused_read_only = self.read_only && req.read_only != Some(true);
+        if !self.up || refused_read_only {
             return None;
         }
-        let read_only = core.read_only;
-        core.next_conn += 1;
-        let conn = core.next_conn;
-        let timeout = core.sessions.lock().negotiate(req.timeout_ms);
+        // So does a server behind the client (it would show it an older state).
+        if req.last_zxid_seen > self.state.last_zxid() {
+            self.refused_behind += 1;
+            return None;
+        }
+        let read_only = self.read_only;
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        let timeout = self.sessions.lock().negotiate(req.timeout_ms);
         let timeout_ms = timeout.as_millis() as i32;
         let peer = handle.peer.clone();
         if req.session_id == 0 {
-            let (id, pw) = core.sessions.lock().create(timeout, conn, now, &mut core.rng);
+            let (id, pw) = self.sessions.lock().create(timeout, conn, now, &mut self.rng);
             handle.session = id;
-            core.conns.insert(conn, handle);
-            core.state.connection_opened(conn, id, &peer);
+            self.conns.insert(conn, handle);
+            self.state.connection_opened(conn, id, &peer);
             // The connect response goes out once the session is committed.
             let connect = connect_frame(req, timeout_ms, id, &pw, read_only);
             let txn = Txn { origin: Some(conn), op: TxnOp::CreateSession { connect }, now_ms };
-            core.commit(txn, now);
+            self.commit(txn, now);
             return Some(conn);
         }
         // A session past its deadline is expired here, even if the expiry timer has not run
         // yet at this instant: the client learns it no earlier than the others.
-        let due = core.sessions.lock().is_due(req.session_id, now);
+        let due = self.sessions.lock().is_due(req.session_id, now);
         if due {
-            core.expire(req.session_id, now, now_ms);
+            self.expire(req.session_id, now, now_ms);
         }
-        let resumed = core.sessions.lock().resume(req.session_id, &req.passwd, timeout, conn, now);
+        let resumed = self.sessions.lock().resume(req.session_id, &req.passwd, timeout, conn, now);
         let old = match &resumed {
             Ok(old) | Err(old) => *old,
         };
-        if let Some(old) = old.and_then(|c| core.conns.get(&c)) {
+        if let Some(old) = old.and_then(|c| self.conns.get(&c)) {
             let _ = old.kill.send(true);
         }
         match resumed {
             Ok(_) => {
                 handle.session = req.session_id;
                 handle.send(connect_frame(req, timeout_ms, req.session_id, &req.passwd, read_only), now);
-                core.conns.insert(conn, handle);
-                core.state.connection_opened(conn, req.session_id, &peer);
+                self.conns.insert(conn, handle);
+                self.state.connection_opened(conn, req.session_id, &peer);
             }
             Err(_) => {
                 // Invalid session: answer "timeout 0", then close (§2.4 step 7).
                 handle.send(connect_frame(req, 0, 0, &[0; 16], read_only), now);
                 handle.close();
-                core.conns.insert(conn, handle);
+                self.conns.insert(conn, handle);
             }
         }
         Some(conn)
